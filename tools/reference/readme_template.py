@@ -43,7 +43,9 @@ FORMAT_TEXT = {
 EMULATED_TEXT = {
     "tiny-fp8-w4a16-g128-kvfp8": "K and V stored as FP8 e4m3: `sat(K / k_scale)` with RNE (f32 division by the "
                                  "stored BF16 scale, clamp ±448, torch cast), read back × k_scale; same for V with "
-                                 "v_scale; everything else as `logits`.",
+                                 "v_scale; every attention read uses the round-tripped K/V, including the prompt's own tokens during "
+                                 "prefill (an engine that attends to unquantized K/V within a prefill chunk differs "
+                                 "there); everything else as `logits`.",
     "tiny-w8a8-int8": "per-token dynamic int8 activations at the input of every quantized Linear "
                       "(q/k/v/o_proj, w1/w3, w2): amax = max|x| (f32), sa = amax/127, "
                       "xq = clamp(rint(x · (127/amax)), -128, 127), exact integer dot with the int8 weight, "
