@@ -60,12 +60,11 @@ struct MiniFloat {
     return negative ? -magnitude : magnitude;
   }
 
-  // Round to nearest even. Works in double, where every step below is exact.
-  static uint32_t encode(float value, Overflow overflow, uint32_t nan_code) {
+  // Round to nearest even. Works in double, where every step below is exact. Values beyond the
+  // largest finite code become `overflow_code` (a saturated, infinite or NaN code).
+  static uint32_t encode(float value, uint32_t overflow_code, uint32_t nan_code) {
     const uint32_t sign = std::signbit(value) ? kSignBit : 0u;
     if (std::isnan(value)) return sign | nan_code;
-    const uint32_t overflow_code =
-        overflow == Overflow::kSaturate ? kMaxFinite : (kFiniteOnly ? kNaN : kInf);
     double magnitude = std::fabs(static_cast<double>(value));
     if (std::isinf(magnitude)) return sign | overflow_code;
     if (magnitude == 0.0) return sign;
@@ -143,18 +142,19 @@ uint16_t f32_to_bf16(float value) {
 float f16_to_f32(uint16_t bits) { return static_cast<float>(F16::decode(bits)); }
 
 uint16_t f32_to_f16(float value) {
-  return static_cast<uint16_t>(F16::encode(value, Overflow::kNaNOrInf, 0x7E00));
+  return static_cast<uint16_t>(F16::encode(value, F16::kInf, 0x7E00));
 }
 
 float e4m3fn_to_f32(uint8_t code) { return kE4M3Table[code]; }
 float e5m2_to_f32(uint8_t code) { return kE5M2Table[code]; }
 
-uint8_t f32_to_e4m3fn(float value, Overflow overflow) {
-  return static_cast<uint8_t>(E4M3FN::encode(value, overflow, E4M3FN::kNaN));
+uint8_t f32_to_e4m3fn(float value) {
+  return static_cast<uint8_t>(E4M3FN::encode(value, E4M3FN::kMaxFinite, E4M3FN::kNaN));
 }
 
 uint8_t f32_to_e5m2(float value, Overflow overflow) {
-  return static_cast<uint8_t>(E5M2::encode(value, overflow, E5M2::kNaN));
+  const uint32_t overflow_code = overflow == Overflow::kSaturate ? E5M2::kMaxFinite : E5M2::kInf;
+  return static_cast<uint8_t>(E5M2::encode(value, overflow_code, E5M2::kNaN));
 }
 
 std::vector<int32_t> int4_pack_row(std::span<const int8_t> values) {
