@@ -35,7 +35,8 @@ TEST(Numeric, Int4PackingMatchesSpecExample) {
   auto words = int4_pack_row(values);
   ASSERT_EQ(words.size(), 1u);
   EXPECT_EQ(words[0], -1514694416);
-  for (int k = 0; k < 8; ++k) EXPECT_EQ(int4_packed_get(words.data(), k), values[k]);
+  for (int k = 0; k < 8; ++k)
+    EXPECT_EQ(int4_packed_get(words.data(), k), values[k]);
 }
 
 }  // namespace

@@ -34,7 +34,8 @@ SafetensorsFile* TorchNumerics::file_ = nullptr;
 
 // Same value, or both NaN.
 bool same_float(float a, float b) {
-  return (std::isnan(a) && std::isnan(b)) || std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b);
+  return (std::isnan(a) && std::isnan(b)) ||
+         std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b);
 }
 
 TEST_F(TorchNumerics, DecodesEveryFp8Code) {
@@ -81,8 +82,7 @@ TEST_F(TorchNumerics, EncodesLikeTorch) {
     check("e4m3", f32_to_e4m3fn(x), to_e4m3.get_i64(i) & 0xFF, e4m3);
     check("e4m3 clamped", f32_to_e4m3fn(x), to_e4m3_sat.get_i64(i) & 0xFF, e4m3);
     check("e5m2", f32_to_e5m2(x, Overflow::kInf), to_e5m2.get_i64(i) & 0xFF, e5m2);
-    check("e5m2 clamped", f32_to_e5m2(x, Overflow::kSaturate), to_e5m2_sat.get_i64(i) & 0xFF,
-          e5m2);
+    check("e5m2 clamped", f32_to_e5m2(x, Overflow::kSaturate), to_e5m2_sat.get_i64(i) & 0xFF, e5m2);
     check("bf16", f32_to_bf16(x), to_bf16.get_i64(i) & 0xFFFF, bf16);
     check("f16", f32_to_f16(x), to_f16.get_i64(i) & 0xFFFF, f16);
   }
@@ -98,8 +98,10 @@ TEST_F(TorchNumerics, Int4PackingMatchesCompressedTensors) {
   for (int64_t r = 0; r < rows; ++r) {
     std::vector<int8_t> row(static_cast<size_t>(cols));
     std::vector<int32_t> stored(static_cast<size_t>(words));
-    for (int64_t k = 0; k < cols; ++k) row[k] = static_cast<int8_t>(values.get_i64(r * cols + k));
-    for (int64_t w = 0; w < words; ++w) stored[w] = static_cast<int32_t>(packed.get_i64(r * words + w));
+    for (int64_t k = 0; k < cols; ++k)
+      row[k] = static_cast<int8_t>(values.get_i64(r * cols + k));
+    for (int64_t w = 0; w < words; ++w)
+      stored[w] = static_cast<int32_t>(packed.get_i64(r * words + w));
     EXPECT_EQ(int4_pack_row(row), stored) << "row " << r;
     for (int64_t k = 0; k < cols; ++k) {
       ASSERT_EQ(int4_packed_get(stored.data(), k), row[k]) << "row " << r << " col " << k;

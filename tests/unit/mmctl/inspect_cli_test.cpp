@@ -16,8 +16,7 @@ struct Result {
 };
 
 Result run_mmctl(const std::string& args) {
-  const std::string command =
-      std::string(MMD_BINARY_DIR) + "/client/mmctl/mmctl " + args + " 2>&1";
+  const std::string command = std::string(MMD_BINARY_DIR) + "/client/mmctl/mmctl " + args + " 2>&1";
   Result result;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return result;
@@ -31,31 +30,33 @@ Result run_mmctl(const std::string& args) {
   return result;
 }
 
-std::string fixture(const std::string& name) { return std::string(MMD_FIXTURE_DIR) + "/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(MMD_FIXTURE_DIR) + "/" + name;
+}
 
 TEST(MmctlInspect, TextReportOfTheHybridCheckpoint) {
   const Result r = run_mmctl("inspect " + fixture("tiny-fp8-w4a16-g128-kvfp8"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   for (const char* needle :
        {"MiniMaxM2ForCausalLM", "layers 2, hidden 128", "compressed-tensors",
-        "FP8 E4M3, calibrated per-tensor scales",
-        "FP8 E4M3 W8A8 block 128x128", "| Router gate", "F32", "KV per token      BF16 1.00 KiB, FP8 512 B",
-        "Validation    OK"}) {
+        "FP8 E4M3, calibrated per-tensor scales", "FP8 E4M3 W8A8 block 128x128", "| Router gate",
+        "F32", "KV per token      BF16 1.00 KiB, FP8 512 B", "Validation    OK"}) {
     EXPECT_NE(r.out.find(needle), std::string::npos) << "missing '" << needle << "' in\n" << r.out;
   }
   // The expert row: both layers, 8 experts x 3 linears x 2 layers x (packed, scale, shape).
   const size_t row = r.out.find("| Experts w1/w2/w3");
   ASSERT_NE(row, std::string::npos);
   const std::string line = r.out.substr(row, r.out.find('\n', row) - row);
-  for (const char* cell : {"| 0-1 ", "| 144 ", "| 786.43 K ", "| INT4 W4A16 group 128 ", "| I32 "}) {
+  for (const char* cell :
+       {"| 0-1 ", "| 144 ", "| 786.43 K ", "| INT4 W4A16 group 128 ", "| I32 "}) {
     EXPECT_NE(line.find(cell), std::string::npos) << "missing '" << cell << "' in " << line;
   }
 }
 
 TEST(MmctlInspect, JsonReportOfEveryFixture) {
-  for (const char* name : {"tiny-bf16", "tiny-fp8", "tiny-fp8-w4a16-g32", "tiny-fp8-w4a16-g128-kvfp8",
-                           "tiny-bf16-w4a16-g32-lastbf16", "tiny-w4a16-g32-asym-actorder",
-                           "tiny-w8a8-int8"}) {
+  for (const char* name :
+       {"tiny-bf16", "tiny-fp8", "tiny-fp8-w4a16-g32", "tiny-fp8-w4a16-g128-kvfp8",
+        "tiny-bf16-w4a16-g32-lastbf16", "tiny-w4a16-g32-asym-actorder", "tiny-w8a8-int8"}) {
     const Result r = run_mmctl("inspect --json " + fixture(name));
     ASSERT_EQ(r.exit_code, 0) << name << "\n" << r.out;
     const auto report = nlohmann::json::parse(r.out);
@@ -63,7 +64,8 @@ TEST(MmctlInspect, JsonReportOfEveryFixture) {
     EXPECT_EQ(report["architecture"]["num_local_experts"], 8) << name;
     EXPECT_EQ(report["totals"]["kv_bytes_per_token_bf16"], 2 * 2 * 2 * 64 * 2) << name;
     int64_t params = 0;
-    for (const auto& row : report["precision"]) params += row["params"].get<int64_t>();
+    for (const auto& row : report["precision"])
+      params += row["params"].get<int64_t>();
     EXPECT_EQ(params, report["totals"]["params"].get<int64_t>()) << name;
     // Every format holds the same model: embeddings + lm_head 2 x 256 x 128, final norm 128, and
     // per layer attention 98304, norms 640, router 1024 + bias 8, experts 8 x 3 x 128 x 128;

@@ -17,7 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path fixture(const std::string& name) { return fs::path(MMD_FIXTURE_DIR) / name; }
+fs::path fixture(const std::string& name) {
+  return fs::path(MMD_FIXTURE_DIR) / name;
+}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
