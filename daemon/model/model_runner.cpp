@@ -94,8 +94,12 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config
       layer.experts.w3.push_back(pack_linear(checkpoint, expert.w3));
       layer.experts.w2.push_back(pack_linear(checkpoint, expert.w2));
     }
-    for (const PackedLinear* w : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
+    for (PackedLinear* w : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
       weight_bytes_ += w->num_bytes();
+      w->int8_activations = w->int8_activations && options.runtime_activation_quant;
+    }
+    for (auto* list : {&layer.experts.w1, &layer.experts.w3, &layer.experts.w2}) {
+      for (PackedLinear& w : *list) w.int8_activations = w.int8_activations && options.runtime_activation_quant;
     }
     for (size_t e = 0; e < layer.experts.w1.size(); ++e) {
       weight_bytes_ += layer.experts.w1[e].num_bytes() + layer.experts.w3[e].num_bytes() +

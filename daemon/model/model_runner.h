@@ -26,6 +26,9 @@ struct RunnerOptions {
   int block_size = 16;
   int64_t num_kv_blocks = 256;
   int num_threads = 0;  // CPU backend: 0 = one per hardware thread
+  // W8A8 checkpoints quantize activations per token at run time (their semantics). false runs
+  // them as W8A16 instead, to compare with a reference that does not emulate it.
+  bool runtime_activation_quant = true;
 };
 
 // Receives named intermediates of the forward: "embed", "layer.L.attn_norm", "layer.L.attn_out",

@@ -26,10 +26,9 @@ constexpr double kNearTie = 1e-3;
 
 struct Format {
   const char* folder;
-  // Logits to compare with the F32 KV cache: "logits", or "logits_emulated" where the runtime
-  // quantization (int8 activations) is part of the format's semantics on the CPU.
-  const char* logits_name;
+  const char* logits_name;  // "logits" (plain W·A16) or "logits_emulated"
   KvDType kv_dtype;
+  bool runtime_activation_quant = false;  // W8A8: quantize activations per token
 };
 
 std::ostream& operator<<(std::ostream& os, const Format& f) { return os << f.folder; }
@@ -40,6 +39,7 @@ class GoldenTest : public ::testing::TestWithParam<Format> {
     RunnerOptions options;
     options.kv_dtype = GetParam().kv_dtype;
     options.num_kv_blocks = 64;
+    options.runtime_activation_quant = GetParam().runtime_activation_quant;
     return ModelRunner::load(fixture_dir() / GetParam().folder, options);
   }
 };
@@ -125,7 +125,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Format{"tiny-fp8-w4a16-g32", "logits", KvDType::kF32},
                       Format{"tiny-fp8-w4a16-g128-kvfp8", "logits", KvDType::kF32},
                       Format{"tiny-bf16-w4a16-g32-lastbf16", "logits", KvDType::kF32},
-                      Format{"tiny-w4a16-g32-asym-actorder", "logits", KvDType::kF32}),
+                      Format{"tiny-w4a16-g32-asym-actorder", "logits", KvDType::kF32},
+                      // W8A8 run as W8A16 (activation quantization off) against the plain golden.
+                      Format{"tiny-w8a8-int8", "logits", KvDType::kF32}),
     [](const ::testing::TestParamInfo<Format>& param_info) {
       std::string name = param_info.param.folder;
       for (char& c : name) if (c == '-') c = '_';
