@@ -1,0 +1,43 @@
+// The paged KV cache storage of every layer: k and v are [num_blocks, block_size, num_kv_heads,
+// head_dim] per layer, in F32 (exact, for tests), BF16, or FP8 E4M3 with one f32 scale per
+// (layer, K/V) — the checkpoint's calibrated k_scale / v_scale, 1.0 when it has none.
+// Which blocks belong to which sequence is the block pool's business (daemon/engine), not this
+// class's. Owned by the model runner; used on the runner thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/backend.h"
+
+namespace mm {
+
+struct KvCacheShape {
+  int64_t num_layers = 0;
+  int64_t num_blocks = 0;
+  int block_size = 16;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+};
+
+class KvCache {
+ public:
+  // k_scales / v_scales: one per layer (FP8 only; ignored otherwise). Throws std::bad_alloc.
+  KvCache(Backend& backend, const KvCacheShape& shape, KvDType dtype, std::vector<float> k_scales,
+          std::vector<float> v_scales);
+
+  KvLayerView layer(int64_t index) const;
+  const KvCacheShape& shape() const { return shape_; }
+  KvDType dtype() const { return dtype_; }
+  uint64_t num_bytes() const;  // all layers, k and v
+  uint64_t bytes_per_token() const;
+
+ private:
+  KvCacheShape shape_;
+  KvDType dtype_;
+  std::vector<float> k_scales_, v_scales_;
+  std::vector<std::unique_ptr<Buffer>> k_, v_;
+};
+
+}  // namespace mm

@@ -1,0 +1,79 @@
+// The MiniMax-M2 forward (specs/minimax-m2.md §3) over a flat batch, on one Backend, with the
+// weights repacked at load and a paged KV cache. Owned and called by the engine's runner
+// thread only (not thread-safe); the backend may use worker threads inside each op.
+//
+// Numerics (kernels/README.md): activations and the residual stream stay f32; linear layers
+// follow their checkpoint format (FP8 block as W8A16, W8A8 int8 per-token, int4 W4A16).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "daemon/model/forward_batch.h"
+#include "daemon/model/kv_cache.h"
+#include "daemon/model/model_config.h"
+#include "daemon/model/model_weights.h"
+#include "kernels/backend.h"
+
+namespace mm {
+
+struct RunnerOptions {
+  KvDType kv_dtype = KvDType::kBf16;
+  int block_size = 16;
+  int64_t num_kv_blocks = 256;
+  int num_threads = 0;  // CPU backend: 0 = one per hardware thread
+  // W8A8 checkpoints quantize activations per token at run time (their semantics). false runs
+  // them as W8A16 instead, to compare with a reference that does not emulate it.
+  bool runtime_activation_quant = true;
+};
+
+// Receives named intermediates of the forward: "embed", "layer.L.attn_norm", "layer.L.attn_out",
+// "layer.L.moe_norm", "layer.L.router_logits", "layer.L.moe_out", "layer.L.out", "final_norm".
+// data: f32 [rows = num_tokens, cols] host memory, valid during the call.
+using IntermediateHook =
+    std::function<void(std::string_view name, const float* data, int64_t rows, int64_t cols)>;
+
+class ModelRunner {
+ public:
+  // Opens a checkpoint folder, checks and binds it, repacks every weight and allocates the KV
+  // cache on a new CPU backend. Throws LoadError naming the problem.
+  static std::unique_ptr<ModelRunner> load(const std::filesystem::path& folder,
+                                           const RunnerOptions& options);
+
+  ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config, const ModelWeights& weights,
+              const RunnerOptions& options, std::unique_ptr<Backend> backend);
+  ~ModelRunner();
+
+  // Runs the batch: writes every token's K/V into its slot, and returns the logits of the
+  // tokens named by batch.logits_indices: f32 [logits_indices.size(), vocab_size], row-major.
+  // Throws std::invalid_argument naming the bad field (token id, position, slot, block table).
+  std::vector<float> forward(const ForwardBatch& batch, const IntermediateHook& hook = nullptr);
+
+  const ModelConfig& config() const { return config_; }
+  const RunnerOptions& options() const { return options_; }
+  KvCache& kv_cache() { return *kv_cache_; }
+  Backend& backend() { return *backend_; }
+  uint64_t weight_bytes() const { return weight_bytes_; }  // resident packed weights
+
+ private:
+  struct Layer;
+  void check_batch(const ForwardBatch& batch) const;
+  float* scratch(int slot, size_t num_floats);
+
+  ModelConfig config_;
+  RunnerOptions options_;
+  std::unique_ptr<Backend> backend_;
+  std::vector<uint16_t> embed_;  // bf16 bits [vocab, hidden]
+  std::vector<float> final_norm_;
+  PackedLinear lm_head_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<KvCache> kv_cache_;
+  std::vector<std::unique_ptr<Buffer>> scratch_;
+  uint64_t weight_bytes_ = 0;
+};
+
+}  // namespace mm

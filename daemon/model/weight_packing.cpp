@@ -1,0 +1,202 @@
+#include "daemon/model/weight_packing.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <string>
+
+#include "daemon/model/load_error.h"
+
+namespace mm {
+namespace {
+
+[[noreturn]] void fail(const Checkpoint& checkpoint, const LinearWeights& linear, const std::string& why) {
+  const std::string where = linear.weight ? checkpoint.shard_name(linear.weight) + ": " : "";
+  throw LoadError(where + "module " + linear.name + " (" + linear.scheme.label() + "): " + why);
+}
+
+PackedLinear base(const LinearWeights& linear, PackedFormat format) {
+  PackedLinear out;
+  out.name = linear.name;
+  out.format = format;
+  out.num_rows = linear.out_features;
+  out.num_cols = linear.in_features;
+  out.group_cols = linear.in_features;
+  return out;
+}
+
+std::vector<float> all_f32(const Checkpoint& checkpoint, TensorRef ref) {
+  const TensorView view = checkpoint.view(ref);
+  std::vector<float> out(static_cast<size_t>(ref.info->num_elements()));
+  for (size_t i = 0; i < out.size(); ++i) out[i] = view.get_f32(static_cast<int64_t>(i));
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> load_f32_vector(const Checkpoint& checkpoint, TensorRef ref) {
+  return all_f32(checkpoint, ref);
+}
+
+PackedLinear pack_dense(const Checkpoint& checkpoint, const LinearWeights& linear) {
+  const TensorView view = checkpoint.view(linear.weight);
+  const int64_t count = linear.out_features * linear.in_features;
+  if (view.dtype() == DType::kBF16) {
+    PackedLinear out = base(linear, PackedFormat::kBf16);
+    out.data.resize(static_cast<size_t>(count * 2));
+    std::memcpy(out.data.data(), view.data, out.data.size());
+    return out;
+  }
+  if (view.dtype() != DType::kF32 && view.dtype() != DType::kF16) {
+    fail(checkpoint, linear, "weight dtype " + std::string(dtype_name(view.dtype())) +
+                                 " is not BF16, F16 or F32");
+  }
+  PackedLinear out = base(linear, PackedFormat::kF32);
+  out.data.resize(static_cast<size_t>(count * 4));
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = view.get_f32(i);
+    std::memcpy(out.data.data() + 4 * i, &v, 4);
+  }
+  return out;
+}
+
+PackedLinear pack_fp8(const Checkpoint& checkpoint, const LinearWeights& linear) {
+  const LinearScheme& scheme = linear.scheme;
+  const TensorView view = checkpoint.view(linear.weight);
+  if (view.dtype() != DType::kF8E4M3) {
+    fail(checkpoint, linear, "weight dtype " + std::string(dtype_name(view.dtype())) + " is not F8_E4M3");
+  }
+  PackedLinear out = base(linear, PackedFormat::kFp8Block);
+  switch (scheme.strategy) {
+    case ScaleStrategy::kBlock:
+      out.block_rows = scheme.block_n;
+      out.group_cols = scheme.block_k;
+      break;
+    case ScaleStrategy::kChannel: out.block_rows = 1; break;
+    case ScaleStrategy::kTensor: out.block_rows = linear.out_features; break;
+    default: fail(checkpoint, linear, "FP8 scale strategy is not block, channel or tensor");
+  }
+  if (out.block_rows <= 0 || out.group_cols <= 0) fail(checkpoint, linear, "FP8 block size is not positive");
+  out.data.resize(static_cast<size_t>(out.num_rows * out.num_cols));
+  std::memcpy(out.data.data(), view.data, out.data.size());
+  out.scales = all_f32(checkpoint, linear.scale);
+  const int64_t expected = (out.num_rows + out.block_rows - 1) / out.block_rows * out.num_groups();
+  if (static_cast<int64_t>(out.scales.size()) != expected) {
+    fail(checkpoint, linear, "scale tensor '" + linear.scale.info->name + "' has " +
+                                 std::to_string(out.scales.size()) + " elements, expected " +
+                                 std::to_string(expected));
+  }
+  return out;
+}
+
+PackedLinear pack_int4(const Checkpoint& checkpoint, const LinearWeights& linear) {
+  const LinearScheme& scheme = linear.scheme;
+  if (scheme.bits != 4) fail(checkpoint, linear, "only 4-bit pack-quantized weights are supported on the CPU");
+  const int64_t n_rows = linear.out_features;
+  const int64_t k_cols = linear.in_features;
+  PackedLinear out = base(linear, PackedFormat::kInt4Group);
+  if (scheme.strategy == ScaleStrategy::kGroup) {
+    out.group_cols = scheme.group_size;
+  } else if (scheme.strategy != ScaleStrategy::kChannel) {
+    fail(checkpoint, linear, "int4 scale strategy is not group or channel");
+  }
+  // The kernels decode 8 columns from 4 bytes starting at a group's first column.
+  if (out.group_cols % 2 != 0 && out.group_cols != k_cols) {
+    fail(checkpoint, linear, "group size " + std::to_string(out.group_cols) + " is odd");
+  }
+  const int64_t num_groups = out.num_groups();
+
+  // Column order: identity, or sorted by g_idx so that every group is contiguous.
+  std::vector<int32_t> perm(static_cast<size_t>(k_cols));
+  std::iota(perm.begin(), perm.end(), 0);
+  if (scheme.has_g_idx) {
+    const TensorView g_idx = checkpoint.view(linear.g_idx);
+    std::vector<int64_t> group_of(static_cast<size_t>(k_cols));
+    for (int64_t k = 0; k < k_cols; ++k) group_of[static_cast<size_t>(k)] = g_idx.get_i64(k);
+    std::stable_sort(perm.begin(), perm.end(),
+                     [&](int32_t a, int32_t b) { return group_of[static_cast<size_t>(a)] < group_of[static_cast<size_t>(b)]; });
+    for (int64_t j = 0; j < k_cols; ++j) {
+      if (group_of[static_cast<size_t>(perm[static_cast<size_t>(j)])] != j / out.group_cols) {
+        fail(checkpoint, linear, "tensor '" + linear.g_idx.info->name + "' does not give every group exactly " +
+                                     std::to_string(out.group_cols) + " columns (group " +
+                                     std::to_string(j / out.group_cols) + ")");
+      }
+    }
+    out.col_perm = perm;
+  }
+
+  const TensorView packed = checkpoint.view(linear.weight);
+  const int64_t src_row_bytes = packed.shape()[1] * 4;
+  const int64_t dst_row_bytes = out.row_bytes();
+  out.data.assign(static_cast<size_t>(n_rows * dst_row_bytes), 0);
+  const auto* src = reinterpret_cast<const uint8_t*>(packed.data);
+  for (int64_t n = 0; n < n_rows; ++n) {
+    const uint8_t* src_row = src + n * src_row_bytes;
+    uint8_t* dst_row = out.data.data() + n * dst_row_bytes;
+    if (!scheme.has_g_idx) {
+      std::memcpy(dst_row, src_row, static_cast<size_t>(dst_row_bytes));
+      if (k_cols % 2 != 0) dst_row[dst_row_bytes - 1] &= 0x0F;  // drop the pad nibble
+      continue;
+    }
+    for (int64_t j = 0; j < k_cols; ++j) {
+      const int64_t k = perm[static_cast<size_t>(j)];
+      const int nibble = (src_row[k / 2] >> (4 * (k % 2))) & 0xF;
+      dst_row[j / 2] = static_cast<uint8_t>(dst_row[j / 2] | (nibble << (4 * (j % 2))));
+    }
+  }
+
+  out.scales = all_f32(checkpoint, linear.scale);
+  if (static_cast<int64_t>(out.scales.size()) != n_rows * num_groups) {
+    fail(checkpoint, linear, "scale tensor '" + linear.scale.info->name + "' has " +
+                                 std::to_string(out.scales.size()) + " elements, expected " +
+                                 std::to_string(n_rows * num_groups));
+  }
+  // W = (u − 8 − z) · s = u · s + bias with bias = −(8 + z) · s; z = 0 when symmetric.
+  out.biases.resize(out.scales.size());
+  const TensorView zeros = linear.zero_point && !scheme.symmetric ? checkpoint.view(linear.zero_point) : TensorView{};
+  for (int64_t n = 0; n < n_rows; ++n) {
+    for (int64_t g = 0; g < num_groups; ++g) {
+      int z = 0;
+      if (zeros.info != nullptr) {
+        // Zero points are packed down N: nibble n % 8 of word (n / 8, g), +8 offset.
+        const uint32_t word = static_cast<uint32_t>(zeros.get_i64((n / 8) * num_groups + g));
+        z = static_cast<int>((word >> (4 * (n % 8))) & 0xF) - 8;
+      }
+      const size_t idx = static_cast<size_t>(n * num_groups + g);
+      out.biases[idx] = -static_cast<float>(8 + z) * out.scales[idx];
+    }
+  }
+  return out;
+}
+
+PackedLinear pack_int8(const Checkpoint& checkpoint, const LinearWeights& linear) {
+  const LinearScheme& scheme = linear.scheme;
+  if (scheme.strategy != ScaleStrategy::kChannel) fail(checkpoint, linear, "int8 scales are not per channel");
+  const TensorView view = checkpoint.view(linear.weight);
+  if (view.dtype() != DType::kI8) fail(checkpoint, linear, "weight dtype is not I8");
+  PackedLinear out = base(linear, PackedFormat::kInt8Channel);
+  out.data.resize(static_cast<size_t>(out.num_rows * out.num_cols));
+  std::memcpy(out.data.data(), view.data, out.data.size());
+  out.scales = all_f32(checkpoint, linear.scale);
+  if (static_cast<int64_t>(out.scales.size()) != out.num_rows) {
+    fail(checkpoint, linear, "scale tensor '" + linear.scale.info->name + "' is not one per output row");
+  }
+  switch (scheme.activations) {
+    case ActQuant::kInt8PerToken: out.int8_activations = true; break;
+    case ActQuant::kNone: out.int8_activations = false; break;
+    default: fail(checkpoint, linear, "int8 weights with FP8 activations are not supported");
+  }
+  return out;
+}
+
+PackedLinear pack_linear(const Checkpoint& checkpoint, const LinearWeights& linear) {
+  switch (linear.scheme.format) {
+    case WeightFormat::kDense: return pack_dense(checkpoint, linear);
+    case WeightFormat::kFp8: return pack_fp8(checkpoint, linear);
+    case WeightFormat::kIntPacked: return pack_int4(checkpoint, linear);
+    case WeightFormat::kInt8: return pack_int8(checkpoint, linear);
+  }
+  fail(checkpoint, linear, "unknown weight format");
+}
+
+}  // namespace mm

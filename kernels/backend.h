@@ -1,0 +1,126 @@
+// The compute interface every backend (cpu now; cuda and hip later) implements: buffers and
+// the ops of the MiniMax-M2 forward (specs/minimax-m2.md §3). The CPU backend is the reference.
+//
+// Conventions for every op: tensors are dense row-major, shapes are written outer to inner
+// (`[num_tokens, hidden]`), activations are f32, and pointers are the backend's own memory
+// (host memory for the CPU backend). Ops are called from the model runner's thread only; a
+// backend runs them in order and may use its own worker threads inside an op.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "kernels/packed_linear.h"
+
+namespace mm {
+
+enum class Op : uint8_t {
+  kEmbedding,       // gather bf16 rows → f32
+  kRmsNorm,         // fp32 RMSNorm with gain (also the full-width q/k norm)
+  kRopeNeox,        // partial rotate-half RoPE on the leading rotary_dim of each head
+  kLinear,          // y = x · Wᵀ for every PackedFormat
+  kKvWrite,         // store k/v rows into the paged cache at slots
+  kPagedAttention,  // causal GQA attention over the paged cache (prefill and decode)
+  kRouterTopk,      // sigmoid router, bias for selection only, renormalised weights
+  kMoe,             // experts grouped by expert, SwiGLU, fp32 sum of top-k contributions
+  kAdd,             // residual add
+};
+std::string_view op_name(Op op);
+
+// Backend memory: an allocation the backend owns (64-byte aligned on the CPU).
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual void* data() = 0;
+  virtual size_t num_bytes() const = 0;
+  float* f32() { return static_cast<float*>(data()); }
+};
+
+enum class KvDType : uint8_t {
+  kF32,      // exact; for tests
+  kBf16,     // the HF/vLLM default
+  kFp8E4M3,  // written sat(x / scale) with RNE, read as code · scale (quant-formats §3)
+};
+std::string_view kv_dtype_name(KvDType dtype);
+int kv_dtype_bytes(KvDType dtype);
+
+// One layer's paged KV storage: k and v are [num_blocks, block_size, num_kv_heads, head_dim]
+// of `dtype`. A slot is block · block_size + offset.
+struct KvLayerView {
+  KvDType dtype = KvDType::kBf16;
+  void* k = nullptr;
+  void* v = nullptr;
+  int64_t num_blocks = 0;
+  int block_size = 16;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  float k_scale = 1.0f;  // FP8 only: the checkpoint's per-layer scale, 1.0 when absent
+  float v_scale = 1.0f;
+};
+
+// The attention part of a flat batch: token i belongs to sequence seq_of_token[i] and sits at
+// absolute position positions[i]; it attends to positions 0..positions[i] of its sequence,
+// found through that sequence's block table (which must already hold every earlier position).
+struct AttentionMetadata {
+  int64_t num_tokens = 0;
+  const int32_t* positions = nullptr;      // [num_tokens]
+  const int32_t* seq_of_token = nullptr;   // [num_tokens]
+  const int64_t* slot_mapping = nullptr;   // [num_tokens]: where token i's k/v are written
+  const int32_t* block_tables = nullptr;   // [num_seqs, max_num_blocks_per_seq] block ids
+  int64_t max_num_blocks_per_seq = 0;
+};
+
+// One MoE layer's experts, stacked per layer and indexed by expert id: w1[e] (gate) and w3[e]
+// (up) are [intermediate, hidden], w2[e] (down) is [hidden, intermediate]. Gate and up stay
+// separate Linears because activation-ordered int4 gives each its own column permutation.
+struct MoeWeights {
+  std::vector<PackedLinear> w1;
+  std::vector<PackedLinear> w3;
+  std::vector<PackedLinear> w2;
+  int64_t intermediate_size = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual bool supports(Op op) const = 0;
+  virtual std::unique_ptr<Buffer> allocate(size_t num_bytes) = 0;
+
+  // table: bf16 bits [vocab, hidden]; ids: [num_tokens]; out: f32 [num_tokens, hidden].
+  virtual void embedding(const uint16_t* table, int64_t vocab, int64_t hidden,
+                         const int32_t* ids, int64_t num_tokens, float* out) = 0;
+  // x, out: f32 [num_rows, width] (may alias); gain: f32 [width]. out = gain ⊙ x / rms(x).
+  virtual void rms_norm(const float* x, const float* gain, int64_t num_rows, int64_t width,
+                        float eps, float* out) = 0;
+  // x: f32 [num_tokens, num_heads, head_dim], rotated in place; positions: [num_tokens].
+  // Pairs (i, i + rotary_dim/2) for i < rotary_dim/2; dims ≥ rotary_dim pass through.
+  virtual void rope_neox(float* x, const int32_t* positions, int64_t num_tokens,
+                         int64_t num_heads, int64_t head_dim, int64_t rotary_dim,
+                         double theta) = 0;
+  // x: f32 [num_tokens, w.num_cols]; y: f32 [num_tokens, w.num_rows].
+  virtual void linear(const PackedLinear& w, const float* x, int64_t num_tokens, float* y) = 0;
+  // k, v: f32 [num_tokens, num_kv_heads, head_dim] → cache slots meta.slot_mapping.
+  virtual void kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
+                        const float* v) = 0;
+  // q: f32 [num_tokens, num_heads, head_dim] (normed, rotated); out: same shape. Query head h
+  // uses kv head h / (num_heads / num_kv_heads); scores scaled by head_dim^-1/2; fp32 softmax.
+  virtual void paged_attention(const KvLayerView& cache, const AttentionMetadata& meta,
+                               const float* q, int64_t num_heads, float* out) = 0;
+  // logits: f32 [num_tokens, num_experts]; bias: f32 [num_experts] or null.
+  // ids: [num_tokens, top_k] ascending by selection rank; weights: f32 [num_tokens, top_k].
+  virtual void router_topk(const float* logits, const float* bias, int64_t num_tokens,
+                           int64_t num_experts, int64_t top_k, int32_t* ids,
+                           float* weights) = 0;
+  // x: f32 [num_tokens, hidden]; out: f32 [num_tokens, hidden] = Σ_j weights[t, j] ·
+  // expert_{ids[t, j]}(x[t]), accumulated in fp32 in ascending expert order.
+  virtual void moe(const MoeWeights& experts, const float* x, int64_t num_tokens, int64_t hidden,
+                   const int32_t* ids, const float* weights, int64_t top_k, float* out) = 0;
+  // out[i] = a[i] + b[i] over num_elements f32 (out may alias a).
+  virtual void add(const float* a, const float* b, int64_t num_elements, float* out) = 0;
+};
+
+}  // namespace mm

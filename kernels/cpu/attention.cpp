@@ -1,0 +1,131 @@
+// Paged KV writes and causal GQA attention over the paged cache (minimax-m2.md §3.3 steps 5–8,
+// quant-formats §3 for FP8). One work item = (token, kv head): the kv head's cached rows
+// 0..position are decoded to f32 once and shared by the num_heads / num_kv_heads query heads of
+// its group. Scores and softmax are fp32; the output is Σ p·v / Σ p in fp32.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/common/numeric.h"
+#include "kernels/cpu/cpu_ops.h"
+
+namespace mm {
+namespace {
+
+inline int64_t slot_of(const AttentionMetadata& meta, int64_t seq, int64_t position, int block_size) {
+  const int32_t block = meta.block_tables[seq * meta.max_num_blocks_per_seq + position / block_size];
+  return static_cast<int64_t>(block) * block_size + position % block_size;
+}
+
+// Stores one row of head_dim values at element offset `offset` of `base`.
+void store_row(KvDType dtype, void* base, int64_t offset, const float* src, int head_dim, float scale) {
+  switch (dtype) {
+    case KvDType::kF32:
+      std::copy(src, src + head_dim, static_cast<float*>(base) + offset);
+      break;
+    case KvDType::kBf16: {
+      uint16_t* dst = static_cast<uint16_t*>(base) + offset;
+      for (int i = 0; i < head_dim; ++i) dst[i] = f32_to_bf16(src[i]);
+      break;
+    }
+    case KvDType::kFp8E4M3: {
+      uint8_t* dst = static_cast<uint8_t*>(base) + offset;
+      for (int i = 0; i < head_dim; ++i) dst[i] = f32_to_e4m3fn(src[i] / scale, Overflow::kSaturate);
+      break;
+    }
+  }
+}
+
+void load_row(KvDType dtype, const void* base, int64_t offset, int head_dim, float scale, float* dst) {
+  switch (dtype) {
+    case KvDType::kF32: {
+      const float* src = static_cast<const float*>(base) + offset;
+      std::copy(src, src + head_dim, dst);
+      break;
+    }
+    case KvDType::kBf16: {
+      const uint16_t* src = static_cast<const uint16_t*>(base) + offset;
+      for (int i = 0; i < head_dim; ++i) dst[i] = bf16_to_f32(src[i]);
+      break;
+    }
+    case KvDType::kFp8E4M3: {
+      const uint8_t* src = static_cast<const uint8_t*>(base) + offset;
+      for (int i = 0; i < head_dim; ++i) dst[i] = e4m3fn_to_f32(src[i]) * scale;
+      break;
+    }
+  }
+}
+
+struct AttentionScratch {
+  std::vector<float> keys;    // [context, head_dim]
+  std::vector<float> values;  // [context, head_dim]
+  std::vector<float> scores;  // [context]
+};
+
+}  // namespace
+
+void kv_write_cpu(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
+                  const float* v) {
+  const int64_t row = static_cast<int64_t>(cache.num_kv_heads) * cache.head_dim;
+  for (int64_t t = 0; t < meta.num_tokens; ++t) {
+    const int64_t base = meta.slot_mapping[t] * row;
+    for (int h = 0; h < cache.num_kv_heads; ++h) {
+      const int64_t offset = base + static_cast<int64_t>(h) * cache.head_dim;
+      store_row(cache.dtype, cache.k, offset, k + t * row + h * cache.head_dim, cache.head_dim, cache.k_scale);
+      store_row(cache.dtype, cache.v, offset, v + t * row + h * cache.head_dim, cache.head_dim, cache.v_scale);
+    }
+  }
+}
+
+void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const AttentionMetadata& meta,
+                         const float* q, int64_t num_heads, float* out) {
+  const int head_dim = cache.head_dim;
+  const int64_t num_kv_heads = cache.num_kv_heads;
+  const int64_t group = num_heads / num_kv_heads;
+  const int64_t kv_row = num_kv_heads * head_dim;
+  const float softmax_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  pool.parallel_for(meta.num_tokens * num_kv_heads, 1, [&](int64_t begin, int64_t end) {
+    static thread_local AttentionScratch scratch;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / num_kv_heads;
+      const int64_t kvh = item % num_kv_heads;
+      const int64_t seq = meta.seq_of_token[t];
+      const int64_t context = static_cast<int64_t>(meta.positions[t]) + 1;
+      scratch.keys.resize(static_cast<size_t>(context * head_dim));
+      scratch.values.resize(static_cast<size_t>(context * head_dim));
+      scratch.scores.resize(static_cast<size_t>(context));
+      for (int64_t p = 0; p < context; ++p) {
+        const int64_t offset = slot_of(meta, seq, p, cache.block_size) * kv_row + kvh * head_dim;
+        load_row(cache.dtype, cache.k, offset, head_dim, cache.k_scale, scratch.keys.data() + p * head_dim);
+        load_row(cache.dtype, cache.v, offset, head_dim, cache.v_scale, scratch.values.data() + p * head_dim);
+      }
+      for (int64_t hq = kvh * group; hq < (kvh + 1) * group; ++hq) {
+        const float* qh = q + (t * num_heads + hq) * head_dim;
+        float max_score = -INFINITY;
+        for (int64_t p = 0; p < context; ++p) {
+          const float* kp = scratch.keys.data() + p * head_dim;
+          float dot = 0;
+          for (int i = 0; i < head_dim; ++i) dot += qh[i] * kp[i];
+          const float s = dot * softmax_scale;
+          scratch.scores[static_cast<size_t>(p)] = s;
+          max_score = std::max(max_score, s);
+        }
+        float denom = 0;
+        for (int64_t p = 0; p < context; ++p) {
+          const float e = std::exp(scratch.scores[static_cast<size_t>(p)] - max_score);
+          scratch.scores[static_cast<size_t>(p)] = e;
+          denom += e;
+        }
+        float* oh = out + (t * num_heads + hq) * head_dim;
+        std::fill(oh, oh + head_dim, 0.0f);
+        for (int64_t p = 0; p < context; ++p) {
+          const float weight = scratch.scores[static_cast<size_t>(p)] / denom;
+          const float* vp = scratch.values.data() + p * head_dim;
+          for (int i = 0; i < head_dim; ++i) oh[i] += weight * vp[i];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace mm

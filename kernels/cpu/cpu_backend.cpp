@@ -1,0 +1,86 @@
+#include "kernels/cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/linear.h"
+
+namespace mm {
+namespace {
+
+// 64 bytes: one cache line, and a multiple of every SIMD width the kernels use.
+constexpr size_t kBufferAlignment = 64;
+
+class HostBuffer final : public Buffer {
+ public:
+  explicit HostBuffer(size_t num_bytes) : num_bytes_(num_bytes) {
+    const size_t rounded = (num_bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+    data_ = std::aligned_alloc(kBufferAlignment, rounded == 0 ? kBufferAlignment : rounded);
+    if (data_ == nullptr) throw std::bad_alloc();
+  }
+  ~HostBuffer() override { std::free(data_); }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  void* data() override { return data_; }
+  size_t num_bytes() const override { return num_bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t num_bytes_ = 0;
+};
+
+}  // namespace
+
+CpuBackend::CpuBackend(int num_threads, CpuIsa isa) : isa_(isa), pool_(num_threads) {}
+
+bool CpuBackend::supports(Op /*op*/) const { return true; }
+
+std::unique_ptr<Buffer> CpuBackend::allocate(size_t num_bytes) {
+  return std::make_unique<HostBuffer>(num_bytes);
+}
+
+void CpuBackend::embedding(const uint16_t* table, int64_t vocab, int64_t hidden, const int32_t* ids,
+                           int64_t num_tokens, float* out) {
+  embedding_cpu(table, vocab, hidden, ids, num_tokens, out);
+}
+
+void CpuBackend::rms_norm(const float* x, const float* gain, int64_t num_rows, int64_t width,
+                          float eps, float* out) {
+  rms_norm_cpu(pool_, x, gain, num_rows, width, eps, out);
+}
+
+void CpuBackend::rope_neox(float* x, const int32_t* positions, int64_t num_tokens, int64_t num_heads,
+                           int64_t head_dim, int64_t rotary_dim, double theta) {
+  rope_neox_cpu(x, positions, num_tokens, num_heads, head_dim, rotary_dim, theta);
+}
+
+void CpuBackend::linear(const PackedLinear& w, const float* x, int64_t num_tokens, float* y) {
+  linear_cpu(pool_, isa_, w, x, num_tokens, y);
+}
+
+void CpuBackend::kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
+                          const float* v) {
+  kv_write_cpu(cache, meta, k, v);
+}
+
+void CpuBackend::paged_attention(const KvLayerView& cache, const AttentionMetadata& meta,
+                                 const float* q, int64_t num_heads, float* out) {
+  paged_attention_cpu(pool_, cache, meta, q, num_heads, out);
+}
+
+void CpuBackend::router_topk(const float* logits, const float* bias, int64_t num_tokens,
+                             int64_t num_experts, int64_t top_k, int32_t* ids, float* weights) {
+  router_topk_cpu(logits, bias, num_tokens, num_experts, top_k, ids, weights);
+}
+
+void CpuBackend::moe(const MoeWeights& experts, const float* x, int64_t num_tokens, int64_t hidden,
+                     const int32_t* ids, const float* weights, int64_t top_k, float* out) {
+  moe_cpu(pool_, isa_, experts, x, num_tokens, hidden, ids, weights, top_k, out);
+}
+
+void CpuBackend::add(const float* a, const float* b, int64_t num_elements, float* out) {
+  add_cpu(a, b, num_elements, out);
+}
+
+}  // namespace mm

@@ -1,0 +1,47 @@
+// The CPU backend: the reference every test runs, multithreaded (ThreadPool over all cores)
+// and SIMD (AVX2/FMA/F16C chosen at run time, scalar fallback). Owned and called by one model
+// runner thread; not thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace mm {
+
+class CpuBackend final : public Backend {
+ public:
+  // num_threads 0 = one per hardware thread.
+  explicit CpuBackend(int num_threads = 0, CpuIsa isa = detected_cpu_isa());
+
+  std::string_view name() const override { return "cpu"; }
+  bool supports(Op op) const override;
+  std::unique_ptr<Buffer> allocate(size_t num_bytes) override;
+  CpuIsa isa() const { return isa_; }
+  int num_threads() const { return pool_.num_threads(); }
+
+  void embedding(const uint16_t* table, int64_t vocab, int64_t hidden, const int32_t* ids,
+                 int64_t num_tokens, float* out) override;
+  void rms_norm(const float* x, const float* gain, int64_t num_rows, int64_t width, float eps,
+                float* out) override;
+  void rope_neox(float* x, const int32_t* positions, int64_t num_tokens, int64_t num_heads,
+                 int64_t head_dim, int64_t rotary_dim, double theta) override;
+  void linear(const PackedLinear& w, const float* x, int64_t num_tokens, float* y) override;
+  void kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
+                const float* v) override;
+  void paged_attention(const KvLayerView& cache, const AttentionMetadata& meta, const float* q,
+                       int64_t num_heads, float* out) override;
+  void router_topk(const float* logits, const float* bias, int64_t num_tokens, int64_t num_experts,
+                   int64_t top_k, int32_t* ids, float* weights) override;
+  void moe(const MoeWeights& experts, const float* x, int64_t num_tokens, int64_t hidden,
+           const int32_t* ids, const float* weights, int64_t top_k, float* out) override;
+  void add(const float* a, const float* b, int64_t num_elements, float* out) override;
+
+ private:
+  CpuIsa isa_;
+  ThreadPool pool_;
+};
+
+}  // namespace mm

@@ -1,0 +1,173 @@
+// Linear dispatch, activation preparation and the scalar (portable) row kernels.
+#include "kernels/cpu/linear.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/common/numeric.h"
+
+namespace mm {
+namespace {
+
+// The dequantized weight of row `row` (bytes of that row), column j, before group scaling.
+inline float weight_unscaled(const LinearWeightsView& w, const uint8_t* row, int64_t j) {
+  switch (w.format) {
+    case PackedFormat::kF32: {
+      float v;
+      __builtin_memcpy(&v, row + 4 * j, 4);
+      return v;
+    }
+    case PackedFormat::kBf16: {
+      uint16_t bits;
+      __builtin_memcpy(&bits, row + 2 * j, 2);
+      return bf16_to_f32(bits);
+    }
+    case PackedFormat::kFp8Block: return e4m3fn_to_f32(row[j]);
+    case PackedFormat::kInt4Group: return static_cast<float>((row[j / 2] >> (4 * (j % 2))) & 0xF);
+    case PackedFormat::kInt8Channel: return static_cast<float>(static_cast<int8_t>(row[j]));
+  }
+  return 0;
+}
+
+// Float-activation formats: per group, s · Σ x·w (+ bias · Σ x for int4), summed over groups.
+void rows_float_scalar(const LinearWeightsView& w, const LinearInputs& in, int64_t row_begin,
+                       int64_t row_end, float* y) {
+  const int64_t k_cols = w.num_cols;
+  const int64_t num_groups = w.num_groups;
+  const int64_t group_cols = w.group_cols;
+  for (int64_t n = row_begin; n < row_end; ++n) {
+    const uint8_t* row = w.data + n * w.row_bytes;
+    for (int64_t m = 0; m < in.num_tokens; ++m) {
+      const float* x = in.x + m * k_cols;
+      float total = 0;
+      for (int64_t g = 0; g < num_groups; ++g) {
+        float acc = 0;
+        const int64_t k_end = std::min(k_cols, (g + 1) * group_cols);
+        for (int64_t k = g * group_cols; k < k_end; ++k) acc += weight_unscaled(w, row, k) * x[k];
+        switch (w.format) {
+          case PackedFormat::kFp8Block:
+            total += acc * w.scales[(n / w.block_rows) * num_groups + g];
+            break;
+          case PackedFormat::kInt4Group: {
+            const int64_t idx = n * num_groups + g;
+            total += acc * w.scales[idx] + w.biases[idx] * in.group_sums[m * num_groups + g];
+            break;
+          }
+          case PackedFormat::kInt8Channel: total += acc * w.scales[n]; break;
+          default: total += acc; break;
+        }
+      }
+      y[m * w.num_rows + n] = total;
+    }
+  }
+}
+
+void rows_w8a8_scalar(const LinearWeightsView& w, const LinearInputs& in, int64_t row_begin,
+                      int64_t row_end, float* y) {
+  const int64_t k_cols = w.num_cols;
+  for (int64_t n = row_begin; n < row_end; ++n) {
+    const int8_t* row = reinterpret_cast<const int8_t*>(w.data + n * k_cols);
+    for (int64_t m = 0; m < in.num_tokens; ++m) {
+      const int8_t* xq = in.xq + m * k_cols;
+      int32_t acc = 0;
+      for (int64_t k = 0; k < k_cols; ++k) acc += static_cast<int32_t>(row[k]) * xq[k];
+      y[m * w.num_rows + n] =
+          (static_cast<float>(acc) * in.x_scales[m]) * w.scales[n];
+    }
+  }
+}
+
+// Scratch for the prepared activations; linear_cpu runs on the runner thread only.
+struct Scratch {
+  std::vector<float> x_perm;
+  std::vector<float> group_sums;
+  std::vector<int8_t> xq;
+  std::vector<float> x_scales;
+};
+
+}  // namespace
+
+LinearRowsFn linear_rows_scalar(PackedFormat format, bool int8_activations) {
+  if (format == PackedFormat::kInt8Channel && int8_activations) return &rows_w8a8_scalar;
+  return &rows_float_scalar;
+}
+
+float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq) {
+  float amax = 0;
+  for (int64_t k = 0; k < num_cols; ++k) amax = std::max(amax, std::fabs(x[k]));
+  if (amax == 0.0f) {
+    std::fill(xq, xq + num_cols, int8_t{0});
+    return 1.0f;
+  }
+  // vLLM multiplies by the reciprocal (quant-formats §2.3); mirror it for bit-exactness.
+  const float inv = 127.0f / amax;
+  for (int64_t k = 0; k < num_cols; ++k) {
+    const float r = std::nearbyint(x[k] * inv);  // default FE_TONEAREST: ties to even
+    xq[k] = static_cast<int8_t>(std::clamp(r, -128.0f, 127.0f));
+  }
+  return amax / 127.0f;
+}
+
+void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
+                int64_t num_tokens, float* y) {
+  if (num_tokens <= 0) return;
+  static thread_local Scratch scratch;
+  const int64_t k_cols = w.num_cols;
+  LinearInputs in;
+  in.x = x;
+  in.num_tokens = num_tokens;
+  if (!w.col_perm.empty()) {
+    scratch.x_perm.resize(static_cast<size_t>(num_tokens * k_cols));
+    for (int64_t m = 0; m < num_tokens; ++m) {
+      for (int64_t j = 0; j < k_cols; ++j) {
+        scratch.x_perm[static_cast<size_t>(m * k_cols + j)] = x[m * k_cols + w.col_perm[static_cast<size_t>(j)]];
+      }
+    }
+    in.x = scratch.x_perm.data();
+  }
+  if (w.format == PackedFormat::kInt4Group) {
+    const int64_t num_groups = w.num_groups();
+    scratch.group_sums.resize(static_cast<size_t>(num_tokens * num_groups));
+    for (int64_t m = 0; m < num_tokens; ++m) {
+      for (int64_t g = 0; g < num_groups; ++g) {
+        float sum = 0;
+        const int64_t k_end = std::min(k_cols, (g + 1) * w.group_cols);
+        for (int64_t k = g * w.group_cols; k < k_end; ++k) sum += in.x[m * k_cols + k];
+        scratch.group_sums[static_cast<size_t>(m * num_groups + g)] = sum;
+      }
+    }
+    in.group_sums = scratch.group_sums.data();
+  }
+  const bool w8a8 = w.format == PackedFormat::kInt8Channel && w.int8_activations;
+  if (w8a8) {
+    scratch.xq.resize(static_cast<size_t>(num_tokens * k_cols));
+    scratch.x_scales.resize(static_cast<size_t>(num_tokens));
+    for (int64_t m = 0; m < num_tokens; ++m) {
+      scratch.x_scales[static_cast<size_t>(m)] =
+          quantize_int8_per_token(in.x + m * k_cols, k_cols, scratch.xq.data() + m * k_cols);
+    }
+    in.xq = scratch.xq.data();
+    in.x_scales = scratch.x_scales.data();
+  }
+  LinearWeightsView view;
+  view.format = w.format;
+  view.num_rows = w.num_rows;
+  view.num_cols = k_cols;
+  view.row_bytes = w.row_bytes();
+  view.group_cols = w.group_cols > 0 ? w.group_cols : k_cols;
+  view.num_groups = w.group_cols > 0 ? w.num_groups() : 1;
+  view.block_rows = w.block_rows;
+  view.data = w.data.data();
+  view.scales = w.scales.data();
+  view.biases = w.biases.data();
+  const LinearRowsFn rows = isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8)
+                                                 : linear_rows_scalar(w.format, w8a8);
+  // Row chunks: at least 16 rows (amortises the per-chunk token loop), about four chunks per
+  // thread so a slow (shared) core does not hold the others back.
+  const int64_t grain = std::max<int64_t>(16, w.num_rows / (4 * pool.num_threads()));
+  pool.parallel_for(w.num_rows, grain, [&](int64_t begin, int64_t end) { rows(view, in, begin, end, y); });
+}
+
+}  // namespace mm

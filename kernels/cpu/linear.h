@@ -1,0 +1,53 @@
+// y = x · Wᵀ on the CPU for every PackedFormat (kernels/README.md "Numerics" for what each
+// format computes). Called from the runner thread; rows of W are split over the pool.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/packed_linear.h"
+
+namespace mm {
+
+// Raw view of a PackedLinear for the row kernels (plain pointers: the AVX2 translation unit
+// instantiates no standard-library templates, so no AVX2 code can leak into shared symbols).
+struct LinearWeightsView {
+  PackedFormat format = PackedFormat::kF32;
+  int64_t num_rows = 0;      // N
+  int64_t num_cols = 0;      // K
+  int64_t row_bytes = 0;     // bytes of one packed row of `data`
+  int64_t group_cols = 0;    // columns per scale group (K when the format has none)
+  int64_t num_groups = 1;
+  int64_t block_rows = 1;
+  const uint8_t* data = nullptr;
+  const float* scales = nullptr;
+  const float* biases = nullptr;
+};
+
+// Activations prepared once per call, shared by every row kernel.
+struct LinearInputs {
+  const float* x = nullptr;           // f32 [num_tokens, K], packed column order
+  int64_t num_tokens = 0;
+  const float* group_sums = nullptr;  // kInt4Group: f32 [num_tokens, num_groups] Σ x per group
+  const int8_t* xq = nullptr;         // W8A8: i8 [num_tokens, K]
+  const float* x_scales = nullptr;    // W8A8: f32 [num_tokens], amax / 127
+};
+
+// Writes y[m, n] (f32 [num_tokens, N] row-major) for rows n in [row_begin, row_end).
+using LinearRowsFn = void (*)(const LinearWeightsView& w, const LinearInputs& in, int64_t row_begin,
+                              int64_t row_end, float* y);
+
+LinearRowsFn linear_rows_scalar(PackedFormat format, bool int8_activations);
+LinearRowsFn linear_rows_avx2(PackedFormat format, bool int8_activations);
+
+// x: f32 [num_tokens, w.num_cols]; y: f32 [num_tokens, w.num_rows] (must not alias x).
+void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
+                int64_t num_tokens, float* y);
+
+// Per-token dynamic int8 quantization (quant-formats §2.3): sa = amax/127,
+// q = clamp(rne(x · (127/amax)), −128, 127); amax = 0 gives sa = 1, q = 0.
+// x: f32 [K]; xq: i8 [K]; returns sa.
+float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq);
+
+}  // namespace mm

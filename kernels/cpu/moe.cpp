@@ -1,0 +1,96 @@
+// The MoE block (minimax-m2.md §3.4–§3.5): sigmoid router with the correction bias used for
+// selection only, then experts run over the tokens routed to them (never all experts per
+// token), SwiGLU, and an fp32 sum of the top-k contributions in ascending expert order — the
+// same order whatever else is in the batch, so a token's result is batch-independent.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/linear.h"
+
+namespace mm {
+
+void router_topk_cpu(const float* logits, const float* bias, int64_t num_tokens, int64_t num_experts,
+                     int64_t top_k, int32_t* ids, float* weights) {
+  std::vector<float> scores(static_cast<size_t>(num_experts));
+  std::vector<float> keys(static_cast<size_t>(num_experts));
+  std::vector<int32_t> order(static_cast<size_t>(num_experts));
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    for (int64_t e = 0; e < num_experts; ++e) {
+      const float s = 1.0f / (1.0f + std::exp(-logits[t * num_experts + e]));
+      scores[static_cast<size_t>(e)] = s;
+      keys[static_cast<size_t>(e)] = bias != nullptr ? s + bias[e] : s;
+      order[static_cast<size_t>(e)] = static_cast<int32_t>(e);
+    }
+    // Largest key first; equal keys: lower expert id first (deterministic, spec §3.4 step 4).
+    std::partial_sort(order.begin(), order.begin() + top_k, order.end(), [&](int32_t a, int32_t b) {
+      const float ka = keys[static_cast<size_t>(a)];
+      const float kb = keys[static_cast<size_t>(b)];
+      return ka > kb || (ka == kb && a < b);
+    });
+    float sum = 0;
+    for (int64_t j = 0; j < top_k; ++j) sum += scores[static_cast<size_t>(order[static_cast<size_t>(j)])];
+    for (int64_t j = 0; j < top_k; ++j) {
+      const int32_t e = order[static_cast<size_t>(j)];
+      ids[t * top_k + j] = e;
+      weights[t * top_k + j] = scores[static_cast<size_t>(e)] / sum;
+    }
+  }
+}
+
+void swiglu_cpu(const float* gate, const float* up, int64_t num_elements, float* out) {
+  for (int64_t i = 0; i < num_elements; ++i) {
+    const float g = gate[i];
+    out[i] = (g / (1.0f + std::exp(-g))) * up[i];
+  }
+}
+
+void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const float* x,
+             int64_t num_tokens, int64_t hidden, const int32_t* ids, const float* weights,
+             int64_t top_k, float* out) {
+  const int64_t num_experts = static_cast<int64_t>(experts.w1.size());
+  const int64_t inter = experts.intermediate_size;
+  // Bucket (token, weight) pairs by expert; tokens stay in ascending order inside a bucket.
+  std::vector<int64_t> counts(static_cast<size_t>(num_experts + 1), 0);
+  for (int64_t i = 0; i < num_tokens * top_k; ++i) ++counts[static_cast<size_t>(ids[i]) + 1];
+  for (int64_t e = 0; e < num_experts; ++e) counts[static_cast<size_t>(e + 1)] += counts[static_cast<size_t>(e)];
+  std::vector<int64_t> fill(counts.begin(), counts.end() - 1);
+  std::vector<int64_t> token_of(static_cast<size_t>(num_tokens * top_k));
+  std::vector<float> weight_of(static_cast<size_t>(num_tokens * top_k));
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    for (int64_t j = 0; j < top_k; ++j) {
+      const int64_t e = ids[t * top_k + j];
+      const size_t at = static_cast<size_t>(fill[static_cast<size_t>(e)]++);
+      token_of[at] = t;
+      weight_of[at] = weights[t * top_k + j];
+    }
+  }
+  std::fill(out, out + num_tokens * hidden, 0.0f);
+  static thread_local std::vector<float> gathered, gate, up, down;
+  for (int64_t e = 0; e < num_experts; ++e) {
+    const int64_t first = counts[static_cast<size_t>(e)];
+    const int64_t rows = counts[static_cast<size_t>(e + 1)] - first;
+    if (rows == 0) continue;
+    gathered.resize(static_cast<size_t>(rows * hidden));
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = x + token_of[static_cast<size_t>(first + r)] * hidden;
+      std::copy(src, src + hidden, gathered.data() + r * hidden);
+    }
+    gate.resize(static_cast<size_t>(rows * inter));
+    up.resize(static_cast<size_t>(rows * inter));
+    down.resize(static_cast<size_t>(rows * hidden));
+    linear_cpu(pool, isa, experts.w1[static_cast<size_t>(e)], gathered.data(), rows, gate.data());
+    linear_cpu(pool, isa, experts.w3[static_cast<size_t>(e)], gathered.data(), rows, up.data());
+    swiglu_cpu(gate.data(), up.data(), rows * inter, gate.data());
+    linear_cpu(pool, isa, experts.w2[static_cast<size_t>(e)], gate.data(), rows, down.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      const float w = weight_of[static_cast<size_t>(first + r)];
+      float* dst = out + token_of[static_cast<size_t>(first + r)] * hidden;
+      const float* src = down.data() + r * hidden;
+      for (int64_t h = 0; h < hidden; ++h) dst[h] += w * src[h];
+    }
+  }
+}
+
+}  // namespace mm

@@ -1,0 +1,67 @@
+// A fixed pool of worker threads that runs one parallel loop at a time. The calling thread
+// takes part in every loop. Owned by one backend; parallel_for() must be called from one thread
+// at a time (the model runner's), and is not re-entrant (a loop body must not start another).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mm {
+
+class ThreadPool {
+ public:
+  // `num_threads` counts the caller: 1 runs everything inline. 0 means one per hardware thread.
+  explicit ThreadPool(int num_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Calls body(begin, end) over disjoint chunks covering [0, num_items), each at most `grain`
+  // items long (the last may be shorter). Which thread runs a chunk is unspecified, so a body
+  // must write only outputs that belong to its own items: then results do not depend on the
+  // number of threads.
+  template <class Body>
+  void parallel_for(int64_t num_items, int64_t grain, Body&& body) {
+    if (num_items <= 0) return;
+    if (grain < 1) grain = 1;
+    if (workers_.empty() || num_items <= grain) {
+      body(int64_t{0}, num_items);
+      return;
+    }
+    run(num_items, grain, &invoke<Body>, &body);
+  }
+
+ private:
+  using ChunkFn = void (*)(void* context, int64_t begin, int64_t end);
+
+  template <class Body>
+  static void invoke(void* context, int64_t begin, int64_t end) {
+    (*static_cast<Body*>(context))(begin, end);
+  }
+
+  void run(int64_t num_items, int64_t grain, ChunkFn fn, void* context);
+  void work_on_current_job();
+  void worker_loop();
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  uint64_t generation_ = 0;  // bumped per job, guarded by mutex_
+  int num_busy_ = 0;         // workers still inside the current job, guarded by mutex_
+  bool stopping_ = false;
+  // The current job; written under mutex_ before generation_ changes.
+  ChunkFn fn_ = nullptr;
+  void* context_ = nullptr;
+  int64_t num_items_ = 0;
+  int64_t grain_ = 1;
+  std::atomic<int64_t> next_{0};
+};
+
+}  // namespace mm

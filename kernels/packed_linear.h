@@ -1,0 +1,47 @@
+// The kernel layout of one Linear weight W [num_rows = N out, num_cols = K in], built once at
+// load by daemon/model/weight_packing (never at run time). y[m, n] = Σ_k x[m, k] · W[n, k].
+// Plain value type; immutable after packing, so kernels may read it from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mm {
+
+enum class PackedFormat : uint8_t {
+  kF32,          // data: f32 [N, K] row-major
+  kBf16,         // data: bf16 bits [N, K] row-major
+  kFp8Block,     // data: e4m3fn codes [N, K]; scales f32 [cdiv(N, block_rows), cdiv(K, group_cols)]
+  kInt4Group,    // data: u8 [N, cdiv(K, 2)]: column 2j in the low nibble of byte j, 2j+1 in the
+                 // high one; each nibble u ∈ [0, 15]. W[n, k] = u · scales[n, g] + biases[n, g]
+                 // with g = k / group_cols (biases = −(8 + zero_point) · scale)
+  kInt8Channel,  // data: i8 [N, K]; scales f32 [N]: W[n, k] = q · scales[n]
+};
+
+struct PackedLinear {
+  std::string name;  // checkpoint module name, for errors and reports
+  PackedFormat format = PackedFormat::kF32;
+  int64_t num_rows = 0;    // N
+  int64_t num_cols = 0;    // K
+  int64_t group_cols = 0;  // columns sharing one scale (kFp8Block, kInt4Group); K otherwise
+  int64_t block_rows = 1;  // kFp8Block: rows sharing one scale
+  std::vector<uint8_t> data;
+  std::vector<float> scales;
+  std::vector<float> biases;  // kInt4Group only: [N, num_groups()]
+  // Activation-ordered int4 (compressed-tensors actorder "group"): packed column j holds
+  // checkpoint column col_perm[j], so kernels read x[col_perm[j]]. Empty = identity.
+  std::vector<int32_t> col_perm;
+  // kInt8Channel W8A8: quantize activations per token to int8 and accumulate in int32
+  // (quant-formats §2.3); false = W8A16 (f32 activations).
+  bool int8_activations = false;
+
+  int64_t num_groups() const { return group_cols > 0 ? (num_cols + group_cols - 1) / group_cols : 1; }
+  int64_t row_bytes() const;
+  uint64_t num_bytes() const;  // resident bytes of data + scales + biases + col_perm
+};
+
+// Dequantized W [N, K] in f32, checkpoint column order (for round-trip tests and references).
+std::vector<float> unpack_to_f32(const PackedLinear& weight);
+
+}  // namespace mm
