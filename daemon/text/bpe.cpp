@@ -1,11 +1,32 @@
 #include "daemon/text/bpe.h"
 
 #include <algorithm>
+#include <atomic>
 #include <queue>
 
 #include "daemon/text/error.h"
 
 namespace mm::text {
+namespace {
+
+constexpr size_t kMaxCachedWordBytes = 64;
+constexpr size_t kMaxCacheEntries = 1 << 15;
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct WordCache {
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> words;
+};
+
+std::atomic<uint64_t> g_next_model_id{1};
+
+}  // namespace
+
+BpeModel::BpeModel() : cache_owner_(g_next_model_id.fetch_add(1)) {}
 
 void BpeModel::add_token(std::string bytes, int32_t id, std::string_view where) {
   if (id < 0) throw TextError(std::string(where) + ": negative token id " + std::to_string(id));
@@ -62,6 +83,27 @@ const std::string* BpeModel::id_to_bytes(int32_t id) const {
 
 void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
+  if (word.size() > kMaxCachedWordBytes) {
+    merge_word(word, out);
+    return;
+  }
+  thread_local WordCache cache;
+  if (cache.owner != cache_owner_) {
+    cache.words.clear();
+    cache.owner = cache_owner_;
+  }
+  auto it = cache.words.find(word);
+  if (it != cache.words.end()) {
+    out.insert(out.end(), it->second.begin(), it->second.end());
+    return;
+  }
+  const size_t start = out.size();
+  merge_word(word, out);
+  if (cache.words.size() >= kMaxCacheEntries) cache.words.clear();
+  cache.words.emplace(std::string(word), std::vector<int32_t>(out.begin() + static_cast<ptrdiff_t>(start), out.end()));
+}
+
+void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) const {
   if (ignore_merges_) {
     if (auto id = token_to_id(word)) {
       out.push_back(*id);

@@ -14,7 +14,7 @@ namespace mm::text {
 
 class BpeModel {
  public:
-  BpeModel() = default;
+  BpeModel();
 
   // Adds a vocabulary entry (raw bytes). Throws TextError when `id` is negative or repeated.
   void add_token(std::string bytes, int32_t id, std::string_view where);
@@ -25,7 +25,8 @@ class BpeModel {
   void set_ignore_merges(bool ignore) { ignore_merges_ = ignore; }
 
   // Appends the ids of one pre-token (raw bytes). Bytes with no single-byte token are dropped, as
-  // Hugging Face does for a BPE model without unk_token.
+  // Hugging Face does for a BPE model without unk_token. Results of short words are memoised in a
+  // per-thread cache (like Hugging Face's word cache, but lock-free: one cache per thread).
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
 
   std::optional<int32_t> token_to_id(std::string_view bytes) const;
@@ -51,6 +52,9 @@ class BpeModel {
   std::array<int32_t, 256> byte_ids_{};
   bool byte_ids_ready_ = false;
   bool ignore_merges_ = false;
+  uint64_t cache_owner_;  // unique per model, so a thread's cache never serves another model
+
+  void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 };
 
 }  // namespace mm::text

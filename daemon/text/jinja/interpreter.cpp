@@ -11,8 +11,9 @@ namespace {
 // Limits that turn runaway templates into errors instead of hangs (a real chat template uses a
 // tiny fraction of them).
 constexpr int kMaxCallDepth = 100;
-constexpr int64_t kMaxSteps = 5'000'000;       // loop iterations + macro calls per render
-constexpr size_t kMaxOutputBytes = 64u << 20;  // 64 MiB
+constexpr int64_t kMaxSteps = 1'000'000;       // loop iterations + macro calls per render
+constexpr size_t kMaxOutputBytes = 64u << 20;  // 64 MiB of output or of one string
+constexpr size_t kMaxListItems = 1'000'000;
 
 bool is_numeric(const Value& v) {
   return v.is_number();
@@ -59,7 +60,7 @@ void Interpreter::fail(const Node& at, const std::string& what) const {
 
 void Interpreter::count_step(const Node& at) {
   if (++num_steps_ > kMaxSteps)
-    fail(at, "template exceeded the limit of 5,000,000 loop iterations and calls");
+    fail(at, "template exceeded the limit of 1,000,000 loop iterations and calls");
 }
 
 void Interpreter::check_defined(const Node& at, const Value& value) const {
@@ -468,7 +469,11 @@ Value Interpreter::call(const Node& at, const Value& callee, std::vector<Value>&
 
 Value Interpreter::eval_binary(const Node& node, const Value& lhs, const Value& rhs) {
   const std::string& op = node.text;
-  if (op == "~") return Value::of(lhs.to_string() + rhs.to_string());
+  if (op == "~") {
+    std::string joined = lhs.to_string() + rhs.to_string();
+    if (joined.size() > kMaxOutputBytes) fail(node, "string result exceeded 64 MiB");
+    return Value::of(std::move(joined));
+  }
   if (op == "==") return Value::of(lhs.equals(rhs));
   if (op == "!=") return Value::of(!lhs.equals(rhs));
   if (op == "in" || op == "notin") {
@@ -519,8 +524,15 @@ Value Interpreter::eval_binary(const Node& node, const Value& lhs, const Value& 
     return Value::of(cmp >= 0);
   }
   if (op == "+") {
-    if (lhs.is_string() && rhs.is_string()) return Value::of(lhs.str_data() + rhs.str_data());
+    if (lhs.is_string() && rhs.is_string()) {
+      if (lhs.str_data().size() + rhs.str_data().size() > kMaxOutputBytes)
+        fail(node, "string result exceeded 64 MiB");
+      return Value::of(lhs.str_data() + rhs.str_data());
+    }
     if (lhs.is_list() && rhs.is_list()) {
+      if (lhs.data().as_array().size() + rhs.data().as_array().size() > kMaxListItems) {
+        fail(node, "list result exceeded 1,000,000 items");
+      }
       JsonArray items = lhs.data().as_array();
       for (const JsonValue& v : rhs.data().as_array())
         items.push_back(v);
@@ -535,7 +547,8 @@ Value Interpreter::eval_binary(const Node& node, const Value& lhs, const Value& 
     if (seq != nullptr && is_integral(*count)) {
       const int64_t n = std::max<int64_t>(0, as_int64(*count));
       const size_t unit = seq->is_string() ? seq->str_data().size() : seq->data().as_array().size();
-      if (unit > 0 && static_cast<uint64_t>(n) * unit > kMaxOutputBytes)
+      const uint64_t limit = seq->is_string() ? kMaxOutputBytes : kMaxListItems;
+      if (unit > 0 && static_cast<uint64_t>(n) > limit / unit)
         fail(node, "repetition result too large");
       if (seq->is_string()) {
         std::string out;
