@@ -84,8 +84,29 @@ RegexSplitter::~RegexSplitter() = default;
 RegexSplitter::RegexSplitter(RegexSplitter&&) noexcept = default;
 RegexSplitter& RegexSplitter::operator=(RegexSplitter&&) noexcept = default;
 
+namespace {
+
+// Per-thread JIT stack (32 KiB growing to 8 MiB): PCRE2's default 32 KiB machine stack can run
+// out on long whitespace or punctuation runs, where the split pattern backtracks.
+pcre2_match_context* thread_match_context() {
+  struct Context {
+    pcre2_match_context* context = pcre2_match_context_create(nullptr);
+    pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
+    Context() { pcre2_jit_stack_assign(context, nullptr, stack); }
+    ~Context() {
+      pcre2_jit_stack_free(stack);
+      pcre2_match_context_free(context);
+    }
+  };
+  thread_local Context context;
+  return context.context;
+}
+
+}  // namespace
+
 void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& out) const {
   if (text.empty()) return;
+  pcre2_match_context* context = thread_match_context();
   pcre2_match_data* match = pcre2_match_data_create_from_pattern(compiled_->code, nullptr);
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0;      // where the next search starts
@@ -97,7 +118,7 @@ void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& 
   };
   while (pos < text.size()) {
     const int rc =
-        pcre2_match(compiled_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, match, nullptr);
+        pcre2_match(compiled_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, match, context);
     if (rc < 0) break;  // PCRE2_ERROR_NOMATCH, or a resource limit: the rest is one gap
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match);
     size_t begin = ovector[0];

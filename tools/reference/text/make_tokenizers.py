@@ -164,8 +164,19 @@ def bytes_to_unicode():
     return {b: chr(c) for b, c in zip(bs, cs)}
 
 
+LONG = [
+    " " * 20000 + "a",
+    "\n" * 3000 + "x" + " \n" * 3000,
+    "!?" * 5000 + " word",
+    "abc" * 5000,
+    "9" * 10001,
+]
+
+
 def expected_for(tok, corpus, invalid):
-    out = {"valid": [], "invalid": []}
+    out = {"valid": [], "invalid": [], "long": []}
+    for text in LONG:
+        out["long"].append({"ids": tok.encode(text, add_special_tokens=False).ids})
     for text in corpus:
         ids = tok.encode(text, add_special_tokens=False).ids
         out["valid"].append({
@@ -206,7 +217,7 @@ def main():
     corpus = corpus_strings()
     invalid = invalid_utf8_cases()
     (OUT / "tokenizer_corpus.json").write_text(json.dumps(
-        {"valid": corpus, "invalid_hex": [d.hex() for d in invalid]}, ensure_ascii=False, indent=1) + "\n")
+        {"valid": corpus, "invalid_hex": [d.hex() for d in invalid], "long": LONG}, ensure_ascii=False, indent=1) + "\n")
     expected = {}
     for name, (tok, text) in {"minimax_test": minimax_tokenizer(), "gpt2_test": gpt2_tokenizer()}.items():
         (OUT / f"{name}.tokenizer.json").write_text(text)
