@@ -13,7 +13,7 @@ constexpr size_t kMaxCachedWordBytes = 64;
 constexpr size_t kMaxCacheEntries = 1 << 15;
 
 struct StringHash {
-  using is_transparent = void;
+  using is_transparent = void;  // NOLINT(readability-identifier-naming): std protocol name
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
@@ -29,7 +29,10 @@ std::atomic<uint64_t> g_next_model_id{1};
 BpeModel::BpeModel() : cache_owner_(g_next_model_id.fetch_add(1)) {}
 
 void BpeModel::add_token(std::string bytes, int32_t id, std::string_view where) {
-  if (id < 0) throw TextError(std::string(where) + ": negative token id " + std::to_string(id));
+  if (id < 0 || id > kMaxTokenId) {
+    throw TextError(std::string(where) + ": token id " + std::to_string(id) + " is outside 0.." +
+                    std::to_string(kMaxTokenId));
+  }
   if (static_cast<size_t>(id) >= id_to_bytes_.size()) {
     id_to_bytes_.resize(static_cast<size_t>(id) + 1);
     has_id_.resize(static_cast<size_t>(id) + 1, false);
@@ -100,7 +103,8 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
   const size_t start = out.size();
   merge_word(word, out);
   if (cache.words.size() >= kMaxCacheEntries) cache.words.clear();
-  cache.words.emplace(std::string(word), std::vector<int32_t>(out.begin() + static_cast<ptrdiff_t>(start), out.end()));
+  cache.words.emplace(std::string(word),
+                      std::vector<int32_t>(out.begin() + static_cast<ptrdiff_t>(start), out.end()));
 }
 
 void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) const {

@@ -12,6 +12,9 @@
 
 namespace mm::text {
 
+// Largest token id accepted from a file (real vocabularies are below 1M; the id table is dense).
+inline constexpr int32_t kMaxTokenId = (1 << 24) - 1;
+
 class BpeModel {
  public:
   BpeModel();

@@ -25,8 +25,8 @@ struct Tables {
 };
 
 const Tables& tables() {
-  static const Tables kTables;
-  return kTables;
+  static const Tables instance;
+  return instance;
 }
 
 }  // namespace

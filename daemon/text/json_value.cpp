@@ -83,7 +83,7 @@ std::string python_float_repr(double value) {
     return out + exp;
   }
   if (exponent < 0) {
-    return out + "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+    return out + "0." + std::string(static_cast<size_t>(-(exponent + 1)), '0') + digits;
   }
   const auto int_len = static_cast<size_t>(exponent + 1);
   if (digits.size() <= int_len) {
@@ -175,7 +175,7 @@ void dump_to(const JsonValue& value, const JsonDumpOptions& options, int depth, 
   auto newline = [&](int level) {
     if (!options.indent) return;
     out.push_back('\n');
-    out.append(static_cast<size_t>(std::max(0, *options.indent) * level), ' ');
+    out.append(static_cast<size_t>(std::max(0, *options.indent)) * static_cast<size_t>(level), ' ');
   };
   switch (value.type()) {
     case JsonValue::Type::kNull:

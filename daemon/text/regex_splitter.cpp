@@ -91,7 +91,8 @@ namespace {
 pcre2_match_context* thread_match_context() {
   struct Context {
     pcre2_match_context* context = pcre2_match_context_create(nullptr);
-    pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
+    pcre2_jit_stack* stack =
+        pcre2_jit_stack_create(size_t{32} * 1024, size_t{8} * 1024 * 1024, nullptr);
     Context() { pcre2_jit_stack_assign(context, nullptr, stack); }
     ~Context() {
       pcre2_jit_stack_free(stack);

@@ -48,8 +48,9 @@ class Loader {
   }
   int32_t id_of(element value, std::string_view where) const {
     int64_t id = 0;
-    if (value.get(id) != simdjson::SUCCESS || id < 0 || id > INT32_MAX)
-      fail(where, "not a token id");
+    if (value.get(id) != simdjson::SUCCESS || id < 0 || id > kMaxTokenId) {
+      fail(where, "not a token id in 0.." + std::to_string(kMaxTokenId));
+    }
     return static_cast<int32_t>(id);
   }
 

@@ -126,7 +126,7 @@ JsonValue coerce_parameter(const ToolSchema* tool, std::string_view parameter,
   }
   if (has(types, "number")) {
     try {
-      const JsonValue parsed = JsonValue::parse(raw);
+      JsonValue parsed = JsonValue::parse(raw);
       if (parsed.is_number()) {
         const double d = parsed.as_number();
         if (parsed.is_float() && std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) {
@@ -143,7 +143,7 @@ JsonValue coerce_parameter(const ToolSchema* tool, std::string_view parameter,
   }
   if (has(types, "object") || has(types, "array")) {
     try {
-      const JsonValue parsed = JsonValue::parse(raw);
+      JsonValue parsed = JsonValue::parse(raw);
       if ((parsed.is_object() && has(types, "object")) ||
           (parsed.is_array() && has(types, "array")))
         return parsed;

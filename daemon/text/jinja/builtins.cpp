@@ -166,7 +166,7 @@ Value Interpreter::get_attr(const Node& at, const Value& object, const std::stri
     return Value(Undefined{"'Namespace' object has no attribute '" + name + "'"});
   }
   if (object.is_dict()) {
-    const JsonValue data = object.data();
+    const JsonValue& data = object.data();
     if (name == "items" || name == "keys" || name == "values") {
       return make_method(name, [data, name](std::vector<Value>&, KwArgs&) -> Value {
         JsonArray out;
@@ -194,7 +194,7 @@ Value Interpreter::get_attr(const Node& at, const Value& object, const std::stri
     return Value(Undefined{"'dict object' has no attribute '" + name + "'"});
   }
   if (object.is_string()) {
-    const std::string text = object.str_data();
+    const std::string& text = object.str_data();
     Interpreter* self = this;
     const Node* where = &at;
     auto method = [&](auto fn) { return make_method(name, fn); };

@@ -213,11 +213,11 @@ class Lexer {
       } else if (c == '\'' || c == '"') {
         tokens_.push_back({TokenType::kString, lex_string(c), line, col});
       } else {
-        static const char* const kOperators[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*",
-                                                 "/",  "%",  "~",  "<",  ">",  "=",  "(", ")", "[",
-                                                 "]",  "{",  "}",  ",",  ".",  ":",  "|"};
+        static const char* const operators[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*",
+                                                "/",  "%",  "~",  "<",  ">",  "=",  "(", ")", "[",
+                                                "]",  "{",  "}",  ",",  ".",  ":",  "|"};
         bool matched = false;
-        for (const char* op : kOperators) {
+        for (const char* op : operators) {
           const std::string_view o(op);
           if (src_.compare(pos_, o.size(), o) == 0) {
             if (o == "(" || o == "[" || o == "{") ++depth;

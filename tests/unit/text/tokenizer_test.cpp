@@ -166,6 +166,8 @@ TEST(TokenizerLoad, ErrorsNameTheField) {
   expect_error(
       R"({"model":{"type":"BPE","vocab":{},"merges":[]},"added_tokens":[{"content":"x"}]})",
       "added_tokens[0]");
+  expect_error(R"({"model":{"type":"BPE","vocab":{"a":333333333},"merges":[]}})",
+               "not a token id in 0..16777215");
   EXPECT_THROW(Tokenizer::from_file("/nonexistent/tokenizer.json"), TextError);
 }
 
