@@ -38,6 +38,7 @@ enum class NodeKind {
   kTest,      // text: test name; flag: negated; children: input, args...
   kUnary,     // text: "-", "+", "not"; children[0]
   kBinary,    // text: operator (+ - * / // % ** ~ == != < > <= >= in notin); children: lhs, rhs
+  kCompare,   // chained comparison a < b <= c: children: operands; names: operators
   kAnd,       // children: lhs, rhs
   kOr,        // children: lhs, rhs
   kCondExpr,  // children: then, cond, else|null

@@ -418,6 +418,19 @@ Value Interpreter::eval(const Node& node, Scope& scope) {
       if (is_integral(operand)) return Value::of(-as_int64(operand));
       return Value::of(-as_double(operand));
     }
+    case NodeKind::kCompare: {
+      Value lhs = eval(*node.children[0], scope);
+      Value result = Value::of(true);
+      for (size_t i = 0; i < node.names.size(); ++i) {
+        Value rhs = eval(*node.children[i + 1], scope);
+        Node op(NodeKind::kBinary, node.line, node.column);
+        op.text = node.names[i];
+        result = eval_binary(op, lhs, rhs);
+        if (!result.truthy()) return result;
+        lhs = std::move(rhs);
+      }
+      return result;
+    }
     case NodeKind::kAnd: {
       Value lhs = eval(*node.children[0], scope);
       return lhs.truthy() ? eval(*node.children[1], scope) : lhs;

@@ -336,7 +336,9 @@ class Parser {
 
   NodePtr parse_compare() {
     NodePtr lhs = parse_math1();
-    NodePtr result;
+    std::vector<std::string> ops;
+    std::vector<NodePtr> operands;
+    const Token& first = peek();
     while (true) {
       const Token& at = peek();
       std::string op;
@@ -354,16 +356,19 @@ class Parser {
       } else {
         break;
       }
-      // a < b < c means (a < b) and (b < c); the middle operand is re-parsed as a copy-free
-      // reference by evaluating the chain left to right.
-      NodePtr rhs = parse_math1();
-      if (!result) {
-        result = binary(NodeKind::kBinary, op, std::move(lhs), std::move(rhs), at);
-      } else {
-        fail(at, "chained comparisons are not supported");
-      }
+      ops.push_back(std::move(op));
+      operands.push_back(parse_math1());
     }
-    return result ? std::move(result) : std::move(lhs);
+    if (ops.empty()) return lhs;
+    if (ops.size() == 1)
+      return binary(NodeKind::kBinary, ops[0], std::move(lhs), std::move(operands[0]), first);
+    // a < b < c means (a < b) and (b < c), each operand evaluated once.
+    NodePtr chain = make(NodeKind::kCompare, first);
+    chain->names = std::move(ops);
+    chain->children.push_back(std::move(lhs));
+    for (auto& operand : operands)
+      chain->children.push_back(std::move(operand));
+    return chain;
   }
 
   NodePtr parse_math1() {

@@ -98,6 +98,7 @@ TEST(JinjaTemplate, UnsupportedSyntaxIsAnErrorWithLineAndColumn) {
   expect_error("{# open comment", "t.jinja:1:1: unterminated comment");
   expect_error("{% for x in y recursive %}{% endfor %}", "recursive");
   expect_error("{{ f(*args) }}", "not supported");
+  expect_error("{% call foo() %}x{% endcall %}", "t.jinja:1:4: unsupported tag 'call'");
   expect_error("{{ " + std::string(300, '(') + "1" + std::string(300, ')') + " }}",
                "deeper than 200");
 }

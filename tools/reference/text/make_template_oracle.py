@@ -143,6 +143,8 @@ FEATURES = {
     "lstrip_blocks_line_start": "line1\n    {% if true %}\n    indented\n    {% endif %}\nend",
     "undefined_attr_error": "{{ nope.attr }}",
     "generation_block": "{% generation %}kept{% endgeneration %}",
+    "chained_comparison": "{{ 1 < 2 < 3 }} {{ 1 < 3 < 2 }} {{ 1 == 1 != 2 }} {{ 'a' in 'ab' in 'xab' }} {% for i in items if 1 < i <= 3 %}{{ i }}{% endfor %}",
+    "loop_cycle_and_nested": "{% for r in [1, 2] %}{% for c in 'ab' %}{{ loop.cycle('x', 'y') }}{{ r }}{{ c }}{{ loop.depth }}{% endfor %}|{% endfor %}",
 }
 FEATURE_VARS = {"items": [1, 2, 3, 4], "obj": {"b": [1, {"c": None}], "a": "é", "k": True}, "s": "  x Hello  ",
                 "u": "héllo→世界", "x": 1,
