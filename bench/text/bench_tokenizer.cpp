@@ -24,10 +24,12 @@ std::string read(const std::string& path) {
 
 const std::vector<std::string>& corpus() {
   static const std::vector<std::string> kTexts = [] {
-    const auto doc = mm::text::JsonValue::parse(read(std::string(MMD_FIXTURE_DIR) + "/text/tokenizer_corpus.json"));
+    const auto doc = mm::text::JsonValue::parse(
+        read(std::string(MMD_FIXTURE_DIR) + "/text/tokenizer_corpus.json"));
     std::vector<std::string> texts;
     for (int r = 0; r < kRepeat; ++r) {
-      for (const auto& t : doc.find("valid")->as_array()) texts.push_back(t.as_string());
+      for (const auto& t : doc.find("valid")->as_array())
+        texts.push_back(t.as_string());
     }
     return texts;
   }();
@@ -35,10 +37,10 @@ const std::vector<std::string>& corpus() {
 }
 
 const mm::text::Tokenizer& tokenizer(const std::string& name) {
-  static const mm::text::Tokenizer kMiniMax =
-      mm::text::Tokenizer::from_file(std::string(MMD_FIXTURE_DIR) + "/text/minimax_test.tokenizer.json");
-  static const mm::text::Tokenizer kGpt2 =
-      mm::text::Tokenizer::from_file(std::string(MMD_FIXTURE_DIR) + "/text/gpt2_test.tokenizer.json");
+  static const mm::text::Tokenizer kMiniMax = mm::text::Tokenizer::from_file(
+      std::string(MMD_FIXTURE_DIR) + "/text/minimax_test.tokenizer.json");
+  static const mm::text::Tokenizer kGpt2 = mm::text::Tokenizer::from_file(
+      std::string(MMD_FIXTURE_DIR) + "/text/gpt2_test.tokenizer.json");
   return name == "minimax_test" ? kMiniMax : kGpt2;
 }
 
@@ -47,9 +49,11 @@ void encode_entries(benchmark::State& state, const std::string& name) {
   const auto& tok = tokenizer(name);
   const auto& texts = corpus();
   int64_t bytes = 0;
-  for (const auto& t : texts) bytes += static_cast<int64_t>(t.size());
+  for (const auto& t : texts)
+    bytes += static_cast<int64_t>(t.size());
   for (auto _ : state) {
-    for (const auto& t : texts) benchmark::DoNotOptimize(tok.encode(t));
+    for (const auto& t : texts)
+      benchmark::DoNotOptimize(tok.encode(t));
   }
   state.SetBytesProcessed(state.iterations() * bytes);
 }
@@ -58,15 +62,21 @@ void encode_entries(benchmark::State& state, const std::string& name) {
 void encode_joined(benchmark::State& state, const std::string& name) {
   const auto& tok = tokenizer(name);
   std::string joined;
-  for (const auto& t : corpus()) joined += t + "\n";
-  for (auto _ : state) benchmark::DoNotOptimize(tok.encode(joined));
+  for (const auto& t : corpus())
+    joined += t + "\n";
+  for (auto _ : state)
+    benchmark::DoNotOptimize(tok.encode(joined));
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(joined.size()));
 }
 
-BENCHMARK_CAPTURE(encode_entries, minimax_test, std::string("minimax_test"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode_joined, minimax_test, std::string("minimax_test"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode_entries, gpt2_test, std::string("gpt2_test"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(encode_joined, gpt2_test, std::string("gpt2_test"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_entries, minimax_test, std::string("minimax_test"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_joined, minimax_test, std::string("minimax_test"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_entries, gpt2_test, std::string("gpt2_test"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(encode_joined, gpt2_test, std::string("gpt2_test"))
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
