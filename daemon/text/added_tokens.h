@@ -35,6 +35,15 @@ class AddedTokenMatcher {
   // non-overlapping matches. lstrip/rstrip swallow neighbouring whitespace; single_word needs
   // non-word neighbours (word characters: ASCII letters, digits, '_' and any non-ASCII byte).
   void split(std::string_view text, std::vector<Segment>& out) const;
+  // The two passes alone, for tokenizers with a normalizer: raw-text tokens on the input, then
+  // normalized tokens on each normalized plain segment.
+  void split_raw(std::string_view text, std::vector<Segment>& out) const {
+    split_pass(raw_pass_, text, out);
+  }
+  void split_normalized(std::string_view text, std::vector<Segment>& out) const {
+    split_pass(normalized_pass_, text, out);
+  }
+  bool has_normalized_tokens() const { return normalized_pass_.any; }
 
   bool empty() const { return tokens_.empty(); }
 

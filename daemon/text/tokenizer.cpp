@@ -37,7 +37,30 @@ void Tokenizer::Impl::encode_valid(std::string_view text, std::vector<int32_t>& 
     model.encode_word(piece, out);
 }
 
-void Tokenizer::Impl::encode_plain(std::string_view text, std::vector<int32_t>& out) const {
+void Tokenizer::Impl::encode_normalized(std::string_view valid, bool parse_special,
+                                        std::vector<int32_t>& out) const {
+  if (normalizer.empty() && !(parse_special && matcher.has_normalized_tokens())) {
+    encode_valid(valid, out);
+    return;
+  }
+  const std::string normalized = normalizer.empty() ? std::string(valid) : normalizer.apply(valid);
+  if (!parse_special || !matcher.has_normalized_tokens()) {
+    encode_valid(normalized, out);
+    return;
+  }
+  std::vector<Segment> segments;
+  matcher.split_normalized(normalized, segments);
+  for (const Segment& segment : segments) {
+    if (segment.added_id >= 0) {
+      out.push_back(segment.added_id);
+    } else {
+      encode_valid(segment.text, out);
+    }
+  }
+}
+
+void Tokenizer::Impl::encode_plain(std::string_view text, bool parse_special,
+                                   std::vector<int32_t>& out) const {
   size_t run_start = 0;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -50,12 +73,14 @@ void Tokenizer::Impl::encode_plain(std::string_view text, std::vector<int32_t>& 
       pos += n;
       continue;
     }
-    if (pos > run_start) encode_valid(text.substr(run_start, pos - run_start), out);
+    if (pos > run_start)
+      encode_normalized(text.substr(run_start, pos - run_start), parse_special, out);
     if (auto id = model.token_to_id(text.substr(pos, 1))) out.push_back(*id);
     ++pos;
     run_start = pos;
   }
-  if (pos > run_start) encode_valid(text.substr(run_start, pos - run_start), out);
+  if (pos > run_start)
+    encode_normalized(text.substr(run_start, pos - run_start), parse_special, out);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens,
@@ -64,17 +89,18 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   ids.reserve(text.size() / 3 + 4);
   if (add_special_tokens) ids = impl_->prefix_ids;
   if (parse_special && !impl_->matcher.empty()) {
+    // As Hugging Face: raw-text added tokens first, then normalization, then normalized ones.
     std::vector<Segment> segments;
-    impl_->matcher.split(text, segments);
+    impl_->matcher.split_raw(text, segments);
     for (const Segment& segment : segments) {
       if (segment.added_id >= 0) {
         ids.push_back(segment.added_id);
       } else {
-        impl_->encode_plain(segment.text, ids);
+        impl_->encode_plain(segment.text, true, ids);
       }
     }
   } else {
-    impl_->encode_plain(text, ids);
+    impl_->encode_plain(text, false, ids);
   }
   if (add_special_tokens) ids.insert(ids.end(), impl_->suffix_ids.begin(), impl_->suffix_ids.end());
   return ids;

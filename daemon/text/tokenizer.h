@@ -1,12 +1,14 @@
 // A Hugging Face `tokenizer.json` byte-level BPE tokenizer (MiniMax-M2, GPT-2 and Llama-3 style):
 // added tokens, the pre-tokenizer split regex (PCRE2), ranked merges, byte-level decoding. Token
-// ids always come from the file. Thread-safe after loading: encode and decode are const and share
-// no mutable state.
+// ids always come from the file. NFC/NFD/NFKC/NFKD normalizers are applied through ICU.
+// Thread-safe after loading: encode and decode are const; the only mutable state is the BPE word
+// cache, which is per thread.
 //
 // Invalid UTF-8 input (impossible for Hugging Face, whose input is a Rust String) has defined
 // behaviour here: the input is cut at every byte that does not belong to a valid UTF-8 sequence;
 // each valid run is encoded as Hugging Face would encode it alone, and each invalid byte becomes
-// its own single-byte token. So decode_bytes(encode(x)) == x for every byte string x.
+// its own single-byte token. So decode_bytes(encode(x)) == x for every byte string x (when the
+// file has no normalizer; a normalizer rewrites valid runs before pre-tokenization).
 #pragma once
 
 #include <cstdint>

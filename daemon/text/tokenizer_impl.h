@@ -9,6 +9,7 @@
 
 #include "daemon/text/added_tokens.h"
 #include "daemon/text/bpe.h"
+#include "daemon/text/normalizer.h"
 #include "daemon/text/regex_splitter.h"
 #include "daemon/text/tokenizer.h"
 
@@ -26,6 +27,7 @@ struct Tokenizer::Impl {
   std::vector<AddedToken> added;
   std::unordered_map<int32_t, size_t> added_by_id;
   std::unordered_map<std::string, int32_t> added_by_content;
+  Normalizer normalizer;
   std::vector<PreTokenizerStep> steps;
   std::vector<int32_t> prefix_ids;  // TemplateProcessing "single" before the sequence
   std::vector<int32_t> suffix_ids;  // ... and after it
@@ -34,7 +36,10 @@ struct Tokenizer::Impl {
     auto it = added_by_id.find(id);
     return it == added_by_id.end() ? nullptr : &added[it->second];
   }
-  void encode_plain(std::string_view text, std::vector<int32_t>& out) const;
+  // `parse_special`: match normalized added tokens after normalization.
+  void encode_plain(std::string_view text, bool parse_special, std::vector<int32_t>& out) const;
+  void encode_normalized(std::string_view valid, bool parse_special,
+                         std::vector<int32_t>& out) const;
   void encode_valid(std::string_view text, std::vector<int32_t>& out) const;
 };
 

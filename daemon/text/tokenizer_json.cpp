@@ -214,6 +214,31 @@ class Loader {
     }
   }
 
+  void load_normalizer(element normalizer, const std::string& where, Tokenizer::Impl& impl) const {
+    const std::string type = string_field(normalizer, "type", where);
+    if (type == "Sequence") {
+      array items;
+      auto list = field(normalizer, "normalizers");
+      if (!list || list->get(items) != simdjson::SUCCESS) fail(where + ".normalizers", "missing");
+      size_t i = 0;
+      for (element item : items)
+        load_normalizer(item, where + ".normalizers[" + std::to_string(i++) + "]", impl);
+      return;
+    }
+    const std::string at = source_ + ": " + where;
+    if (type == "NFC")
+      impl.normalizer.add(Normalizer::Form::kNfc, at);
+    else if (type == "NFD")
+      impl.normalizer.add(Normalizer::Form::kNfd, at);
+    else if (type == "NFKC")
+      impl.normalizer.add(Normalizer::Form::kNfkc, at);
+    else if (type == "NFKD")
+      impl.normalizer.add(Normalizer::Form::kNfkd, at);
+    else
+      fail(where + ".type",
+           "unsupported normalizer '" + type + "' (NFC, NFD, NFKC, NFKD are supported)");
+  }
+
   void check_decoder(element decoder, const std::string& where) const {
     const std::string type = string_field(decoder, "type", where);
     if (type == "ByteLevel") return;
@@ -237,15 +262,8 @@ class Loader {
       fail("(document)", std::string("invalid JSON: ") + simdjson::error_message(error));
     }
     auto impl = std::make_unique<Tokenizer::Impl>();
-    if (auto normalizer = field(doc, "normalizer")) {
-      const std::string type = string_field(*normalizer, "type", "normalizer");
-      array items;
-      if (!(type == "Sequence" &&
-            normalizer->at_key("normalizers").get(items) == simdjson::SUCCESS &&
-            items.size() == 0)) {
-        fail("normalizer.type", "unsupported normalizer '" + type + "' (none is supported)");
-      }
-    }
+    if (auto normalizer = field(doc, "normalizer"))
+      load_normalizer(*normalizer, "normalizer", *impl);
     auto model = field(doc, "model");
     if (!model) fail("model", "missing");
     load_model(*model, *impl);

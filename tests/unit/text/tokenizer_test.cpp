@@ -93,7 +93,8 @@ TEST_P(HfParity, InvalidUtf8IsCutAtEachBadByte) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tokenizers, HfParity, ::testing::Values("minimax_test", "gpt2_test"));
+INSTANTIATE_TEST_SUITE_P(Tokenizers, HfParity,
+                         ::testing::Values("minimax_test", "gpt2_test", "nfkc_test"));
 
 TEST(Tokenizer, MiniMaxAddedTokensHaveSpecIdsFromFile) {
   const Tokenizer tok = Tokenizer::from_file(fixture_path("minimax_test.tokenizer.json"));
@@ -161,8 +162,9 @@ TEST(TokenizerLoad, ErrorsNameTheField) {
   expect_error(
       R"({"model":{"type":"BPE","vocab":{},"merges":[]},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(("},"behavior":"Isolated"}})",
       "pre_tokenizer.pattern");
-  expect_error(R"({"model":{"type":"BPE","vocab":{},"merges":[]},"normalizer":{"type":"NFKC"}})",
-               "normalizer");
+  expect_error(
+      R"({"model":{"type":"BPE","vocab":{},"merges":[]},"normalizer":{"type":"Lowercase"}})",
+      "t.json: normalizer.type: unsupported normalizer 'Lowercase'");
   expect_error(
       R"({"model":{"type":"BPE","vocab":{},"merges":[]},"added_tokens":[{"content":"x"}]})",
       "added_tokens[0]");

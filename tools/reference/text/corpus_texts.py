@@ -79,6 +79,7 @@ EMOJI = [
     "Math: ∑ ∫ √2 ≈ 1.414, α β γ, ℝ ⊂ ℂ, and arrows → ← ↔. Box: ┌─┐│└┘",
     "Zero-width joiner\u200dand non-breaking\u00a0space and\u3000ideographic space.",
     "Combining: e\u0301 n\u0303 a\u0308; precomposed: é ñ ä. Thai: ภาษาไทย. Greek: Καλημέρα κόσμε.",
+    "Compatibility forms: ﬁne ﬂow ① ② Ⅻ ㎏ ＡＢＣ１２３ ｶﾀｶﾅ x² ½ ℌ <think>ﬁ</think>[e~[",
 ]
 
 WHITESPACE = [

@@ -6,6 +6,7 @@ Writes into tests/fixtures/text/:
   minimax_test.tokenizer.json   byte-level BPE, MiniMax split regex (spec §4.2), the 54 MiniMax added
                                 tokens at their spec ids 200000-200053 (spec §4.3)
   gpt2_test.tokenizer.json      GPT-2-style byte-level BPE (ByteLevel pre-tokenizer with its regex)
+  nfkc_test.tokenizer.json      the MiniMax regex behind an NFKC normalizer
   tokenizer_corpus.json         the corpus (valid UTF-8 strings + invalid UTF-8 byte strings in hex)
   tokenizer_expected.json       per tokenizer and corpus entry: ids, decode(skip=False), decode(skip=True)
 """
@@ -94,6 +95,22 @@ def minimax_tokenizer():
     for i, t in enumerate(MINIMAX_ADDED):
         assert tok.token_to_id(t) == 200000 + i, (t, tok.token_to_id(t))
     return tok, text
+
+
+def nfkc_tokenizer():
+    """MiniMax split regex behind an NFKC normalizer (Sequence[NFKC]), with added tokens in both
+    passes: `[e~[` (special, matched on raw text) and `<think>`/`</think>` (normalized=true,
+    matched on the normalized text)."""
+    from tokenizers import normalizers, AddedToken
+    pre = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(MINIMAX_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
+    tok = train(pre, 2500)
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC()])
+    tok.add_special_tokens([AddedToken("[e~[", normalized=False, special=True)])
+    tok.add_tokens([AddedToken("<think>", normalized=True), AddedToken("</think>", normalized=True)])
+    return tok, tok.to_str(pretty=True)
 
 
 def gpt2_tokenizer():
@@ -219,7 +236,8 @@ def main():
     (OUT / "tokenizer_corpus.json").write_text(json.dumps(
         {"valid": corpus, "invalid_hex": [d.hex() for d in invalid], "long": LONG}, ensure_ascii=False, indent=1) + "\n")
     expected = {}
-    for name, (tok, text) in {"minimax_test": minimax_tokenizer(), "gpt2_test": gpt2_tokenizer()}.items():
+    tokenizers = {"minimax_test": minimax_tokenizer(), "gpt2_test": gpt2_tokenizer(), "nfkc_test": nfkc_tokenizer()}
+    for name, (tok, text) in tokenizers.items():
         (OUT / f"{name}.tokenizer.json").write_text(text)
         expected[name] = expected_for(tok, corpus, invalid)
     (OUT / "tokenizer_expected.json").write_text(json.dumps(expected, ensure_ascii=False) + "\n")
