@@ -1,0 +1,278 @@
+// org.mmd.Engine1 end to end: a private dbus-daemon started by the test, the DbusService on
+// it over an Engine on the tiny checkpoint, driven by the generated C++ proxy and by busctl
+// and gdbus as subprocesses. Every wait is on an event with a deadline.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "daemon/engine/engine.h"
+#include "daemon/frontends/dbus/dbus_service.h"
+#include "tests/integration/dbus/engine_client.h"
+#include "tests/integration/dbus/subprocess.h"
+
+namespace mm {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::EngineClient;
+using testing::PrivateBus;
+
+constexpr auto kDeadline = 60s;  // generous: CI machines are shared and slow
+constexpr int kLongRequest = 7900;  // tokens; ~0.5 ms each on the tiny model, more as it grows
+
+EngineOptions tiny_engine_options() {
+  EngineOptions options;
+  options.model = std::string(MMD_FIXTURE_DIR) + "/tiny-bf16";
+  options.runner.kv_dtype = KvDType::kF32;
+  options.runner.num_threads = 1;
+  options.pool = BlockPoolOptions{
+      .block_size = 4, .blocks_per_chunk = 256, .initial_num_chunks = 1, .max_num_chunks = 8};
+  // Long enough that a request of kLongRequest tokens runs for seconds even on a fast
+  // machine, so a cancel sent after its first Delta lands while it still runs.
+  options.scheduler =
+      SchedulerConfig{.max_num_batched_tokens = 64, .max_num_seqs = 16, .max_model_len = 8000};
+  return options;
+}
+
+std::vector<int32_t> prompt_of(int length) {
+  std::vector<int32_t> out;
+  for (int i = 0; i < length; ++i) out.push_back(static_cast<int32_t>((37 + i * 11) % 250 + 3));
+  return out;
+}
+
+std::map<std::string, sdbus::Variant> greedy(int max_tokens) {
+  return {{"max_tokens", sdbus::Variant(int32_t{max_tokens})},
+          {"temperature", sdbus::Variant(0.0)},
+          {"ignore_eos", sdbus::Variant(true)}};
+}
+
+// The error name a call fails with ("" when it succeeds).
+template <typename Call>
+std::string error_of(Call&& call, std::string* message = nullptr) {
+  try {
+    call();
+  } catch (const sdbus::Error& error) {
+    if (message != nullptr) *message = error.getMessage();
+    return error.getName();
+  }
+  return "";
+}
+
+class DbusServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (std::system("command -v dbus-daemon >/dev/null 2>&1") != 0) return;
+    char dir_template[] = "/tmp/mmd-dbus-test.XXXXXX";
+    dir_ = mkdtemp(dir_template);
+    bus_ = std::make_unique<PrivateBus>(dir_);
+    engine_ = std::make_unique<Engine>(tiny_engine_options());
+    ASSERT_TRUE(engine_->wait_ready(kDeadline));
+    service_ = std::make_unique<DbusService>(
+        *engine_, DbusServiceOptions{.bus = bus_->address(),
+                                     .model = tiny_engine_options().model.string(),
+                                     .state_refresh = 50ms});
+  }
+  static void TearDownTestSuite() {
+    service_.reset();
+    engine_.reset();
+    bus_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  void SetUp() override {
+    if (!bus_) GTEST_SKIP() << "dbus-daemon is not installed (Debian package dbus-daemon)";
+    client_ = std::make_unique<EngineClient>(bus_->address());
+  }
+
+  // Waits until the service reports no D-Bus request and the engine no running one.
+  void expect_idle() {
+    const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    std::map<std::string, sdbus::Variant> status;
+    do {
+      status = client_->GetStatus();  // a round trip: the service thread has run in between
+      if (status.at("active_requests").get<uint32_t>() == 0 &&
+          status.at("num_running").get<int32_t>() == 0 &&
+          status.at("num_kv_blocks_used").get<int32_t>() == 0)
+        return;
+      client_->wait_state("never", 20ms);  // waits on the client's signal condition
+    } while (std::chrono::steady_clock::now() < deadline);
+    ADD_FAILURE() << "still busy: active_requests " << status.at("active_requests").get<uint32_t>()
+                  << ", num_running " << status.at("num_running").get<int32_t>();
+  }
+
+  static inline std::filesystem::path dir_;
+  static inline std::unique_ptr<PrivateBus> bus_;
+  static inline std::unique_ptr<Engine> engine_;
+  static inline std::unique_ptr<DbusService> service_;
+  std::unique_ptr<EngineClient> client_;
+};
+
+TEST_F(DbusServiceTest, CompletionStreamsDeltasThenFinished) {
+  const uint64_t id = client_->StartCompletion(prompt_of(9), greedy(8));
+  const auto finished = client_->wait_finished(id, kDeadline);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->reason, "length");
+  EXPECT_EQ(finished->prompt_tokens, 9u);
+  EXPECT_EQ(finished->completion_tokens, 8u);
+  const std::vector<int32_t> streamed = client_->tokens(id);
+  ASSERT_EQ(streamed.size(), 8u);
+  EXPECT_GE(client_->num_deltas(id), 1);
+  EXPECT_EQ(client_->text(id), "");  // no tokenizer in this service
+  EXPECT_EQ(client_->ActiveRequests(), 0u);
+
+  // Complete replies with the same greedy tokens, and streams them as well.
+  const auto [tokens, text, reason] = client_->Complete(prompt_of(9), greedy(8));
+  EXPECT_EQ(tokens, streamed);
+  EXPECT_EQ(reason, "length");
+  EXPECT_EQ(text, "");
+}
+
+TEST_F(DbusServiceTest, PropertiesAndStatus) {
+  EXPECT_EQ(client_->State(), "ready");
+  EXPECT_EQ(client_->Model(), tiny_engine_options().model.string());
+  EXPECT_EQ(client_->ActiveRequests(), 0u);
+  const auto status = client_->GetStatus();
+  EXPECT_EQ(status.at("state").get<std::string>(), "ready");
+  EXPECT_EQ(status.at("kv_block_size").get<int32_t>(), 4);
+  EXPECT_GT(status.at("num_kv_blocks_total").get<int32_t>(), 0);
+  EXPECT_EQ(status.at("error").get<std::string>(), "");
+}
+
+TEST_F(DbusServiceTest, BadRequestsGetNamedErrors) {
+  std::string message;
+  EXPECT_EQ(error_of([&] { client_->StartCompletion({}, greedy(4)); }, &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("empty"), std::string::npos) << message;
+  EXPECT_EQ(error_of([&] { client_->StartCompletion(prompt_of(3), {{"bogus", sdbus::Variant(1)}}); }, &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("bogus"), std::string::npos) << message;
+  EXPECT_EQ(error_of([&] {
+              client_->StartCompletion(prompt_of(3), {{"max_tokens", sdbus::Variant(std::string("8"))}});
+            }, &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("max_tokens"), std::string::npos) << message;
+  EXPECT_EQ(error_of([&] { client_->StartCompletion(prompt_of(3), {{"max_tokens", sdbus::Variant(0)}}); }),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_EQ(error_of([&] { client_->Cancel(987654321); }), "org.mmd.Error.UnknownRequest");
+  EXPECT_EQ(error_of([&] { client_->Sleep(3); }), "org.mmd.Error.InvalidArgument");
+  EXPECT_EQ(error_of([&] { client_->StartChat(R"([{"role":"user","content":"hi"}])", {}); }),
+            "org.mmd.Error.NotSupported");
+  EXPECT_EQ(error_of([&] { client_->StartTextCompletion("hello", {}); }), "org.mmd.Error.NotSupported");
+  // Complete replies with its error at once when the request is refused up front...
+  EXPECT_EQ(error_of([&] { client_->Complete({}, greedy(4)); }), "org.mmd.Error.InvalidArgument");
+  // ...and RequestFailed when the engine fails it (token id beyond the vocabulary).
+  EXPECT_EQ(error_of([&] { client_->Complete({5, 1 << 30}, greedy(4)); }, &message),
+            "org.mmd.Error.RequestFailed");
+  EXPECT_FALSE(message.empty());
+  const uint64_t id = client_->StartCompletion({5, 1 << 30}, greedy(4));
+  const auto finished = client_->wait_finished(id, kDeadline);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->reason, "error");
+  EXPECT_EQ(finished->message, message);
+  expect_idle();
+}
+
+TEST_F(DbusServiceTest, CancelEndsARunningRequest) {
+  const uint64_t id = client_->StartCompletion(prompt_of(9), greedy(kLongRequest));
+  ASSERT_TRUE(client_->wait_first_delta(id, kDeadline));
+  client_->Cancel(id);
+  const auto finished = client_->wait_finished(id, kDeadline);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->reason, "cancelled");
+  EXPECT_LT(finished->completion_tokens, static_cast<uint32_t>(kLongRequest));
+  EXPECT_EQ(client_->tokens(id).size(), finished->completion_tokens);
+  EXPECT_EQ(error_of([&] { client_->Cancel(id); }), "org.mmd.Error.UnknownRequest");
+  expect_idle();
+}
+
+TEST_F(DbusServiceTest, ACallerLeavingTheBusCancelsItsRequests) {
+  auto leaver = std::make_unique<EngineClient>(bus_->address());
+  const uint64_t id = leaver->StartCompletion(prompt_of(9), greedy(kLongRequest));
+  ASSERT_TRUE(client_->wait_first_delta(id, kDeadline));  // signals are broadcast
+  leaver.reset();  // closes its connection: the bus announces the name is gone
+  const auto finished = client_->wait_finished(id, kDeadline);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->reason, "cancelled");
+  expect_idle();
+}
+
+TEST_F(DbusServiceTest, SleepAndWakeAreVisibleAsStateChanges) {
+  client_->Sleep(1);
+  ASSERT_TRUE(client_->wait_state("sleeping", kDeadline));
+  EXPECT_EQ(client_->State(), "sleeping");
+  EXPECT_EQ(client_->GetStatus().at("sleep_level").get<int32_t>(), 1);
+  client_->Wake();
+  ASSERT_TRUE(client_->wait_state("ready", kDeadline));
+  EXPECT_EQ(client_->State(), "ready");
+  const auto [tokens, text, reason] = client_->Complete(prompt_of(5), greedy(3));
+  EXPECT_EQ(tokens.size(), 3u);
+}
+
+// busctl and gdbus, the clients a user has, against the same service.
+TEST_F(DbusServiceTest, BusctlAndGdbusClients) {
+  const std::string address = bus_->address();
+  if (std::system("command -v busctl >/dev/null 2>&1 && command -v gdbus >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "busctl (systemd) or gdbus (libglib2.0-bin) is not installed";
+  // gdbus monitor prints every signal of the service; it is subscribed once it has printed
+  // who owns the name (its AddMatch calls precede that GetNameOwner on its connection).
+  testing::Child monitor({"gdbus", "monitor", "--address", address, "--dest", "org.mmd.Engine1"});
+  ASSERT_TRUE(monitor.read_until(
+      [](const std::string& s) { return s.find("is owned by") != std::string::npos; }, 10s))
+      << monitor.output();
+
+  const std::vector<std::string> busctl = {"busctl", "--address=" + address};
+  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
+    base.insert(base.end(), more.begin(), more.end());
+    return base;
+  };
+  // Complete through busctl: one reply with the tokens, after the Delta signals.
+  auto complete = testing::run(with(busctl, {"call", "org.mmd.Engine1", "/org/mmd/Engine1",
+                                             "org.mmd.Engine1", "Complete", "aia{sv}", "3", "11",
+                                             "22", "33", "3", "max_tokens", "i", "4", "temperature",
+                                             "d", "0", "ignore_eos", "b", "true"}),
+                               kDeadline);
+  ASSERT_EQ(complete.exit_status, 0) << complete.output;
+  EXPECT_EQ(complete.output.rfind("aiss 4 ", 0), 0u) << complete.output;  // (ai, s, s)
+  EXPECT_NE(complete.output.find("\"length\""), std::string::npos) << complete.output;
+  ASSERT_TRUE(monitor.read_until(
+      [](const std::string& s) { return s.find("org.mmd.Engine1.Finished") != std::string::npos; }, kDeadline))
+      << monitor.output();
+  EXPECT_NE(monitor.output().find("org.mmd.Engine1.Delta"), std::string::npos) << monitor.output();
+  EXPECT_NE(monitor.output().find("'length', uint32 3, uint32 4"), std::string::npos) << monitor.output();
+
+  auto state = testing::run(with(busctl, {"get-property", "org.mmd.Engine1", "/org/mmd/Engine1",
+                                          "org.mmd.Engine1", "State"}));
+  EXPECT_EQ(state.exit_status, 0);
+  EXPECT_EQ(state.output, "s \"ready\"\n");
+  auto status = testing::run(with(busctl, {"call", "org.mmd.Engine1", "/org/mmd/Engine1",
+                                           "org.mmd.Engine1", "GetStatus"}));
+  EXPECT_EQ(status.exit_status, 0);
+  EXPECT_NE(status.output.find("\"generation_tokens_total\" t"), std::string::npos) << status.output;
+
+  // gdbus prints the error's name.
+  auto chat = testing::run({"gdbus", "call", "--address", address, "--dest", "org.mmd.Engine1",
+                            "--object-path", "/org/mmd/Engine1", "--method",
+                            "org.mmd.Engine1.StartChat", "[]", "{}"});
+  EXPECT_NE(chat.exit_status, 0);
+  EXPECT_NE(chat.output.find("org.mmd.Error.NotSupported"), std::string::npos) << chat.output;
+  auto bad = testing::run({"gdbus", "call", "--address", address, "--dest", "org.mmd.Engine1",
+                           "--object-path", "/org/mmd/Engine1", "--method",
+                           "org.mmd.Engine1.StartCompletion", "@ai []", "{}"});
+  EXPECT_NE(bad.exit_status, 0);
+  EXPECT_NE(bad.output.find("org.mmd.Error.InvalidArgument"), std::string::npos) << bad.output;
+
+  // busctl cancels a request another connection of the same user started.
+  const uint64_t id = client_->StartCompletion(prompt_of(9), greedy(kLongRequest));
+  ASSERT_TRUE(client_->wait_first_delta(id, kDeadline));
+  auto cancel = testing::run(with(busctl, {"call", "org.mmd.Engine1", "/org/mmd/Engine1",
+                                           "org.mmd.Engine1", "Cancel", "t", std::to_string(id)}));
+  EXPECT_EQ(cancel.exit_status, 0) << cancel.output;
+  const auto finished = client_->wait_finished(id, kDeadline);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->reason, "cancelled");
+  expect_idle();
+}
+
+}  // namespace
+}  // namespace mm
