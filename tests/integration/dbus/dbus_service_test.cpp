@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <memory>
+#include <sstream>
+#include <stdexcept>
 
 #include "daemon/engine/engine.h"
 #include "daemon/frontends/dbus/dbus_service.h"
@@ -272,6 +274,88 @@ TEST_F(DbusServiceTest, BusctlAndGdbusClients) {
   ASSERT_TRUE(finished);
   EXPECT_EQ(finished->reason, "cancelled");
   expect_idle();
+}
+
+TEST_F(DbusServiceTest, StoppingTheServiceEndsItsRequestsAndReleasesTheName) {
+  const DbusServiceOptions options{.bus = bus_->address(), .bus_name = "org.mmd.Engine1.Stopping"};
+  auto stopping = std::make_unique<DbusService>(*engine_, options);
+  EngineClient client(bus_->address(), "org.mmd.Engine1.Stopping");
+  const uint64_t id = client.StartCompletion(prompt_of(9), greedy(kLongRequest));
+  ASSERT_TRUE(client.wait_first_delta(id, kDeadline));
+  stopping.reset();
+  const auto finished = client.wait_finished(id, kDeadline);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->reason, "cancelled");
+  EXPECT_EQ(finished->message, "the D-Bus service is stopping");
+  // The name was released: a new service can take it at once.
+  stopping = std::make_unique<DbusService>(*engine_, options);
+  EXPECT_EQ(client.State(), "ready");
+  stopping.reset();
+  expect_idle();
+}
+
+// A stand-in for the text layer: "11 22 33" encodes to those ids, each token decodes to
+// "<id>", and the stream holds back "|end" until the request finishes.
+class FakeTextCodec final : public DbusTextCodec {
+ public:
+  std::vector<int32_t> encode(const std::string& text) const override {
+    std::vector<int32_t> ids;
+    std::istringstream in(text);
+    std::string word;
+    while (in >> word) {
+      if (word.find_first_not_of("0123456789") != std::string::npos)
+        throw std::invalid_argument("not a token id: '" + word + "'");
+      ids.push_back(std::stoi(word));
+    }
+    return ids;
+  }
+  std::vector<int32_t> render_chat(const std::string& messages_json) const override {
+    if (messages_json.empty() || messages_json[0] != '[')
+      throw std::invalid_argument("messages must be a JSON array");
+    return {5, 6, 7};
+  }
+  std::unique_ptr<DbusTextStream> new_stream() const override {
+    class Stream final : public DbusTextStream {
+     public:
+      std::string push(std::span<const int32_t> ids) override {
+        std::string out;
+        for (int32_t id : ids) out += "<" + std::to_string(id) + ">";
+        return out;
+      }
+      std::string finish() override { return "|end"; }
+    };
+    return std::make_unique<Stream>();
+  }
+};
+
+TEST_F(DbusServiceTest, TextCodecFeedsTextPromptsChatsAndDeltaText) {
+  DbusService text_service(*engine_, DbusServiceOptions{.bus = bus_->address(),
+                                                        .bus_name = "org.mmd.Engine1.WithText",
+                                                        .model = "tiny",
+                                                        .text = std::make_shared<FakeTextCodec>()});
+  EngineClient client(bus_->address(), "org.mmd.Engine1.WithText");
+  const uint64_t id = client.StartTextCompletion("11 22 33", greedy(4));
+  const auto finished = client.wait_finished(id, kDeadline);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->prompt_tokens, 3u);
+  const std::vector<int32_t> tokens = client.tokens(id);
+  ASSERT_EQ(tokens.size(), 4u);
+  std::string expected;
+  for (int32_t token : tokens) expected += "<" + std::to_string(token) + ">";
+  EXPECT_EQ(client.text(id), expected + "|end");
+  const auto [same_tokens, text, reason] = client.Complete({11, 22, 33}, greedy(4));
+  EXPECT_EQ(same_tokens, tokens);
+  EXPECT_EQ(text, expected + "|end");
+
+  const uint64_t chat = client.StartChat(R"([{"role":"user","content":"hi"}])", greedy(2));
+  const auto chat_finished = client.wait_finished(chat, kDeadline);
+  ASSERT_TRUE(chat_finished);
+  EXPECT_EQ(chat_finished->prompt_tokens, 3u);
+  std::string message;
+  EXPECT_EQ(error_of([&] { client.StartTextCompletion("11 x", {}); }, &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("'x'"), std::string::npos) << message;
+  EXPECT_EQ(error_of([&] { client.StartChat("{}", {}); }), "org.mmd.Error.InvalidArgument");
 }
 
 }  // namespace
