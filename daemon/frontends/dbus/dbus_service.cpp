@@ -127,10 +127,11 @@ auto guarded(Body&& body) -> decltype(body()) {
 class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_adaptor> {
  public:
   Engine1Object(sdbus::IConnection& connection, Engine& engine, const DbusServiceOptions& options,
-                std::shared_ptr<Mailbox> mailbox)
+                std::shared_ptr<Mailbox> mailbox, const std::atomic<bool>& draining)
       : AdaptorInterfaces(connection, kObjectPath),
         engine_(engine),
         options_(options),
+        draining_(draining),
         sink_(std::make_shared<MailboxSink>(std::move(mailbox))) {
     registerAdaptor();
   }
@@ -203,6 +204,7 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
   };
 
   void check_available() const {
+    if (draining_) throw dbus_error::make(dbus_error::kUnavailable, "the daemon is stopping");
     const EngineStatus status = engine_.status();
     if (status.state == EngineState::kFailed)
       throw dbus_error::make(dbus_error::kUnavailable, "the model failed to load: " + status.error);
@@ -353,6 +355,7 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
 
   Engine& engine_;
   const DbusServiceOptions& options_;
+  const std::atomic<bool>& draining_;
   std::shared_ptr<MailboxSink> sink_;
   std::unordered_map<RequestId, DbusRequest> requests_;
   std::string announced_state_;
@@ -375,7 +378,7 @@ class DbusService::Impl {
     try {
       connection_ = connect(options_.bus);
       unique_name_ = connection_->getUniqueName();
-      object_ = std::make_unique<Engine1Object>(*connection_, engine, options_, mailbox_);
+      object_ = std::make_unique<Engine1Object>(*connection_, engine, options_, mailbox_, draining_);
       name_watch_ = connection_->addMatch(
           "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
           "member='NameOwnerChanged'",
@@ -402,6 +405,7 @@ class DbusService::Impl {
   }
 
   const std::string& unique_name() const { return unique_name_; }
+  void begin_drain() { draining_ = true; }
 
  private:
   void run() {
@@ -456,6 +460,7 @@ class DbusService::Impl {
   std::unique_ptr<Engine1Object> object_;
   sdbus::Slot name_watch_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
   std::thread thread_;
 };
 
@@ -463,6 +468,8 @@ DbusService::DbusService(Engine& engine, DbusServiceOptions options)
     : impl_(std::make_unique<Impl>(engine, std::move(options))) {}
 
 DbusService::~DbusService() = default;
+
+void DbusService::begin_drain() { impl_->begin_drain(); }
 
 const std::string& DbusService::unique_name() const { return impl_->unique_name(); }
 

@@ -3,7 +3,7 @@
 // emission and the table of D-Bus requests all live on that thread. Engine sinks only queue
 // events under a mutex and write an eventfd, so they never block the engine thread.
 // The constructor and the destructor run on the thread that owns the DbusService (mmd's
-// main); no other method exists, so there is nothing else to call from other threads.
+// main); begin_drain() and unique_name() are thread-safe.
 #pragma once
 
 #include <chrono>
@@ -39,6 +39,10 @@ class DbusService {
   ~DbusService();
   DbusService(const DbusService&) = delete;
   DbusService& operator=(const DbusService&) = delete;
+
+  // New requests are refused with org.mmd.Error.Unavailable from now on; running ones go on
+  // (the daemon's drain). Thread-safe, idempotent.
+  void begin_drain();
 
   // The connection's unique name (":1.42"), for logs. Thread-safe (set before the thread).
   const std::string& unique_name() const;

@@ -276,12 +276,16 @@ TEST_F(DbusServiceTest, BusctlAndGdbusClients) {
   expect_idle();
 }
 
-TEST_F(DbusServiceTest, StoppingTheServiceEndsItsRequestsAndReleasesTheName) {
+TEST_F(DbusServiceTest, DrainRefusesNewRequestsAndStopEndsTheRest) {
   const DbusServiceOptions options{.bus = bus_->address(), .bus_name = "org.mmd.Engine1.Stopping"};
   auto stopping = std::make_unique<DbusService>(*engine_, options);
   EngineClient client(bus_->address(), "org.mmd.Engine1.Stopping");
   const uint64_t id = client.StartCompletion(prompt_of(9), greedy(kLongRequest));
   ASSERT_TRUE(client.wait_first_delta(id, kDeadline));
+  stopping->begin_drain();  // new requests are refused, the running one goes on
+  EXPECT_EQ(error_of([&] { client.StartCompletion(prompt_of(3), greedy(2)); }),
+            "org.mmd.Error.Unavailable");
+  EXPECT_EQ(client.ActiveRequests(), 1u);
   stopping.reset();
   const auto finished = client.wait_finished(id, kDeadline);
   ASSERT_TRUE(finished);
