@@ -181,16 +181,22 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
     if (!changed.empty()) getObject().emitPropertiesChangedSignal(kInterface, changed);
   }
 
-  // The service is stopping: every D-Bus request ends now for its caller.
+  // The service is stopping (or lost its bus): every D-Bus request ends now. The engine
+  // cancels come first, so a dead connection cannot leave a request running.
   void shutdown() {
     const std::string reason = "the D-Bus service is stopping";
+    for (const auto& [id, request] : requests_) engine_.cancel(id);
     for (auto& [id, request] : requests_) {
-      engine_.cancel(id);
-      if (request.complete) request.complete->returnError(dbus_error::make(dbus_error::kUnavailable, reason));
-      emitFinished(static_cast<uint64_t>(id), "cancelled", 0, to_u32(static_cast<int>(request.tokens.size())), 0, reason);
+      try {
+        if (request.complete)
+          request.complete->returnError(dbus_error::make(dbus_error::kUnavailable, reason));
+        emitFinished(static_cast<uint64_t>(id), "cancelled", 0,
+                     to_u32(static_cast<int>(request.tokens.size())), 0, reason);
+      } catch (const sdbus::Error&) {
+        // No bus to tell: the callers are gone with it.
+      }
     }
     requests_.clear();
-    refresh_properties();
   }
 
  private:
@@ -409,6 +415,7 @@ class DbusService::Impl {
 
  private:
   void run() {
+    bool bus_lost = false;
     auto next_refresh = std::chrono::steady_clock::now();
     while (!stopping_) {
       try {
@@ -421,13 +428,21 @@ class DbusService::Impl {
           next_refresh = now + options_.state_refresh;
         }
         wait(next_refresh);
+      } catch (const sdbus::Error& error) {
+        // Handler errors become replies inside sdbus-c++; one that reaches here means the
+        // connection itself failed (the bus went away). Its fd would stay readable forever,
+        // so the service stops instead of spinning; the rest of mmd goes on without D-Bus.
+        std::fprintf(stderr, "mmd: D-Bus service stops: %s: %s\n", error.getName().c_str(),
+                     error.getMessage().c_str());
+        bus_lost = true;
+        break;
       } catch (const std::exception& error) {
         std::fprintf(stderr, "mmd: D-Bus service: %s\n", error.what());
       }
     }
     try {
       object_->shutdown();
-      connection_->releaseName(options_.bus_name);
+      if (!bus_lost) connection_->releaseName(options_.bus_name);
     } catch (const std::exception& error) {
       std::fprintf(stderr, "mmd: D-Bus service stopping: %s\n", error.what());
     }

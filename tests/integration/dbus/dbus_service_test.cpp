@@ -5,8 +5,10 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <sstream>
+#include <thread>
 #include <stdexcept>
 
 #include "daemon/engine/engine.h"
@@ -297,6 +299,39 @@ TEST_F(DbusServiceTest, DrainRefusesNewRequestsAndStopEndsTheRest) {
   stopping.reset();
   expect_idle();
 }
+
+// The engine's status has no change event: poll it, bounded by the deadline.
+bool engine_until(const Engine& engine, const std::function<bool(const EngineStatus&)>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!done(engine.status())) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST(DbusServiceBusLoss, RequestsEndAndTheServiceStopsWhenTheBusGoesAway) {
+  if (std::system("command -v dbus-daemon >/dev/null && command -v busctl >/dev/null") != 0)
+    GTEST_SKIP() << "needs dbus-daemon and busctl";
+  char dir_template[] = "/tmp/mmd-dbus-loss.XXXXXX";
+  const std::filesystem::path dir = mkdtemp(dir_template);
+  auto bus = std::make_unique<PrivateBus>(dir);
+  Engine engine(tiny_engine_options());
+  ASSERT_TRUE(engine.wait_ready(kDeadline));
+  DbusService service(engine, DbusServiceOptions{.bus = bus->address()});
+  // busctl waits for Complete's reply, so its request stays owned by a live connection.
+  testing::Child caller({"busctl", "--address=" + bus->address(), "--timeout=120", "call",
+                         "org.mmd.Engine1", "/org/mmd/Engine1", "org.mmd.Engine1", "Complete",
+                         "aia{sv}", "2", "11", "22", "2", "max_tokens", "i",
+                         std::to_string(kLongRequest), "ignore_eos", "b", "true"});
+  ASSERT_TRUE(engine_until(engine, [](const EngineStatus& s) { return s.num_running == 1; }));
+  bus.reset();  // dbus-daemon is terminated and reaped
+  EXPECT_TRUE(engine_until(engine, [](const EngineStatus& s) {
+    return s.num_running == 0 && s.num_kv_blocks_used == 0;
+  })) << "the request outlived the bus";
+  EXPECT_TRUE(caller.wait(kDeadline).has_value());
+  std::filesystem::remove_all(dir);
+}  // ~DbusService joins a thread that has already left its loop
 
 // A stand-in for the text layer: "11 22 33" encodes to those ids, each token decodes to
 // "<id>", and the stream holds back "|end" until the request finishes.
