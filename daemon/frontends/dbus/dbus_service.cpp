@@ -416,18 +416,15 @@ class DbusService::Impl {
  private:
   void run() {
     bool bus_lost = false;
-    auto next_refresh = std::chrono::steady_clock::now();
     while (!stopping_) {
       try {
         while (connection_->processPendingRequest()) {
         }
         object_->deliver(mailbox_->take());
-        const auto now = std::chrono::steady_clock::now();
-        if (now >= next_refresh) {
-          object_->refresh_properties();
-          next_refresh = now + options_.state_refresh;
-        }
-        wait(next_refresh);
+        // After every wakeup (a request changes ActiveRequests), and at least every
+        // state_refresh for the state changes no event reports (idle sleep, load done).
+        object_->refresh_properties();
+        wait(std::chrono::steady_clock::now() + options_.state_refresh);
       } catch (const sdbus::Error& error) {
         // Handler errors become replies inside sdbus-c++; one that reaches here means the
         // connection itself failed (the bus went away). Its fd would stay readable forever,

@@ -23,8 +23,9 @@ struct DbusServiceOptions {
   std::string bus_name = "org.mmd.Engine1";
   std::string model;  // the Model property (the checkpoint folder)
   std::shared_ptr<const DbusTextCodec> text;  // null: no text prompts, chats or Delta text
-  // How often the thread compares the engine's state with the last State it announced, to
-  // emit PropertiesChanged for changes no request caused (idle sleep, load finished).
+  // The longest the thread waits before comparing the engine's state with the last State
+  // it announced, for the changes no event reports (idle sleep, load finished); it also
+  // compares after every bus message and engine event.
   std::chrono::milliseconds state_refresh{1000};
 };
 

@@ -180,10 +180,12 @@ TEST_F(DbusServiceTest, BadRequestsGetNamedErrors) {
 TEST_F(DbusServiceTest, CancelEndsARunningRequest) {
   const uint64_t id = client_->StartCompletion(prompt_of(9), greedy(kLongRequest));
   ASSERT_TRUE(client_->wait_first_delta(id, kDeadline));
+  EXPECT_TRUE(client_->wait_active_announced(1, kDeadline));
   client_->Cancel(id);
   const auto finished = client_->wait_finished(id, kDeadline);
   ASSERT_TRUE(finished);
   EXPECT_EQ(finished->reason, "cancelled");
+  EXPECT_TRUE(client_->wait_active_announced(0, kDeadline));
   EXPECT_LT(finished->completion_tokens, static_cast<uint32_t>(kLongRequest));
   EXPECT_EQ(client_->tokens(id).size(), finished->completion_tokens);
   EXPECT_EQ(error_of([&] { client_->Cancel(id); }), "org.mmd.Error.UnknownRequest");

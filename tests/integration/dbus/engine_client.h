@@ -53,6 +53,13 @@ class EngineClient final
       return false;
     });
   }
+  // Waits until PropertiesChanged has announced ActiveRequests == n (after any earlier value).
+  bool wait_active_announced(uint32_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] {
+      return !active_announced_.empty() && active_announced_.back() == n;
+    });
+  }
   std::vector<int32_t> tokens(uint64_t id) {
     std::lock_guard lock(mutex_);
     return tokens_[id];
@@ -89,6 +96,8 @@ class EngineClient final
     std::lock_guard lock(mutex_);
     if (auto it = changed.find("State"); it != changed.end())
       states_seen_.push_back(it->second.get<std::string>());
+    if (auto it = changed.find("ActiveRequests"); it != changed.end())
+      active_announced_.push_back(it->second.get<uint32_t>());
     changed_.notify_all();
   }
 
@@ -99,6 +108,7 @@ class EngineClient final
   std::map<uint64_t, int> num_deltas_;
   std::map<uint64_t, Finished> finished_;
   std::vector<std::string> states_seen_;
+  std::vector<uint32_t> active_announced_;
 };
 
 }  // namespace mm::testing
