@@ -5,7 +5,7 @@
 #   systemd-sysusers and systemd-tmpfiles applied to a scratch root.
 # Usage: check-unit.sh SOURCE_DIR [MMD_BINARY]. Exits 77 (skipped) without systemd's tools.
 set -eu
-src=$1
+src=$(cd "$1" && pwd)
 mmd_binary=${2:-}
 for tool in systemd-analyze systemd-sysusers systemd-tmpfiles; do
   command -v "$tool" >/dev/null 2>&1 || { echo "skipped: $tool is not installed (Debian package systemd)"; exit 77; }
