@@ -42,7 +42,8 @@ double real_of(const std::string& key, const sdbus::Variant& value, double min, 
 
 }  // namespace
 
-EngineRequest request_from_dbus(std::vector<int32_t> prompt_token_ids, const DbusOptions& options) {
+EngineRequest request_from_dbus(std::vector<int32_t> prompt_token_ids, const DbusOptions& options,
+                                const SamplingParams& defaults) {
   if (prompt_token_ids.empty())
     throw dbus_error::make(dbus_error::kInvalidArgument, "the prompt is empty");
   for (size_t i = 0; i < prompt_token_ids.size(); ++i) {
@@ -53,6 +54,7 @@ EngineRequest request_from_dbus(std::vector<int32_t> prompt_token_ids, const Dbu
   }
   EngineRequest request;
   request.prompt_token_ids = std::move(prompt_token_ids);
+  request.params = defaults;
   SamplingParams& params = request.params;
   constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
   for (const auto& [key, value] : options) {

@@ -17,10 +17,12 @@ namespace mm {
 
 using DbusOptions = std::map<std::string, sdbus::Variant>;
 
-// Builds the request from its prompt and options. Throws sdbus::Error
+// Builds the request from its prompt and options, which apply over `defaults` (the model's
+// generation config, see generation_defaults.h on main). Throws sdbus::Error
 // org.mmd.Error.InvalidArgument naming the option (unknown key, wrong type, value out of
 // range) or saying the prompt is empty.
-EngineRequest request_from_dbus(std::vector<int32_t> prompt_token_ids, const DbusOptions& options);
+EngineRequest request_from_dbus(std::vector<int32_t> prompt_token_ids, const DbusOptions& options,
+                                const SamplingParams& defaults = {});
 
 DbusOptions status_to_dbus(const EngineStatus& status, uint32_t num_active_requests);
 

@@ -231,7 +231,7 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
   RequestId start(std::vector<int32_t> prompt, const DbusOptions& options,
                   CompleteResult* complete = nullptr) {
     check_available();
-    EngineRequest request = request_from_dbus(std::move(prompt), options);
+    EngineRequest request = request_from_dbus(std::move(prompt), options, options_.defaults);
     const sdbus::Message* message = getObject().getCurrentlyProcessedMessage();
     DbusRequest entry;
     if (message != nullptr) {

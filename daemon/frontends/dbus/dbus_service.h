@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/engine/sampling_params.h"
 #include "daemon/frontends/dbus/text_codec.h"
 
 namespace mm {
@@ -23,6 +24,9 @@ struct DbusServiceOptions {
   std::string bus_name = "org.mmd.Engine1";
   std::string model;  // the Model property (the checkpoint folder)
   std::shared_ptr<const DbusTextCodec> text;  // null: no text prompts, chats or Delta text
+  // What a request's options apply over: the model's generation defaults
+  // (default_sampling_params() of the merged generation config).
+  SamplingParams defaults;
   // The longest the thread waits before comparing the engine's state with the last State
   // it announced, for the changes no event reports (idle sleep, load finished); it also
   // compares after every bus message and engine event.

@@ -370,10 +370,15 @@ class FakeTextCodec final : public DbusTextCodec {
 };
 
 TEST_F(DbusServiceTest, TextCodecFeedsTextPromptsChatsAndDeltaText) {
+  SamplingParams defaults;  // the model's generation defaults; options apply over them
+  defaults.max_tokens = 2;
+  defaults.temperature = 0.0f;
+  defaults.ignore_eos = true;
   DbusService text_service(*engine_, DbusServiceOptions{.bus = bus_->address(),
                                                         .bus_name = "org.mmd.Engine1.WithText",
                                                         .model = "tiny",
-                                                        .text = std::make_shared<FakeTextCodec>()});
+                                                        .text = std::make_shared<FakeTextCodec>(),
+                                                        .defaults = defaults});
   EngineClient client(bus_->address(), "org.mmd.Engine1.WithText");
   const uint64_t id = client.StartTextCompletion("11 22 33", greedy(4));
   const auto finished = client.wait_finished(id, kDeadline);
@@ -388,10 +393,12 @@ TEST_F(DbusServiceTest, TextCodecFeedsTextPromptsChatsAndDeltaText) {
   EXPECT_EQ(same_tokens, tokens);
   EXPECT_EQ(text, expected + "|end");
 
-  const uint64_t chat = client.StartChat(R"([{"role":"user","content":"hi"}])", greedy(2));
+  const uint64_t chat = client.StartChat(R"([{"role":"user","content":"hi"}])", {});
   const auto chat_finished = client.wait_finished(chat, kDeadline);
   ASSERT_TRUE(chat_finished);
   EXPECT_EQ(chat_finished->prompt_tokens, 3u);
+  EXPECT_EQ(chat_finished->completion_tokens, 2u);  // max_tokens from the defaults
+  EXPECT_EQ(chat_finished->reason, "length");
   std::string message;
   EXPECT_EQ(error_of([&] { client.StartTextCompletion("11 x", {}); }, &message),
             "org.mmd.Error.InvalidArgument");
