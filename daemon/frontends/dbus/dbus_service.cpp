@@ -424,6 +424,9 @@ class DbusService::Impl {
         // After every wakeup (a request changes ActiveRequests), and at least every
         // state_refresh for the state changes no event reports (idle sleep, load done).
         object_->refresh_properties();
+        // take() may have consumed the destructor's doorbell: look at the flag before
+        // blocking (a ring after this check stays in the eventfd and ends the poll).
+        if (stopping_) break;
         wait(std::chrono::steady_clock::now() + options_.state_refresh);
       } catch (const sdbus::Error& error) {
         // Handler errors become replies inside sdbus-c++; one that reaches here means the
