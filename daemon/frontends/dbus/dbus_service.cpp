@@ -139,10 +139,10 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
 
   // Turns the sinks' events into Delta and Finished signals, coalescing consecutive tokens
   // of one request into one Delta.
-  void deliver(std::vector<SinkEvent> events) {
+  void deliver(const std::vector<SinkEvent>& events) {
     std::vector<int32_t> run;
     RequestId run_id = 0;
-    for (SinkEvent& event : events) {
+    for (const SinkEvent& event : events) {
       if (event.id != run_id) {
         emit_delta(run_id, run);
         run_id = event.id;

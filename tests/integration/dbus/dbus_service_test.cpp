@@ -42,6 +42,7 @@ EngineOptions tiny_engine_options() {
 
 std::vector<int32_t> prompt_of(int length) {
   std::vector<int32_t> out;
+  out.reserve(static_cast<size_t>(length));
   for (int i = 0; i < length; ++i) out.push_back(static_cast<int32_t>((37 + i * 11) % 250 + 3));
   return out;
 }
@@ -69,24 +70,24 @@ class DbusServiceTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (std::system("command -v dbus-daemon >/dev/null 2>&1") != 0) return;
     char dir_template[] = "/tmp/mmd-dbus-test.XXXXXX";
-    dir_ = mkdtemp(dir_template);
-    bus_ = std::make_unique<PrivateBus>(dir_);
-    engine_ = std::make_unique<Engine>(tiny_engine_options());
-    ASSERT_TRUE(engine_->wait_ready(kDeadline));
-    service_ = std::make_unique<DbusService>(
-        *engine_, DbusServiceOptions{.bus = bus_->address(),
+    suite_dir = mkdtemp(dir_template);
+    suite_bus = std::make_unique<PrivateBus>(suite_dir);
+    suite_engine = std::make_unique<Engine>(tiny_engine_options());
+    ASSERT_TRUE(suite_engine->wait_ready(kDeadline));
+    suite_service = std::make_unique<DbusService>(
+        *suite_engine, DbusServiceOptions{.bus = suite_bus->address(),
                                      .model = tiny_engine_options().model.string(),
                                      .state_refresh = 50ms});
   }
   static void TearDownTestSuite() {
-    service_.reset();
-    engine_.reset();
-    bus_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    suite_service.reset();
+    suite_engine.reset();
+    suite_bus.reset();
+    if (!suite_dir.empty()) std::filesystem::remove_all(suite_dir);
   }
   void SetUp() override {
-    if (!bus_) GTEST_SKIP() << "dbus-daemon is not installed (Debian package dbus-daemon)";
-    client_ = std::make_unique<EngineClient>(bus_->address());
+    if (!suite_bus) GTEST_SKIP() << "dbus-daemon is not installed (Debian package dbus-daemon)";
+    client_ = std::make_unique<EngineClient>(suite_bus->address());
   }
 
   // Waits until the service reports no D-Bus request and the engine no running one.
@@ -105,10 +106,10 @@ class DbusServiceTest : public ::testing::Test {
                   << ", num_running " << status.at("num_running").get<int32_t>();
   }
 
-  static inline std::filesystem::path dir_;
-  static inline std::unique_ptr<PrivateBus> bus_;
-  static inline std::unique_ptr<Engine> engine_;
-  static inline std::unique_ptr<DbusService> service_;
+  static inline std::filesystem::path suite_dir;
+  static inline std::unique_ptr<PrivateBus> suite_bus;
+  static inline std::unique_ptr<Engine> suite_engine;
+  static inline std::unique_ptr<DbusService> suite_service;
   std::unique_ptr<EngineClient> client_;
 };
 
@@ -193,7 +194,7 @@ TEST_F(DbusServiceTest, CancelEndsARunningRequest) {
 }
 
 TEST_F(DbusServiceTest, ACallerLeavingTheBusCancelsItsRequests) {
-  auto leaver = std::make_unique<EngineClient>(bus_->address());
+  auto leaver = std::make_unique<EngineClient>(suite_bus->address());
   const uint64_t id = leaver->StartCompletion(prompt_of(9), greedy(kLongRequest));
   ASSERT_TRUE(client_->wait_first_delta(id, kDeadline));  // signals are broadcast
   leaver.reset();  // closes its connection: the bus announces the name is gone
@@ -217,7 +218,7 @@ TEST_F(DbusServiceTest, SleepAndWakeAreVisibleAsStateChanges) {
 
 // busctl and gdbus, the clients a user has, against the same service.
 TEST_F(DbusServiceTest, BusctlAndGdbusClients) {
-  const std::string address = bus_->address();
+  const std::string address = suite_bus->address();
   if (std::system("command -v busctl >/dev/null 2>&1 && command -v gdbus >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "busctl (systemd) or gdbus (libglib2.0-bin) is not installed";
   // gdbus monitor prints every signal of the service; it is subscribed once it has printed
@@ -281,9 +282,9 @@ TEST_F(DbusServiceTest, BusctlAndGdbusClients) {
 }
 
 TEST_F(DbusServiceTest, DrainRefusesNewRequestsAndStopEndsTheRest) {
-  const DbusServiceOptions options{.bus = bus_->address(), .bus_name = "org.mmd.Engine1.Stopping"};
-  auto stopping = std::make_unique<DbusService>(*engine_, options);
-  EngineClient client(bus_->address(), "org.mmd.Engine1.Stopping");
+  const DbusServiceOptions options{.bus = suite_bus->address(), .bus_name = "org.mmd.Engine1.Stopping"};
+  auto stopping = std::make_unique<DbusService>(*suite_engine, options);
+  EngineClient client(suite_bus->address(), "org.mmd.Engine1.Stopping");
   const uint64_t id = client.StartCompletion(prompt_of(9), greedy(kLongRequest));
   ASSERT_TRUE(client.wait_first_delta(id, kDeadline));
   stopping->begin_drain();  // new requests are refused, the running one goes on
@@ -296,7 +297,7 @@ TEST_F(DbusServiceTest, DrainRefusesNewRequestsAndStopEndsTheRest) {
   EXPECT_EQ(finished->reason, "cancelled");
   EXPECT_EQ(finished->message, "the D-Bus service is stopping");
   // The name was released: a new service can take it at once.
-  stopping = std::make_unique<DbusService>(*engine_, options);
+  stopping = std::make_unique<DbusService>(*suite_engine, options);
   EXPECT_EQ(client.State(), "ready");
   stopping.reset();
   expect_idle();
@@ -374,12 +375,12 @@ TEST_F(DbusServiceTest, TextCodecFeedsTextPromptsChatsAndDeltaText) {
   defaults.max_tokens = 2;
   defaults.temperature = 0.0f;
   defaults.ignore_eos = true;
-  DbusService text_service(*engine_, DbusServiceOptions{.bus = bus_->address(),
+  DbusService text_service(*suite_engine, DbusServiceOptions{.bus = suite_bus->address(),
                                                         .bus_name = "org.mmd.Engine1.WithText",
                                                         .model = "tiny",
                                                         .text = std::make_shared<FakeTextCodec>(),
                                                         .defaults = defaults});
-  EngineClient client(bus_->address(), "org.mmd.Engine1.WithText");
+  EngineClient client(suite_bus->address(), "org.mmd.Engine1.WithText");
   const uint64_t id = client.StartTextCompletion("11 22 33", greedy(4));
   const auto finished = client.wait_finished(id, kDeadline);
   ASSERT_TRUE(finished);
