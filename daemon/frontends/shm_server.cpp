@@ -83,10 +83,10 @@ void ShmServer::accept_one(int fd) {
                              std::to_string(random());
     ipc::ShmSegment segment = ipc::ShmSegment::create(
         name, options_.to_daemon_ring_bytes, options_.to_client_ring_bytes, peer.uid);
-    ipc::send_setup(fd, segment);
-    // The client maps the descriptor, not the name: remove the name now, so that no crash of
-    // either side can leave the segment behind.
+    // The client maps the descriptor we pass, not the name: remove the name before anything
+    // else, so that no crash of either side can leave the segment behind.
     segment.unlink();
+    ipc::send_setup(fd, segment);
     auto* connection = new ShmConnection(*this, id, fd, peer, std::move(segment));
     connections_[id] = connection;
     log_info("connection " + std::to_string(id) + " from pid " + std::to_string(peer.pid) +
@@ -100,13 +100,11 @@ void ShmServer::accept_one(int fd) {
 
 void ShmServer::on_async(uv_async_t* handle) {
   auto* self = static_cast<ShmServer*>(handle->data);
-  std::vector<ShmConnection*> connections;
-  connections.reserve(self->connections_.size());
-  for (auto& [id, connection] : self->connections_)
-    connections.push_back(connection);
+  // Delivering may close a connection (which erases it): walk a copy of the ids.
   std::vector<uint64_t> ids;
-  for (ShmConnection* c : connections)
-    ids.push_back(c->id());
+  ids.reserve(self->connections_.size());
+  for (const auto& [id, connection] : self->connections_)
+    ids.push_back(id);
   for (uint64_t id : ids) {
     auto it = self->connections_.find(id);  // an earlier one may have closed (never another)
     if (it != self->connections_.end()) it->second->deliver_engine_events();
