@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 
@@ -430,6 +432,72 @@ TEST(Daemon, StatusSleepAndWakeThroughTheClient) {
   const Streamed refused = run(*client, text);
   EXPECT_FALSE(refused.outcome.ok);
   EXPECT_EQ(refused.outcome.error.code, ipc::ErrorCode::kNotSupported);
+}
+
+}  // namespace
+}  // namespace mm
+
+namespace mm {
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Runs mmctl with `args` (stdin from /dev/null), capturing stdout.
+CommandResult mmctl(const std::string& args) {
+  const std::string command =
+      std::string(MMD_BINARY_DIR) + "/client/mmctl/mmctl " + args + " </dev/null 2>/dev/null";
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
+    result.out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+TEST(Mmctl, StatusGenerateSleepWakeWithJsonAndExitCodes) {
+  testing::DaemonProcess daemon;
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", 60s)) << daemon.log();
+  const std::string socket = " --socket " + daemon.socket_path();
+
+  auto status = mmctl("status --json" + socket);
+  EXPECT_EQ(status.exit_code, 0);
+  EXPECT_NE(status.out.find("\"model\": \"tiny-bf16\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"state\": \"ready\""), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("\"blocks_total\": 1024"), std::string::npos) << status.out;
+
+  auto generated = mmctl("generate --json --tokens 5,6,7 --max-tokens 6 --temperature 0 --ignore-eos" + socket);
+  EXPECT_EQ(generated.exit_code, 0);
+  EXPECT_NE(generated.out.find("\"finish_reason\":\"length\""), std::string::npos) << generated.out;
+  EXPECT_NE(generated.out.find("\"completion_tokens\":6"), std::string::npos) << generated.out;
+  auto human = mmctl("generate --tokens 5,6,7 --max-tokens 6 --temperature 0 --ignore-eos" + socket);
+  EXPECT_EQ(human.exit_code, 0);
+  EXPECT_EQ(std::count(human.out.begin(), human.out.end(), ' '), 6) << human.out;
+
+  // The fixture has no tokenizer: a text prompt is a failed request (exit 4), not a crash.
+  EXPECT_EQ(mmctl("generate hello" + socket).exit_code, 4);
+  EXPECT_EQ(mmctl("chat" + socket).exit_code, 0);  // no input: nothing to say
+
+  auto slept = mmctl("sleep --level 2 --json" + socket);
+  EXPECT_EQ(slept.exit_code, 0);
+  EXPECT_NE(slept.out.find("\"state\": \"sleeping\""), std::string::npos) << slept.out;
+  EXPECT_NE(slept.out.find("\"sleep_level\": 2"), std::string::npos) << slept.out;
+  auto woke = mmctl("wake --json" + socket);
+  EXPECT_EQ(woke.exit_code, 0);
+  EXPECT_NE(woke.out.find("\"state\": \"ready\""), std::string::npos) << woke.out;
+
+  auto bench = mmctl("bench --json --concurrency 4 --num-requests 8 --prompt-tokens 8 --output-tokens 8" + socket);
+  EXPECT_EQ(bench.exit_code, 0);
+  EXPECT_NE(bench.out.find("\"num_failed\": 0"), std::string::npos) << bench.out;
+  EXPECT_NE(bench.out.find("\"output_tokens_per_second\""), std::string::npos) << bench.out;
+
+  EXPECT_EQ(mmctl("status --socket " + daemon.dir() + "/nothing.sock").exit_code, 3);
+  EXPECT_EQ(mmctl("sleep --level 3" + socket).exit_code, 2);
 }
 
 }  // namespace
