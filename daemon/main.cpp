@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
                     : level == "debug"   ? mm::LogPriority::kDebug
                                          : mm::LogPriority::kInfo);
   mm::Daemon daemon(std::move(config), std::move(setup));
-  // Other frontends start here, on daemon.loop() and daemon.engine() (see ipc/README.md).
+  // Other frontends join here, before run(): e.g. when config.bus != "none",
+  // daemon.add_frontend(std::make_unique<mm::DbusService>(...)) (daemon/service/frontend.h).
   return daemon.run();
 }

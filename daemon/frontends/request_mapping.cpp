@@ -48,6 +48,7 @@ ipc::StatusReply to_status_reply(const EngineStatus& s) {
   ipc::StatusReply r;
   r.state = engine_state_name(s.state);
   r.sleep_level = s.sleep_level;
+  r.load_progress = s.load_progress;
   r.error = s.error;
   r.num_running = s.num_running;
   r.num_waiting = s.num_waiting;

@@ -48,6 +48,7 @@ std::vector<Option> options_of(DaemonConfig& c) {
       {"ipc-max-unread-tokens", &c.ipc_max_unread_tokens,
        "unread tokens after which a request is cancelled"},
       {"drain-timeout", &c.drain_timeout_seconds, "seconds SIGTERM waits for requests"},
+      {"load-report-ms", &c.load_report_ms, "STATUS= load progress interval for systemd"},
       {"log-level", &c.log_level, "error, warning, notice, info or debug"},
   };
 }
@@ -216,6 +217,7 @@ void validate(const DaemonConfig& c) {
               " must be a power of two of at least 1024");
   require(c.ipc_max_unread_tokens >= 1, "--ipc-max-unread-tokens must be at least 1");
   require(c.drain_timeout_seconds >= 0.0, "--drain-timeout must not be negative");
+  require(c.load_report_ms >= 1, "--load-report-ms must be at least 1");
   const std::vector<std::string> dtypes = {"auto", "bfloat16", "bf16", "fp8", "fp8_e4m3",
                                            "float32"};
   require(std::find(dtypes.begin(), dtypes.end(), c.kv_cache_dtype) != dtypes.end(),

@@ -39,6 +39,7 @@ struct DaemonConfig {
   uint64_t ipc_ring_bytes = 1024 * 1024;  // each client's daemon-to-client ring
   int ipc_max_unread_tokens = 4096;
   double drain_timeout_seconds = 30.0;
+  int load_report_ms = 1000;  // how often STATUS= reports load progress to systemd
   std::string log_level = "info";  // error, warning, notice, info, debug
 };
 

@@ -10,9 +10,9 @@ namespace mm {
 
 namespace {
 
-// systemd's start timeout is extended by this much at every load report, so a long load never
-// trips it while it makes progress, and a hung one still does.
-constexpr auto kLoadReportInterval = std::chrono::seconds(1);
+// systemd's start timeout is extended by this much at every load report (every
+// --load-report-ms), so a long load never trips it while it makes progress, and a hung one
+// still does.
 constexpr auto kLoadTimeoutExtension = std::chrono::seconds(10);
 // After the drain timeout cancels what is left, the daemon waits this long for the last
 // replies to reach their rings before it closes the connections anyway.
@@ -42,6 +42,10 @@ Daemon::~Daemon() {
   uv_loop_close(&loop_);
 }
 
+void Daemon::add_frontend(std::unique_ptr<Frontend> frontend) {
+  frontends_.push_back(std::move(frontend));
+}
+
 int Daemon::run() {
   ::signal(SIGPIPE, SIG_IGN);
   for (const std::string& note : setup_.notes)
@@ -62,6 +66,8 @@ int Daemon::run() {
   server_ = std::make_unique<ShmServer>(&loop_, *engine_, options);
   try {
     server_->start();
+    for (auto& frontend : frontends_)
+      frontend->start(&loop_, *engine_);
   } catch (const std::exception& error) {
     log_error(error.what());
     notifier_.notify(std::string("STATUS=failed: ") + error.what() + "\nERRNO=98");
@@ -79,7 +85,7 @@ int Daemon::run() {
   }
   uv_timer_init(&loop_, &load_timer_);
   load_timer_.data = this;
-  const auto interval_ms = std::chrono::milliseconds(kLoadReportInterval).count();
+  const auto interval_ms = config_.load_report_ms;
   uv_timer_start(
       &load_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->report_loading(); },
       static_cast<uint64_t>(interval_ms), static_cast<uint64_t>(interval_ms));
@@ -108,7 +114,9 @@ int Daemon::run() {
 void Daemon::report_loading() {
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  notifier_.notify("STATUS=loading " + setup_.served_model_name + " (" + seconds_text(elapsed) +
+  const int percent = static_cast<int>(engine_->status().load_progress * 100.0);
+  notifier_.notify("STATUS=loading weights " + std::to_string(percent) + "% (" +
+                   setup_.served_model_name + ", " + seconds_text(elapsed) +
                    ")\nEXTEND_TIMEOUT_USEC=" +
                    std::to_string(std::chrono::microseconds(kLoadTimeoutExtension).count()));
 }
@@ -185,7 +193,13 @@ void Daemon::begin_drain(const std::string& why) {
             static_cast<uint64_t>(std::chrono::milliseconds(kFinalFlushGrace).count()), 0);
       },
       timeout_ms, 0);
-  server_->begin_drain([this] { shut_down(); });
+  num_draining_ = 1 + static_cast<int>(frontends_.size());
+  const auto drained = [this] {
+    if (--num_draining_ == 0) shut_down();
+  };
+  server_->begin_drain(drained);
+  for (auto& frontend : frontends_)
+    frontend->begin_drain(drained);
 }
 
 void Daemon::shut_down() {
@@ -194,6 +208,8 @@ void Daemon::shut_down() {
   log_info("stopping");
   if (engine_) engine_->stop("the daemon is shutting down");
   if (server_) server_->close();
+  for (auto& frontend : frontends_)
+    frontend->close();
   if (ready_notifier_) ready_notifier_->detach();
   // Close every handle this class owns; uv_run returns once they are all released.
   uv_walk(

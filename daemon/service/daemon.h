@@ -11,12 +11,14 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "daemon/engine/engine.h"
 #include "daemon/frontends/connection_mailbox.h"
 #include "daemon/frontends/shm_server.h"
 #include "daemon/service/config.h"
 #include "daemon/service/engine_setup.h"
+#include "daemon/service/frontend.h"
 #include "daemon/service/sd_notify.h"
 
 namespace mm {
@@ -28,11 +30,10 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
+  // Adds a frontend (e.g. the D-Bus service) before run(); run() starts it after the
+  // shared-memory server, includes it in the drain and closes it at shutdown.
+  void add_frontend(std::unique_ptr<Frontend> frontend);
   int run();
-
-  // Hook for other frontends (the D-Bus service): the loop, the engine, the notifier.
-  uv_loop_t* loop() { return &loop_; }
-  Engine& engine() { return *engine_; }
 
  private:
   static void on_signal(uv_signal_t* handle, int signum);
@@ -47,6 +48,8 @@ class Daemon {
   uv_loop_t loop_{};
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<ShmServer> server_;
+  std::vector<std::unique_ptr<Frontend>> frontends_;
+  int num_draining_ = 0;  // frontends (the shm server included) not yet drained
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
   uv_signal_t sighup_{};

@@ -80,7 +80,8 @@ ipc::StatusReply status_until(client::Client& client, Predicate done,
 }
 
 TEST(Daemon, NotifiesLoadingReadyWatchdogAndStopping) {
-  DaemonProcess daemon({}, {{"WATCHDOG_USEC", "200000"}});
+  // Load progress every millisecond, so the tiny model's short load still reports some.
+  DaemonProcess daemon({"--load-report-ms", "1"}, {{"WATCHDOG_USEC", "200000"}});
   ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
   ASSERT_TRUE(daemon.wait_for_notification("WATCHDOG=1", 5s)) << daemon.log();
   daemon.send_signal(SIGTERM);
@@ -96,6 +97,18 @@ TEST(Daemon, NotifiesLoadingReadyWatchdogAndStopping) {
   EXPECT_LT(ready, stopping);
   EXPECT_NE(daemon.notifications()[static_cast<size_t>(ready)].find("STATUS=serving tiny-bf16"),
             std::string::npos);
+  // Progress reports, if the load lasted long enough for one, count up and come before READY.
+  int last_percent = -1;
+  for (int i = 0; i < ready; ++i) {
+    const std::string& n = daemon.notifications()[static_cast<size_t>(i)];
+    const auto at = n.find("STATUS=loading weights ");
+    if (at == std::string::npos) continue;
+    const int percent = std::stoi(n.substr(at + 23));
+    EXPECT_GE(percent, last_percent) << n;
+    EXPECT_LE(percent, 100) << n;
+    EXPECT_NE(n.find("EXTEND_TIMEOUT_USEC="), std::string::npos) << n;
+    last_percent = percent;
+  }
   // Journald priority prefixes on every log line.
   const std::string log = daemon.log();
   EXPECT_EQ(log.rfind("<6>loading", 0), 0u) << log;
