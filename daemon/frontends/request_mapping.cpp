@@ -16,16 +16,17 @@ ipc::Histogram to_histogram(const LatencyHistogram& h) {
 }  // namespace
 
 std::optional<std::string> to_sampling_params(const ipc::SamplingOptions& o,
-                                              const GenerationDefaults& d, SamplingParams& p) {
-  p.temperature = o.temperature.value_or(d.temperature.value_or(1.0f));
-  p.top_k = o.top_k.value_or(d.top_k.value_or(0));
-  p.top_p = o.top_p.value_or(d.top_p.value_or(1.0f));
-  p.min_p = o.min_p.value_or(d.min_p.value_or(0.0f));
-  p.repetition_penalty = o.repetition_penalty.value_or(d.repetition_penalty.value_or(1.0f));
+                                              const SamplingParams& d, SamplingParams& p) {
+  p = d;
+  p.temperature = o.temperature.value_or(d.temperature);
+  p.top_k = o.top_k.value_or(d.top_k);
+  p.top_p = o.top_p.value_or(d.top_p);
+  p.min_p = o.min_p.value_or(d.min_p);
+  p.repetition_penalty = o.repetition_penalty.value_or(d.repetition_penalty);
   p.frequency_penalty = o.frequency_penalty;
   p.presence_penalty = o.presence_penalty;
   p.seed = o.seed;
-  p.max_tokens = o.max_tokens.value_or(d.max_tokens.value_or(256));
+  p.max_tokens = o.max_tokens.value_or(d.max_tokens);
   p.min_tokens = o.min_tokens;
   p.ignore_eos = o.ignore_eos;
   p.stop_token_ids = o.stop_token_ids;

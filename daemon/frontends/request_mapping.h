@@ -12,21 +12,11 @@
 
 namespace mm {
 
-// What unset sampling options default to: generation_config.json (with
-// --override-generation-config applied), then vLLM's defaults.
-struct GenerationDefaults {
-  std::optional<float> temperature;
-  std::optional<float> top_p;
-  std::optional<int> top_k;
-  std::optional<float> min_p;
-  std::optional<float> repetition_penalty;
-  std::optional<int> max_tokens;
-};
-
-// Fills `request.params` from the options; the prompt is set by the caller. Returns an error
-// message naming the field when an option is out of range, or nullopt.
+// Fills `params`: the options the client set, over `defaults` (the model's generation config
+// with --override-generation-config, from default_sampling_params). Returns an error message
+// naming the field when a value is out of range, or nullopt.
 std::optional<std::string> to_sampling_params(const ipc::SamplingOptions& options,
-                                              const GenerationDefaults& defaults,
+                                              const SamplingParams& defaults,
                                               SamplingParams& params);
 
 ipc::StatusReply to_status_reply(const EngineStatus& status);

@@ -152,7 +152,7 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
     return;
   }
   EngineRequest request;
-  if (auto problem = to_sampling_params(submit.sampling, server_.options().generation_defaults,
+  if (auto problem = to_sampling_params(submit.sampling, server_.options().default_sampling,
                                         request.params)) {
     refuse(ipc::ErrorCode::kBadRequest, *problem);
     return;

@@ -32,7 +32,7 @@ struct ShmServerOptions {
   int max_unread_tokens = 4096;  // per request, beyond what the ring holds
   std::string served_model_name;
   std::string daemon_version;
-  GenerationDefaults generation_defaults;
+  SamplingParams default_sampling;  // the model's generation config, overrides applied
 };
 
 class ShmServer {

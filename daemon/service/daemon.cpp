@@ -62,7 +62,7 @@ int Daemon::run() {
   options.max_unread_tokens = config_.ipc_max_unread_tokens;
   options.served_model_name = setup_.served_model_name;
   options.daemon_version = "0.1.0";
-  options.generation_defaults = setup_.defaults;
+  options.default_sampling = setup_.default_sampling;
   server_ = std::make_unique<ShmServer>(&loop_, *engine_, options);
   try {
     server_->start();

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "daemon/engine/generation_defaults.h"
 #include "daemon/model/model_config.h"
 
 namespace mm {
@@ -16,20 +17,6 @@ std::optional<std::string> read_text(const std::filesystem::path& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
-}
-
-void apply(const GenerationConfig& g, GenerationDefaults& d, std::vector<int32_t>* eos) {
-  if (g.temperature) d.temperature = static_cast<float>(*g.temperature);
-  if (g.top_p) d.top_p = static_cast<float>(*g.top_p);
-  if (g.top_k) d.top_k = static_cast<int>(*g.top_k);
-  if (g.min_p) d.min_p = static_cast<float>(*g.min_p);
-  if (g.repetition_penalty) d.repetition_penalty = static_cast<float>(*g.repetition_penalty);
-  if (g.max_new_tokens) d.max_tokens = static_cast<int>(*g.max_new_tokens);
-  if (eos != nullptr && !g.eos_token_ids.empty()) {
-    eos->clear();
-    for (int64_t id : g.eos_token_ids)
-      eos->push_back(static_cast<int32_t>(id));
-  }
 }
 
 }  // namespace
@@ -49,25 +36,24 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
 
   EngineOptions& e = setup.engine;
   e.model = folder;
-  if (model.eos_token_id) e.eos_token_ids.push_back(static_cast<int32_t>(*model.eos_token_id));
+  GenerationConfig generation;
   const auto generation_path = folder / "generation_config.json";
-  if (const auto text = read_text(generation_path)) {
-    try {
-      apply(parse_generation_config(*text, generation_path.string()), setup.defaults,
-            &e.eos_token_ids);
-    } catch (const std::exception& error) {
-      throw ConfigError(error.what());
+  try {
+    if (const auto text = read_text(generation_path))
+      generation = parse_generation_config(*text, generation_path.string());
+    if (!config.override_generation_config.empty()) {
+      generation = merge_generation_configs(
+          generation, parse_generation_config(config.override_generation_config,
+                                              "--override-generation-config"));
     }
+  } catch (const std::exception& error) {
+    throw ConfigError(error.what());
   }
-  if (!config.override_generation_config.empty()) {
-    try {
-      apply(parse_generation_config(config.override_generation_config,
-                                    "--override-generation-config"),
-            setup.defaults, &e.eos_token_ids);
-    } catch (const std::exception& error) {
-      throw ConfigError(error.what());
-    }
-  }
+  setup.default_sampling = default_sampling_params(generation);
+  for (int64_t id : generation.eos_token_ids)
+    e.eos_token_ids.push_back(static_cast<int32_t>(id));
+  if (e.eos_token_ids.empty() && model.eos_token_id)
+    e.eos_token_ids.push_back(static_cast<int32_t>(*model.eos_token_id));
 
   const std::string& dtype = config.kv_cache_dtype;
   e.runner.kv_dtype = dtype == "fp8" || dtype == "fp8_e4m3" ? KvDType::kFp8E4M3

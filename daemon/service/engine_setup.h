@@ -11,7 +11,7 @@ namespace mm {
 
 struct EngineSetup {
   EngineOptions engine;
-  GenerationDefaults defaults;
+  SamplingParams default_sampling;  // generation_config.json + --override-generation-config
   std::string served_model_name;
   std::vector<std::string> notes;  // settings accepted but not acted on, for the log
 };

@@ -144,7 +144,10 @@ TEST(Daemon, SixteenConcurrentClientsStreamWhatEachGetsAlone) {
     const Streamed alone = run(*client, greedy(prompt_of(5 + c, c), 24));
     EXPECT_EQ(concurrent[c].tokens, alone.tokens) << "client " << c;
   }
-  const ipc::StatusReply status = client->status();
+  // The engine publishes its counters just after the last finish: wait for them to settle.
+  const ipc::StatusReply status = status_until(*client, [&](const ipc::StatusReply& s) {
+    return s.requests_finished_total == 2u * kNumClients && s.num_kv_blocks_used == 0;
+  });
   EXPECT_EQ(status.requests_finished_total, 2u * kNumClients);
   EXPECT_EQ(status.num_kv_blocks_used, 0);
 }
@@ -445,6 +448,20 @@ TEST(Daemon, StatusSleepAndWakeThroughTheClient) {
   const Streamed refused = run(*client, text);
   EXPECT_FALSE(refused.outcome.ok);
   EXPECT_EQ(refused.outcome.error.code, ipc::ErrorCode::kNotSupported);
+}
+
+TEST(Daemon, OverrideGenerationConfigSetsTheDefaults) {
+  DaemonProcess daemon({"--override-generation-config", R"({"max_new_tokens": 5})"});
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  auto client = connect(daemon);
+  ipc::Submit submit;
+  submit.prompt_token_ids = prompt_of(6, 3);
+  submit.sampling.temperature = 0.0f;
+  submit.sampling.ignore_eos = true;  // max_tokens unset: the override's 5 applies
+  const Streamed result = run(*client, submit);
+  ASSERT_TRUE(result.outcome.ok) << result.outcome.error.message;
+  EXPECT_EQ(result.outcome.finished.reason, "length");
+  EXPECT_EQ(result.tokens.size(), 5u);
 }
 
 }  // namespace
