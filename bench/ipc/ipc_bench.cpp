@@ -27,6 +27,9 @@
 #include <thread>
 
 #include "client/libmmclient/mmclient.h"
+#include "ipc/codec.h"
+#include "ipc/frame_endpoint.h"
+#include "ipc/shm_segment.h"
 #include "daemon/engine/engine.h"
 #include "daemon/service/config.h"
 #include "daemon/service/engine_setup.h"
@@ -155,6 +158,58 @@ Samples run_shm(const std::string& socket, int num_clients, int reps) {
   return samples;
 }
 
+// ---- the transport alone ------------------------------------------------------------------
+// One echo thread per pair plays the daemon: it decodes each client frame and answers with a
+// one-token Delta through the other ring, waking the client through a socketpair exactly as
+// the daemon does. The client measures encode + ring + wake-up + decode, both ways.
+std::vector<double> run_transport(int num_pairs, int iterations) {
+  std::vector<double> round_trip_us;
+  std::mutex mutex;
+  std::vector<std::thread> threads;
+  for (int p = 0; p < num_pairs; ++p) {
+    threads.emplace_back([&, p] {
+      int fds[2];
+      ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+      auto daemon_side = std::make_shared<mm::ipc::ShmSegment>(mm::ipc::ShmSegment::create(
+          "mmd-bench-" + std::to_string(::getpid()) + "-" + std::to_string(p), 1 << 16, 1 << 16));
+      const int fd = ::dup(daemon_side->fd());
+      daemon_side->unlink();
+      mm::ipc::ShmSegment client_side = mm::ipc::ShmSegment::attach(fd);
+      std::thread echo([&, daemon_side] {
+        mm::ipc::FrameEndpoint endpoint(fds[1], daemon_side->to_client(), daemon_side->to_daemon());
+        std::string bytes;
+        for (int i = 0; i < iterations; ++i) {
+          if (endpoint.receive(bytes, 10s) != mm::ipc::ShmRing::ReadResult::kFrame) return;
+          const auto frame = mm::ipc::decode_client_frame(bytes);
+          mm::ipc::Delta delta;
+          delta.token_ids = {static_cast<int32_t>(i)};
+          endpoint.send(mm::ipc::encode(mm::ipc::ServerFrame{frame.id, delta}), 10s);
+        }
+      });
+      mm::ipc::FrameEndpoint endpoint(fds[0], client_side.to_daemon(), client_side.to_client());
+      std::vector<double> local;
+      std::string bytes;
+      for (int i = 0; i < iterations; ++i) {
+        const auto start = Clock::now();
+        endpoint.send(mm::ipc::encode(mm::ipc::ClientFrame{static_cast<uint64_t>(i + 1),
+                                                           mm::ipc::Cancel{}}),
+                      10s);
+        if (endpoint.receive(bytes, 10s) != mm::ipc::ShmRing::ReadResult::kFrame) break;
+        mm::ipc::decode_server_frame(bytes);
+        local.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+      }
+      echo.join();
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::lock_guard lock(mutex);
+      round_trip_us.insert(round_trip_us.end(), local.begin(), local.end());
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  return round_trip_us;
+}
+
 long cpu_ticks(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -188,6 +243,15 @@ int main(int argc, char** argv) {
     if (std::string(argv[i]) == "--reps") reps = std::atoi(argv[i + 1]);
     if (std::string(argv[i]) == "--idle-seconds") idle_seconds = std::atoi(argv[i + 1]);
   }
+  std::printf("| transport only | pairs | round trip p50 (µs) | p90 (µs) | p99 (µs) |\n");
+  std::printf("| --- | --- | --- | --- | --- |\n");
+  for (int pairs : {1, 64}) {
+    const auto samples = run_transport(pairs, pairs == 1 ? 20000 : 500);
+    std::printf("| shm ring + wake-up | %d | %.1f | %.1f | %.1f |\n", pairs,
+                percentile(samples, 50), percentile(samples, 90), percentile(samples, 99));
+  }
+  std::printf("\n");
+
   char dir_template[] = "/tmp/mmd-bench-XXXXXX";
   const std::string dir = ::mkdtemp(dir_template);
   const std::string socket = dir + "/mmd.sock";

@@ -27,7 +27,7 @@ struct ShmServerOptions {
   std::string socket_path;
   mode_t socket_mode = 0666;  // who may connect is decided by the peer check below
   bool allow_other_users = true;  // false: only the daemon's own user and root
-  uint64_t to_daemon_ring_bytes = 256 * 1024;
+  uint64_t to_daemon_ring_bytes = 2 * 1024 * 1024;  // a 200k-token prompt of 5-byte ids fits
   uint64_t to_client_ring_bytes = 1024 * 1024;
   int max_unread_tokens = 4096;  // per request, beyond what the ring holds
   std::string served_model_name;
