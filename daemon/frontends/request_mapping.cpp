@@ -41,7 +41,6 @@ std::optional<std::string> to_sampling_params(const ipc::SamplingOptions& o,
   if (p.repetition_penalty <= 0.0f) return "sampling.repetition_penalty must be > 0";
   if (p.max_tokens < 1) return "sampling.max_tokens must be at least 1";
   if (p.min_tokens > p.max_tokens) return "sampling.min_tokens is larger than max_tokens";
-  if (!p.stop.empty()) return "sampling.stop (stop strings) needs the text layer, not wired yet";
   return std::nullopt;
 }
 

@@ -143,11 +143,14 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
                std::to_string(num_forms) + ")");
     return;
   }
-  if (submit.prompt_token_ids.empty()) {
-    // The seam for daemon/text: a TextAdapter renders messages / encodes the prompt here.
+  TextAdapter* text = server_.options().text.get();
+  const bool needs_text = submit.prompt_token_ids.empty() || !submit.sampling.stop.empty();
+  if (needs_text && text == nullptr) {
     refuse(ipc::ErrorCode::kNotSupported,
-           std::string(submit.messages.empty() ? "a text prompt" : "chat messages") +
-               " need the tokenizer, which is not wired into this daemon yet; send "
+           std::string(!submit.messages.empty() ? "chat messages"
+                       : !submit.prompt.empty() ? "a text prompt"
+                                                : "stop strings") +
+               " need the tokenizer, which this daemon does not have for its model; send "
                "prompt_token_ids");
     return;
   }
@@ -157,12 +160,27 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
     refuse(ipc::ErrorCode::kBadRequest, *problem);
     return;
   }
-  request.prompt_token_ids = std::move(submit.prompt_token_ids);
+  std::unique_ptr<TextStream> stream;
+  try {
+    if (!submit.messages.empty()) {
+      request.prompt_token_ids = text->render_chat(submit.messages, submit.tools_json,
+                                                   submit.tool_choice, submit.add_generation_prompt);
+    } else if (!submit.prompt.empty()) {
+      request.prompt_token_ids = text->encode_prompt(submit.prompt);
+    } else {
+      request.prompt_token_ids = std::move(submit.prompt_token_ids);
+    }
+    if (text != nullptr) stream = text->open_stream(!submit.messages.empty(), submit.sampling.stop);
+  } catch (const std::invalid_argument& error) {
+    refuse(ipc::ErrorCode::kBadRequest, error.what());
+    return;
+  }
   request.priority = submit.priority;
   const int prompt_tokens = static_cast<int>(request.prompt_token_ids.size());
   const RequestId engine_id =
       server_.engine().submit(std::move(request), std::make_shared<MailboxSink>(mailbox_, id));
   requests_[id].engine_id = engine_id;
+  requests_[id].text = std::move(stream);
   reply(id, ipc::Accepted{engine_id, prompt_tokens});
 }
 
@@ -173,8 +191,15 @@ void ShmConnection::deliver_engine_events() {
     if (it == requests_.end()) continue;
     Request& request = it->second;
     if (!event.finished) {
-      if (request.failed) continue;
+      if (request.failed || request.stopped) continue;
       request.pending.token_ids.push_back(event.token.token_id);
+      if (request.text) {
+        request.text->push(std::span(&event.token.token_id, 1), request.pending);
+        if (request.text->stop_matched()) {
+          request.stopped = true;
+          server_.engine().cancel(request.engine_id);
+        }
+      }
       if (event.token.logprob) {
         ipc::TokenLogprobs lp{event.token.token_id, event.token.logprob->logprob, {}};
         for (const TokenLogprob& top : event.token.top_logprobs)
@@ -185,7 +210,11 @@ void ShmConnection::deliver_engine_events() {
     }
     request.engine_done = true;
     if (request.failed) continue;
-    request.last = ipc::Finished{std::string(finish_reason_name(event.reason)), event.message,
+    if (request.text && !request.stopped) request.text->finish(request.pending);
+    const bool stopped = request.stopped && event.reason == FinishReason::kCancelled;
+    request.last = ipc::Finished{stopped ? std::string("stop")
+                                         : std::string(finish_reason_name(event.reason)),
+                                 stopped ? std::string() : event.message,
                                  ipc::Usage{event.usage.prompt_tokens,
                                             event.usage.completion_tokens,
                                             event.usage.cached_prompt_tokens}};
@@ -230,7 +259,8 @@ void ShmConnection::flush() {
     }
     for (auto it = requests_.begin(); it != requests_.end();) {
       Request& request = it->second;
-      if (!request.pending.token_ids.empty()) {
+      if (!request.pending.token_ids.empty() || !request.pending.text.empty() ||
+          !request.pending.reasoning.empty() || !request.pending.tool_calls.empty()) {
         if (!send_frame(ipc::encode(ipc::ServerFrame{it->first, request.pending}))) return;
         request.pending = {};
       }

@@ -18,6 +18,7 @@
 
 #include "daemon/engine/request.h"
 #include "daemon/frontends/connection_mailbox.h"
+#include "daemon/frontends/text_adapter.h"
 #include "ipc/frame_endpoint.h"
 #include "ipc/protocol.h"
 #include "ipc/shm_segment.h"
@@ -52,6 +53,8 @@ class ShmConnection {
     std::optional<ipc::ServerMessage> last;  // Finished or Error, after `pending`
     bool engine_done = false;      // the engine sent on_finish
     bool failed = false;           // an Error was decided here (slow reader)
+    bool stopped = false;          // a stop string matched; the engine's cancel is reported as stop
+    std::unique_ptr<TextStream> text;  // null: token ids only
   };
 
   static void on_poll(uv_poll_t* handle, int status, int events);

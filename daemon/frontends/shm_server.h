@@ -16,6 +16,7 @@
 
 #include "daemon/frontends/connection_mailbox.h"
 #include "daemon/frontends/request_mapping.h"
+#include "daemon/frontends/text_adapter.h"
 #include "ipc/protocol.h"
 
 namespace mm {
@@ -33,6 +34,7 @@ struct ShmServerOptions {
   std::string served_model_name;
   std::string daemon_version;
   SamplingParams default_sampling;  // the model's generation config, overrides applied
+  std::shared_ptr<TextAdapter> text;  // null: token ids only
 };
 
 class ShmServer {

@@ -63,6 +63,7 @@ int Daemon::run() {
   options.served_model_name = setup_.served_model_name;
   options.daemon_version = "0.1.0";
   options.default_sampling = setup_.default_sampling;
+  options.text = text_;
   server_ = std::make_unique<ShmServer>(&loop_, *engine_, options);
   try {
     server_->start();

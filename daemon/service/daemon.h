@@ -33,6 +33,9 @@ class Daemon {
   // Adds a frontend (e.g. the D-Bus service) before run(); run() starts it after the
   // shared-memory server, includes it in the drain and closes it at shutdown.
   void add_frontend(std::unique_ptr<Frontend> frontend);
+  // Gives the shared-memory frontend a tokenizer / chat template / parsers (before run());
+  // without one it serves token ids only.
+  void set_text_adapter(std::shared_ptr<TextAdapter> text) { text_ = std::move(text); }
   int run();
 
  private:
@@ -49,6 +52,7 @@ class Daemon {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<ShmServer> server_;
   std::vector<std::unique_ptr<Frontend>> frontends_;
+  std::shared_ptr<TextAdapter> text_;
   int num_draining_ = 0;  // frontends (the shm server included) not yet drained
   uv_signal_t sigterm_{};
   uv_signal_t sigint_{};
