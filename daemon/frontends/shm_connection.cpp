@@ -192,6 +192,7 @@ void ShmConnection::deliver_engine_events() {
     Request& request = it->second;
     if (!event.finished) {
       if (request.failed || request.stopped) continue;
+      ++request.num_tokens;
       request.pending.token_ids.push_back(event.token.token_id);
       if (request.text) {
         request.text->push(std::span(&event.token.token_id, 1), request.pending);
@@ -211,12 +212,15 @@ void ShmConnection::deliver_engine_events() {
     request.engine_done = true;
     if (request.failed) continue;
     if (request.text && !request.stopped) request.text->finish(request.pending);
-    const bool stopped = request.stopped && event.reason == FinishReason::kCancelled;
+    // After a stop string the client saw only the tokens up to it, whatever the engine did
+    // with the steps it had already scheduled (ran to length, or took the cancel).
+    const bool stopped = request.stopped;
     request.last = ipc::Finished{stopped ? std::string("stop")
                                          : std::string(finish_reason_name(event.reason)),
                                  stopped ? std::string() : event.message,
                                  ipc::Usage{event.usage.prompt_tokens,
-                                            event.usage.completion_tokens,
+                                            stopped ? request.num_tokens
+                                                    : event.usage.completion_tokens,
                                             event.usage.cached_prompt_tokens}};
   }
   flush();

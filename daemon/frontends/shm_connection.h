@@ -53,7 +53,8 @@ class ShmConnection {
     std::optional<ipc::ServerMessage> last;  // Finished or Error, after `pending`
     bool engine_done = false;      // the engine sent on_finish
     bool failed = false;           // an Error was decided here (slow reader)
-    bool stopped = false;          // a stop string matched; the engine's cancel is reported as stop
+    bool stopped = false;          // a stop string matched: reported as stop, later ids dropped
+    int num_tokens = 0;            // ids passed to the client (up to the stop string)
     std::unique_ptr<TextStream> text;  // null: token ids only
   };
 
