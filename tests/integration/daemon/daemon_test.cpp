@@ -450,6 +450,38 @@ TEST(Daemon, StatusSleepAndWakeThroughTheClient) {
   EXPECT_EQ(refused.outcome.error.code, ipc::ErrorCode::kNotSupported);
 }
 
+TEST(Daemon, PeerCredentialsDecideWhoMayConnect) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  DaemonProcess daemon({"--allow-other-users=false"});
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  ::chmod(daemon.dir().c_str(), 0711);  // let the other user reach the socket itself
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    try {
+      client::ConnectOptions options;
+      options.socket_path = daemon.socket_path();
+      client::Client::connect(options);
+      ::_exit(1);  // connected: the check did not work
+    } catch (const client::ClientError& error) {
+      const std::string message = error.what();
+      ::_exit(message.find("refused the connection: uid 65534 may not connect") !=
+                      std::string::npos
+                  ? 0
+                  : 2);
+    }
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: connected, 2: other error, 3: setuid failed";
+  // Our own user still may.
+  auto client = connect(daemon);
+  EXPECT_TRUE(run(*client, greedy(prompt_of(4, 1), 2)).outcome.ok);
+  EXPECT_NE(daemon.log().find("refusing pid"), std::string::npos) << daemon.log();
+}
+
 TEST(Daemon, OverrideGenerationConfigSetsTheDefaults) {
   DaemonProcess daemon({"--override-generation-config", R"({"max_new_tokens": 5})"});
   ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
