@@ -1,6 +1,9 @@
 // mmd: the MiniMax-M2 inference daemon. Reads its configuration (TOML file and vLLM-style
 // flags), loads the model on the engine thread and serves clients over shared memory.
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -8,6 +11,10 @@
 #include "daemon/service/daemon.h"
 #include "daemon/service/engine_setup.h"
 #include "daemon/service/log.h"
+#include "daemon/service/model_text.h"
+#ifdef MMD_HAVE_DBUS
+#include "daemon/service/dbus_frontend.h"
+#endif
 
 int main(int argc, char** argv) {
   mm::DaemonConfig config;
@@ -30,8 +37,40 @@ int main(int argc, char** argv) {
                     : level == "notice"  ? mm::LogPriority::kNotice
                     : level == "debug"   ? mm::LogPriority::kDebug
                                          : mm::LogPriority::kInfo);
+  // Text prompts and chats need the model's tokenizer; without one mmd serves token ids.
+  std::shared_ptr<mm::ModelText> text;
+  if (std::filesystem::exists(std::filesystem::path(config.model) / "tokenizer.json")) {
+    try {
+      text = std::make_shared<mm::ModelText>(mm::ModelTextOptions{
+          .model = config.model,
+          .chat_template_file = config.chat_template,
+          .reasoning_parser = config.reasoning_parser,
+          .enable_auto_tool_choice = config.enable_auto_tool_choice});
+      mm::log_info("chat template: " + text->template_source());
+      // MiniMax ends every message with [e~[ (minimax-m2.md §4.3): always a stop token.
+      if (auto end = text->end_of_message_id()) {
+        auto& eos = setup.engine.eos_token_ids;
+        if (std::find(eos.begin(), eos.end(), *end) == eos.end()) eos.push_back(*end);
+      }
+    } catch (const std::exception& error) {
+      mm::log_error(std::string("mmd: ") + error.what());
+      return 2;
+    }
+  } else {
+    mm::log_notice(config.model + " has no tokenizer.json: serving token-id prompts only");
+  }
+#ifdef MMD_HAVE_DBUS
+  const std::string bus = config.bus;
+  mm::DbusServiceOptions dbus_options;
+  dbus_options.bus = bus;
+  dbus_options.model = config.model;
+  dbus_options.text = text ? text->dbus_codec() : nullptr;
+  dbus_options.defaults = setup.default_sampling;
+#endif
   mm::Daemon daemon(std::move(config), std::move(setup));
-  // Other frontends join here, before run(): e.g. when config.bus != "none",
-  // daemon.add_frontend(std::make_unique<mm::DbusService>(...)) (daemon/service/frontend.h).
+  if (text) daemon.set_text_adapter(text);
+#ifdef MMD_HAVE_DBUS
+  if (bus != "none") daemon.add_frontend(std::make_unique<mm::DbusFrontend>(dbus_options));
+#endif
   return daemon.run();
 }

@@ -170,7 +170,8 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
     } else {
       request.prompt_token_ids = std::move(submit.prompt_token_ids);
     }
-    if (text != nullptr) stream = text->open_stream(!submit.messages.empty(), submit.sampling.stop);
+    if (text != nullptr) stream = text->open_stream(!submit.messages.empty(), submit.sampling.stop,
+                                                      submit.tools_json);
   } catch (const std::invalid_argument& error) {
     refuse(ipc::ErrorCode::kBadRequest, error.what());
     return;

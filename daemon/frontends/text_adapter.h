@@ -39,9 +39,10 @@ class TextAdapter {
                                            const std::vector<std::string>& tools_json,
                                            const std::string& tool_choice,
                                            bool add_generation_prompt) = 0;
-  // `chat`: the output goes through the reasoning and tool-call parsers.
-  virtual std::unique_ptr<TextStream> open_stream(bool chat,
-                                                  const std::vector<std::string>& stop) = 0;
+  // `chat`: the output goes through the reasoning and tool-call parsers; `tools_json` (the
+  // request's tools) types the tool-call arguments by their schemas.
+  virtual std::unique_ptr<TextStream> open_stream(bool chat, const std::vector<std::string>& stop,
+                                                  const std::vector<std::string>& tools_json) = 0;
 };
 
 }  // namespace mm

@@ -65,7 +65,8 @@ class AngleAdapter : public TextAdapter {
     }
     return encode_prompt(all);
   }
-  std::unique_ptr<TextStream> open_stream(bool, const std::vector<std::string>& stop) override {
+  std::unique_ptr<TextStream> open_stream(bool, const std::vector<std::string>& stop,
+                                          const std::vector<std::string>&) override {
     return std::make_unique<AngleStream>(stop);
   }
 };

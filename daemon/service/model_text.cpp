@@ -1,0 +1,267 @@
+#include "daemon/service/model_text.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "daemon/text/detokenizer.h"
+#include "daemon/text/error.h"
+#include "daemon/text/markers.h"
+#include "daemon/text/tool_call_parser.h"
+#include "daemon/text/tool_schema.h"
+
+namespace mm {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+text::JsonValue parse_json(const std::string& text, const std::string& what) {
+  try {
+    return text::JsonValue::parse(text, what);
+  } catch (const text::TextError& error) {
+    throw std::invalid_argument(error.what());
+  }
+}
+
+// One request's output: detokenizer, then (for chats) the reasoning parser, then the tool-call
+// parser on the content.
+class ModelTextStream : public TextStream, public DbusTextStream {
+ public:
+  ModelTextStream(const text::Tokenizer& tokenizer, const std::vector<std::string>& stop,
+                  std::optional<text::ReasoningMode> reasoning,
+                  std::optional<std::vector<text::ToolSchema>> tools)
+      : detokenizer_(tokenizer, text::DetokenizerOptions{.skip_special_tokens = false,
+                                                         .stop_strings = stop,
+                                                         .include_stop_string = false}) {
+    if (reasoning) reasoning_.emplace(*reasoning);
+    if (tools) tool_calls_.emplace(std::move(*tools));
+  }
+
+  void push(std::span<const int32_t> token_ids, ipc::Delta& out) override {
+    std::string text;
+    for (int32_t id : token_ids) {
+      if (detokenizer_.stopped()) break;
+      text += detokenizer_.push(id);
+    }
+    route(text, false, out);
+  }
+
+  void finish(ipc::Delta& out) override { route(detokenizer_.finish(), true, out); }
+
+  bool stop_matched() const override { return detokenizer_.stopped(); }
+
+  // D-Bus: plain text, no parsers.
+  std::string push(std::span<const int32_t> token_ids) override {
+    std::string text;
+    for (int32_t id : token_ids) text += detokenizer_.push(id);
+    return text;
+  }
+  std::string finish() override { return detokenizer_.finish(); }
+
+ private:
+  void route(const std::string& text, bool final, ipc::Delta& out) {
+    std::string content = text;
+    if (reasoning_) {
+      text::ReasoningDelta delta = reasoning_->push(text);
+      if (final) {
+        text::ReasoningDelta tail = reasoning_->finish();
+        delta.reasoning += tail.reasoning;
+        delta.content += tail.content;
+      }
+      out.reasoning += delta.reasoning;
+      content = std::move(delta.content);
+    }
+    if (!tool_calls_) {
+      out.text += content;
+      return;
+    }
+    std::vector<text::ToolCallEvent> events = tool_calls_->push(content);
+    if (final) {
+      for (auto& event : tool_calls_->finish()) events.push_back(std::move(event));
+    }
+    for (const text::ToolCallEvent& event : events) {
+      switch (event.kind) {
+        case text::ToolCallEvent::Kind::kContent: out.text += event.text; break;
+        case text::ToolCallEvent::Kind::kStart:
+          out.tool_calls.push_back({event.index, event.id, event.text, ""});
+          break;
+        case text::ToolCallEvent::Kind::kArguments:
+          out.tool_calls.push_back({event.index, "", "", event.text});
+          break;
+        case text::ToolCallEvent::Kind::kEnd:
+        case text::ToolCallEvent::Kind::kAborted: break;  // an aborted call's text is content
+      }
+    }
+  }
+
+  text::StreamingDetokenizer detokenizer_;
+  std::optional<text::ReasoningParser> reasoning_;
+  std::optional<text::ToolCallParser> tool_calls_;
+};
+
+class ModelDbusCodec : public DbusTextCodec {
+ public:
+  explicit ModelDbusCodec(std::shared_ptr<const ModelText> text) : text_(std::move(text)) {}
+  std::vector<int32_t> encode(const std::string& prompt) const override {
+    return text_->tokenizer().encode(prompt);
+  }
+  std::vector<int32_t> render_chat(const std::string& messages_json) const override {
+    return text_->render_chat_json(parse_json(messages_json, "messages"), text::JsonValue(),
+                                   true);
+  }
+  std::unique_ptr<DbusTextStream> new_stream() const override {
+    return std::make_unique<ModelTextStream>(text_->tokenizer(), std::vector<std::string>{},
+                                             std::nullopt, std::nullopt);
+  }
+
+ private:
+  std::shared_ptr<const ModelText> text_;
+};
+
+}  // namespace
+
+ModelText::ModelText(const ModelTextOptions& options)
+    : options_(options),
+      tokenizer_([&] {
+        const fs::path file = options.model / "tokenizer.json";
+        if (!fs::exists(file)) {
+          throw std::runtime_error(file.string() + ": missing; mmd needs the model's tokenizer "
+                                                   "for text prompts and chats");
+        }
+        try {
+          return text::Tokenizer::from_file(file.string());
+        } catch (const text::TextError& error) {
+          throw std::runtime_error(error.what());
+        }
+      }()) {
+  std::optional<std::string> source;
+  if (!options.chat_template_file.empty()) {
+    source = read_file(options.chat_template_file);
+    if (!source) throw std::runtime_error(options.chat_template_file + ": cannot read the chat template");
+    template_origin_ = options.chat_template_file;
+  } else if (auto file = read_file(options.model / "chat_template.jinja")) {
+    source = std::move(file);
+    template_origin_ = (options.model / "chat_template.jinja").string();
+  } else if (auto config = read_file(options.model / "tokenizer_config.json")) {
+    const text::JsonValue json = text::JsonValue::parse(*config, "tokenizer_config.json");
+    if (const text::JsonValue* chat = json.find("chat_template"); chat && chat->is_string()) {
+      source = chat->as_string();
+      template_origin_ = (options.model / "tokenizer_config.json").string();
+    }
+  }
+  try {
+    if (source) {
+      template_.emplace(text::ChatTemplate::from_source(*source, template_origin_));
+    } else {
+      template_.emplace(text::ChatTemplate::minimax_m2());
+      template_origin_ = "the MiniMax-M2 template built into mmd";
+    }
+  } catch (const text::TextError& error) {
+    throw std::runtime_error(error.what());
+  }
+  parse_reasoning_ = !options.reasoning_parser.empty();
+  reasoning_mode_ = options.reasoning_parser == "minimax_m2_append_think"
+                        ? text::ReasoningMode::kAppendThink
+                        : text::ReasoningMode::kSplit;
+}
+
+std::optional<int32_t> ModelText::end_of_message_id() const {
+  return tokenizer_.token_to_id("[e~[");
+}
+
+std::vector<int32_t> ModelText::encode_prompt(const std::string& prompt) {
+  return tokenizer_.encode(prompt);
+}
+
+std::vector<int32_t> ModelText::render_chat_json(const text::JsonValue& messages,
+                                                 const text::JsonValue& tools,
+                                                 bool add_generation_prompt) const {
+  text::ChatTemplateInputs inputs;
+  inputs.messages = messages;
+  inputs.tools = tools;
+  inputs.add_generation_prompt = add_generation_prompt;
+  try {
+    // The template writes the BOS marker itself: special tokens parsed, none added.
+    return tokenizer_.encode(template_->render(inputs));
+  } catch (const text::TextError& error) {
+    throw std::invalid_argument(std::string("chat template: ") + error.what());
+  }
+}
+
+std::vector<int32_t> ModelText::render_chat(const std::vector<ipc::ChatMessage>& messages,
+                                            const std::vector<std::string>& tools_json,
+                                            const std::string& tool_choice,
+                                            bool add_generation_prompt) {
+  text::JsonArray array;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const ipc::ChatMessage& m = messages[i];
+    text::JsonObject message{{"role", m.role}, {"content", m.content}};
+    if (!m.reasoning_content.empty()) message.emplace_back("reasoning_content", m.reasoning_content);
+    if (!m.tool_calls_json.empty()) {
+      // OpenAI sends arguments as a JSON string; the template needs a mapping.
+      text::JsonArray calls;
+      for (const text::JsonValue& call :
+           parse_json(m.tool_calls_json, "messages[" + std::to_string(i) + "].tool_calls")
+               .as_array()) {
+        text::JsonObject function;
+        const text::JsonValue* fn = call.find("function");
+        const text::JsonValue& source = fn ? *fn : call;
+        if (const text::JsonValue* name = source.find("name")) function.emplace_back("name", *name);
+        if (const text::JsonValue* args = source.find("arguments")) {
+          function.emplace_back("arguments",
+                                args->is_string() ? parse_json(args->as_string(), "arguments")
+                                                  : *args);
+        }
+        calls.emplace_back(text::JsonObject{{"type", "function"},
+                                            {"function", text::JsonValue(function)}});
+      }
+      message.emplace_back("tool_calls", text::JsonValue(calls));
+    }
+    if (!m.tool_call_id.empty()) message.emplace_back("tool_call_id", m.tool_call_id);
+    if (!m.name.empty()) message.emplace_back("name", m.name);
+    array.emplace_back(std::move(message));
+  }
+  text::JsonValue tools;
+  if (!tools_json.empty() && tool_choice != "none") {
+    text::JsonArray list;
+    for (size_t i = 0; i < tools_json.size(); ++i) {
+      list.push_back(parse_json(tools_json[i], "tools[" + std::to_string(i) + "]"));
+    }
+    tools = text::JsonValue(std::move(list));
+  }
+  return render_chat_json(text::JsonValue(std::move(array)), tools, add_generation_prompt);
+}
+
+std::unique_ptr<TextStream> ModelText::open_stream(bool chat,
+                                                   const std::vector<std::string>& stop,
+                                                   const std::vector<std::string>& tools_json) {
+  std::optional<text::ReasoningMode> reasoning;
+  std::optional<std::vector<text::ToolSchema>> tools;
+  if (chat && parse_reasoning_) reasoning = reasoning_mode_;
+  if (chat && options_.enable_auto_tool_choice && !tools_json.empty()) {
+    text::JsonArray list;
+    for (size_t i = 0; i < tools_json.size(); ++i) {
+      list.push_back(parse_json(tools_json[i], "tools[" + std::to_string(i) + "]"));
+    }
+    try {
+      tools = text::tools_from_json(text::JsonValue(std::move(list)));
+    } catch (const text::TextError& error) {
+      throw std::invalid_argument(error.what());
+    }
+  }
+  return std::make_unique<ModelTextStream>(tokenizer_, stop, reasoning, std::move(tools));
+}
+
+std::shared_ptr<const DbusTextCodec> ModelText::dbus_codec() const {
+  return std::make_shared<ModelDbusCodec>(shared_from_this());
+}
+
+}  // namespace mm

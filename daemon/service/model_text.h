@@ -1,0 +1,69 @@
+// The model's text layer for the frontends: its tokenizer.json, its chat template (the
+// --chat-template file, else the checkpoint's chat_template.jinja or tokenizer_config.json's
+// chat_template, else the MiniMax-M2 template mmd ships) and the configured reasoning and
+// tool-call parsers, behind the interfaces the shared-memory and D-Bus frontends take.
+// Immutable after construction and safe from any thread; each stream belongs to one request
+// and is used by one thread at a time.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/frontends/dbus/text_codec.h"
+#include "daemon/frontends/text_adapter.h"
+#include "daemon/text/chat_template.h"
+#include "daemon/text/reasoning_parser.h"
+#include "daemon/text/tokenizer.h"
+
+namespace mm {
+
+struct ModelTextOptions {
+  std::filesystem::path model;
+  std::string chat_template_file;  // --chat-template; empty: from the checkpoint
+  std::string reasoning_parser;    // "minimax_m2" (split), "minimax_m2_append_think", ""
+  bool enable_auto_tool_choice = false;
+};
+
+class ModelText : public TextAdapter, public std::enable_shared_from_this<ModelText> {
+ public:
+  // Throws std::runtime_error naming the file when the model has no usable tokenizer or the
+  // template does not parse.
+  explicit ModelText(const ModelTextOptions& options);
+
+  // The id of MiniMax's end-of-message marker `[e~[`, when the vocabulary has it.
+  std::optional<int32_t> end_of_message_id() const;
+  const std::string& template_source() const { return template_origin_; }
+  const text::Tokenizer& tokenizer() const { return tokenizer_; }
+
+  // TextAdapter (shared-memory frontend).
+  std::vector<int32_t> encode_prompt(const std::string& prompt) override;
+  std::vector<int32_t> render_chat(const std::vector<ipc::ChatMessage>& messages,
+                                   const std::vector<std::string>& tools_json,
+                                   const std::string& tool_choice,
+                                   bool add_generation_prompt) override;
+  std::unique_ptr<TextStream> open_stream(bool chat, const std::vector<std::string>& stop,
+                                          const std::vector<std::string>& tools_json) override;
+
+  // The same model text for the D-Bus frontend (keeps this object alive; it must be owned by
+  // a shared_ptr).
+  std::shared_ptr<const DbusTextCodec> dbus_codec() const;
+
+  // Renders `messages` (a JSON array of OpenAI-style messages) and tokenizes the prompt.
+  // Throws std::invalid_argument naming the problem.
+  std::vector<int32_t> render_chat_json(const text::JsonValue& messages,
+                                        const text::JsonValue& tools,
+                                        bool add_generation_prompt) const;
+
+ private:
+  ModelTextOptions options_;
+  text::Tokenizer tokenizer_;
+  std::optional<text::ChatTemplate> template_;
+  std::string template_origin_;
+  text::ReasoningMode reasoning_mode_ = text::ReasoningMode::kSplit;
+  bool parse_reasoning_ = false;
+};
+
+}  // namespace mm
