@@ -101,6 +101,7 @@ class Attention(nn.Module):
         self.q_norm = RMSNorm(c.num_attention_heads * c.head_dim, c.rms_norm_eps)
         self.k_norm = RMSNorm(c.num_key_value_heads * c.head_dim, c.rms_norm_eps)
         self.kv_hook = None  # optional callback(k, v) for KV-scale calibration
+        self.kv_fp8_scales = None  # (k_scale, v_scale): simulate an FP8 E4M3 KV cache
 
     def forward(self, x, cos, sin, mask=None):
         c = self.c
@@ -112,6 +113,11 @@ class Attention(nn.Module):
         k = apply_rope(k, cos, sin, c.rotary_dim)
         if self.kv_hook is not None:
             self.kv_hook(k, v)  # what a KV cache would store: k after norm + RoPE, v as projected
+        if self.kv_fp8_scales is not None:
+            # cache = sat_fp8(x / scale); read back as fp8 * scale (quant-formats.md §3)
+            ks, vs = self.kv_fp8_scales
+            k = (k.float() / ks).clamp(-448, 448).to(torch.float8_e4m3fn).float().mul(ks).to(k.dtype)
+            v = (v.float() / vs).clamp(-448, 448).to(torch.float8_e4m3fn).float().mul(vs).to(v.dtype)
         rep = c.num_attention_heads // c.num_key_value_heads
         k = k.repeat_interleave(rep, 1)
         v = v.repeat_interleave(rep, 1)
@@ -187,23 +193,37 @@ class Inner(nn.Module):
         self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
         self.layers = nn.ModuleList([Layer(c) for _ in range(c.num_hidden_layers)])
         self.norm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.c = c
+
+    def forward(self, input_ids, mask=None):
+        T = input_ids.shape[1]
+        cos, sin = rope_cos_sin(self.c, torch.arange(T))
+        x = self.embed_tokens(input_ids)
+        for layer in self.layers:
+            x = layer(x, cos, sin, mask)
+        return self.norm(x)
 
 
 class TinyM2(nn.Module):
     def __init__(self, cfg_dict):
         super().__init__()
-        self.config = Cfg(cfg_dict)
-        c = self.config
+        # self.cfg drives the forward; self.config may be swapped for a transformers config
+        # object by tools that expect one (llm-compressor).
+        self.cfg = self.config = Cfg(cfg_dict)
+        c = self.cfg
         self.model = Inner(c)
         self.lm_head = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
 
-    def forward(self, input_ids, mask=None):
-        T = input_ids.shape[1]
-        cos, sin = rope_cos_sin(self.config, torch.arange(T))
-        x = self.model.embed_tokens(input_ids)
-        for layer in self.model.layers:
-            x = layer(x, cos, sin, mask)
-        return self.lm_head(self.model.norm(x))
+    _no_split_modules = ["Layer"]
+
+    @property
+    def device(self):  # PreTrainedModel-compatible attribute used by calibration tools
+        return self.lm_head.weight.device  # llm-compressor's sequential pipeline: one layer at a time
+
+    def forward(self, input_ids, mask=None, **unused):
+        # `unused` swallows attention_mask etc. passed by calibration pipelines (inputs are
+        # unpadded single sequences there, so the causal mask is the right one).
+        return self.lm_head(self.model(input_ids, mask))
 
     def init_weights(self, std=0.02, seed=0):
         g = torch.Generator().manual_seed(seed)
@@ -216,7 +236,7 @@ class TinyM2(nn.Module):
             # Scale output projections down with depth (GPT-2 style) for stable training.
             if name.endswith(("o_proj.weight", "w2.weight")):
                 with torch.no_grad():
-                    p.mul_(1 / math.sqrt(2 * self.config.num_hidden_layers))
+                    p.mul_(1 / math.sqrt(2 * self.cfg.num_hidden_layers))
 
 
 # ----------------------------------------------------------------------------- HF mapping

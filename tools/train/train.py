@@ -66,6 +66,9 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--minutes", type=float, default=32.0, help="wall-clock training budget")
     ap.add_argument("--max-steps", type=int, default=100000)
+    ap.add_argument("--steps", type=int, default=0,
+                    help="if > 0: train exactly this many steps with a step-based LR schedule "
+                         "(bit-reproducible); otherwise the schedule follows the wall clock")
     ap.add_argument("--bias-rate", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -100,7 +103,10 @@ def main():
         warm = 40
         if step < warm:
             return args.lr * (step + 1) / warm
-        prog = min(1.0, (time.time() - t0) / (args.minutes * 60))
+        if args.steps > 0:
+            prog = min(1.0, (step - warm) / max(1, args.steps - warm))
+        else:
+            prog = min(1.0, (time.time() - t0) / (args.minutes * 60))
         return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * prog)))
 
     t0 = time.time()
@@ -138,7 +144,8 @@ def main():
                        "max_load_over_mean": round(imb, 2)}
                 log.append(rec)
                 print(json.dumps(rec), flush=True)
-            if el > args.minutes * 60 or step >= args.max_steps:
+            if (args.steps > 0 and step >= args.steps) or (args.steps <= 0 and el > args.minutes * 60) \
+                    or step >= args.max_steps:
                 done = True
                 break
         epoch += 1
