@@ -264,6 +264,20 @@ def greedy(hf, tok, prompts, max_new, batch=1):
     return outs
 
 
+@torch.no_grad()
+def write_fixture(fx_dir, fmt, ids, plain, sim):
+    """Golden logits (F32). `logits`: dequantized weights, fp32 activations; `*_runtime_sim`:
+    with the format's activation / KV quantization simulated. Every position for BF16, the
+    last 8 positions for the quantized formats (the models/ size budget is 20 MB)."""
+    x = torch.tensor([ids])
+    keep = slice(None) if fmt == "bf16" else slice(-8, None)
+    save_file({"input_ids": x[0].to(torch.int32),
+               "positions": torch.arange(len(ids), dtype=torch.int32)[keep].contiguous(),
+               "logits": plain(x)[0, keep].float().contiguous(),
+               "logits_runtime_sim": sim(x)[0, keep].float().contiguous()},
+              str(fx_dir / f"{fmt}.safetensors"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=str(HERE.parent.parent / "models" / "minimax-m2-tiny"))
@@ -274,12 +288,15 @@ def main():
     ap.add_argument("--n-quant-prompts", type=int, default=100,
                     help="held-out prompts decoded for each quantized format")
     ap.add_argument("--formats", default=",".join(FORMATS))
+    ap.add_argument("--fixtures-only", action="store_true")
+    ap.add_argument("--n-ppl-docs", type=int, default=400)
     args = ap.parse_args()
     torch.set_num_threads(2)
     from transformers import AutoTokenizer
     root = Path(args.models)
     tok = AutoTokenizer.from_pretrained(str(root / "bf16"))
-    res = {"formats": {}}
+    # Results merge into an existing eval.json so formats can be evaluated in separate runs.
+    res = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {"formats": {}}
     # 1. chat template of the shipped tokenizer == generator's rendering
     sets = {k: [json.loads(l) for l in open(Path(args.data) / f"prompts_{k}.jsonl")][: args.n_prompts]
             for k in ["heldin", "heldout", "unseen"]}
@@ -294,18 +311,24 @@ def main():
     res["bos_count_first_prompt"] = ids.count(tok.convert_tokens_to_ids("]~!b["))
 
     docs = [tok(json.loads(l)["text"], add_special_tokens=False)["input_ids"][:1024]
-            for l in open(Path(args.data) / "heldout.jsonl")]
+            for l in open(Path(args.data) / "heldout.jsonl")][: args.n_ppl_docs]
     fixture_prompt = tok.apply_chat_template(
         [{"role": "user", "content": "What is 7 + 5?"}], tokenize=False, add_generation_prompt=True)
     fx_ids = tok(fixture_prompt, add_special_tokens=False)["input_ids"]
     fx_dir = root / "fixtures"
     fx_dir.mkdir(exist_ok=True)
     fixtures = {"prompt": fixture_prompt, "input_ids": fx_ids, "greedy": {}}
+    if (fx_dir / "fixtures.json").exists():
+        fixtures["greedy"] = json.loads((fx_dir / "fixtures.json").read_text())["greedy"]
     tool_prompt = sets["heldout"][0]
 
     for fmt in args.formats.split(","):
         t0 = time.time()
         cfg, sd, info = load_format(root / fmt)
+        if args.fixtures_only:
+            write_fixture(fx_dir, fmt, fx_ids, build_sim(cfg, sd, info, False),
+                          build_sim(cfg, sd, info, True))
+            continue
         r = {"quant_method": info["method"]}
         if info["method"] == "compressed-tensors":
             r["ct_unpack_check"] = cross_check_ct(root / fmt)
@@ -314,20 +337,15 @@ def main():
         plain = build_sim(cfg, sd, info, simulate=False)
         if info["fp8_act"] or info["int8_act"] or info["kv"]:
             r["ppl_weight_only"] = perplexity(plain, docs)[0]
-        # golden logits: dequantized weights, fp32 activations (W-only reference) + simulated
-        with torch.no_grad():
-            x = torch.tensor([fx_ids])
-            save_file({"input_ids": x[0].to(torch.int32),
-                       "logits": plain(x)[0].float().contiguous(),
-                       "logits_runtime_sim": sim(x)[0].float().contiguous()},
-                      str(fx_dir / f"{fmt}.safetensors"))
+        write_fixture(fx_dir, fmt, fx_ids, plain, sim)
         hf = load_hf(sd, cfg)
         if fmt == "bf16":
             # transformers must agree with TinyM2 on the shipped weights
             with torch.no_grad():
                 d = (hf(input_ids=torch.tensor([fx_ids])).logits[0] - plain(torch.tensor([fx_ids]))[0]).abs().max()
             r["hf_vs_tiny_max_abs_logit_diff"] = d.item()
-            r["ppl_hf"] = perplexity(lambda x: hf(input_ids=x).logits, docs[:100])[0]
+            r["ppl_hf_50docs"] = perplexity(lambda x: hf(input_ids=x).logits, docs[:50])[0]
+            r["ppl_tiny_50docs"] = perplexity(plain, docs[:50])[0]
             for k, rows in sets.items():
                 outs = greedy(hf, tok, [x["prompt"] for x in rows], args.max_new)
                 r[f"gen_{k}"] = score(rows, outs)
@@ -341,6 +359,7 @@ def main():
         r["eval_seconds"] = round(time.time() - t0, 1)
         res["formats"][fmt] = r
         print(fmt, json.dumps({k: v for k, v in r.items() if not k.startswith("samples")}), flush=True)
+        Path(args.out).write_text(json.dumps(res, indent=1, default=list))
     fixtures["tool_prompt"] = tool_prompt["prompt"]
     (fx_dir / "fixtures.json").write_text(json.dumps(fixtures, indent=1, ensure_ascii=False) + "\n")
     Path(args.out).write_text(json.dumps(res, indent=1, default=list))

@@ -29,6 +29,7 @@ from tiny_m2 import TinyM2
 
 HERE = Path(__file__).resolve().parent
 FP8 = torch.float8_e4m3fn
+N_GRID = 20  # AWQ scale-search grid points (llm-compressor default); --n-grid overrides
 FP8_MAX = 448.0
 
 ATTN = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -122,7 +123,8 @@ def run_awq(sd, cfg, calib_ids, group_size, ignore_last_layer, bf16_dir, tokeniz
                    "balance_layers": ["re:.*w1$", "re:.*w3$"]},
                   {"smooth_layer": "re:.*w3$", "balance_layers": ["re:.*w2$"]}],
         ignore=ignore,
-        duo_scaling=True)
+        duo_scaling=True,
+        n_grid=N_GRID)
     ds = Dataset.from_dict({"input_ids": calib_ids, "attention_mask": [[1] * len(x) for x in calib_ids]})
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     oneshot(model=model, tokenizer=tok, dataset=ds, recipe=recipe,
@@ -276,8 +278,12 @@ def write_folder(dst, cfg, tensors, tokenizer_dir, quant_cfg=None, note=None):
     meta = {"format": "pt"}
     save_file({k: v.contiguous() for k, v in sorted(tensors.items())},
               str(dst / "model.safetensors"), metadata=meta)
-    for f in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"]:
+    for f in ["tokenizer_config.json", "chat_template.jinja"]:
         shutil.copy(Path(tokenizer_dir) / f, dst / f)
+    # Compact JSON: the six folders share the 20 MB budget.
+    from tokenizers import Tokenizer
+    Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json")).save(
+        str(dst / "tokenizer.json"), pretty=False)
     gen = {"bos_token_id": cfg["bos_token_id"], "eos_token_id": cfg["eos_token_id"],
            "do_sample": True, "temperature": 1.0, "top_p": 0.95, "top_k": 40,
            "transformers_version": "4.46.1"}
@@ -296,6 +302,9 @@ def main():
     ap.add_argument("--out", default=str(HERE.parent.parent / "models" / "minimax-m2-tiny"))
     ap.add_argument("--n-calib", type=int, default=64)
     ap.add_argument("--only", default=None, help="comma-separated subset of formats")
+    ap.add_argument("--n-grid", type=int, default=20)
+    ap.add_argument("--n-routing-docs", type=int, default=64,
+                    help="documents over which routed tokens per expert are counted")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
@@ -307,6 +316,10 @@ def main():
     tok = Tokenizer.from_file(str(Path(args.tokenizer) / "tokenizer.json"))
     texts = [json.loads(l)["text"] for l in open(Path(args.data) / "calib.jsonl")][: args.n_calib]
     calib_ids = [e.ids[:512] for e in tok.encode_batch(texts)]
+    global N_GRID
+    N_GRID = args.n_grid
+    routing_texts = [json.loads(l)["text"] for l in open(Path(args.data) / "calib.jsonl")][: args.n_routing_docs]
+    routing_ids = [e.ids[:512] for e in tok.encode_batch(routing_texts)]
     only = set(args.only.split(",")) if args.only else None
     want = lambda f: only is None or f in only
     report = {"n_calib_samples": len(calib_ids), "n_calib_tokens": sum(map(len, calib_ids))}
@@ -331,8 +344,11 @@ def main():
     if want("fp8"):
         write_folder(out / "fp8", cfg, t, args.tokenizer, OFFICIAL_FP8)
 
-    counts = expert_token_counts(sd, cfg, calib_ids)
-    report["routed_tokens_per_expert"] = counts.tolist()
+    report["routed_tokens_per_expert"] = expert_token_counts(sd, cfg, calib_ids).tolist()
+    report["n_routing_docs"] = len(routing_ids)
+    report["n_routing_tokens"] = sum(map(len, routing_ids))
+    report["routed_tokens_per_expert_routing_docs"] = expert_token_counts(sd, cfg, routing_ids).tolist()
+    report["n_grid"] = N_GRID
 
     # AWQ W4A16 hybrids ----------------------------------------------------------------------
     def hybrid(name, group_size, fp8_attention, kv_fp8, ignore_last):
@@ -388,7 +404,11 @@ def main():
 
     rp = HERE / "work" / "export_report.json"
     old = json.loads(rp.read_text()) if rp.exists() else {}
-    old.update(report)
+    for k, v in report.items():  # merge: formats may be exported by separate runs
+        if isinstance(v, dict) and isinstance(old.get(k), dict):
+            old[k].update(v)
+        else:
+            old[k] = v
     rp.write_text(json.dumps(old, indent=2))
     print(json.dumps({k: v for k, v in report.items()}, indent=1)[:3000])
 

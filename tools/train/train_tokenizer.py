@@ -85,6 +85,12 @@ def main():
     fast.chat_template = (HERE / "chat_template.jinja").read_text()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(args.out)
+    # Loadable by transformers 4.x and 5.x alike; the template emits BOS itself (spec §4.4).
+    p = Path(args.out) / "tokenizer_config.json"
+    c = json.loads(p.read_text())
+    c.update({"tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": False,
+              "add_eos_token": False})
+    p.write_text(json.dumps(dict(sorted(c.items())), indent=2) + "\n")
     ids = {t: fast.convert_tokens_to_ids(t) for t in ["]~!b[", "]~b]", "[e~[", "<think>", "</think>",
                                                        "<minimax:tool_call>", "</minimax:tool_call>"]}
     print("vocab", len(fast), "special ids", ids)
