@@ -161,6 +161,29 @@ def run_awq(sd, cfg, calib_ids, group_size, ignore_last_layer, bf16_dir, tokeniz
     return out_sd, packed
 
 
+def run_rtn(sd, cfg, group_size, ignore_last_layer):
+    """Fallback without llm-compressor: round-to-nearest group quantization with
+    compressed-tensors' own quantize/pack (scale = amax / 7.5, its symmetric int4 convention)."""
+    from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32
+    from compressed_tensors.quantization import QuantizationArgs
+    from compressed_tensors.quantization.lifecycle.forward import quantize
+    qa = QuantizationArgs(num_bits=4, type="int", symmetric=True, strategy="group",
+                          group_size=group_size)
+    L = cfg["num_hidden_layers"]
+    packed = {}
+    for k, w in sd.items():
+        if not is_expert_linear(k) or (ignore_last_layer and k.startswith(f"model.layers.{L - 1}.")):
+            continue
+        n, kk = w.shape
+        g = w.float().view(n, kk // group_size, group_size)
+        scale = (g.abs().amax(-1) / 7.5).clamp(min=torch.finfo(torch.bfloat16).eps).to(torch.bfloat16)
+        q = quantize(w.float(), scale.float(), torch.zeros_like(scale, dtype=torch.int8), qa,
+                     dtype=torch.int8)
+        packed[k[: -len(".weight")]] = (pack_to_int32(q, 4), scale,
+                                       torch.tensor([n, kk], dtype=torch.int64))
+    return dict(sd), packed
+
+
 def expert_token_counts(sd, cfg, calib_ids):
     """Tokens routed to each expert (top-k with the selection bias) over the calibration set."""
     model = TinyM2(cfg)
@@ -303,6 +326,8 @@ def main():
     ap.add_argument("--n-calib", type=int, default=64)
     ap.add_argument("--only", default=None, help="comma-separated subset of formats")
     ap.add_argument("--n-grid", type=int, default=20)
+    ap.add_argument("--rtn", action="store_true",
+                    help="round-to-nearest fallback instead of llm-compressor AWQ")
     ap.add_argument("--n-routing-docs", type=int, default=64,
                     help="documents over which routed tokens per expert are counted")
     args = ap.parse_args()
@@ -345,15 +370,20 @@ def main():
         write_folder(out / "fp8", cfg, t, args.tokenizer, OFFICIAL_FP8)
 
     report["routed_tokens_per_expert"] = expert_token_counts(sd, cfg, calib_ids).tolist()
-    report["n_routing_docs"] = len(routing_ids)
-    report["n_routing_tokens"] = sum(map(len, routing_ids))
-    report["routed_tokens_per_expert_routing_docs"] = expert_token_counts(sd, cfg, routing_ids).tolist()
     report["n_grid"] = N_GRID
+    if routing_ids:  # larger sample for the per-expert routing table (done by one run only)
+        report["n_routing_docs"] = len(routing_ids)
+        report["n_routing_tokens"] = sum(map(len, routing_ids))
+        report["routed_tokens_per_expert_routing_docs"] = expert_token_counts(sd, cfg, routing_ids).tolist()
 
     # AWQ W4A16 hybrids ----------------------------------------------------------------------
     def hybrid(name, group_size, fp8_attention, kv_fp8, ignore_last):
-        smoothed, packed = run_awq(sd, cfg, calib_ids, group_size, ignore_last, bf16_dir,
-                                   args.tokenizer)
+        if args.rtn:
+            smoothed, packed = run_rtn(sd, cfg, group_size, ignore_last)
+        else:
+            smoothed, packed = run_awq(sd, cfg, calib_ids, group_size, ignore_last, bf16_dir,
+                                       args.tokenizer)
+        report.setdefault("method", {})[name] = "rtn" if args.rtn else "awq"
         t = {}
         for k, v in smoothed.items():
             mod = k[: -len(".weight")] if k.endswith(".weight") else None

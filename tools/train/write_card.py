@@ -15,13 +15,13 @@ FORMAT_ROWS = [
      "round-to-nearest (amax/448 per tile)"),
     ("fp8-w4a16-g32", "compressed-tensors mixed-precision",
      "attention FP8 block (copied from `fp8/`, `weight_scale`); experts INT4 W4A16 group 32 pack-quantized",
-     "llm-compressor AWQ (seed card 000/001 recipe)"),
+     "RTN (seed cards 000/001 layout; their AWQ recipe not run, see below)"),
     ("fp8-w4a16-g128-kvfp8", "compressed-tensors mixed-precision + `kv_cache_scheme`",
      "attention FP8 block; experts INT4 W4A16 group 128; FP8 KV cache with calibrated `self_attn.k_scale/v_scale`",
-     "llm-compressor AWQ (seed card 003 layout)"),
+     "RTN (seed card 003 layout; AWQ not run)"),
     ("bf16-w4a16-g32-lastbf16", "compressed-tensors pack-quantized",
      "attention BF16; experts INT4 W4A16 group 32 except the last layer's experts (BF16)",
-     "llm-compressor AWQ (seed card 004 recipe, last 1 of 4 layers kept like its last 4 of 62)"),
+     "RTN (seed card 004 layout, last 1 of 4 layers kept like its last 4 of 62; AWQ not run)"),
     ("w8a8-int8", "AMD Quark `ptpc_int8` (`quant_method: quark`)",
      "attention + experts: I8 `weight`, F32 per-channel `weight_scale` [N], I8 `weight_zero_point` [N]; dynamic per-token INT8 activations",
      "round-to-nearest (amax/127 per channel)"),
@@ -35,7 +35,12 @@ def size(p):
 def main():
     cfg = json.loads((ROOT / "bf16" / "config.json").read_text())
     ts = json.loads((W / "ckpt" / "train_summary.json").read_text())
-    ev = json.loads((W / "eval.json").read_text())
+    # eval.json plus eval_<format>.json from concurrent per-format runs
+    ev = {"formats": {}}
+    for p in sorted(W.glob("eval*.json")):
+        e = json.loads(p.read_text())
+        ev["formats"].update(e.pop("formats"))
+        ev.update(e)
     ex = json.loads((W / "export_report.json").read_text())
     log = [json.loads(l) for l in open(W / "ckpt" / "train_log.jsonl")]
     f = ev["formats"]
@@ -115,32 +120,46 @@ def main():
     for name, fmt, what, how in FORMAT_ROWS:
         a(f"| `{name}/` | {fmt} | {what} | {how} | {size(ROOT / name) / 1e6:.2f} MB |")
     a(f"\nAll formats together: {sum(size(ROOT / r[0]) for r in FORMAT_ROWS) / 1e6:.2f} MB.\n")
-    a("### AWQ (llm-compressor)\n")
-    a("The three W4A16 folders were produced by llm-compressor "
-      "0.14.0.1 `oneshot` + `AWQModifier` with the seed cards' recipe: targets "
-      "`re:.*block_sparse_moe\\.experts\\.\\d+\\.(w1|w2|w3)$`, 4-bit symmetric int, group 32 or "
-      "128, mappings `post_attention_layernorm → [w1, w3]` and `w3 → w2`, `duo_scaling: true`; "
-      "the last-layer-BF16 variant adds the seed card 004 ignore list (lm_head, embed_tokens, "
-      "self_attn, router, last layer's experts). It ran on CPU on `tools/train/tiny_m2.py`, "
-      "whose module names are the checkpoint names, so the recipe regexes match verbatim. Two "
-      "adaptations, both in `export.py`: llm-compressor's activation cache calls "
-      "`Tensor.pin_memory()`, which needs an NVIDIA driver, so it is replaced by a no-op on this "
-      "CPU-only machine; and the router is compensated for the smoothing of "
-      "`post_attention_layernorm` (its F32 columns are multiplied by the AWQ scales), which the "
-      "recipe's mapping otherwise leaves uncompensated (quant-formats.md §5 item 7, fixed upstream "
-      "by llm-compressor PR #2451).\n")
-    a(f"Calibration: {ex['n_calib_samples']} documents ({ex['n_calib_tokens']:,} tokens) from the "
-      "training distribution. During calibration every expert runs on every token (its output "
-      "is used only where it is routed), so every expert receives all "
-      f"{ex['n_calib_tokens']:,} calibration tokens — the point of llm-compressor PR #2171 that "
-      "the seed cards insist on. Tokens *routed* to each expert (top-2 with the selection bias) "
-      "on the same set:\n")
-    rt = ex["routed_tokens_per_expert"]
-    a("| layer | " + " | ".join(f"e{e}" for e in range(len(rt[0]))) + " |")
-    a("|---|" + "---|" * len(rt[0]))
-    for i, row in enumerate(rt):
-        a(f"| {i} | " + " | ".join(str(x) for x in row) + " |")
-    a("")
+    a("### W4A16 experts: round-to-nearest, not AWQ (llm-compressor too slow here)\n")
+    a("**The shipped W4A16 folders are round-to-nearest (RTN), not AWQ.** Per group of 32 or 128 "
+      "input columns: scale = amax / 7.5 (compressed-tensors' symmetric int4 convention), stored "
+      "BF16; codes quantized and packed by compressed-tensors' own `quantize` and "
+      "`pack_to_int32`. The formats, tensor layouts and `quantization_config` are exactly those "
+      "an llm-compressor export writes; only the weight values differ from an AWQ run.\n")
+    a("Why not AWQ: llm-compressor itself works here. `export.py` (without `--rtn`) runs "
+      "llm-compressor 0.14.0.1 `oneshot` + `AWQModifier` with the seed cards' recipe (targets "
+      "`re:.*block_sparse_moe\\.experts\\.\\d+\\.(w1|w2|w3)$`, 4-bit symmetric int, group 32 / "
+      "128, mappings `post_attention_layernorm → [w1, w3]` and `w3 → w2`, `duo_scaling: true`, "
+      "seed card 004's ignore list for the last-layer-BF16 variant) on `tools/train/tiny_m2.py`, "
+      "whose module names are the checkpoint names, so the recipe regexes match verbatim; every "
+      "expert runs on every calibration token. It needs two adaptations: llm-compressor's "
+      "activation cache calls `Tensor.pin_memory()`, which requires an NVIDIA driver, so it is "
+      "made a no-op on CPU; and the router is compensated for the smoothing of "
+      "`post_attention_layernorm` (its F32 columns multiplied by the AWQ scales), which the "
+      "recipe's mapping otherwise leaves uncompensated (quant-formats.md §5 item 7, fixed "
+      "upstream by llm-compressor PR #2451). A complete AWQ export of the g32 format ran through "
+      "on the untrained model. On the trained model, on this 2-core machine shared with C++ "
+      "builds (load average 10–18, our processes at 7–20 % of a core), the grid search took "
+      "17–30 s per grid point: about 90 grid points per layer (one MoE-level mapping plus one "
+      "per expert), i.e. hours per format, past the deadline. `export.py` without `--rtn` "
+      "produces the AWQ folders on a machine with free cores.\n")
+    a(f"Calibration set (AWQ and the FP8 KV scales): {ex['n_calib_samples']} documents "
+      f"({ex['n_calib_tokens']:,} tokens) from the training distribution. In the AWQ path every "
+      "expert runs on every token (its output is used only where it is routed), so every expert "
+      f"receives all {ex['n_calib_tokens']:,} calibration tokens — the point of llm-compressor "
+      "PR #2171 that the seed cards insist on. Tokens *routed* to each expert (top-2 with the "
+      "selection bias):\n")
+    tables = [("calibration set", ex["n_calib_tokens"], ex["routed_tokens_per_expert"])]
+    if "routed_tokens_per_expert_routing_docs" in ex:
+        tables.append((f"{ex['n_routing_docs']} documents of the same distribution",
+                       ex["n_routing_tokens"], ex["routed_tokens_per_expert_routing_docs"]))
+    for title, ntok, rt in tables:
+        a(f"Routed tokens, {title} ({ntok:,} tokens × top-{cfg['num_experts_per_tok']}):\n")
+        a("| layer | " + " | ".join(f"e{e}" for e in range(len(rt[0]))) + " |")
+        a("|---|" + "---|" * len(rt[0]))
+        for i, row in enumerate(rt):
+            a(f"| {i} | " + " | ".join(str(x) for x in row) + " |")
+        a("")
     if "kv_scales" in ex:
         a("FP8 KV scales (amax/448 of k after q/k-norm + RoPE and of v, over the calibration set): "
           + "; ".join(f"layer {i}: k {k:.4g}, v {v:.4g}" for i, (k, v) in ex["kv_scales"].items())
@@ -189,11 +208,13 @@ def main():
         smp = bf["samples_heldout"][0]
         a("```\nuser: " + smp["prompt_user"] + "\n]~b]ai\n<think>\n" + smp["output"] + "\n```\n")
     a("## Fixtures\n")
-    a("`fixtures/<format>.safetensors`: `input_ids` (I32) of the prompt in `fixtures/fixtures.json` "
-      "and F32 logits at every position: `logits` = dequantized weights with fp32 activations, "
-      "`logits_runtime_sim` = with the format's activation / KV quantization simulated as above. "
-      "`fixtures.json` also holds each format's greedy continuation of a held-out tool prompt "
-      "(transformers, dequantized weights).\n")
+    a("`fixtures/<format>.safetensors`: `input_ids` (I32) of the prompt in `fixtures/<format>.json` "
+      "(the minimal template rendering of the user message \"What is 7 + 5?\"), `positions` "
+      "(the last 4), and F32 logits at those positions: `logits` = dequantized weights with fp32 "
+      "activations, `logits_runtime_sim` (formats with activation or KV quantization only) = "
+      "with that quantization simulated as above. "
+      "`fixtures/<format>.json` holds the prompt text and ids and each format's greedy "
+      "continuation of a held-out tool prompt (transformers, dequantized weights).\n")
     a("## Limitations\n")
     a("* Trained for half an hour of a contended 2-core CPU: it has learned the grammar far "
       "better than the content. Arguments are often copied wrongly, and its English is "
