@@ -15,6 +15,7 @@
 """
 import argparse
 import json
+import os
 import math
 import re
 import time
@@ -294,7 +295,7 @@ def main():
     ap.add_argument("--fixtures-only", action="store_true")
     ap.add_argument("--n-ppl-docs", type=int, default=400)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))  # 1 on a contended machine
     from transformers import AutoTokenizer
     root = Path(args.models)
     tok = AutoTokenizer.from_pretrained(str(root / "bf16"))

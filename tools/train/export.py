@@ -19,6 +19,7 @@ the training distribution with every expert running on every calibration token.
 import argparse
 import copy
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -332,7 +333,7 @@ def main():
                     help="documents over which routed tokens per expert are counted")
     args = ap.parse_args()
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))  # 1 on a contended machine
     out = Path(args.out)
     cfg = json.loads((Path(args.ckpt) / "config.json").read_text())
     sd = bf16_round(torch.load(Path(args.ckpt) / "model_fp32.pt"))
