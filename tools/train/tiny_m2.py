@@ -267,9 +267,14 @@ def to_hf_state_dict(sd, cfg):
 def load_hf(sd, cfg, dtype=torch.float32):
     """Build transformers' MiniMaxM2ForCausalLM from an official-layout state dict."""
     from transformers import MiniMaxM2Config, MiniMaxM2ForCausalLM
-    hc = MiniMaxM2Config(**{k: v for k, v in cfg.items()
-                            if k not in ("architectures", "transformers_version", "torch_dtype",
-                                         "quantization_config")})
+    kw = {k: v for k, v in cfg.items()
+          if k not in ("architectures", "transformers_version", "torch_dtype", "quantization_config")}
+    # Some transformers v5 releases (5.17) ignore `rotary_dim` and would apply RoPE to the whole
+    # head (spec §8); pass the partial factor explicitly so every version rotates rotary_dim dims.
+    kw["rope_parameters"] = {"rope_type": "default", "rope_theta": cfg["rope_theta"],
+                             "partial_rotary_factor": cfg["rotary_dim"] / cfg["head_dim"]}
+    hc = MiniMaxM2Config(**kw)
+    assert abs(hc.rope_parameters["partial_rotary_factor"] - cfg["rotary_dim"] / cfg["head_dim"]) < 1e-12
     hc.torch_dtype = dtype
     with torch.device("meta"):
         m = MiniMaxM2ForCausalLM(hc)

@@ -15,13 +15,13 @@ FORMAT_ROWS = [
      "round-to-nearest (amax/448 per tile)"),
     ("fp8-w4a16-g32", "compressed-tensors mixed-precision",
      "attention FP8 block (copied from `fp8/`, `weight_scale`); experts INT4 W4A16 group 32 pack-quantized",
-     "RTN (seed cards 000/001 layout; their AWQ recipe not run, see below)"),
+     "llm-compressor AWQ, seed cards 000/001 recipe"),
     ("fp8-w4a16-g128-kvfp8", "compressed-tensors mixed-precision + `kv_cache_scheme`",
      "attention FP8 block; experts INT4 W4A16 group 128; FP8 KV cache with calibrated `self_attn.k_scale/v_scale`",
-     "RTN (seed card 003 layout; AWQ not run)"),
+     "llm-compressor AWQ (g128), seed card 003 layout; KV scales amax/448"),
     ("bf16-w4a16-g32-lastbf16", "compressed-tensors pack-quantized",
      "attention BF16; experts INT4 W4A16 group 32 except the last layer's experts (BF16)",
-     "RTN (seed card 004 layout, last 1 of 4 layers kept like its last 4 of 62; AWQ not run)"),
+     "llm-compressor AWQ, seed card 004 recipe (last 1 of 4 layers kept, as its last 4 of 62)"),
     ("w8a8-int8", "AMD Quark `ptpc_int8` (`quant_method: quark`)",
      "attention + experts: I8 `weight`, F32 per-channel `weight_scale` [N], I8 `weight_zero_point` [N]; dynamic per-token INT8 activations",
      "round-to-nearest (amax/127 per channel)"),
@@ -120,29 +120,25 @@ def main():
     for name, fmt, what, how in FORMAT_ROWS:
         a(f"| `{name}/` | {fmt} | {what} | {how} | {size(ROOT / name) / 1e6:.2f} MB |")
     a(f"\nAll formats together: {sum(size(ROOT / r[0]) for r in FORMAT_ROWS) / 1e6:.2f} MB.\n")
-    a("### W4A16 experts: round-to-nearest, not AWQ (llm-compressor too slow here)\n")
-    a("**The shipped W4A16 folders are round-to-nearest (RTN), not AWQ.** Per group of 32 or 128 "
-      "input columns: scale = amax / 7.5 (compressed-tensors' symmetric int4 convention), stored "
-      "BF16; codes quantized and packed by compressed-tensors' own `quantize` and "
-      "`pack_to_int32`. The formats, tensor layouts and `quantization_config` are exactly those "
-      "an llm-compressor export writes; only the weight values differ from an AWQ run.\n")
-    a("Why not AWQ: llm-compressor itself works here. `export.py` (without `--rtn`) runs "
-      "llm-compressor 0.14.0.1 `oneshot` + `AWQModifier` with the seed cards' recipe (targets "
-      "`re:.*block_sparse_moe\\.experts\\.\\d+\\.(w1|w2|w3)$`, 4-bit symmetric int, group 32 / "
-      "128, mappings `post_attention_layernorm → [w1, w3]` and `w3 → w2`, `duo_scaling: true`, "
-      "seed card 004's ignore list for the last-layer-BF16 variant) on `tools/train/tiny_m2.py`, "
-      "whose module names are the checkpoint names, so the recipe regexes match verbatim; every "
-      "expert runs on every calibration token. It needs two adaptations: llm-compressor's "
+    a("### AWQ (llm-compressor)\n")
+    a("The three W4A16 folders were produced by llm-compressor 0.14.0.1 `oneshot` + "
+      "`AWQModifier` with the seed cards' recipe: targets "
+      "`re:.*block_sparse_moe\\.experts\\.\\d+\\.(w1|w2|w3)$` (all experts), 4-bit symmetric "
+      "int, `strategy: group`, group 32 or 128, mappings `post_attention_layernorm → [w1, w3]` "
+      "and `w3 → w2`, `duo_scaling: true` (observer `memoryless_minmax` as in card 000 for "
+      "`fp8-w4a16-g32`, `minmax` otherwise); `bf16-w4a16-g32-lastbf16` adds seed card 004's "
+      "ignore list (lm_head, embed_tokens, self_attn, router, the last layer's experts). It ran "
+      "on CPU on `tools/train/tiny_m2.py`, whose module names are the checkpoint names, so the "
+      "recipe regexes match verbatim. Two adaptations, both in `export.py`: llm-compressor's "
       "activation cache calls `Tensor.pin_memory()`, which requires an NVIDIA driver, so it is "
-      "made a no-op on CPU; and the router is compensated for the smoothing of "
-      "`post_attention_layernorm` (its F32 columns multiplied by the AWQ scales), which the "
+      "made a no-op on this CPU-only machine; and the router is compensated for the smoothing "
+      "of `post_attention_layernorm` (its F32 columns multiplied by the AWQ scales), which the "
       "recipe's mapping otherwise leaves uncompensated (quant-formats.md §5 item 7, fixed "
-      "upstream by llm-compressor PR #2451). A complete AWQ export of the g32 format ran through "
-      "on the untrained model. On the trained model, on this 2-core machine shared with C++ "
-      "builds (load average 10–18, our processes at 7–20 % of a core), the grid search took "
-      "17–30 s per grid point: about 90 grid points per layer (one MoE-level mapping plus one "
-      "per expert), i.e. hours per format, past the deadline. `export.py` without `--rtn` "
-      "produces the AWQ folders on a machine with free cores.\n")
+      "upstream by llm-compressor PR #2451). Budget choices forced by the shared 2-core machine: "
+      f"`n_grid: {ex.get('n_grid', 20)}` (llm-compressor's default is 20; the cards do not set "
+      f"it) and a small calibration set (below). Scales are BF16. `export.py --rtn` is a "
+      "round-to-nearest fallback (compressed-tensors `quantize` + `pack_to_int32`) for machines "
+      "where llm-compressor cannot run; it was not used for the shipped folders.\n")
     a(f"Calibration set (AWQ and the FP8 KV scales): {ex['n_calib_samples']} documents "
       f"({ex['n_calib_tokens']:,} tokens) from the training distribution. In the AWQ path every "
       "expert runs on every token (its output is used only where it is routed), so every expert "
