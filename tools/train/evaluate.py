@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from tiny_m2 import TinyM2, load_hf
 
 HERE = Path(__file__).resolve().parent
-LAST_POSITIONS = 4
+LAST_POSITIONS = 2
 FORMATS = ["bf16", "fp8", "fp8-w4a16-g32", "fp8-w4a16-g128-kvfp8", "bf16-w4a16-g32-lastbf16",
            "w8a8-int8"]
 

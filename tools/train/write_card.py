@@ -178,7 +178,7 @@ def main():
     a("## Grammar and tool-call evaluation (greedy)\n")
     a("Greedy decoding with transformers' `MiniMaxM2ForCausalLM` (weights dequantized), prompt = "
       "the official template with `add_generation_prompt` (ends `]~b]ai\\n<think>\\n`), up to "
-      "160 new tokens, stop at `[e~[`. *think ok*: exactly one `</think>`, non-empty reasoning, no "
+      "120 new tokens, stop at `[e~[`. *think ok*: exactly one `</think>`, non-empty reasoning, no "
       "stray `<think>`, ends with `[e~[`. *tool name*: exactly one `<invoke>` with the expected "
       "name inside a closed `<minimax:tool_call>` block. *typed args*: parameters coerced by the "
       "declared JSON-schema types equal the expected arguments exactly. *no call when none "
@@ -195,8 +195,9 @@ def main():
             s = f[name].get(f"gen_{k}")
             if not s:
                 continue
-            a(f"| `{name}` | {k} | {s['n']} | {s['think_ok_pct']} % | {s['tool_name_ok_pct']} % "
-              f"({s['tool_n']}) | {s['tool_args_ok_pct']} % | {s['chat_no_call_ok_pct']} % "
+            pct = lambda v: "—" if v is None else f"{v} %"
+            a(f"| `{name}` | {k} | {s['n']} | {pct(s['think_ok_pct'])} | {pct(s['tool_name_ok_pct'])} "
+              f"({s['tool_n']}) | {pct(s['tool_args_ok_pct'])} | {pct(s['chat_no_call_ok_pct'])} "
               f"({s['chat_n']}) |")
     a("")
     if bf.get("samples_heldout"):
@@ -206,7 +207,7 @@ def main():
     a("## Fixtures\n")
     a("`fixtures/<format>.safetensors`: `input_ids` (I32) of the prompt in `fixtures/<format>.json` "
       "(the minimal template rendering of the user message \"What is 7 + 5?\"), `positions` "
-      "(the last 4), and F32 logits at those positions: `logits` = dequantized weights with fp32 "
+      "(the last 2), and F32 logits at those positions: `logits` = dequantized weights with fp32 "
       "activations, `logits_runtime_sim` (formats with activation or KV quantization only) = "
       "with that quantization simulated as above. "
       "`fixtures/<format>.json` holds the prompt text and ids and each format's greedy "
