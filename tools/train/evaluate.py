@@ -248,8 +248,7 @@ def score(rows, outputs):
 
 @torch.no_grad()
 def greedy(hf, tok, prompts, max_new, batch=1):
-    # batch=1: no padding. Left-padded batches through transformers' MiniMaxM2 gave different
-    # (degenerate) continuations in our runs, so every prompt is decoded on its own.
+    # batch=1: no padding, so every prompt decodes exactly as it would alone.
     eos = tok.convert_tokens_to_ids("[e~[")
     outs = []
     tok.padding_side = "left"
