@@ -350,11 +350,18 @@ QuantConfig QuantConfig::parse(const std::string& config_text, const std::string
   } else if (method == "compressed-tensors") {
     out.method_ = QuantMethod::kCompressedTensors;
     const std::string global_format = block->optional_string("format").value_or("");
-    if (block->optional_object("sparsity_config")) {
-      block->fail("sparsity_config", "sparse checkpoints are not supported");
+    // llm-compressor writes these keys as empty objects on ordinary checkpoints; only ones
+    // that actually sparsify or rotate something are refused.
+    if (auto sparsity = block->optional_object("sparsity_config")) {
+      const std::string format = sparsity->optional_string("format").value_or("dense");
+      if (sparsity->raw().size() > 0 && format != "dense") {
+        block->fail("sparsity_config", "sparse format '" + format + "' is not supported");
+      }
     }
-    if (block->optional_object("transform_config")) {
-      block->fail("transform_config", "transformed (rotated) checkpoints are not supported");
+    if (auto transform = block->optional_object("transform_config")) {
+      if (auto groups = transform->optional_object("config_groups"); groups && groups->raw().size() > 0) {
+        block->fail("transform_config", "transformed (rotated) checkpoints are not supported");
+      }
     }
     auto groups = block->object("config_groups");
     for (auto [name_view, value] : groups.raw()) {

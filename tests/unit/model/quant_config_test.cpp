@@ -141,6 +141,21 @@ TEST(QuantConfig, UnsupportedSchemeNamesModuleAndGroup) {
   }
 }
 
+TEST(QuantConfig, EmptySparsityAndTransformBlocksAreOrdinary) {
+  // What llm-compressor writes on a plain AWQ export.
+  const QuantConfig q = parse(R"({"quant_method": "compressed-tensors", "format": "pack-quantized",
+      "config_groups": {"g": {"targets": ["Linear"],
+                              "weights": {"num_bits": 4, "type": "int", "group_size": 32}}},
+      "sparsity_config": {}, "transform_config": {}})");
+  EXPECT_TRUE(q.resolve(kExpert).quantized());
+  EXPECT_THROW(parse(R"({"quant_method": "compressed-tensors", "config_groups": {},
+                         "sparsity_config": {"format": "sparse-24-bitmask", "targets": ["Linear"]}})"),
+               LoadError);
+  EXPECT_THROW(parse(R"({"quant_method": "compressed-tensors", "config_groups": {},
+                         "transform_config": {"config_groups": {"u": {"type": "hadamard"}}}})"),
+               LoadError);
+}
+
 TEST(QuantConfig, BadRegexIsALoadError) {
   EXPECT_THROW(parse(R"({"quant_method": "compressed-tensors", "config_groups": {
       "g": {"targets": ["re:(unclosed"], "weights": {"num_bits": 4, "type": "int"}}}})"),
