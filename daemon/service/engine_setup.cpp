@@ -83,14 +83,15 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
     setup.notes.push_back("--gpu-memory-utilization applies to GPU backends; the CPU backend's "
                           "KV pool is capped by --num-kv-blocks");
   }
-  for (const auto& [flag, value] :
-       {std::pair{"--tool-call-parser", config.tool_call_parser},
-        std::pair{"--reasoning-parser", config.reasoning_parser},
-        std::pair{"--chat-template", config.chat_template}}) {
-    if (!value.empty()) {
-      setup.notes.push_back(std::string(flag) + " " + value +
-                            " is recorded; the text layer that uses it is not wired in yet");
-    }
+  // The parsers MiniMax-M2 has (daemon/text); vLLM's other names would silently do nothing.
+  if (!config.tool_call_parser.empty() && config.tool_call_parser != "minimax_m2") {
+    throw ConfigError("--tool-call-parser '" + config.tool_call_parser +
+                      "' is not available: mmd has minimax_m2");
+  }
+  if (!config.reasoning_parser.empty() && config.reasoning_parser != "minimax_m2" &&
+      config.reasoning_parser != "minimax_m2_append_think") {
+    throw ConfigError("--reasoning-parser '" + config.reasoning_parser +
+                      "' is not available: mmd has minimax_m2 and minimax_m2_append_think");
   }
   return setup;
 }

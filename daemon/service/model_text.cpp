@@ -1,5 +1,6 @@
 #include "daemon/service/model_text.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -35,10 +36,13 @@ text::JsonValue parse_json(const std::string& text, const std::string& what) {
 // parser on the content.
 class ModelTextStream : public TextStream, public DbusTextStream {
  public:
+  // `hidden_ids` (the end-of-message marker) end a request and are never shown as text.
   ModelTextStream(const text::Tokenizer& tokenizer, const std::vector<std::string>& stop,
                   std::optional<text::ReasoningMode> reasoning,
-                  std::optional<std::vector<text::ToolSchema>> tools)
-      : detokenizer_(tokenizer, text::DetokenizerOptions{.skip_special_tokens = false,
+                  std::optional<std::vector<text::ToolSchema>> tools,
+                  std::vector<int32_t> hidden_ids)
+      : hidden_ids_(std::move(hidden_ids)),
+        detokenizer_(tokenizer, text::DetokenizerOptions{.skip_special_tokens = false,
                                                          .stop_strings = stop,
                                                          .include_stop_string = false}) {
     if (reasoning) reasoning_.emplace(*reasoning);
@@ -49,6 +53,7 @@ class ModelTextStream : public TextStream, public DbusTextStream {
     std::string text;
     for (int32_t id : token_ids) {
       if (detokenizer_.stopped()) break;
+      if (is_hidden(id)) continue;
       text += detokenizer_.push(id);
     }
     route(text, false, out);
@@ -61,7 +66,9 @@ class ModelTextStream : public TextStream, public DbusTextStream {
   // D-Bus: plain text, no parsers.
   std::string push(std::span<const int32_t> token_ids) override {
     std::string text;
-    for (int32_t id : token_ids) text += detokenizer_.push(id);
+    for (int32_t id : token_ids) {
+      if (!is_hidden(id)) text += detokenizer_.push(id);
+    }
     return text;
   }
   std::string finish() override { return detokenizer_.finish(); }
@@ -102,6 +109,11 @@ class ModelTextStream : public TextStream, public DbusTextStream {
     }
   }
 
+  bool is_hidden(int32_t id) const {
+    return std::find(hidden_ids_.begin(), hidden_ids_.end(), id) != hidden_ids_.end();
+  }
+
+  std::vector<int32_t> hidden_ids_;
   text::StreamingDetokenizer detokenizer_;
   std::optional<text::ReasoningParser> reasoning_;
   std::optional<text::ToolCallParser> tool_calls_;
@@ -119,7 +131,7 @@ class ModelDbusCodec : public DbusTextCodec {
   }
   std::unique_ptr<DbusTextStream> new_stream() const override {
     return std::make_unique<ModelTextStream>(text_->tokenizer(), std::vector<std::string>{},
-                                             std::nullopt, std::nullopt);
+                                             std::nullopt, std::nullopt, text_->hidden_ids());
   }
 
  private:
@@ -175,6 +187,12 @@ ModelText::ModelText(const ModelTextOptions& options)
 
 std::optional<int32_t> ModelText::end_of_message_id() const {
   return tokenizer_.token_to_id("[e~[");
+}
+
+std::vector<int32_t> ModelText::hidden_ids() const {
+  std::vector<int32_t> out;
+  if (auto id = end_of_message_id()) out.push_back(*id);
+  return out;
 }
 
 std::vector<int32_t> ModelText::encode_prompt(const std::string& prompt) {
@@ -257,7 +275,8 @@ std::unique_ptr<TextStream> ModelText::open_stream(bool chat,
       throw std::invalid_argument(error.what());
     }
   }
-  return std::make_unique<ModelTextStream>(tokenizer_, stop, reasoning, std::move(tools));
+  return std::make_unique<ModelTextStream>(tokenizer_, stop, reasoning, std::move(tools),
+                                           hidden_ids());
 }
 
 std::shared_ptr<const DbusTextCodec> ModelText::dbus_codec() const {

@@ -35,6 +35,8 @@ class ModelText : public TextAdapter, public std::enable_shared_from_this<ModelT
 
   // The id of MiniMax's end-of-message marker `[e~[`, when the vocabulary has it.
   std::optional<int32_t> end_of_message_id() const;
+  // Token ids never shown as text (the end-of-message marker that ends each answer).
+  std::vector<int32_t> hidden_ids() const;
   const std::string& template_source() const { return template_origin_; }
   const text::Tokenizer& tokenizer() const { return tokenizer_; }
 
