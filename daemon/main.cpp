@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
 #ifdef MMD_HAVE_DBUS
   const std::string bus = config.bus;
   mm::DbusServiceOptions dbus_options;
-  dbus_options.bus = bus;
+  dbus_options.bus = bus == "auto" ? "system" : bus;
   dbus_options.model = config.model;
   dbus_options.text = text ? text->dbus_codec() : nullptr;
   dbus_options.defaults = setup.default_sampling;
@@ -70,7 +70,9 @@ int main(int argc, char** argv) {
   mm::Daemon daemon(std::move(config), std::move(setup));
   if (text) daemon.set_text_adapter(text);
 #ifdef MMD_HAVE_DBUS
-  if (bus != "none") daemon.add_frontend(std::make_unique<mm::DbusFrontend>(dbus_options));
+  if (bus != "none") {
+    daemon.add_frontend(std::make_unique<mm::DbusFrontend>(dbus_options, bus != "auto"));
+  }
 #endif
   return daemon.run();
 }

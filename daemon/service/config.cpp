@@ -39,7 +39,7 @@ std::vector<Option> options_of(DaemonConfig& c) {
       {"idle-sleep-seconds", &c.idle_sleep_seconds, "sleep after this long idle (0: never)"},
       {"idle-sleep-level", &c.idle_sleep_level, "1: free KV and weights; 2: also unmap"},
       {"socket", &c.socket, "client socket path"},
-      {"bus", &c.bus, "D-Bus: system, session or none"},
+      {"bus", &c.bus, "D-Bus: auto, system, session, none or an address"},
       {"allow-other-users", &c.allow_other_users, "let users other than mmd's connect"},
       {"kv-block-size", &c.kv_block_size, "tokens per KV block"},
       {"num-kv-blocks", &c.num_kv_blocks, "KV pool cap in blocks"},
@@ -207,8 +207,9 @@ void validate(const DaemonConfig& c) {
           "--gpu-memory-utilization must be in (0, 1]");
   require(c.idle_sleep_seconds >= 0.0, "--idle-sleep-seconds must not be negative");
   require(c.idle_sleep_level == 1 || c.idle_sleep_level == 2, "--idle-sleep-level must be 1 or 2");
-  require(c.bus == "system" || c.bus == "session" || c.bus == "none",
-          "--bus must be system, session or none, not '" + c.bus + "'");
+  require(c.bus == "auto" || c.bus == "system" || c.bus == "session" || c.bus == "none" ||
+              c.bus.starts_with("unix:"),
+          "--bus must be auto, system, session, none or a unix: address, not '" + c.bus + "'");
   require(c.kv_block_size >= 1, "--kv-block-size must be at least 1");
   require(c.num_kv_blocks >= 1, "--num-kv-blocks must be at least 1");
   require(c.num_threads >= 0, "--threads must not be negative");

@@ -31,7 +31,7 @@ struct DaemonConfig {
   double idle_sleep_seconds = 0.0;  // 0: never sleep by itself
   int idle_sleep_level = 1;
   std::string socket = "/run/mmd/mmd.sock";
-  std::string bus = "system";  // D-Bus: system, session or none
+  std::string bus = "auto";  // D-Bus: auto, system, session, none or a unix: address
   bool allow_other_users = true;
   int kv_block_size = 16;
   int num_kv_blocks = 4096;

@@ -7,13 +7,21 @@
 
 namespace mm {
 
-DbusFrontend::DbusFrontend(DbusServiceOptions options) : options_(std::move(options)) {}
+DbusFrontend::DbusFrontend(DbusServiceOptions options, bool required)
+    : options_(std::move(options)), required_(required) {}
 
 DbusFrontend::~DbusFrontend() = default;
 
 void DbusFrontend::start(uv_loop_t* loop, Engine& engine) {
   engine_ = &engine;
-  service_ = std::make_unique<DbusService>(engine, options_);
+  try {
+    service_ = std::make_unique<DbusService>(engine, options_);
+  } catch (const std::exception& error) {
+    if (required_) throw;
+    log_notice(std::string("D-Bus: not serving (") + error.what() +
+               "); pass --bus none to silence this, or --bus system to require it");
+    return;
+  }
   log_info("D-Bus: serving " + options_.bus_name + " on the " + options_.bus + " bus as " +
            service_->unique_name());
   uv_timer_init(loop, &timer_);

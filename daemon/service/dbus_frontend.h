@@ -15,7 +15,9 @@ namespace mm {
 
 class DbusFrontend : public Frontend {
  public:
-  explicit DbusFrontend(DbusServiceOptions options);
+  // `required`: a bus or name that cannot be had stops the daemon (an explicit --bus);
+  // otherwise (--bus auto) mmd logs why and serves without D-Bus.
+  DbusFrontend(DbusServiceOptions options, bool required);
   ~DbusFrontend() override;
 
   void start(uv_loop_t* loop, Engine& engine) override;
@@ -29,6 +31,7 @@ class DbusFrontend : public Frontend {
   static void on_timer(uv_timer_t* timer);
 
   DbusServiceOptions options_;
+  bool required_ = true;
   Engine* engine_ = nullptr;
   std::unique_ptr<DbusService> service_;
   uv_timer_t timer_{};
