@@ -31,7 +31,9 @@ class ThreadPool {
     if (num_items <= 0) return;
     if (grain < 1) grain = 1;
     if (workers_.empty() || num_items <= grain) {
-      body(int64_t{0}, num_items);
+      for (int64_t begin = 0; begin < num_items; begin += grain) {
+        body(begin, begin + grain < num_items ? begin + grain : num_items);
+      }
       return;
     }
     run(num_items, grain, &invoke<Body>, &body);
