@@ -5,6 +5,7 @@
 
 #include "client/mmctl/exit_codes.h"
 #include "client/mmctl/inspect_command.h"
+#include "client/mmctl/run_command.h"
 
 namespace {
 
@@ -14,6 +15,8 @@ constexpr const char* kUsage =
     "commands:\n"
     "  inspect [--json] CHECKPOINT_DIR   show a checkpoint's architecture, precision map,\n"
     "                                    sizes and KV cost, and validate it\n"
+    "  run CHECKPOINT_DIR --tokens IDS   greedy generation in-process on the CPU\n"
+    "      [--max-tokens N] [--kv-cache-dtype bf16|fp8|f32] [--threads N]\n"
     "  help                              this text\n";
 
 }  // namespace
@@ -27,6 +30,7 @@ int main(int argc, char** argv) {
   const std::string command = args.front();
   args.erase(args.begin());
   if (command == "inspect") return mm::run_inspect_command(args, std::cout, std::cerr);
+  if (command == "run") return mm::run_run_command(args, std::cout, std::cerr);
   std::cerr << "mmctl: unknown command '" << command << "'\n" << kUsage;
   return mm::kExitUsage;
 }
