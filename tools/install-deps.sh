@@ -7,7 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsimdjson-dev nlohmann-json3-dev libpcre2-dev
   libboost-dev libmsgpack-cxx-dev libuv1-dev libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
-  dbus
+  dbus man-db groff-base
 )
 
 missing=()

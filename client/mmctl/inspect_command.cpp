@@ -67,7 +67,8 @@ nlohmann::ordered_json report_json(const InspectReport& report) {
 void print_table(const std::vector<std::vector<std::string>>& table, std::ostream& out) {
   std::vector<size_t> widths(table.front().size(), 0);
   for (const auto& row : table) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+    for (size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], row[i].size());
   }
   for (size_t r = 0; r < table.size(); ++r) {
     out << "|";
@@ -77,7 +78,8 @@ void print_table(const std::vector<std::vector<std::string>>& table, std::ostrea
     out << "\n";
     if (r == 0) {
       out << "|";
-      for (size_t width : widths) out << std::string(width + 2, '-') << "|";
+      for (size_t width : widths)
+        out << std::string(width + 2, '-') << "|";
       out << "\n";
     }
   }
@@ -123,7 +125,8 @@ void print_text(const InspectReport& report, std::ostream& out) {
         << "  KV per token      BF16 " << format_bytes(report.kv_bytes_per_token_bf16) << ", FP8 "
         << format_bytes(report.kv_bytes_per_token_fp8) << "\n";
   }
-  for (const std::string& warning : report.warnings) out << "warning: " << warning << "\n";
+  for (const std::string& warning : report.warnings)
+    out << "warning: " << warning << "\n";
   out << "\nValidation    " << (report.valid ? "OK" : "FAILED") << "\n";
 }
 

@@ -37,8 +37,8 @@ void Checkpoint::add_shard_tensors(int shard) {
   for (const TensorInfo& info : shards_[shard].tensors()) {
     auto [it, inserted] = tensors_.emplace(info.name, TensorRef{&info, shard});
     if (!inserted) {
-      throw LoadError(shards_[shard].path().string() + ": tensor '" + info.name +
-                      "' is also in " + shard_name(it->second));
+      throw LoadError(shards_[shard].path().string() + ": tensor '" + info.name + "' is also in " +
+                      shard_name(it->second));
     }
   }
 }
@@ -72,7 +72,8 @@ void Checkpoint::open_indexed(const fs::path& index_file) {
   if (entries.empty()) throw LoadError(file + ": weight_map is empty");
 
   std::vector<std::string> shard_files(shard_ids.size());
-  for (const auto& [name, id] : shard_ids) shard_files[id] = name;
+  for (const auto& [name, id] : shard_ids)
+    shard_files[id] = name;
   shards_.reserve(shard_files.size());
   for (size_t id = 0; id < shard_files.size(); ++id) {
     const fs::path shard_path = folder_ / shard_files[id];
@@ -129,7 +130,8 @@ std::vector<TensorRef> Checkpoint::all_tensors() const {
 
 uint64_t Checkpoint::total_file_bytes() const {
   uint64_t total = 0;
-  for (const auto& shard : shards_) total += shard.file_size();
+  for (const auto& shard : shards_)
+    total += shard.file_size();
   return total;
 }
 

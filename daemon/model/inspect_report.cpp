@@ -16,7 +16,8 @@ std::string layer_ranges(const std::vector<int64_t>& layers) {
   std::string out;
   for (size_t i = 0; i < layers.size();) {
     size_t j = i;
-    while (j + 1 < layers.size() && layers[j + 1] == layers[j] + 1) ++j;
+    while (j + 1 < layers.size() && layers[j + 1] == layers[j] + 1)
+      ++j;
     if (!out.empty()) out += ",";
     out += std::to_string(layers[i]);
     if (j > i) out += "-" + std::to_string(layers[j]);
@@ -47,9 +48,8 @@ class RowBuilder {
          {linear.weight, linear.scale, linear.zero_point, linear.g_idx, linear.shape}) {
       if (ref) ++num_tensors;
     }
-    add(order, component, linear.scheme.label(),
-        std::string(dtype_name(linear.weight.info->dtype)), layer, num_tensors,
-        linear.num_params(), linear.num_bytes());
+    add(order, component, linear.scheme.label(), std::string(dtype_name(linear.weight.info->dtype)),
+        layer, num_tensors, linear.num_params(), linear.num_bytes());
   }
 
   void add_tensor(int order, const std::string& component, TensorRef ref, int64_t layer) {
@@ -84,7 +84,9 @@ class RowBuilder {
   std::map<std::tuple<int, std::string, std::string, std::string>, Entry> entries_;
 };
 
-uint64_t tensor_bytes(TensorRef ref) { return ref ? ref.info->num_bytes() : 0; }
+uint64_t tensor_bytes(TensorRef ref) {
+  return ref ? ref.info->num_bytes() : 0;
+}
 
 }  // namespace
 
@@ -153,14 +155,13 @@ InspectReport inspect_checkpoint(const std::filesystem::path& folder) {
           expert.w1.num_bytes() + expert.w2.num_bytes() + expert.w3.num_bytes();
       const int64_t expert_params =
           expert.w1.num_params() + expert.w2.num_params() + expert.w3.num_params();
-      report.num_active_params += attention_params + layer.router.num_params() +
-                                  config.num_experts_per_tok * expert_params;
+      report.num_active_params +=
+          attention_params + layer.router.num_params() + config.num_experts_per_tok * expert_params;
       report.active_bytes_per_token +=
           attention_bytes + layer.router.num_bytes() +
           static_cast<uint64_t>(config.num_experts_per_tok) * expert_bytes +
-          tensor_bytes(layer.q_norm) + tensor_bytes(layer.k_norm) +
-          tensor_bytes(layer.input_norm) + tensor_bytes(layer.post_attn_norm) +
-          tensor_bytes(layer.router_bias);
+          tensor_bytes(layer.q_norm) + tensor_bytes(layer.k_norm) + tensor_bytes(layer.input_norm) +
+          tensor_bytes(layer.post_attn_norm) + tensor_bytes(layer.router_bias);
     }
     rows.add_tensor(8, "Final norm", weights.final_norm, -1);
     if (weights.lm_head.weight.info != weights.embed.info) {
@@ -177,7 +178,8 @@ InspectReport inspect_checkpoint(const std::filesystem::path& folder) {
     report.num_mtp_tensors = static_cast<int64_t>(weights.mtp_tensors.size());
     if (report.num_mtp_tensors > 0) {
       uint64_t mtp_bytes = 0;
-      for (TensorRef ref : weights.mtp_tensors) mtp_bytes += ref.info->num_bytes();
+      for (TensorRef ref : weights.mtp_tensors)
+        mtp_bytes += ref.info->num_bytes();
       PrecisionRow row;
       row.component = "MTP modules (not used)";
       row.num_tensors = report.num_mtp_tensors;

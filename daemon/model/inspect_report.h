@@ -34,10 +34,10 @@ struct InspectReport {
   int num_shards = 0;
   int64_t num_tensors = 0;
   int64_t num_mtp_tensors = 0;
-  int64_t num_params = 0;          // all weights mmd uses
-  int64_t num_active_params = 0;   // per token: attention, router, top-k experts, lm_head
-  uint64_t file_bytes = 0;         // the safetensors files
-  uint64_t resident_bytes = 0;     // tensors mmd keeps (everything but MTP), as stored
+  int64_t num_params = 0;               // all weights mmd uses
+  int64_t num_active_params = 0;        // per token: attention, router, top-k experts, lm_head
+  uint64_t file_bytes = 0;              // the safetensors files
+  uint64_t resident_bytes = 0;          // tensors mmd keeps (everything but MTP), as stored
   uint64_t active_bytes_per_token = 0;  // weight bytes one decode step reads at batch 1
   uint64_t kv_bytes_per_token_bf16 = 0;
   uint64_t kv_bytes_per_token_fp8 = 0;

@@ -17,14 +17,21 @@ simdjson::dom::element parse_json_document(simdjson::dom::parser& parser, std::s
 std::string_view json_type_name(simdjson::dom::element_type type) {
   using T = simdjson::dom::element_type;
   switch (type) {
-    case T::ARRAY: return "array";
-    case T::OBJECT: return "object";
+    case T::ARRAY:
+      return "array";
+    case T::OBJECT:
+      return "object";
     case T::INT64:
-    case T::UINT64: return "integer";
-    case T::DOUBLE: return "number";
-    case T::STRING: return "string";
-    case T::BOOL: return "boolean";
-    case T::NULL_VALUE: return "null";
+    case T::UINT64:
+      return "integer";
+    case T::DOUBLE:
+      return "number";
+    case T::STRING:
+      return "string";
+    case T::BOOL:
+      return "boolean";
+    case T::NULL_VALUE:
+      return "null";
   }
   return "?";
 }
@@ -34,8 +41,7 @@ JsonObjectReader::JsonObjectReader(simdjson::dom::element element, std::string f
     : file_(std::move(file)), path_(std::move(path)) {
   if (element.get(object_)) {
     throw LoadError(file_ + ": " + (path_.empty() ? std::string("document") : path_) +
-                    " must be a JSON object, found " +
-                    std::string(json_type_name(element.type())));
+                    " must be a JSON object, found " + std::string(json_type_name(element.type())));
   }
 }
 
@@ -56,7 +62,9 @@ std::optional<simdjson::dom::element> JsonObjectReader::get(std::string_view key
   return value;
 }
 
-bool JsonObjectReader::has(std::string_view key) const { return get(key).has_value(); }
+bool JsonObjectReader::has(std::string_view key) const {
+  return get(key).has_value();
+}
 
 bool JsonObjectReader::is_null(std::string_view key) const {
   auto value = get(key);
@@ -114,8 +122,8 @@ std::optional<JsonObjectReader> JsonObjectReader::optional_object(std::string_vi
   auto value = get(key);
   if (!value || value->is_null()) return std::nullopt;
   if (!value->is_object()) fail(key, "expected an object, " + found(*value));
-  return JsonObjectReader(*value, file_, path_.empty() ? std::string(key)
-                                                       : path_ + "." + std::string(key));
+  return JsonObjectReader(*value, file_,
+                          path_.empty() ? std::string(key) : path_ + "." + std::string(key));
 }
 
 std::string JsonObjectReader::string(std::string_view key) const {

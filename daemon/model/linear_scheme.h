@@ -17,10 +17,10 @@ enum class ScaleStrategy : uint8_t { kNone, kTensor, kChannel, kGroup, kBlock };
 
 // Activation quantization applied at run time (all dynamic: computed from each input).
 enum class ActQuant : uint8_t {
-  kNone,               // weight-only: activations stay 16-bit
-  kFp8PerTokenGroup,   // e4m3, one scale per token per `act_group_size` columns (vLLM block FP8)
-  kFp8PerToken,        // e4m3, one scale per token
-  kInt8PerToken,       // int8, one scale per token (W8A8 ptpc)
+  kNone,              // weight-only: activations stay 16-bit
+  kFp8PerTokenGroup,  // e4m3, one scale per token per `act_group_size` columns (vLLM block FP8)
+  kFp8PerToken,       // e4m3, one scale per token
+  kInt8PerToken,      // int8, one scale per token (W8A8 ptpc)
 };
 
 struct LinearScheme {

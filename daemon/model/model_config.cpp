@@ -30,8 +30,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
 
   auto architectures = config.string_list("architectures");
   if (architectures.empty()) config.fail("architectures", "missing");
-  if (std::find(architectures.begin(), architectures.end(), kArchitecture) ==
-      architectures.end()) {
+  if (std::find(architectures.begin(), architectures.end(), kArchitecture) == architectures.end()) {
     config.fail("architectures", "'" + architectures.front() +
                                      "' is not supported: mmd serves MiniMaxM2ForCausalLM");
   }
@@ -42,8 +41,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
   out.num_hidden_layers = positive(config, "num_hidden_layers");
   out.num_attention_heads = positive(config, "num_attention_heads");
   out.num_key_value_heads = positive(config, "num_key_value_heads");
-  out.head_dim = config.optional_integer("head_dim").value_or(out.hidden_size /
-                                                              out.num_attention_heads);
+  out.head_dim =
+      config.optional_integer("head_dim").value_or(out.hidden_size / out.num_attention_heads);
   require(out.head_dim > 0, config, "head_dim", "must be positive");
   require(out.num_attention_heads % out.num_key_value_heads == 0, config, "num_key_value_heads",
           "must divide num_attention_heads (" + std::to_string(out.num_attention_heads) + ")");
@@ -62,8 +61,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
     }
   }
   if (auto rope_scaling = config.optional_object("rope_scaling")) {
-    auto type = rope_scaling->optional_string("rope_type").value_or(
-        rope_scaling->optional_string("type").value_or("default"));
+    auto type = rope_scaling->optional_string("rope_type")
+                    .value_or(rope_scaling->optional_string("type").value_or("default"));
     if (type != "default") rope_scaling->fail("rope_type", "'" + type + "' is not supported");
   }
   if (auto rotary_dim = config.optional_integer("rotary_dim")) {
@@ -73,8 +72,8 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
   } else {
     out.rotary_dim = out.head_dim;
   }
-  require(out.rotary_dim > 0 && out.rotary_dim <= out.head_dim && out.rotary_dim % 2 == 0,
-          config, "rotary_dim",
+  require(out.rotary_dim > 0 && out.rotary_dim <= out.head_dim && out.rotary_dim % 2 == 0, config,
+          "rotary_dim",
           "must be even and within head_dim (" + std::to_string(out.head_dim) + "), found " +
               std::to_string(out.rotary_dim));
   if (!rope_theta) config.fail("rope_theta", "missing");

@@ -11,7 +11,9 @@ namespace {
 
 constexpr std::initializer_list<DType> kFloatDTypes = {DType::kBF16, DType::kF16, DType::kF32};
 
-int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t cdiv(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out = "[";
@@ -64,8 +66,7 @@ class Binder {
       throw LoadError(where + ": dtype " + std::string(dtype_name(info.dtype)) + ", expected " +
                       dtypes_text(dtypes) + (why.empty() ? "" : " (" + why + ")"));
     }
-    if (shapes.size() != 0 &&
-        std::find(shapes.begin(), shapes.end(), info.shape) == shapes.end()) {
+    if (shapes.size() != 0 && std::find(shapes.begin(), shapes.end(), info.shape) == shapes.end()) {
       throw LoadError(where + ": shape " + shape_text(info.shape) + ", expected " +
                       shape_text(*shapes.begin()) + (why.empty() ? "" : " (" + why + ")"));
     }
@@ -99,7 +100,9 @@ class Binder {
           case ScaleStrategy::kChannel:
             linear.scale = require(scale, kFloatDTypes, {{n, 1}, {n}}, why);
             break;
-          default: linear.scale = require(scale, kFloatDTypes, {{1}, {}}, why); break;
+          default:
+            linear.scale = require(scale, kFloatDTypes, {{1}, {}}, why);
+            break;
         }
         break;
       case WeightFormat::kIntPacked: {
@@ -112,8 +115,8 @@ class Binder {
         const TensorView shape_view = checkpoint_.view(linear.shape);
         if (shape_view.get_i64(0) != n || shape_view.get_i64(1) != k) {
           throw LoadError(checkpoint_.shard_name(linear.shape) + ": tensor '" + module +
-                          ".weight_shape' holds [" + std::to_string(shape_view.get_i64(0)) +
-                          ", " + std::to_string(shape_view.get_i64(1)) + "], expected [" +
+                          ".weight_shape' holds [" + std::to_string(shape_view.get_i64(0)) + ", " +
+                          std::to_string(shape_view.get_i64(1)) + "], expected [" +
                           std::to_string(n) + ", " + std::to_string(k) + "]");
         }
         if (!scheme.symmetric) {
@@ -261,9 +264,9 @@ ModelWeights bind_model_weights(const Checkpoint& checkpoint, const ModelConfig&
       for (const LinearWeights* w : {&weights.w1, &weights.w2, &weights.w3}) {
         if (!w->scheme.same_as(first.w1.scheme)) {
           throw LoadError(checkpoint.folder().string() + ": module " + w->name + " is " +
-                          w->scheme.label() + " (" + w->scheme.origin + ") but " +
-                          first.w1.name + " is " + first.w1.scheme.label() + " (" +
-                          first.w1.scheme.origin + "); the experts of one layer must share a "
+                          w->scheme.label() + " (" + w->scheme.origin + ") but " + first.w1.name +
+                          " is " + first.w1.scheme.label() + " (" + first.w1.scheme.origin +
+                          "); the experts of one layer must share a "
                           "scheme");
         }
       }
@@ -298,8 +301,7 @@ ModelWeights bind_model_weights(const Checkpoint& checkpoint, const ModelConfig&
     unexpected.push_back(checkpoint.shard_name(ref) + ": '" + ref.info->name + "'");
   }
   if (!unexpected.empty()) {
-    std::string message = checkpoint.folder().string() + ": " +
-                          std::to_string(unexpected.size()) +
+    std::string message = checkpoint.folder().string() + ": " + std::to_string(unexpected.size()) +
                           " unexpected tensor(s) that no module of the model uses under its "
                           "quantization_config: ";
     for (size_t i = 0; i < std::min<size_t>(unexpected.size(), 5); ++i) {

@@ -41,8 +41,8 @@ struct LayerWeights {
   TensorRef q_norm;          // [heads * head_dim]: one norm over all heads
   TensorRef k_norm;          // [kv_heads * head_dim]
   LinearWeights q_proj, k_proj, v_proj, o_proj;
-  LinearWeights router;     // block_sparse_moe.gate [experts, hidden], never quantized
-  TensorRef router_bias;    // e_score_correction_bias [experts]
+  LinearWeights router;   // block_sparse_moe.gate [experts, hidden], never quantized
+  TensorRef router_bias;  // e_score_correction_bias [experts]
   std::vector<ExpertWeights> experts;
   TensorRef k_scale, v_scale;  // FP8 KV cache scales, when the checkpoint declares them
 };

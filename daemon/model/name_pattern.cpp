@@ -45,8 +45,7 @@ NamePattern::NamePattern(std::string text, const std::string& where) : text_(std
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(error_code, message, sizeof(message));
       throw LoadError(where + ": pattern '" + text_ + "' does not compile at character " +
-                      std::to_string(error_offset) + ": " +
-                      reinterpret_cast<const char*>(message));
+                      std::to_string(error_offset) + ": " + reinterpret_cast<const char*>(message));
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if it fails
     regex_ = std::make_unique<Regex>();
@@ -64,7 +63,8 @@ NamePattern& NamePattern::operator=(NamePattern&&) noexcept = default;
 
 bool NamePattern::matches(std::string_view module_name, std::string_view module_class) const {
   switch (kind_) {
-    case Kind::kExact: return module_name == text_;
+    case Kind::kExact:
+      return module_name == text_;
     case Kind::kClass:
       // vLLM's rule: the target, case-insensitively, is a substring of the module's class.
       return lower(module_class).find(lower(text_)) != std::string::npos;

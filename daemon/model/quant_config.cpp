@@ -142,7 +142,8 @@ std::optional<LinearScheme> ct_group_scheme(const JsonObjectReader& group,
 
   if (inputs) {
     if (!inputs->dynamic) {
-      unsupported = "quantizes activations with static scales (input_scale), which mmd does not run";
+      unsupported =
+          "quantizes activations with static scales (input_scale), which mmd does not run";
       return std::nullopt;
     }
     if (inputs->type == "float" && inputs->bits == 8) {
@@ -289,10 +290,14 @@ bool dotted_match(std::string_view name, std::string_view entry) {
 
 std::string_view quant_method_name(QuantMethod method) {
   switch (method) {
-    case QuantMethod::kNone: return "none";
-    case QuantMethod::kFp8: return "fp8";
-    case QuantMethod::kCompressedTensors: return "compressed-tensors";
-    case QuantMethod::kQuark: return "quark";
+    case QuantMethod::kNone:
+      return "none";
+    case QuantMethod::kFp8:
+      return "fp8";
+    case QuantMethod::kCompressedTensors:
+      return "compressed-tensors";
+    case QuantMethod::kQuark:
+      return "quark";
   }
   return "?";
 }
@@ -367,7 +372,8 @@ QuantConfig QuantConfig::parse(const std::string& config_text, const std::string
     for (const std::string& entry : block->string_list("ignore")) {
       out.ignore_.emplace_back(entry, block->where("ignore"));
     }
-    if (auto kv = block->optional_object("kv_cache_scheme")) out.kv_cache_ = parse_ct_kv_scheme(*kv);
+    if (auto kv = block->optional_object("kv_cache_scheme"))
+      out.kv_cache_ = parse_ct_kv_scheme(*kv);
   } else if (method == "quark") {
     out.method_ = QuantMethod::kQuark;
     for (const std::string& entry : block->string_list("exclude")) {
@@ -424,9 +430,12 @@ LinearScheme QuantConfig::resolve(std::string_view module_name) const {
       dense.origin = "unquantized checkpoint";
       return dense;
     }
-    case QuantMethod::kFp8: return resolve_fp8(module_name);
-    case QuantMethod::kCompressedTensors: return resolve_compressed_tensors(module_name);
-    case QuantMethod::kQuark: return resolve_quark(module_name);
+    case QuantMethod::kFp8:
+      return resolve_fp8(module_name);
+    case QuantMethod::kCompressedTensors:
+      return resolve_compressed_tensors(module_name);
+    case QuantMethod::kQuark:
+      return resolve_quark(module_name);
   }
   return {};
 }

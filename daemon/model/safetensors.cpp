@@ -17,7 +17,9 @@
 namespace mm {
 namespace {
 
-std::string in_quotes(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string in_quotes(std::string_view text) {
+  return "'" + std::string(text) + "'";
+}
 
 // Reads a shape or offsets list of non-negative integers.
 std::vector<uint64_t> read_unsigned_list(simdjson::dom::element value, const std::string& where) {
@@ -91,8 +93,8 @@ TensorInfo read_tensor_entry(std::string_view name, simdjson::dom::element entry
                     " are not a whole number of bytes");
   }
   if (num_bits / 8 != info.num_bytes()) {
-    throw LoadError(where + ": shape and dtype " + std::string(dtype_name(info.dtype)) +
-                    " need " + std::to_string(static_cast<uint64_t>(num_bits / 8)) +
+    throw LoadError(where + ": shape and dtype " + std::string(dtype_name(info.dtype)) + " need " +
+                    std::to_string(static_cast<uint64_t>(num_bits / 8)) +
                     " bytes but data_offsets [" + std::to_string(info.data_begin) + ", " +
                     std::to_string(info.data_end) + ") hold " + std::to_string(info.num_bytes()));
   }
@@ -103,7 +105,8 @@ TensorInfo read_tensor_entry(std::string_view name, simdjson::dom::element entry
 
 int64_t TensorInfo::num_elements() const {
   int64_t count = 1;
-  for (int64_t dim : shape) count *= dim;
+  for (int64_t dim : shape)
+    count *= dim;
   return count;
 }
 
@@ -130,8 +133,7 @@ SafetensorsHeader parse_safetensors_header(std::string_view json, uint64_t data_
       for (auto [meta_key, meta_value] : metadata) {
         std::string_view text;
         if (meta_value.get(text)) {
-          throw LoadError(file + ": __metadata__." + std::string(meta_key) +
-                          " must be a string");
+          throw LoadError(file + ": __metadata__." + std::string(meta_key) + " must be a string");
         }
         header.metadata.emplace_back(meta_key, text);
       }
@@ -143,7 +145,8 @@ SafetensorsHeader parse_safetensors_header(std::string_view json, uint64_t data_
   // Sorted by offset, the tensors must tile the data section exactly: no overlap, no hole.
   std::vector<const TensorInfo*> by_offset;
   by_offset.reserve(header.tensors.size());
-  for (const TensorInfo& info : header.tensors) by_offset.push_back(&info);
+  for (const TensorInfo& info : header.tensors)
+    by_offset.push_back(&info);
   std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
     return a->data_begin != b->data_begin ? a->data_begin < b->data_begin
                                           : a->data_end < b->data_end;
@@ -159,8 +162,8 @@ SafetensorsHeader parse_safetensors_header(std::string_view json, uint64_t data_
     }
     if (info->data_begin > cursor) {
       throw LoadError(file + ": data bytes [" + std::to_string(cursor) + ", " +
-                      std::to_string(info->data_begin) + ") before tensor " + in_quotes(info->name) +
-                      " belong to no tensor");
+                      std::to_string(info->data_begin) + ") before tensor " +
+                      in_quotes(info->name) + " belong to no tensor");
     }
     cursor = info->data_end;
     previous = info;
@@ -176,7 +179,8 @@ namespace {
 
 uint64_t read_le64(const uint8_t* bytes) {
   uint64_t value = 0;
-  for (int i = 7; i >= 0; --i) value = (value << 8) | bytes[i];
+  for (int i = 7; i >= 0; --i)
+    value = (value << 8) | bytes[i];
   return value;
 }
 
@@ -195,8 +199,7 @@ void check_header_length(uint64_t header_size, uint64_t file_size, const std::st
 
 }  // namespace
 
-SafetensorsHeader parse_safetensors_image(std::span<const uint8_t> image,
-                                          const std::string& file) {
+SafetensorsHeader parse_safetensors_image(std::span<const uint8_t> image, const std::string& file) {
   if (image.size() < 8) {
     throw LoadError(file + ": " + std::to_string(image.size()) +
                     " bytes is too short for a safetensors file (needs an 8-byte header length)");
@@ -233,8 +236,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
   std::string json(header_size_, '\0');
   size_t done = 0;
   while (done < header_size_) {
-    const ssize_t got = ::pread(fd, json.data() + done, header_size_ - done,
-                                static_cast<off_t>(8 + done));
+    const ssize_t got =
+        ::pread(fd, json.data() + done, header_size_ - done, static_cast<off_t>(8 + done));
     if (got <= 0) throw LoadError(file + ": cannot read the header");
     done += static_cast<size_t>(got);
   }
@@ -278,12 +281,18 @@ T load(const std::byte* data, int64_t index) {
 
 float TensorView::get_f32(int64_t index) const {
   switch (dtype()) {
-    case DType::kF32: return load<float>(data, index);
-    case DType::kF64: return static_cast<float>(load<double>(data, index));
-    case DType::kBF16: return bf16_to_f32(load<uint16_t>(data, index));
-    case DType::kF16: return f16_to_f32(load<uint16_t>(data, index));
-    case DType::kF8E4M3: return e4m3fn_to_f32(load<uint8_t>(data, index));
-    case DType::kF8E5M2: return e5m2_to_f32(load<uint8_t>(data, index));
+    case DType::kF32:
+      return load<float>(data, index);
+    case DType::kF64:
+      return static_cast<float>(load<double>(data, index));
+    case DType::kBF16:
+      return bf16_to_f32(load<uint16_t>(data, index));
+    case DType::kF16:
+      return f16_to_f32(load<uint16_t>(data, index));
+    case DType::kF8E4M3:
+      return e4m3fn_to_f32(load<uint8_t>(data, index));
+    case DType::kF8E5M2:
+      return e5m2_to_f32(load<uint8_t>(data, index));
     case DType::kBool:
     case DType::kU8:
     case DType::kI8:
@@ -292,29 +301,41 @@ float TensorView::get_f32(int64_t index) const {
     case DType::kU32:
     case DType::kI32:
     case DType::kU64:
-    case DType::kI64: return static_cast<float>(get_i64(index));
-    default: return std::numeric_limits<float>::quiet_NaN();
+    case DType::kI64:
+      return static_cast<float>(get_i64(index));
+    default:
+      return std::numeric_limits<float>::quiet_NaN();
   }
 }
 
 int64_t TensorView::get_i64(int64_t index) const {
   switch (dtype()) {
     case DType::kBool:
-    case DType::kU8: return load<uint8_t>(data, index);
-    case DType::kI8: return load<int8_t>(data, index);
-    case DType::kU16: return load<uint16_t>(data, index);
-    case DType::kI16: return load<int16_t>(data, index);
-    case DType::kU32: return load<uint32_t>(data, index);
-    case DType::kI32: return load<int32_t>(data, index);
-    case DType::kU64: return static_cast<int64_t>(load<uint64_t>(data, index));
-    case DType::kI64: return load<int64_t>(data, index);
+    case DType::kU8:
+      return load<uint8_t>(data, index);
+    case DType::kI8:
+      return load<int8_t>(data, index);
+    case DType::kU16:
+      return load<uint16_t>(data, index);
+    case DType::kI16:
+      return load<int16_t>(data, index);
+    case DType::kU32:
+      return load<uint32_t>(data, index);
+    case DType::kI32:
+      return load<int32_t>(data, index);
+    case DType::kU64:
+      return static_cast<int64_t>(load<uint64_t>(data, index));
+    case DType::kI64:
+      return load<int64_t>(data, index);
     case DType::kF32:
     case DType::kF64:
     case DType::kBF16:
     case DType::kF16:
     case DType::kF8E4M3:
-    case DType::kF8E5M2: return static_cast<int64_t>(get_f32(index));
-    default: return 0;
+    case DType::kF8E5M2:
+      return static_cast<int64_t>(get_f32(index));
+    default:
+      return 0;
   }
 }
 

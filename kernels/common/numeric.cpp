@@ -15,17 +15,28 @@ struct DTypeInfo {
 };
 
 constexpr std::array<DTypeInfo, 22> kDTypes{{
-    {DType::kBool, "BOOL", 8},         {DType::kU8, "U8", 8},
-    {DType::kI8, "I8", 8},             {DType::kU16, "U16", 16},
-    {DType::kI16, "I16", 16},          {DType::kU32, "U32", 32},
-    {DType::kI32, "I32", 32},          {DType::kU64, "U64", 64},
-    {DType::kI64, "I64", 64},          {DType::kF16, "F16", 16},
-    {DType::kBF16, "BF16", 16},        {DType::kF32, "F32", 32},
-    {DType::kF64, "F64", 64},          {DType::kF8E4M3, "F8_E4M3", 8},
-    {DType::kF8E5M2, "F8_E5M2", 8},    {DType::kF8E8M0, "F8_E8M0", 8},
-    {DType::kF8E4M3Fnuz, "F8_E4M3FNUZ", 8}, {DType::kF8E5M2Fnuz, "F8_E5M2FNUZ", 8},
-    {DType::kC64, "C64", 64},          {DType::kF4, "F4", 4},
-    {DType::kF6E2M3, "F6_E2M3", 6},    {DType::kF6E3M2, "F6_E3M2", 6},
+    {DType::kBool, "BOOL", 8},
+    {DType::kU8, "U8", 8},
+    {DType::kI8, "I8", 8},
+    {DType::kU16, "U16", 16},
+    {DType::kI16, "I16", 16},
+    {DType::kU32, "U32", 32},
+    {DType::kI32, "I32", 32},
+    {DType::kU64, "U64", 64},
+    {DType::kI64, "I64", 64},
+    {DType::kF16, "F16", 16},
+    {DType::kBF16, "BF16", 16},
+    {DType::kF32, "F32", 32},
+    {DType::kF64, "F64", 64},
+    {DType::kF8E4M3, "F8_E4M3", 8},
+    {DType::kF8E5M2, "F8_E5M2", 8},
+    {DType::kF8E8M0, "F8_E8M0", 8},
+    {DType::kF8E4M3Fnuz, "F8_E4M3FNUZ", 8},
+    {DType::kF8E5M2Fnuz, "F8_E5M2FNUZ", 8},
+    {DType::kC64, "C64", 64},
+    {DType::kF4, "F4", 4},
+    {DType::kF6E2M3, "F6_E2M3", 6},
+    {DType::kF6E3M2, "F6_E3M2", 6},
 }};
 
 // A small IEEE-style binary float with `ExpBits` exponent and `ManBits` mantissa bits.
@@ -60,12 +71,11 @@ struct MiniFloat {
     return negative ? -magnitude : magnitude;
   }
 
-  // Round to nearest even. Works in double, where every step below is exact.
-  static uint32_t encode(float value, Overflow overflow, uint32_t nan_code) {
+  // Round to nearest even. Works in double, where every step below is exact. Values beyond the
+  // largest finite code become `overflow_code` (a saturated, infinite or NaN code).
+  static uint32_t encode(float value, uint32_t overflow_code, uint32_t nan_code) {
     const uint32_t sign = std::signbit(value) ? kSignBit : 0u;
     if (std::isnan(value)) return sign | nan_code;
-    const uint32_t overflow_code =
-        overflow == Overflow::kSaturate ? kMaxFinite : (kFiniteOnly ? kNaN : kInf);
     double magnitude = std::fabs(static_cast<double>(value));
     if (std::isinf(magnitude)) return sign | overflow_code;
     if (magnitude == 0.0) return sign;
@@ -140,21 +150,28 @@ uint16_t f32_to_bf16(float value) {
   return static_cast<uint16_t>((bits + 0x7FFFu + lsb) >> 16);
 }
 
-float f16_to_f32(uint16_t bits) { return static_cast<float>(F16::decode(bits)); }
-
-uint16_t f32_to_f16(float value) {
-  return static_cast<uint16_t>(F16::encode(value, Overflow::kNaNOrInf, 0x7E00));
+float f16_to_f32(uint16_t bits) {
+  return static_cast<float>(F16::decode(bits));
 }
 
-float e4m3fn_to_f32(uint8_t code) { return kE4M3Table[code]; }
-float e5m2_to_f32(uint8_t code) { return kE5M2Table[code]; }
+uint16_t f32_to_f16(float value) {
+  return static_cast<uint16_t>(F16::encode(value, F16::kInf, 0x7E00));
+}
 
-uint8_t f32_to_e4m3fn(float value, Overflow overflow) {
-  return static_cast<uint8_t>(E4M3FN::encode(value, overflow, E4M3FN::kNaN));
+float e4m3fn_to_f32(uint8_t code) {
+  return kE4M3Table[code];
+}
+float e5m2_to_f32(uint8_t code) {
+  return kE5M2Table[code];
+}
+
+uint8_t f32_to_e4m3fn(float value) {
+  return static_cast<uint8_t>(E4M3FN::encode(value, E4M3FN::kMaxFinite, E4M3FN::kNaN));
 }
 
 uint8_t f32_to_e5m2(float value, Overflow overflow) {
-  return static_cast<uint8_t>(E5M2::encode(value, overflow, E5M2::kNaN));
+  const uint32_t overflow_code = overflow == Overflow::kSaturate ? E5M2::kMaxFinite : E5M2::kInf;
+  return static_cast<uint8_t>(E5M2::encode(value, overflow_code, E5M2::kNaN));
 }
 
 std::vector<int32_t> int4_pack_row(std::span<const int8_t> values) {

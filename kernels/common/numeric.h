@@ -61,13 +61,17 @@ uint16_t f32_to_f16(float value);
 float e4m3fn_to_f32(uint8_t code);
 float e5m2_to_f32(uint8_t code);
 
-// How an encoder treats values beyond the largest finite code.
+// Round to nearest even, saturating: values beyond ±448 (infinities included) become ±448,
+// NaN stays NaN. This is what torch's `.to(torch.float8_e4m3fn)` does (torch 2.15, checked by
+// tests/unit/numeric_torch_test.cpp) and what vLLM's quantizers (__NV_SATFINITE) do.
+uint8_t f32_to_e4m3fn(float value);
+
+// How the e5m2 encoder treats values beyond the largest finite code (57344).
 enum class Overflow : uint8_t {
-  kNaNOrInf,  // what torch's `.to(float8_*)` does: e4m3fn → NaN, e5m2 → inf
-  kSaturate,  // clamp to ±max finite, as the quantizers (vLLM's __NV_SATFINITE) do
+  kInf,       // torch's `.to(torch.float8_e5m2)`: overflow becomes ±inf
+  kSaturate,  // clamp to ±57344
 };
 // Round to nearest even.
-uint8_t f32_to_e4m3fn(float value, Overflow overflow = Overflow::kSaturate);
 uint8_t f32_to_e5m2(float value, Overflow overflow = Overflow::kSaturate);
 
 inline constexpr float kE4M3Max = 448.0f;

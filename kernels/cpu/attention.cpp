@@ -30,7 +30,7 @@ void store_row(KvDType dtype, void* base, int64_t offset, const float* src, int 
     }
     case KvDType::kFp8E4M3: {
       uint8_t* dst = static_cast<uint8_t*>(base) + offset;
-      for (int i = 0; i < head_dim; ++i) dst[i] = f32_to_e4m3fn(src[i] / scale, Overflow::kSaturate);
+      for (int i = 0; i < head_dim; ++i) dst[i] = f32_to_e4m3fn(src[i] / scale);
       break;
     }
   }

@@ -23,7 +23,10 @@ TEST(Numeric, E4M3KnownCodes) {
   EXPECT_TRUE(std::isnan(e4m3fn_to_f32(0x7F)));
   EXPECT_TRUE(std::isnan(e4m3fn_to_f32(0xFF)));
   EXPECT_EQ(f32_to_e4m3fn(1000.0f), 0x7E);
-  EXPECT_EQ(f32_to_e4m3fn(1000.0f, Overflow::kNaNOrInf), 0x7F);
+  EXPECT_EQ(f32_to_e4m3fn(-INFINITY), 0xFE);
+  EXPECT_EQ(f32_to_e4m3fn(NAN), 0x7F);
+  EXPECT_EQ(f32_to_e5m2(1e6f, Overflow::kInf), 0x7C);
+  EXPECT_EQ(f32_to_e5m2(1e6f, Overflow::kSaturate), 0x7B);
 }
 
 TEST(Numeric, Int4PackingMatchesSpecExample) {
@@ -32,7 +35,8 @@ TEST(Numeric, Int4PackingMatchesSpecExample) {
   auto words = int4_pack_row(values);
   ASSERT_EQ(words.size(), 1u);
   EXPECT_EQ(words[0], -1514694416);
-  for (int k = 0; k < 8; ++k) EXPECT_EQ(int4_packed_get(words.data(), k), values[k]);
+  for (int k = 0; k < 8; ++k)
+    EXPECT_EQ(int4_packed_get(words.data(), k), values[k]);
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ from compressed_tensors.quantization import (
 from compressed_tensors.quantization.lifecycle.forward import dequantize, quantize
 from compressed_tensors.quantization.utils.helpers import calculate_qparams
 from safetensors.torch import load_file, save_file
-from transformers import MiniMaxM2Config, MiniMaxM2ForCausalLM
+from transformers import AutoModelForCausalLM, MiniMaxM2Config, MiniMaxM2ForCausalLM
 
 torch.set_num_threads(1)  # determinism + the build machine is shared
 
@@ -57,7 +57,7 @@ HEAD_DIM = 64
 ROTARY_DIM = 32
 EXPERTS = 8
 TOPK = 2
-VOCAB = 512
+VOCAB = 256
 EPS = 1e-6
 # rope_theta 1e4 instead of the official 5e6: with rotary_dim 32 the official base leaves most
 # frequency pairs almost unrotated over the few dozen positions the fixtures cover, so a RoPE bug
@@ -946,6 +946,20 @@ def run_format(fmt: str, master: dict, extra: dict, out: Path, log) -> dict:
     n_int4 = numpy_dequant_check(T, F)
     model = build_hf(folder, F)
 
+    if fmt == "tiny-bf16":
+        # Independent check of our name mapping: transformers' own loader (its conversion of the
+        # official block_sparse_moe/w1/w2/w3 names) must give the same model.
+        transformers.logging.set_verbosity_error()  # config.json has no bos/eos, like the release
+        transformers.logging.disable_progress_bar()
+        ref = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=torch.float32, attn_implementation="eager",
+            experts_implementation="eager", bos_token_id=BOS_ID, eos_token_id=EOS_ID).eval()
+        for ids in prompts():
+            e = rel_err(hf_logits(ref, ids), hf_logits(model, ids))
+            assert e < 1e-6, f"from_pretrained disagrees with the explicit mapping: {e}"
+        log("tiny-bf16: transformers from_pretrained(folder) reproduces the explicit-mapping model's logits")
+        del ref
+
     int8 = None
     if fmt == "tiny-w8a8-int8":
         int8 = {k[: -len(".weight")]: (T[k].numpy(), T[k[: -len("weight")] + "weight_scale"].numpy())
@@ -1109,5 +1123,6 @@ def write_readme(out: Path, results, sizes, logs, conv, nsamples):
 
 
 if __name__ == "__main__":
+    sys.dont_write_bytecode = True  # no __pycache__ beside the script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()

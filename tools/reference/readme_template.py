@@ -138,8 +138,8 @@ def render(results, sizes, logs, conv, versions, nsamples, dims, prompt_lens, st
     a("| tensor | shape | meaning |")
     a("|---|---|---|")
     a(f"| `prompt.N.ids` | [T] | N = 0,1,2; seeded random token ids, T = {', '.join(map(str, prompt_lens))} |")
-    a("| `prompt.N.logits` | [T, 512] | logits at every position of the prompt (causal, positions 0..T-1) |")
-    a("| `prompt.N.logits_emulated` | [T, 512] | only in the kvfp8 and int8 goldens: logits with runtime "
+    a("| `prompt.N.logits` | [T, vocab] | logits at every position of the prompt (causal, positions 0..T-1) |")
+    a("| `prompt.N.logits_emulated` | [T, vocab] | only in the kvfp8 and int8 goldens: logits with runtime "
       "quantization emulated by the numpy reference (below) |")
     a("| `prompt.N.route_gap` | [2, T] | per layer and token: selection key (sigmoid + bias) of the k-th chosen "
       "expert minus that of the best unchosen one (numpy reference). Small values = routing near-tie: an engine "
@@ -175,6 +175,8 @@ def render(results, sizes, logs, conv, versions, nsamples, dims, prompt_lens, st
     a("* Every int4 tensor is also decoded by numpy straight from quant-formats §2.2.3 (nibble k%8 of word k/8, "
       "+8 offset, zero points packed down N, g_idx) and must equal compressed-tensors' result bit for bit.")
     a("* FP8 KV calibration keys/values from the HF cache equal the numpy forward's post-RoPE keys.")
+    a("* `AutoModelForCausalLM.from_pretrained(tiny-bf16)` — transformers' own conversion of the official "
+      "names — reproduces the logits of the explicitly mapped model.")
     a("")
     a("Generator log of the run that produced these files:")
     a("")

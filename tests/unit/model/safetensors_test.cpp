@@ -39,8 +39,8 @@ void expect_error(const std::vector<uint8_t>& image, std::initializer_list<std::
     const std::string message = error.what();
     EXPECT_NE(message.find("bad.safetensors"), std::string::npos) << message;
     for (const std::string& needle : needles) {
-      EXPECT_NE(message.find(needle), std::string::npos) << "missing '" << needle << "' in "
-                                                         << message;
+      EXPECT_NE(message.find(needle), std::string::npos)
+          << "missing '" << needle << "' in " << message;
     }
   }
 }
@@ -65,7 +65,8 @@ TEST(Safetensors, ParsesAndViewsAGoodFile) {
 TEST(Safetensors, HeaderMayBePaddedWithSpaces) {
   auto tensors = good_tensors();
   std::vector<uint8_t> data;
-  for (auto& t : tensors) data.insert(data.end(), t.bytes.begin(), t.bytes.end());
+  for (auto& t : tensors)
+    data.insert(data.end(), t.bytes.begin(), t.bytes.end());
   std::string header = testing::header_json(tensors);
   header.append(7, ' ');
   EXPECT_EQ(parse_safetensors_image(file_image(header, data), "x").tensors.size(), 5u);
@@ -103,23 +104,22 @@ TEST(Safetensors, RejectsShapeThatDisagreesWithBytes) {
 }
 
 TEST(Safetensors, RejectsOverlappingTensors) {
-  const std::string header =
-      R"({"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},)"
-      R"("y":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})";
+  const std::string header = R"({"x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},)"
+                             R"("y":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})";
   expect_error(file_image(header, std::vector<uint8_t>(6)), {"tensor 'y'", "overlaps tensor 'x'"});
 }
 
 TEST(Safetensors, RejectsHoleBetweenTensors) {
-  const std::string header =
-      R"({"x":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
-      R"("y":{"dtype":"U8","shape":[2],"data_offsets":[4,6]}})";
+  const std::string header = R"({"x":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+                             R"("y":{"dtype":"U8","shape":[2],"data_offsets":[4,6]}})";
   expect_error(file_image(header, std::vector<uint8_t>(6)), {"[2, 4)", "belong to no tensor"});
 }
 
 TEST(Safetensors, RejectsTrailingBytes) {
   auto tensors = good_tensors();
   std::vector<uint8_t> data;
-  for (auto& t : tensors) data.insert(data.end(), t.bytes.begin(), t.bytes.end());
+  for (auto& t : tensors)
+    data.insert(data.end(), t.bytes.begin(), t.bytes.end());
   data.push_back(0);
   expect_error(file_image(testing::header_json(tensors), data), {"cover only"});
 }
@@ -128,17 +128,16 @@ TEST(Safetensors, RejectsMalformedJson) {
   expect_error(file_image(std::string(R"({"x":{"dtype":"U8",)"), {}), {"malformed JSON"});
   expect_error(file_image(std::string(R"([1,2])"), {}), {"does not start with '{'"});
   expect_error(file_image(std::string(R"({"x":3})"), {}), {"tensor 'x'", "must be an object"});
-  expect_error(file_image(std::string(R"({"x":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}})"),
-                          {}),
-               {"tensor 'x'", "shape"});
   expect_error(
-      file_image(std::string(R"({"__metadata__":{"k":1}})"), {}), {"__metadata__.k", "string"});
+      file_image(std::string(R"({"x":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}})"), {}),
+      {"tensor 'x'", "shape"});
+  expect_error(file_image(std::string(R"({"__metadata__":{"k":1}})"), {}),
+               {"__metadata__.k", "string"});
 }
 
 TEST(Safetensors, RejectsDuplicateNames) {
-  const std::string header =
-      R"({"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
-      R"("x":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})";
+  const std::string header = R"({"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
+                             R"("x":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})";
   expect_error(file_image(header, std::vector<uint8_t>(2)), {"tensor 'x'", "twice"});
 }
 
@@ -162,8 +161,8 @@ TEST(Safetensors, OpenNamesMissingFile) {
 std::string index_json(const std::vector<std::pair<std::string, std::string>>& entries) {
   std::string json = R"({"metadata":{"total_size":8},"weight_map":{)";
   for (size_t i = 0; i < entries.size(); ++i) {
-    json += (i ? "," : "") + std::string("\"") + entries[i].first + "\":\"" + entries[i].second +
-            "\"";
+    json +=
+        (i ? "," : "") + std::string("\"") + entries[i].first + "\":\"" + entries[i].second + "\"";
   }
   return json + "}}";
 }

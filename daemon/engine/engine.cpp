@@ -1,0 +1,447 @@
+#include "daemon/engine/engine.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "daemon/model/forward_batch.h"
+
+namespace mm {
+
+using Clock = std::chrono::steady_clock;
+
+std::string_view finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kError:
+      return "error";
+  }
+  return "?";
+}
+
+const char* engine_state_name(EngineState state) {
+  switch (state) {
+    case EngineState::kLoading:
+      return "loading";
+    case EngineState::kReady:
+      return "ready";
+    case EngineState::kSleeping:
+      return "sleeping";
+    case EngineState::kWaking:
+      return "waking";
+    case EngineState::kStopped:
+      return "stopped";
+    case EngineState::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+namespace {
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Asks the kernel to drop a checkpoint's files from the page cache (sleep level 2), so that
+// waking really reads them again instead of finding a hidden host copy.
+void drop_page_cache(const std::filesystem::path& folder) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    if (entry.path().extension() != ".safetensors") continue;
+    const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)) {
+  options_.runner.block_size = options_.pool.block_size;
+  options_.runner.num_kv_blocks =
+      static_cast<int64_t>(options_.pool.max_num_chunks) * options_.pool.blocks_per_chunk;
+  std::random_device device;
+  seed_counter_ = (static_cast<uint64_t>(device()) << 32) ^ device();
+  thread_ = std::thread([this] { run(); });
+}
+
+Engine::~Engine() {
+  stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+RequestId Engine::submit(EngineRequest request, std::shared_ptr<RequestSink> sink) {
+  std::lock_guard lock(mutex_);
+  const RequestId id = next_id_++;
+  incoming_.emplace_back(id, std::make_pair(std::move(request), std::move(sink)));
+  wake_loop_.notify_one();
+  return id;
+}
+
+void Engine::cancel(RequestId id) {
+  std::lock_guard lock(mutex_);
+  cancels_.push_back(id);
+  wake_loop_.notify_one();
+}
+
+EngineStatus Engine::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+void Engine::sleep(int level) {
+  std::lock_guard lock(mutex_);
+  sleep_requested_ = std::clamp(level, 1, 2);
+  wake_loop_.notify_one();
+}
+
+void Engine::wake() {
+  std::lock_guard lock(mutex_);
+  wake_requested_ = true;
+  wake_loop_.notify_one();
+}
+
+void Engine::stop(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  stopping_ = true;
+  stop_reason_ = reason;
+  wake_loop_.notify_one();
+}
+
+bool Engine::wait_ready(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  state_changed_.wait_for(lock, timeout, [this] {
+    return status_.state != EngineState::kLoading && status_.state != EngineState::kWaking;
+  });
+  return status_.state == EngineState::kReady;
+}
+
+bool Engine::load_model() {
+  try {
+    runner_ = ModelRunner::load(options_.model, options_.runner);
+    pool_ = std::make_unique<BlockPool>(options_.pool);
+    scheduler_ = std::make_unique<Scheduler>(options_.scheduler, *pool_);
+    return true;
+  } catch (const std::exception& error) {
+    std::lock_guard lock(mutex_);
+    status_.error = error.what();
+    return false;
+  }
+}
+
+void Engine::unload_model(int level) {
+  // Only between requests: every block is free, so the prefix cache goes with the memory.
+  scheduler_.reset();
+  pool_.reset();
+  runner_.reset();
+  if (level >= 2) drop_page_cache(options_.model);
+}
+
+void Engine::finish(Active& active, FinishReason reason, const std::string& message,
+                    std::vector<Finish>& finishes) {
+  Usage usage;
+  usage.prompt_tokens = static_cast<int>(active.request.prompt_token_ids.size());
+  usage.completion_tokens = active.num_generated;
+  usage.cached_prompt_tokens = std::max(active.cached_prompt_tokens, 0);
+  if (reason != FinishReason::kError && active.num_generated > 0) {
+    std::lock_guard lock(mutex_);
+    status_.end_to_end_latency.observe(seconds_between(active.arrival, Clock::now()));
+  }
+  finishes.push_back(Finish{active.sink, active.id, reason, usage, message});
+  if (scheduler_) scheduler_->remove(active.id);
+  active_.erase(active.id);
+}
+
+void Engine::admit_new(std::vector<Finish>& finishes) {
+  std::deque<std::pair<RequestId, std::pair<EngineRequest, std::shared_ptr<RequestSink>>>> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(incoming_);
+  }
+  for (auto& [id, payload] : batch) {
+    Active active;
+    active.id = id;
+    active.request = std::move(payload.first);
+    active.sink = std::move(payload.second);
+    active.arrival = Clock::now();
+    active.seed = active.request.params.seed.value_or(seed_counter_++);
+    Active& slot = active_.emplace(id, std::move(active)).first->second;
+
+    std::string problem;
+    const SamplingParams& params = slot.request.params;
+    const int64_t vocab = runner_ ? runner_->config().vocab_size : 0;
+    if (!runner_) {
+      std::lock_guard lock(mutex_);
+      problem = "the model is not loaded: " + status_.error;
+    } else if (params.max_tokens < 1) {
+      problem = "max_tokens must be at least 1";
+    } else if (params.temperature < 0.0f || params.top_p <= 0.0f || params.top_p > 1.0f ||
+               params.min_p < 0.0f || params.min_p > 1.0f || params.repetition_penalty <= 0.0f) {
+      problem =
+          "sampling parameters out of range (temperature >= 0, 0 < top_p <= 1, "
+          "0 <= min_p <= 1, repetition_penalty > 0)";
+    } else {
+      const auto& prompt = slot.request.prompt_token_ids;
+      for (size_t i = 0; i < prompt.size(); ++i) {
+        if (prompt[i] < 0 || prompt[i] >= vocab) {
+          problem = "prompt token " + std::to_string(i) + " is id " + std::to_string(prompt[i]) +
+                    ", outside the vocabulary [0, " + std::to_string(vocab) + ")";
+          break;
+        }
+      }
+    }
+    if (problem.empty()) {
+      const auto& prompt = slot.request.prompt_token_ids;
+      const int max_num_tokens = static_cast<int>(
+          std::min<int64_t>(static_cast<int64_t>(prompt.size()) + params.max_tokens, INT32_MAX));
+      if (auto error = scheduler_->add(id, prompt, max_num_tokens, slot.request.priority)) {
+        problem = error->message;
+      }
+    }
+    if (!problem.empty()) finish(slot, FinishReason::kError, problem, finishes);
+  }
+}
+
+void Engine::apply_cancels(std::vector<Finish>& finishes) {
+  std::vector<RequestId> cancels;
+  {
+    std::lock_guard lock(mutex_);
+    cancels.swap(cancels_);
+  }
+  for (RequestId id : cancels) {
+    auto it = active_.find(id);
+    if (it != active_.end()) finish(it->second, FinishReason::kCancelled, "cancelled", finishes);
+  }
+}
+
+void Engine::step(std::vector<Finish>& finishes) {
+  const SchedulerOutput out = scheduler_->schedule();
+  if (out.scheduled.empty()) return;
+  const int block_size = pool_->block_size();
+  ForwardBatch batch;
+  std::vector<SeqId> logit_seqs;
+  for (const ScheduledSeq& s : out.scheduled) {
+    const auto& tokens = scheduler_->token_ids(s.id);
+    const auto& table = scheduler_->block_table(s.id);
+    const auto seq_index = static_cast<int32_t>(batch.block_tables.size());
+    batch.block_tables.emplace_back(table.begin(), table.end());
+    for (int i = 0; i < s.num_tokens; ++i) {
+      const int position = s.start_position + i;
+      batch.token_ids.push_back(tokens[static_cast<size_t>(position)]);
+      batch.positions.push_back(position);
+      batch.seq_of_token.push_back(seq_index);
+      batch.slot_mapping.push_back(static_cast<int64_t>(table[position / block_size]) * block_size +
+                                   position % block_size);
+    }
+    if (s.wants_logits) {
+      batch.logits_indices.push_back(static_cast<int32_t>(batch.token_ids.size()) - 1);
+      logit_seqs.push_back(s.id);
+    }
+    Active& active = active_.at(s.id);
+    if (active.cached_prompt_tokens < 0) active.cached_prompt_tokens = s.start_position;
+  }
+
+  std::vector<float> logits;
+  try {
+    logits = runner_->forward(batch);
+  } catch (const std::exception& error) {
+    // A batch the runner refuses fails its requests, not the engine.
+    for (const ScheduledSeq& s : out.scheduled) {
+      auto it = active_.find(s.id);
+      if (it != active_.end()) {
+        finish(it->second, FinishReason::kError, std::string("forward failed: ") + error.what(),
+               finishes);
+      }
+    }
+    return;
+  }
+
+  const auto vocab = static_cast<size_t>(runner_->config().vocab_size);
+  std::unordered_map<SeqId, int32_t> sampled;
+  std::vector<std::pair<SeqId, SampleResult>> results;
+  for (size_t j = 0; j < logit_seqs.size(); ++j) {
+    Active& active = active_.at(logit_seqs[j]);
+    SamplerContext context{active.request.prompt_token_ids, active.output_token_ids,
+                           options_.eos_token_ids, active.seed};
+    SampleResult result =
+        sample_token(std::span(logits).subspan(j * vocab, vocab), active.request.params, context);
+    sampled[logit_seqs[j]] = result.token_id;
+    results.emplace_back(logit_seqs[j], std::move(result));
+  }
+  scheduler_->step_done(out, sampled);
+
+  const auto now = Clock::now();
+  uint64_t prompt_tokens = 0;
+  for (const ScheduledSeq& s : out.scheduled) {
+    const Active& active = active_.at(s.id);
+    const int prompt_len = static_cast<int>(active.request.prompt_token_ids.size());
+    const int end = s.start_position + s.num_tokens;
+    if (s.start_position < prompt_len)
+      prompt_tokens += std::min(end, prompt_len) - s.start_position;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++status_.num_steps;
+    status_.num_preemptions_total += out.preempted.size();
+    status_.prompt_tokens_total += prompt_tokens;
+    status_.generation_tokens_total += results.size();
+    for (const auto& [id, result] : results) {
+      const Active& active = active_.at(id);
+      if (active.num_generated == 0) {
+        status_.time_to_first_token.observe(seconds_between(active.arrival, now));
+      } else {
+        status_.inter_token_latency.observe(seconds_between(active.last_token, now));
+      }
+    }
+  }
+
+  for (auto& [id, result] : results) {
+    Active& active = active_.at(id);
+    active.output_token_ids.push_back(result.token_id);
+    ++active.num_generated;
+    active.last_token = now;
+    active.sink->on_token(id, result);
+    const SamplingParams& params = active.request.params;
+    const bool is_eos = std::find(options_.eos_token_ids.begin(), options_.eos_token_ids.end(),
+                                  result.token_id) != options_.eos_token_ids.end();
+    const bool is_stop = std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(),
+                                   result.token_id) != params.stop_token_ids.end();
+    const int total =
+        static_cast<int>(active.request.prompt_token_ids.size()) + active.num_generated;
+    if ((is_eos && !params.ignore_eos) || is_stop) {
+      finish(active, FinishReason::kStop, "", finishes);
+    } else if (active.num_generated >= params.max_tokens ||
+               total >= options_.scheduler.max_model_len) {
+      finish(active, FinishReason::kLength, "", finishes);
+    }
+  }
+}
+
+void Engine::run() {
+  const bool loaded = load_model();
+  {
+    std::lock_guard lock(mutex_);
+    status_.state = loaded ? EngineState::kReady : EngineState::kFailed;
+    status_.num_kv_blocks_total = options_.pool.max_num_chunks * options_.pool.blocks_per_chunk;
+    status_.kv_block_size = options_.pool.block_size;
+  }
+  state_changed_.notify_all();
+  Clock::time_point idle_since = Clock::now();
+
+  for (;;) {
+    std::vector<Finish> finishes;
+    bool stopping = false;
+    bool wake = false;
+    std::optional<int> sleep;
+    {
+      std::unique_lock lock(mutex_);
+      for (;;) {
+        const bool busy = scheduler_ && scheduler_->has_work();
+        if (stopping_ || busy || !incoming_.empty() || !cancels_.empty() || wake_requested_ ||
+            (sleep_requested_ && status_.state == EngineState::kReady)) {
+          break;
+        }
+        // Idle: block until something arrives (or the idle-sleep deadline passes).
+        if (status_.state == EngineState::kReady && options_.idle_sleep_after.count() > 0) {
+          if (wake_loop_.wait_until(lock, idle_since + options_.idle_sleep_after) ==
+                  std::cv_status::timeout &&
+              incoming_.empty() && cancels_.empty() && !stopping_) {
+            sleep_requested_ = options_.idle_sleep_level;
+          }
+        } else {
+          wake_loop_.wait(lock);
+        }
+      }
+      stopping = stopping_;
+      wake = std::exchange(wake_requested_, false) ||
+             (!incoming_.empty() && status_.state == EngineState::kSleeping);
+      if (active_.empty() && incoming_.empty())
+        sleep = std::exchange(sleep_requested_, std::nullopt);
+    }
+
+    if (stopping) {
+      std::string reason;
+      {
+        std::lock_guard lock(mutex_);
+        reason = stop_reason_;
+      }
+      admit_new(finishes);
+      std::vector<RequestId> ids;
+      for (const auto& [id, active] : active_)
+        ids.push_back(id);
+      for (RequestId id : ids)
+        finish(active_.at(id), FinishReason::kCancelled, reason, finishes);
+      for (Finish& f : finishes)
+        f.sink->on_finish(f.id, f.reason, f.usage, f.message);
+      {
+        std::lock_guard lock(mutex_);
+        status_.state = EngineState::kStopped;
+      }
+      state_changed_.notify_all();
+      return;
+    }
+
+    EngineState state;
+    {
+      std::lock_guard lock(mutex_);
+      state = status_.state;
+    }
+    if (wake && state == EngineState::kSleeping) {
+      {
+        std::lock_guard lock(mutex_);
+        status_.state = EngineState::kWaking;
+      }
+      state_changed_.notify_all();
+      const bool ok = load_model();
+      {
+        std::lock_guard lock(mutex_);
+        status_.state = ok ? EngineState::kReady : EngineState::kFailed;
+        status_.sleep_level = 0;
+      }
+      state_changed_.notify_all();
+      idle_since = Clock::now();
+    }
+
+    admit_new(finishes);
+    apply_cancels(finishes);
+    if (sleep && active_.empty() && state == EngineState::kReady) {
+      unload_model(*sleep);
+      {
+        std::lock_guard lock(mutex_);
+        status_.state = EngineState::kSleeping;
+        status_.sleep_level = *sleep;
+      }
+      state_changed_.notify_all();
+    }
+    if (scheduler_ && scheduler_->has_work()) {
+      step(finishes);
+      idle_since = Clock::now();
+    }
+    for (Finish& f : finishes)
+      f.sink->on_finish(f.id, f.reason, f.usage, f.message);
+
+    std::lock_guard lock(mutex_);
+    status_.requests_finished_total += finishes.size();
+    status_.num_running = scheduler_ ? scheduler_->num_running() : 0;
+    status_.num_waiting = scheduler_ ? scheduler_->num_waiting() : 0;
+    status_.num_kv_blocks_used = pool_ ? pool_->num_used_blocks() : 0;
+    status_.num_kv_blocks_cached = pool_ ? pool_->num_cached_blocks() : 0;
+    if (scheduler_) {
+      status_.prefix_query_tokens_total = scheduler_->num_prefix_query_tokens();
+      status_.prefix_hit_tokens_total = scheduler_->num_prefix_hit_tokens();
+    }
+  }
+}
+
+}  // namespace mm

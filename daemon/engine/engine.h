@@ -1,0 +1,117 @@
+// The engine: one step loop thread that owns the scheduler, the block pool, the model runner
+// and every sequence. Frontends call submit / cancel / status / sleep / wake from any thread;
+// those only queue work under a mutex and wake the loop. The loop blocks on a condition
+// variable when there is nothing to do (no polling): an idle engine's step counter stays still.
+// After `idle_sleep_after` without work it sleeps (level 1: frees the KV cache and the
+// repacked weights, keeps the checkpoint mapped; level 2: also unmaps it); the next request or
+// wake() loads it again.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/engine/block_pool.h"
+#include "daemon/engine/engine_metrics.h"
+#include "daemon/engine/request.h"
+#include "daemon/engine/scheduler.h"
+#include "daemon/model/model_runner.h"
+
+namespace mm {
+
+struct EngineOptions {
+  std::filesystem::path model;
+  RunnerOptions runner;  // num_kv_blocks is set from `pool`
+  SchedulerConfig scheduler;
+  BlockPoolOptions pool;
+  std::vector<int32_t> eos_token_ids;
+  std::chrono::milliseconds idle_sleep_after{0};  // 0: never sleep by itself
+  int idle_sleep_level = 1;
+};
+
+class Engine {
+ public:
+  // Starts the loop thread, which loads the model (state kLoading, then kReady or kFailed).
+  explicit Engine(EngineOptions options);
+  ~Engine();  // stop(), then joins
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Thread-safe. The sink receives the tokens and exactly one on_finish. Invalid requests
+  // (empty prompt, too long, token id out of range) finish with kError and a message.
+  RequestId submit(EngineRequest request, std::shared_ptr<RequestSink> sink);
+  // Thread-safe; the request leaves the next step at once and its blocks return to the pool.
+  void cancel(RequestId id);
+  EngineStatus status() const;
+  // Thread-safe. Sleep waits until no request is in flight; a request arriving while asleep
+  // wakes the engine first.
+  void sleep(int level);
+  void wake();
+  // Ends every request (kCancelled with `reason`) and stops the loop. Idempotent.
+  void stop(const std::string& reason = "the engine is stopping");
+  // Blocks until the model is loaded (or failed) or the deadline passes; true when ready.
+  bool wait_ready(std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Active {
+    RequestId id = 0;
+    EngineRequest request;
+    std::shared_ptr<RequestSink> sink;
+    uint64_t seed = 0;
+    int num_generated = 0;
+    int cached_prompt_tokens = -1;
+    std::vector<int32_t> output_token_ids;
+    std::chrono::steady_clock::time_point arrival;
+    std::chrono::steady_clock::time_point last_token;
+  };
+  struct Finish {
+    std::shared_ptr<RequestSink> sink;
+    RequestId id;
+    FinishReason reason;
+    Usage usage;
+    std::string message;
+  };
+
+  void run();
+  bool load_model();  // engine thread; fills runner_, pool_, scheduler_
+  void unload_model(int level);
+  void admit_new(std::vector<Finish>& finishes);
+  void apply_cancels(std::vector<Finish>& finishes);
+  void step(std::vector<Finish>& finishes);
+  void finish(Active& active, FinishReason reason, const std::string& message,
+              std::vector<Finish>& finishes);
+
+  EngineOptions options_;
+
+  // Shared with frontends, guarded by mutex_.
+  mutable std::mutex mutex_;
+  mutable std::condition_variable wake_loop_;
+  mutable std::condition_variable state_changed_;
+  std::deque<std::pair<RequestId, std::pair<EngineRequest, std::shared_ptr<RequestSink>>>>
+      incoming_;
+  std::vector<RequestId> cancels_;
+  std::optional<int> sleep_requested_;
+  bool wake_requested_ = false;
+  bool stopping_ = false;
+  std::string stop_reason_;
+  RequestId next_id_ = 1;
+  EngineStatus status_;
+
+  // Owned by the loop thread.
+  std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<BlockPool> pool_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unordered_map<RequestId, Active> active_;
+  uint64_t seed_counter_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace mm

@@ -1,0 +1,55 @@
+// Counters and latency histograms of the engine, in the shape Prometheus exposes them.
+// Written by the engine thread; read through snapshots under the engine's lock.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace mm {
+
+// Cumulative histogram over fixed bucket bounds (seconds).
+struct LatencyHistogram {
+  static constexpr std::array<double, 14> kBounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,  0.25,
+                                                     0.5,   1.0,   2.5,  5.0,   10.0, 30.0, 60.0};
+  std::array<uint64_t, kBounds.size() + 1> counts{};  // the last bucket is +Inf
+  double sum = 0.0;
+  uint64_t count = 0;
+
+  void observe(double seconds) {
+    size_t bucket = 0;
+    while (bucket < kBounds.size() && seconds > kBounds[bucket])
+      ++bucket;
+    ++counts[bucket];
+    sum += seconds;
+    ++count;
+  }
+};
+
+enum class EngineState : uint8_t { kLoading, kReady, kSleeping, kWaking, kStopped, kFailed };
+
+struct EngineStatus {
+  EngineState state = EngineState::kLoading;
+  int sleep_level = 0;
+  int num_running = 0;
+  int num_waiting = 0;
+  int num_kv_blocks_total = 0;  // the pool's cap
+  int num_kv_blocks_used = 0;
+  int num_kv_blocks_cached = 0;
+  int kv_block_size = 0;
+  uint64_t num_steps = 0;  // moves only while there is work: an idle engine does not poll
+  uint64_t prompt_tokens_total = 0;
+  uint64_t generation_tokens_total = 0;
+  uint64_t prefix_query_tokens_total = 0;
+  uint64_t prefix_hit_tokens_total = 0;
+  uint64_t num_preemptions_total = 0;
+  uint64_t requests_finished_total = 0;
+  LatencyHistogram time_to_first_token;
+  LatencyHistogram inter_token_latency;
+  LatencyHistogram end_to_end_latency;
+  std::string error;  // kFailed: why the model could not load
+};
+
+const char* engine_state_name(EngineState state);
+
+}  // namespace mm

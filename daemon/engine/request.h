@@ -1,0 +1,48 @@
+// What frontends hand the engine and what the engine hands back: native types, no wire format.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/engine/sampler.h"
+#include "daemon/engine/sampling_params.h"
+
+namespace mm {
+
+using RequestId = int64_t;
+
+struct EngineRequest {
+  std::vector<int32_t> prompt_token_ids;
+  SamplingParams params;
+  int priority = 0;  // smaller runs first
+};
+
+enum class FinishReason : uint8_t {
+  kStop,       // an EOS or stop token (or, one level up, a stop string)
+  kLength,     // max_tokens or max_model_len reached
+  kCancelled,  // cancel() or the client went away
+  kError,      // the request could not run; the message says why
+};
+std::string_view finish_reason_name(FinishReason reason);
+
+struct Usage {
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  int cached_prompt_tokens = 0;  // served from the prefix cache at admission
+};
+
+// Receives one request's output. Called on the engine thread, in order, never concurrently
+// for one request; implementations must not block (they queue and return). on_finish is the
+// last call for a request.
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  virtual void on_token(RequestId id, const SampleResult& token) = 0;
+  virtual void on_finish(RequestId id, FinishReason reason, const Usage& usage,
+                         const std::string& message) = 0;
+};
+
+}  // namespace mm

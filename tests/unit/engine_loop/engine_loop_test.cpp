@@ -1,0 +1,314 @@
+// The engine's step loop on a real tiny checkpoint: batching, preemption, prefix caching,
+// cancellation, idle blocking, sleep and wake, seeds, stop conditions and request errors.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "daemon/engine/engine.h"
+
+namespace mm {
+namespace {
+
+using namespace std::chrono_literals;
+
+class CollectingSink : public RequestSink {
+ public:
+  void on_token(RequestId, const SampleResult& token) override {
+    std::lock_guard lock(mutex_);
+    tokens_.push_back(token.token_id);
+  }
+  void on_finish(RequestId, FinishReason reason, const Usage& usage,
+                 const std::string& message) override {
+    std::lock_guard lock(mutex_);
+    reason_ = reason;
+    usage_ = usage;
+    message_ = message;
+    done_ = true;
+    cv_.notify_all();
+  }
+  bool wait(std::chrono::milliseconds timeout = 60s) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [this] { return done_; });
+  }
+  std::vector<int32_t> tokens() const {
+    std::lock_guard lock(mutex_);
+    return tokens_;
+  }
+  size_t num_tokens() const {
+    std::lock_guard lock(mutex_);
+    return tokens_.size();
+  }
+  FinishReason reason() const { return reason_; }
+  const Usage& usage() const { return usage_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<int32_t> tokens_;
+  FinishReason reason_ = FinishReason::kError;
+  Usage usage_;
+  std::string message_;
+  bool done_ = false;
+};
+
+EngineOptions tiny_options(int blocks_per_chunk = 64, int max_num_chunks = 4) {
+  EngineOptions options;
+  options.model = std::string(MMD_FIXTURE_DIR) + "/tiny-bf16";
+  options.runner.kv_dtype = KvDType::kF32;  // exact: batched and alone must agree bit for bit
+  options.runner.num_threads = 2;
+  options.pool = BlockPoolOptions{.block_size = 4,
+                                  .blocks_per_chunk = blocks_per_chunk,
+                                  .initial_num_chunks = 1,
+                                  .max_num_chunks = max_num_chunks};
+  options.scheduler =
+      SchedulerConfig{.max_num_batched_tokens = 64, .max_num_seqs = 16, .max_model_len = 256};
+  return options;
+}
+
+EngineRequest greedy_request(std::vector<int32_t> prompt, int max_tokens) {
+  EngineRequest request;
+  request.prompt_token_ids = std::move(prompt);
+  request.params.temperature = 0.0f;
+  request.params.max_tokens = max_tokens;
+  request.params.ignore_eos = true;
+  return request;
+}
+
+std::vector<int32_t> prompt_of(int length, int32_t seed) {
+  std::vector<int32_t> out;
+  for (int i = 0; i < length; ++i)
+    out.push_back(static_cast<int32_t>((seed * 37 + i * 11) % 250 + 3));
+  return out;
+}
+
+std::vector<int32_t> run_alone(Engine& engine, EngineRequest request) {
+  auto sink = std::make_shared<CollectingSink>();
+  engine.submit(std::move(request), sink);
+  EXPECT_TRUE(sink->wait());
+  return sink->tokens();
+}
+
+TEST(EngineLoop, LoadsAndGeneratesGreedily) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  auto sink = std::make_shared<CollectingSink>();
+  engine.submit(greedy_request(prompt_of(9, 1), 12), sink);
+  ASSERT_TRUE(sink->wait());
+  EXPECT_EQ(sink->reason(), FinishReason::kLength);
+  EXPECT_EQ(sink->tokens().size(), 12u);
+  EXPECT_EQ(sink->usage().prompt_tokens, 9);
+  EXPECT_EQ(sink->usage().completion_tokens, 12);
+  const EngineStatus status = engine.status();
+  EXPECT_EQ(status.state, EngineState::kReady);
+  EXPECT_EQ(status.generation_tokens_total, 12u);
+  EXPECT_EQ(status.time_to_first_token.count, 1u);
+  EXPECT_EQ(status.inter_token_latency.count, 11u);
+  EXPECT_EQ(status.num_kv_blocks_used, 0);
+}
+
+TEST(EngineLoop, ConcurrentRequestsMatchTheSameRequestsAlone) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  std::vector<std::vector<int32_t>> alone;
+  for (int r = 0; r < 8; ++r)
+    alone.push_back(run_alone(engine, greedy_request(prompt_of(3 + 4 * r, r), 10)));
+  std::vector<std::shared_ptr<CollectingSink>> sinks;
+  for (int r = 0; r < 8; ++r) {
+    sinks.push_back(std::make_shared<CollectingSink>());
+    engine.submit(greedy_request(prompt_of(3 + 4 * r, r), 10), sinks.back());
+  }
+  for (int r = 0; r < 8; ++r) {
+    ASSERT_TRUE(sinks[r]->wait());
+    EXPECT_EQ(sinks[r]->tokens(), alone[r]) << "request " << r;
+  }
+}
+
+TEST(EngineLoop, PreemptionGivesTheSameOutput) {
+  // 12 blocks of 4 tokens cannot hold six 30-token sequences at once: the newest get preempted
+  // and recomputed, and must still produce exactly what they produce alone.
+  EngineOptions options = tiny_options(12, 1);
+  options.scheduler.enable_prefix_caching = false;
+  Engine engine(options);
+  ASSERT_TRUE(engine.wait_ready(60s));
+  std::vector<std::vector<int32_t>> alone;
+  for (int r = 0; r < 6; ++r)
+    alone.push_back(run_alone(engine, greedy_request(prompt_of(10, r), 20)));
+  std::vector<std::shared_ptr<CollectingSink>> sinks;
+  for (int r = 0; r < 6; ++r) {
+    sinks.push_back(std::make_shared<CollectingSink>());
+    engine.submit(greedy_request(prompt_of(10, r), 20), sinks.back());
+  }
+  for (int r = 0; r < 6; ++r) {
+    ASSERT_TRUE(sinks[r]->wait());
+    EXPECT_EQ(sinks[r]->tokens(), alone[r]) << "request " << r;
+  }
+  EXPECT_GT(engine.status().num_preemptions_total, 0u);
+  EXPECT_EQ(engine.status().num_kv_blocks_used, 0);
+}
+
+TEST(EngineLoop, PrefixCacheHitGivesTheSameOutput) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  const auto first = run_alone(engine, greedy_request(prompt_of(21, 5), 8));
+  auto sink = std::make_shared<CollectingSink>();
+  engine.submit(greedy_request(prompt_of(21, 5), 8), sink);
+  ASSERT_TRUE(sink->wait());
+  EXPECT_EQ(sink->tokens(), first);
+  EXPECT_EQ(sink->usage().cached_prompt_tokens, 20);  // 5 full blocks of 4
+  EXPECT_GE(engine.status().prefix_hit_tokens_total, 20u);
+}
+
+TEST(EngineLoop, CancelFreesTheBlocks) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  auto sink = std::make_shared<CollectingSink>();
+  const RequestId id = engine.submit(greedy_request(prompt_of(40, 2), 200), sink);
+  while (sink->num_tokens() < 2)
+    std::this_thread::yield();
+  engine.cancel(id);
+  ASSERT_TRUE(sink->wait());
+  EXPECT_EQ(sink->reason(), FinishReason::kCancelled);
+  EXPECT_LT(sink->tokens().size(), 200u);
+  // The status is published after the step that applied the cancel.
+  for (int i = 0; i < 1000 && engine.status().num_kv_blocks_used != 0; ++i)
+    std::this_thread::yield();
+  EXPECT_EQ(engine.status().num_kv_blocks_used, 0);
+  EXPECT_EQ(engine.status().num_running, 0);
+}
+
+TEST(EngineLoop, IdleEngineDoesNotStep) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  run_alone(engine, greedy_request(prompt_of(5, 1), 3));
+  const uint64_t steps = engine.status().num_steps;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(engine.status().num_steps, steps);
+}
+
+TEST(EngineLoop, SleepAndWakeKeepTheOutput) {
+  EngineOptions options = tiny_options();
+  Engine engine(options);
+  ASSERT_TRUE(engine.wait_ready(60s));
+  const auto before = run_alone(engine, greedy_request(prompt_of(13, 3), 10));
+  for (int level : {1, 2}) {
+    engine.sleep(level);
+    for (int i = 0; i < 100000 && engine.status().state != EngineState::kSleeping; ++i) {
+      std::this_thread::yield();
+    }
+    ASSERT_EQ(engine.status().state, EngineState::kSleeping);
+    EXPECT_EQ(engine.status().sleep_level, level);
+    // A request wakes it.
+    EXPECT_EQ(run_alone(engine, greedy_request(prompt_of(13, 3), 10)), before) << "level " << level;
+    EXPECT_EQ(engine.status().state, EngineState::kReady);
+  }
+  engine.sleep(1);
+  engine.wake();
+  ASSERT_TRUE(engine.wait_ready(60s));
+}
+
+TEST(EngineLoop, IdleTimerPutsTheEngineToSleep) {
+  EngineOptions options = tiny_options();
+  options.idle_sleep_after = 100ms;
+  Engine engine(options);
+  ASSERT_TRUE(engine.wait_ready(60s));
+  const auto before = run_alone(engine, greedy_request(prompt_of(6, 9), 4));
+  for (int i = 0; i < 200 && engine.status().state != EngineState::kSleeping; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(engine.status().state, EngineState::kSleeping);
+  EXPECT_EQ(run_alone(engine, greedy_request(prompt_of(6, 9), 4)), before);
+}
+
+TEST(EngineLoop, SeededSamplingIgnoresTheRestOfTheBatch) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  EngineRequest seeded = greedy_request(prompt_of(7, 4), 16);
+  seeded.params.temperature = 1.0f;
+  seeded.params.seed = 42;
+  const auto alone = run_alone(engine, seeded);
+  std::vector<std::shared_ptr<CollectingSink>> others;
+  for (int r = 0; r < 4; ++r) {
+    others.push_back(std::make_shared<CollectingSink>());
+    EngineRequest other = greedy_request(prompt_of(5 + r, 10 + r), 16);
+    other.params.temperature = 1.0f;
+    engine.submit(other, others.back());
+  }
+  auto sink = std::make_shared<CollectingSink>();
+  engine.submit(seeded, sink);
+  ASSERT_TRUE(sink->wait());
+  EXPECT_EQ(sink->tokens(), alone);
+  for (auto& other : others)
+    ASSERT_TRUE(other->wait());
+}
+
+TEST(EngineLoop, StopTokensAndEos) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  const auto free_run = run_alone(engine, greedy_request(prompt_of(8, 6), 10));
+  ASSERT_EQ(free_run.size(), 10u);
+  EngineRequest stop = greedy_request(prompt_of(8, 6), 10);
+  stop.params.stop_token_ids = {free_run[3]};
+  auto sink = std::make_shared<CollectingSink>();
+  engine.submit(stop, sink);
+  ASSERT_TRUE(sink->wait());
+  EXPECT_EQ(sink->reason(), FinishReason::kStop);
+  const auto stopped = sink->tokens();
+  const auto first_stop =
+      std::find(free_run.begin(), free_run.end(), free_run[3]) - free_run.begin();
+  EXPECT_EQ(stopped.size(), static_cast<size_t>(first_stop + 1));  // the stop token is included
+}
+
+TEST(EngineLoop, BadRequestsFailAloneWithAMessage) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  auto out_of_vocab = std::make_shared<CollectingSink>();
+  engine.submit(greedy_request({1, 2, 999}, 4), out_of_vocab);
+  auto too_long = std::make_shared<CollectingSink>();
+  engine.submit(greedy_request(std::vector<int32_t>(300, 5), 4), too_long);
+  auto good = std::make_shared<CollectingSink>();
+  engine.submit(greedy_request({1, 2, 3}, 4), good);
+  ASSERT_TRUE(out_of_vocab->wait());
+  ASSERT_TRUE(too_long->wait());
+  ASSERT_TRUE(good->wait());
+  EXPECT_EQ(out_of_vocab->reason(), FinishReason::kError);
+  EXPECT_NE(out_of_vocab->message().find("prompt token 2 is id 999"), std::string::npos)
+      << out_of_vocab->message();
+  EXPECT_EQ(too_long->reason(), FinishReason::kError);
+  EXPECT_NE(too_long->message().find("max_model_len (256)"), std::string::npos)
+      << too_long->message();
+  EXPECT_EQ(good->reason(), FinishReason::kLength);
+  EXPECT_EQ(good->tokens().size(), 4u);
+}
+
+TEST(EngineLoop, MissingModelFailsRequestsNotTheProcess) {
+  EngineOptions options = tiny_options();
+  options.model = "/nonexistent/model";
+  Engine engine(options);
+  EXPECT_FALSE(engine.wait_ready(60s));
+  EXPECT_EQ(engine.status().state, EngineState::kFailed);
+  auto sink = std::make_shared<CollectingSink>();
+  engine.submit(greedy_request({1, 2}, 2), sink);
+  ASSERT_TRUE(sink->wait());
+  EXPECT_EQ(sink->reason(), FinishReason::kError);
+  EXPECT_NE(sink->message().find("/nonexistent/model"), std::string::npos) << sink->message();
+}
+
+TEST(EngineLoop, StopEndsInFlightRequests) {
+  auto sink = std::make_shared<CollectingSink>();
+  {
+    Engine engine(tiny_options());
+    ASSERT_TRUE(engine.wait_ready(60s));
+    engine.submit(greedy_request(prompt_of(10, 1), 250), sink);
+    while (sink->num_tokens() < 1)
+      std::this_thread::yield();
+    engine.stop("shutting down for the test");
+  }
+  ASSERT_TRUE(sink->wait(1s));
+  EXPECT_EQ(sink->reason(), FinishReason::kCancelled);
+  EXPECT_EQ(sink->message(), "shutting down for the test");
+}
+
+}  // namespace
+}  // namespace mm
