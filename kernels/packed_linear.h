@@ -15,7 +15,8 @@ enum class PackedFormat : uint8_t {
   kFp8Block,     // data: e4m3fn codes [N, K]; scales f32 [cdiv(N, block_rows), cdiv(K, group_cols)]
   kInt4Group,    // data: u8 [N, cdiv(K, 2)]: column 2j in the low nibble of byte j, 2j+1 in the
                  // high one; each nibble u ∈ [0, 15]. W[n, k] = u · scales[n, g] + biases[n, g]
-                 // with g = k / group_cols (biases = −(8 + zero_point) · scale)
+                 // with g = k / group_cols (biases = −(8 + zero_point) · scale; the sum is
+                 // exact in f32: it equals (u − 8 − z) · scale)
   kInt8Channel,  // data: i8 [N, K]; scales f32 [N]: W[n, k] = q · scales[n]
 };
 

@@ -31,7 +31,8 @@ inline float weight_unscaled(const LinearWeightsView& w, const uint8_t* row, int
   return 0;
 }
 
-// Float-activation formats: per group, s · Σ x·w (+ bias · Σ x for int4), summed over groups.
+// Float-activation formats: each weight is dequantized to its exact f32 value (see
+// linear_avx2.cpp) and multiplied into one f32 accumulator.
 void rows_float_scalar(const LinearWeightsView& w, const LinearInputs& in, int64_t row_begin,
                        int64_t row_end, float* y) {
   const int64_t k_cols = w.num_cols;
@@ -41,25 +42,22 @@ void rows_float_scalar(const LinearWeightsView& w, const LinearInputs& in, int64
     const uint8_t* row = w.data + n * w.row_bytes;
     for (int64_t m = 0; m < in.num_tokens; ++m) {
       const float* x = in.x + m * k_cols;
-      float total = 0;
+      float acc = 0;
       for (int64_t g = 0; g < num_groups; ++g) {
-        float acc = 0;
-        const int64_t k_end = std::min(k_cols, (g + 1) * group_cols);
-        for (int64_t k = g * group_cols; k < k_end; ++k) acc += weight_unscaled(w, row, k) * x[k];
+        float scale = 1.0f, bias = 0.0f;
         switch (w.format) {
-          case PackedFormat::kFp8Block:
-            total += acc * w.scales[(n / w.block_rows) * num_groups + g];
+          case PackedFormat::kFp8Block: scale = w.scales[(n / w.block_rows) * num_groups + g]; break;
+          case PackedFormat::kInt4Group:
+            scale = w.scales[n * num_groups + g];
+            bias = w.biases[n * num_groups + g];
             break;
-          case PackedFormat::kInt4Group: {
-            const int64_t idx = n * num_groups + g;
-            total += acc * w.scales[idx] + w.biases[idx] * in.group_sums[m * num_groups + g];
-            break;
-          }
-          case PackedFormat::kInt8Channel: total += acc * w.scales[n]; break;
-          default: total += acc; break;
+          case PackedFormat::kInt8Channel: scale = w.scales[n]; break;
+          default: break;
         }
+        const int64_t k_end = std::min(k_cols, (g + 1) * group_cols);
+        for (int64_t k = g * group_cols; k < k_end; ++k) acc += (weight_unscaled(w, row, k) * scale + bias) * x[k];
       }
-      y[m * w.num_rows + n] = total;
+      y[m * w.num_rows + n] = acc;
     }
   }
 }
@@ -82,7 +80,6 @@ void rows_w8a8_scalar(const LinearWeightsView& w, const LinearInputs& in, int64_
 // Scratch for the prepared activations; linear_cpu runs on the runner thread only.
 struct Scratch {
   std::vector<float> x_perm;
-  std::vector<float> group_sums;
   std::vector<int8_t> xq;
   std::vector<float> x_scales;
 };
@@ -126,19 +123,6 @@ void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float
       }
     }
     in.x = scratch.x_perm.data();
-  }
-  if (w.format == PackedFormat::kInt4Group) {
-    const int64_t num_groups = w.num_groups();
-    scratch.group_sums.resize(static_cast<size_t>(num_tokens * num_groups));
-    for (int64_t m = 0; m < num_tokens; ++m) {
-      for (int64_t g = 0; g < num_groups; ++g) {
-        float sum = 0;
-        const int64_t k_end = std::min(k_cols, (g + 1) * w.group_cols);
-        for (int64_t k = g * w.group_cols; k < k_end; ++k) sum += in.x[m * k_cols + k];
-        scratch.group_sums[static_cast<size_t>(m * num_groups + g)] = sum;
-      }
-    }
-    in.group_sums = scratch.group_sums.data();
   }
   const bool w8a8 = w.format == PackedFormat::kInt8Channel && w.int8_activations;
   if (w8a8) {

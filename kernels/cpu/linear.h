@@ -29,7 +29,6 @@ struct LinearWeightsView {
 struct LinearInputs {
   const float* x = nullptr;           // f32 [num_tokens, K], packed column order
   int64_t num_tokens = 0;
-  const float* group_sums = nullptr;  // kInt4Group: f32 [num_tokens, num_groups] Σ x per group
   const int8_t* xq = nullptr;         // W8A8: i8 [num_tokens, K]
   const float* x_scales = nullptr;    // W8A8: f32 [num_tokens], amax / 127
 };

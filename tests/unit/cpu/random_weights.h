@@ -37,9 +37,11 @@ inline PackedLinear random_linear(std::mt19937& rng, PackedFormat format, int64_
   const auto count = static_cast<size_t>(num_rows * num_cols);
   switch (format) {
     case PackedFormat::kF32: {
-      const std::vector<float> values = random_normal(rng, count, 0.1f);
       w.data.resize(count * 4);
-      std::memcpy(w.data.data(), values.data(), w.data.size());
+      for (size_t i = 0; i < count; ++i) {
+        const float v = random_normal(rng, 1, 0.1f)[0];
+        std::memcpy(w.data.data() + 4 * i, &v, 4);
+      }
       break;
     }
     case PackedFormat::kBf16: {
