@@ -77,13 +77,6 @@ void rows_w8a8_scalar(const LinearWeightsView& w, const LinearInputs& in, int64_
   }
 }
 
-// Scratch for the prepared activations; linear_cpu runs on the runner thread only.
-struct Scratch {
-  std::vector<float> x_perm;
-  std::vector<int8_t> xq;
-  std::vector<float> x_scales;
-};
-
 }  // namespace
 
 LinearRowsFn linear_rows_scalar(PackedFormat format, bool int8_activations) {
@@ -107,12 +100,12 @@ float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq) {
   return amax / 127.0f;
 }
 
-void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
-                int64_t num_tokens, float* y) {
-  if (num_tokens <= 0) return;
-  static thread_local Scratch scratch;
+LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int64_t num_tokens,
+                          float* y, LinearScratch& scratch) {
   const int64_t k_cols = w.num_cols;
-  LinearInputs in;
+  LinearTask task;
+  task.y = y;
+  LinearInputs& in = task.in;
   in.x = x;
   in.num_tokens = num_tokens;
   if (!w.col_perm.empty()) {
@@ -135,7 +128,7 @@ void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float
     in.xq = scratch.xq.data();
     in.x_scales = scratch.x_scales.data();
   }
-  LinearWeightsView view;
+  LinearWeightsView& view = task.view;
   view.format = w.format;
   view.num_rows = w.num_rows;
   view.num_cols = k_cols;
@@ -146,12 +139,41 @@ void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float
   view.data = w.data.data();
   view.scales = w.scales.data();
   view.biases = w.biases.data();
-  const LinearRowsFn rows = isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8)
-                                                 : linear_rows_scalar(w.format, w8a8);
+  task.rows = isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8) : linear_rows_scalar(w.format, w8a8);
+  return task;
+}
+
+void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tasks) {
   // Row chunks: at least 16 rows (amortises the per-chunk token loop), about four chunks per
-  // thread so a slow (shared) core does not hold the others back.
-  const int64_t grain = std::max<int64_t>(16, w.num_rows / (4 * pool.num_threads()));
-  pool.parallel_for(w.num_rows, grain, [&](int64_t begin, int64_t end) { rows(view, in, begin, end, y); });
+  // thread per task so a slow (shared) core does not hold the others back.
+  struct Chunk {
+    int64_t task, begin, end;
+  };
+  // The caller's list; workers reach it through the reference captured below.
+  static thread_local std::vector<Chunk> chunk_list;
+  std::vector<Chunk>& chunks = chunk_list;
+  chunks.clear();
+  for (int64_t t = 0; t < num_tasks; ++t) {
+    if (tasks[t].in.num_tokens <= 0) continue;
+    const int64_t rows = tasks[t].view.num_rows;
+    const int64_t grain = std::max<int64_t>(16, rows / (4 * pool.num_threads()));
+    for (int64_t begin = 0; begin < rows; begin += grain) chunks.push_back({t, begin, std::min(rows, begin + grain)});
+  }
+  pool.parallel_for(static_cast<int64_t>(chunks.size()), 1, [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c) {
+      const Chunk& chunk = chunks[static_cast<size_t>(c)];
+      const LinearTask& task = tasks[chunk.task];
+      task.rows(task.view, task.in, chunk.begin, chunk.end, task.y);
+    }
+  });
+}
+
+void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
+                int64_t num_tokens, float* y) {
+  if (num_tokens <= 0) return;
+  static thread_local LinearScratch scratch;
+  const LinearTask task = prepare_linear(isa, w, x, num_tokens, y, scratch);
+  run_linear_tasks(pool, &task, 1);
 }
 
 }  // namespace mm

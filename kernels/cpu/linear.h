@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/thread_pool.h"
@@ -39,6 +40,30 @@ using LinearRowsFn = void (*)(const LinearWeightsView& w, const LinearInputs& in
 
 LinearRowsFn linear_rows_scalar(PackedFormat format, bool int8_activations);
 LinearRowsFn linear_rows_avx2(PackedFormat format, bool int8_activations);
+
+// Buffers for the activations a linear call prepares (act-order permutation, int8 quantization);
+// owned by the caller, reused across calls.
+struct LinearScratch {
+  std::vector<float> x_perm;
+  std::vector<int8_t> xq;
+  std::vector<float> x_scales;
+};
+
+// One prepared linear call: y = x · Wᵀ, ready to run rows of.
+struct LinearTask {
+  LinearWeightsView view;
+  LinearInputs in;
+  LinearRowsFn rows = nullptr;
+  float* y = nullptr;
+};
+
+// Prepares y = x · Wᵀ (x: f32 [num_tokens, K]; y: f32 [num_tokens, N]) using `scratch`, which
+// must outlive the task.
+LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int64_t num_tokens,
+                          float* y, LinearScratch& scratch);
+// Runs several independent tasks in one parallel loop over all their row chunks (one pool
+// dispatch instead of one per task: the MoE runs every expert's gate and up projections so).
+void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tasks);
 
 // x: f32 [num_tokens, w.num_cols]; y: f32 [num_tokens, w.num_rows] (must not alias x).
 void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
