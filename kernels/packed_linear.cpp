@@ -10,7 +10,7 @@ int64_t PackedLinear::row_bytes() const {
     case PackedFormat::kBf16: return num_cols * 2;
     case PackedFormat::kFp8Block:
     case PackedFormat::kInt8Channel: return num_cols;
-    case PackedFormat::kInt4Group: return (num_cols + 1) / 2;
+    case PackedFormat::kInt4Group: return 8 * ((num_cols + 15) / 16);
   }
   return 0;
 }
@@ -41,7 +41,7 @@ std::vector<float> unpack_to_f32(const PackedLinear& w) {
                   w.scales[static_cast<size_t>((n / w.block_rows) * num_groups + j / w.group_cols)];
           break;
         case PackedFormat::kInt4Group: {
-          const int u = (row[j / 2] >> (4 * (j % 2))) & 0xF;
+          const int u = int4_chunked_get(row, j);
           const size_t g = static_cast<size_t>(n * num_groups + j / w.group_cols);
           value = static_cast<float>(u) * w.scales[g] + w.biases[g];
           break;

@@ -13,8 +13,10 @@ enum class PackedFormat : uint8_t {
   kF32,          // data: f32 [N, K] row-major
   kBf16,         // data: bf16 bits [N, K] row-major
   kFp8Block,     // data: e4m3fn codes [N, K]; scales f32 [cdiv(N, block_rows), cdiv(K, group_cols)]
-  kInt4Group,    // data: u8 [N, cdiv(K, 2)]: column 2j in the low nibble of byte j, 2j+1 in the
-                 // high one; each nibble u ∈ [0, 15]. W[n, k] = u · scales[n, g] + biases[n, g]
+  kInt4Group,    // data: u8 [N, 8·cdiv(K, 16)]: columns in chunks of 16; byte 8c + i holds
+                 // column 16c + i in its low nibble and 16c + 8 + i in its high one (one 8-byte
+                 // load and a zero-extension give 16 columns in order); each nibble u ∈ [0, 15].
+                 // Group sizes are multiples of 16 (or one group). W[n, k] = u · scales[n, g] + biases[n, g]
                  // with g = k / group_cols (biases = −(8 + zero_point) · scale; the sum is
                  // exact in f32: it equals (u − 8 − z) · scale)
   kInt8Channel,  // data: i8 [N, K]; scales f32 [N]: W[n, k] = q · scales[n]
@@ -41,6 +43,11 @@ struct PackedLinear {
   int64_t row_bytes() const;
   uint64_t num_bytes() const;  // resident bytes of data + scales + biases + col_perm
 };
+
+// Nibble of column k in a kInt4Group row.
+inline int int4_chunked_get(const uint8_t* row, int64_t k) {
+  return (row[8 * (k / 16) + (k % 8)] >> (4 * ((k % 16) / 8))) & 0xF;
+}
 
 // Dequantized W [N, K] in f32, checkpoint column order (for round-trip tests and references).
 std::vector<float> unpack_to_f32(const PackedLinear& weight);

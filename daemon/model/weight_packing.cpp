@@ -100,9 +100,9 @@ PackedLinear pack_int4(const Checkpoint& checkpoint, const LinearWeights& linear
   } else if (scheme.strategy != ScaleStrategy::kChannel) {
     fail(checkpoint, linear, "int4 scale strategy is not group or channel");
   }
-  // The kernels decode 8 columns from 4 bytes starting at a group's first column.
-  if (out.group_cols % 2 != 0 && out.group_cols != k_cols) {
-    fail(checkpoint, linear, "group size " + std::to_string(out.group_cols) + " is odd");
+  // The kernels decode 16 columns per 8-byte chunk; a group must not split a chunk.
+  if (out.group_cols % 16 != 0 && out.group_cols < k_cols) {
+    fail(checkpoint, linear, "group size " + std::to_string(out.group_cols) + " is not a multiple of 16");
   }
   const int64_t num_groups = out.num_groups();
 
@@ -133,15 +133,13 @@ PackedLinear pack_int4(const Checkpoint& checkpoint, const LinearWeights& linear
   for (int64_t n = 0; n < n_rows; ++n) {
     const uint8_t* src_row = src + n * src_row_bytes;
     uint8_t* dst_row = out.data.data() + n * dst_row_bytes;
-    if (!scheme.has_g_idx) {
-      std::memcpy(dst_row, src_row, static_cast<size_t>(dst_row_bytes));
-      if (k_cols % 2 != 0) dst_row[dst_row_bytes - 1] &= 0x0F;  // drop the pad nibble
-      continue;
-    }
+    // Packed column j (checkpoint column perm[j]) goes to chunk j / 16, byte j % 8, low nibble
+    // for j % 16 < 8 (kernels/packed_linear.h).
     for (int64_t j = 0; j < k_cols; ++j) {
       const int64_t k = perm[static_cast<size_t>(j)];
       const int nibble = (src_row[k / 2] >> (4 * (k % 2))) & 0xF;
-      dst_row[j / 2] = static_cast<uint8_t>(dst_row[j / 2] | (nibble << (4 * (j % 2))));
+      uint8_t& byte = dst_row[8 * (j / 16) + (j % 8)];
+      byte = static_cast<uint8_t>(byte | (nibble << (4 * ((j % 16) / 8))));
     }
   }
 

@@ -25,7 +25,7 @@ inline float weight_unscaled(const LinearWeightsView& w, const uint8_t* row, int
       return bf16_to_f32(bits);
     }
     case PackedFormat::kFp8Block: return e4m3fn_to_f32(row[j]);
-    case PackedFormat::kInt4Group: return static_cast<float>((row[j / 2] >> (4 * (j % 2))) & 0xF);
+    case PackedFormat::kInt4Group: return static_cast<float>(int4_chunked_get(row, j));
     case PackedFormat::kInt8Channel: return static_cast<float>(static_cast<int8_t>(row[j]));
   }
   return 0;

@@ -88,8 +88,10 @@ struct DequantFp8 {
   }
 };
 
-// 8 nibbles from 4 bytes (k is even: groups and vectors start at even columns); column k + i
-// is bits 4i..4i+3 of the little-endian 32-bit word. W = u · scale + bias in one FMA.
+// 16 columns from one 8-byte load (kInt4Group chunk layout): zero-extend the bytes to 8 int32
+// lanes; the low nibbles are columns 16c..16c+7 and the high ones 16c+8..16c+15. Then
+// W = u · scale + bias in one FMA. operator()(k) serves k % 16 ∈ {0, 8} (group sizes are
+// multiples of 16, so vectors never straddle chunks).
 struct DequantInt4 {
   const uint8_t* row;
   const float* scales;  // this row's, one per group
@@ -102,16 +104,24 @@ struct DequantInt4 {
     scale_v = _mm256_set1_ps(scale);
     bias_v = _mm256_set1_ps(bias);
   }
+  __m256i bytes(int64_t k) const {
+    const uint64_t chunk = static_cast<uint64_t>(k) >> 4;
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * chunk)));
+  }
+  __m256 dequant(__m256i nibbles) const { return _mm256_fmadd_ps(_mm256_cvtepi32_ps(nibbles), scale_v, bias_v); }
+  void pair(int64_t k, __m256& w0, __m256& w1) const {
+    const __m256i b = bytes(k);
+    w0 = dequant(_mm256_and_si256(b, _mm256_set1_epi32(0xF)));
+    w1 = dequant(_mm256_srli_epi32(b, 4));
+  }
   __m256 operator()(int64_t k) const {
-    uint32_t word;
-    std::memcpy(&word, row + (static_cast<uint64_t>(k) >> 1), 4);
-    const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-    const __m256i nibbles = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts),
-                                             _mm256_set1_epi32(0xF));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(nibbles), scale_v, bias_v);
+    const __m256i b = bytes(k);
+    return dequant((k & 8) != 0 ? _mm256_srli_epi32(b, 4) : _mm256_and_si256(b, _mm256_set1_epi32(0xF)));
   }
   float scalar(int64_t k) const {
-    return __builtin_fmaf(static_cast<float>((row[k / 2] >> (4 * (k % 2))) & 0xF), scale, bias);
+    const uint64_t uk = static_cast<uint64_t>(k);
+    const int u = (row[8 * (uk >> 4) + (uk & 7)] >> (4 * ((uk >> 3) & 1))) & 0xF;
+    return __builtin_fmaf(static_cast<float>(u), scale, bias);
   }
 };
 
@@ -126,6 +136,17 @@ struct DequantInt8 {
   }
   float scalar(int64_t k) const { return static_cast<float>(static_cast<int8_t>(row[k])) * scale; }
 };
+
+// 16 consecutive weights: one call for formats that decode them together (int4), else two.
+template <class Dequant>
+inline void dequant_pair(const Dequant& dq, int64_t k, __m256& w0, __m256& w1) {
+  if constexpr (requires { dq.pair(k, w0, w1); }) {
+    dq.pair(k, w0, w1);
+  } else {
+    w0 = dq(k);
+    w1 = dq(k + kLanes);
+  }
+}
 
 // One weight row against `kTile` tokens (xs[i] points at token i's activations). Each weight is
 // dequantized once and used by all kTile tokens while it sits in a register. Two accumulators
@@ -154,8 +175,8 @@ inline void row_tile(Dequant& dq, const LinearWeightsView& w, const float* const
         dq.set_group(++g);
         next_boundary += w.group_cols;
       }
-      const __m256 w0 = dq(k);
-      const __m256 w1 = dq(k + kLanes);
+      __m256 w0, w1;
+      dequant_pair(dq, k, w0, w1);
       for (int i = 0; i < kTile; ++i) {
         acc0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[i] + k), acc0[i]);
         acc1[i] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xs[i] + k + kLanes), acc1[i]);

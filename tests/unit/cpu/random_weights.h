@@ -67,9 +67,6 @@ inline PackedLinear random_linear(std::mt19937& rng, PackedFormat format, int64_
       w.group_cols = group_cols;
       w.data.resize(static_cast<size_t>(num_rows * w.row_bytes()));
       for (uint8_t& b : w.data) b = static_cast<uint8_t>(byte(rng));
-      if (num_cols % 2 != 0) {
-        for (int64_t n = 0; n < num_rows; ++n) w.data[static_cast<size_t>((n + 1) * w.row_bytes() - 1)] &= 0x0F;
-      }
       w.scales.resize(static_cast<size_t>(num_rows * w.num_groups()));
       w.biases.resize(w.scales.size());
       std::uniform_int_distribution<int> zero(-8, 7);
