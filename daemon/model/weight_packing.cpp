@@ -5,6 +5,9 @@
 #include <numeric>
 #include <string>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "daemon/model/load_error.h"
 
 namespace mm {
@@ -23,6 +26,20 @@ PackedLinear base(const LinearWeights& linear, PackedFormat format) {
   out.num_cols = linear.in_features;
   out.group_cols = linear.in_features;
   return out;
+}
+
+// Drops the mapped pages wholly inside a tensor's bytes once they are packed, so that during
+// load the process holds the packed copy plus about one tensor of the mapping, not the whole
+// file twice. The mapping is read-only (MAP_PRIVATE, never written): a later read simply
+// faults the page in again from the file. Best effort: errors are ignored.
+void release_mapped_pages(const Checkpoint& checkpoint, TensorRef ref) {
+  if (!ref) return;
+  const TensorView view = checkpoint.view(ref);
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(view.data);
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + view.num_bytes()) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 std::vector<float> all_f32(const Checkpoint& checkpoint, TensorRef ref) {
@@ -188,13 +205,16 @@ PackedLinear pack_int8(const Checkpoint& checkpoint, const LinearWeights& linear
 }
 
 PackedLinear pack_linear(const Checkpoint& checkpoint, const LinearWeights& linear) {
+  PackedLinear out;
   switch (linear.scheme.format) {
-    case WeightFormat::kDense: return pack_dense(checkpoint, linear);
-    case WeightFormat::kFp8: return pack_fp8(checkpoint, linear);
-    case WeightFormat::kIntPacked: return pack_int4(checkpoint, linear);
-    case WeightFormat::kInt8: return pack_int8(checkpoint, linear);
+    case WeightFormat::kDense: out = pack_dense(checkpoint, linear); break;
+    case WeightFormat::kFp8: out = pack_fp8(checkpoint, linear); break;
+    case WeightFormat::kIntPacked: out = pack_int4(checkpoint, linear); break;
+    case WeightFormat::kInt8: out = pack_int8(checkpoint, linear); break;
+    default: fail(checkpoint, linear, "unknown weight format");
   }
-  fail(checkpoint, linear, "unknown weight format");
+  release_mapped_pages(checkpoint, linear.weight);
+  return out;
 }
 
 }  // namespace mm
