@@ -16,7 +16,7 @@ int64_t PackedLinear::row_bytes() const {
 }
 
 uint64_t PackedLinear::num_bytes() const {
-  return data.size() + 4 * (scales.size() + biases.size() + col_perm.size());
+  return data.size() + 4 * (scales.size() + col_perm.size()) + 2 * int4_scales.size() + int4_zeros.size();
 }
 
 std::vector<float> unpack_to_f32(const PackedLinear& w) {
@@ -43,7 +43,8 @@ std::vector<float> unpack_to_f32(const PackedLinear& w) {
         case PackedFormat::kInt4Group: {
           const int u = int4_chunked_get(row, j);
           const size_t g = static_cast<size_t>(n * num_groups + j / w.group_cols);
-          value = static_cast<float>(u) * w.scales[g] + w.biases[g];
+          const float s = bf16_to_f32(w.int4_scales[g]);
+          value = static_cast<float>(u) * s + int4_bias(s, w.int4_zeros.empty() ? 0 : w.int4_zeros[g]);
           break;
         }
         case PackedFormat::kInt8Channel:

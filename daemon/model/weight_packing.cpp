@@ -160,25 +160,32 @@ PackedLinear pack_int4(const Checkpoint& checkpoint, const LinearWeights& linear
     }
   }
 
-  out.scales = all_f32(checkpoint, linear.scale);
-  if (static_cast<int64_t>(out.scales.size()) != n_rows * num_groups) {
+  const std::vector<float> scales = all_f32(checkpoint, linear.scale);
+  if (static_cast<int64_t>(scales.size()) != n_rows * num_groups) {
     fail(checkpoint, linear, "scale tensor '" + linear.scale.info->name + "' has " +
-                                 std::to_string(out.scales.size()) + " elements, expected " +
+                                 std::to_string(scales.size()) + " elements, expected " +
                                  std::to_string(n_rows * num_groups));
   }
-  // W = (u − 8 − z) · s = u · s + bias with bias = −(8 + z) · s; z = 0 when symmetric.
-  out.biases.resize(out.scales.size());
-  const TensorView zeros = linear.zero_point && !scheme.symmetric ? checkpoint.view(linear.zero_point) : TensorView{};
-  for (int64_t n = 0; n < n_rows; ++n) {
-    for (int64_t g = 0; g < num_groups; ++g) {
-      int z = 0;
-      if (zeros.info != nullptr) {
-        // Zero points are packed down N: nibble n % 8 of word (n / 8, g), +8 offset.
+  // Kept as bf16 (2 bytes per group instead of 8 for an f32 scale and bias): exact for the
+  // BF16 scales compressed-tensors writes; anything else is refused rather than rounded.
+  out.int4_scales.resize(scales.size());
+  for (size_t i = 0; i < scales.size(); ++i) {
+    const uint16_t bits = f32_to_bf16(scales[i]);
+    if (bf16_to_f32(bits) != scales[i]) {
+      fail(checkpoint, linear, "scale tensor '" + linear.scale.info->name + "' element " + std::to_string(i) +
+                                   " is not exactly a BF16 value; the CPU int4 kernels keep BF16 scales");
+    }
+    out.int4_scales[i] = bits;
+  }
+  if (linear.zero_point && !scheme.symmetric) {
+    // Zero points are packed down N: nibble n % 8 of word (n / 8, g), +8 offset.
+    const TensorView zeros = checkpoint.view(linear.zero_point);
+    out.int4_zeros.resize(scales.size());
+    for (int64_t n = 0; n < n_rows; ++n) {
+      for (int64_t g = 0; g < num_groups; ++g) {
         const uint32_t word = static_cast<uint32_t>(zeros.get_i64((n / 8) * num_groups + g));
-        z = static_cast<int>((word >> (4 * (n % 8))) & 0xF) - 8;
+        out.int4_zeros[static_cast<size_t>(n * num_groups + g)] = static_cast<int8_t>(((word >> (4 * (n % 8))) & 0xF) - 8);
       }
-      const size_t idx = static_cast<size_t>(n * num_groups + g);
-      out.biases[idx] = -static_cast<float>(8 + z) * out.scales[idx];
     }
   }
   return out;

@@ -48,8 +48,8 @@ void rows_float_scalar(const LinearWeightsView& w, const LinearInputs& in, int64
         switch (w.format) {
           case PackedFormat::kFp8Block: scale = w.scales[(n / w.block_rows) * num_groups + g]; break;
           case PackedFormat::kInt4Group:
-            scale = w.scales[n * num_groups + g];
-            bias = w.biases[n * num_groups + g];
+            scale = bf16_to_f32(w.int4_scales[n * num_groups + g]);
+            bias = int4_bias(scale, w.int4_zeros != nullptr ? w.int4_zeros[n * num_groups + g] : 0);
             break;
           case PackedFormat::kInt8Channel: scale = w.scales[n]; break;
           default: break;
@@ -138,7 +138,8 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
   view.block_rows = w.block_rows;
   view.data = w.data.data();
   view.scales = w.scales.data();
-  view.biases = w.biases.data();
+  view.int4_scales = w.int4_scales.data();
+  view.int4_zeros = w.int4_zeros.empty() ? nullptr : w.int4_zeros.data();
   task.rows = isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8) : linear_rows_scalar(w.format, w8a8);
   return task;
 }

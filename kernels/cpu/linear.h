@@ -23,7 +23,8 @@ struct LinearWeightsView {
   int64_t block_rows = 1;
   const uint8_t* data = nullptr;
   const float* scales = nullptr;
-  const float* biases = nullptr;
+  const uint16_t* int4_scales = nullptr;  // kInt4Group: bf16 bits [N, num_groups]
+  const int8_t* int4_zeros = nullptr;     // kInt4Group: [N, num_groups] or null (symmetric)
 };
 
 // Activations prepared once per call, shared by every row kernel.

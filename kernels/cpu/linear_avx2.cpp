@@ -94,13 +94,14 @@ struct DequantFp8 {
 // multiples of 16, so vectors never straddle chunks).
 struct DequantInt4 {
   const uint8_t* row;
-  const float* scales;  // this row's, one per group
-  const float* biases;
+  const uint16_t* scales;  // this row's bf16 scales, one per group
+  const int8_t* zeros;     // this row's zero points, or null (symmetric)
   float scale = 0, bias = 0;
   __m256 scale_v = _mm256_setzero_ps(), bias_v = _mm256_setzero_ps();
   void set_group(int64_t g) {
-    scale = scales[g];
-    bias = biases[g];
+    const uint32_t wide = static_cast<uint32_t>(scales[g]) << 16;
+    std::memcpy(&scale, &wide, 4);
+    bias = -static_cast<float>(8 + (zeros != nullptr ? zeros[g] : 0)) * scale;
     scale_v = _mm256_set1_ps(scale);
     bias_v = _mm256_set1_ps(bias);
   }
@@ -239,7 +240,8 @@ void rows_fp8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin,
 
 void rows_int4(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
   for (int64_t n = begin; n < end; ++n) {
-    DequantInt4 dq{w.data + n * w.row_bytes, w.scales + n * w.num_groups, w.biases + n * w.num_groups};
+    DequantInt4 dq{w.data + n * w.row_bytes, w.int4_scales + n * w.num_groups,
+                   w.int4_zeros != nullptr ? w.int4_zeros + n * w.num_groups : nullptr};
     row_all_tokens(dq, w, in, n, y);
   }
 }

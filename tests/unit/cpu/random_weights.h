@@ -67,12 +67,12 @@ inline PackedLinear random_linear(std::mt19937& rng, PackedFormat format, int64_
       w.group_cols = group_cols;
       w.data.resize(static_cast<size_t>(num_rows * w.row_bytes()));
       for (uint8_t& b : w.data) b = static_cast<uint8_t>(byte(rng));
-      w.scales.resize(static_cast<size_t>(num_rows * w.num_groups()));
-      w.biases.resize(w.scales.size());
-      std::uniform_int_distribution<int> zero(-8, 7);
-      for (size_t i = 0; i < w.scales.size(); ++i) {
-        w.scales[i] = scale(rng);
-        w.biases[i] = -static_cast<float>(8 + (asymmetric ? zero(rng) : 0)) * w.scales[i];
+      w.int4_scales.resize(static_cast<size_t>(num_rows * w.num_groups()));
+      for (uint16_t& s : w.int4_scales) s = f32_to_bf16(scale(rng));
+      if (asymmetric) {
+        std::uniform_int_distribution<int> zero(-8, 7);
+        w.int4_zeros.resize(w.int4_scales.size());
+        for (int8_t& z : w.int4_zeros) z = static_cast<int8_t>(zero(rng));
       }
       if (permuted) {
         w.col_perm.resize(static_cast<size_t>(num_cols));
