@@ -2,6 +2,7 @@
 #include "kernels/cpu/linear.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <vector>
@@ -10,6 +11,16 @@
 
 namespace mm {
 namespace {
+
+// e4m3fn decode table (exact values; built once, read-only afterwards).
+const float* e4m3_table() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int code = 0; code < 256; ++code) t[static_cast<size_t>(code)] = e4m3fn_to_f32(static_cast<uint8_t>(code));
+    return t;
+  }();
+  return table.data();
+}
 
 // The dequantized weight of row `row` (bytes of that row), column j, before group scaling.
 inline float weight_unscaled(const LinearWeightsView& w, const uint8_t* row, int64_t j) {
@@ -24,7 +35,7 @@ inline float weight_unscaled(const LinearWeightsView& w, const uint8_t* row, int
       __builtin_memcpy(&bits, row + 2 * j, 2);
       return bf16_to_f32(bits);
     }
-    case PackedFormat::kFp8Block: return e4m3fn_to_f32(row[j]);
+    case PackedFormat::kFp8Block: return e4m3_table()[row[j]];
     case PackedFormat::kInt4Group: return static_cast<float>(int4_chunked_get(row, j));
     case PackedFormat::kInt8Channel: return static_cast<float>(static_cast<int8_t>(row[j]));
   }
