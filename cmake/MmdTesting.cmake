@@ -8,5 +8,12 @@ function(mmd_add_gtest name)
     MMD_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     MMD_FIXTURE_DIR="${PROJECT_SOURCE_DIR}/tests/fixtures"
     MMD_BINARY_DIR="${PROJECT_BINARY_DIR}")
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "unit;${ARG_LABELS}")
+  # One label per binary: gtest_discover_tests writes properties into a generated script
+  # where a list value would be split into separate arguments.
+  if(ARG_LABELS)
+    list(GET ARG_LABELS 0 label)
+  else()
+    set(label unit)
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${label})
 endfunction()

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsimdjson-dev nlohmann-json3-dev libpcre2-dev
+  libsimdjson-dev nlohmann-json3-dev libpcre2-dev libicu-dev
   libboost-dev libmsgpack-cxx-dev libuv1-dev libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
   dbus man-db groff-base
 )

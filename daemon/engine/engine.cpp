@@ -428,19 +428,21 @@ void Engine::run() {
       step(finishes);
       idle_since = Clock::now();
     }
-    for (Finish& f : finishes)
-      f.sink->on_finish(f.id, f.reason, f.usage, f.message);
-
-    std::lock_guard lock(mutex_);
-    status_.requests_finished_total += finishes.size();
-    status_.num_running = scheduler_ ? scheduler_->num_running() : 0;
-    status_.num_waiting = scheduler_ ? scheduler_->num_waiting() : 0;
-    status_.num_kv_blocks_used = pool_ ? pool_->num_used_blocks() : 0;
-    status_.num_kv_blocks_cached = pool_ ? pool_->num_cached_blocks() : 0;
-    if (scheduler_) {
-      status_.prefix_query_tokens_total = scheduler_->num_prefix_query_tokens();
-      status_.prefix_hit_tokens_total = scheduler_->num_prefix_hit_tokens();
+    // The status is published before the sinks hear of the finishes, so a client that saw its
+    // request end also sees its blocks returned.
+    {
+      std::lock_guard lock(mutex_);
+      status_.requests_finished_total += finishes.size();
+      status_.num_running = scheduler_ ? scheduler_->num_running() : 0;
+      status_.num_waiting = scheduler_ ? scheduler_->num_waiting() : 0;
+      status_.num_kv_blocks_used = pool_ ? pool_->num_used_blocks() : 0;
+      status_.num_kv_blocks_cached = pool_ ? pool_->num_cached_blocks() : 0;
+      if (scheduler_) {
+        status_.prefix_query_tokens_total = scheduler_->num_prefix_query_tokens();
+        status_.prefix_hit_tokens_total = scheduler_->num_prefix_hit_tokens();
+      }
     }
+    for (Finish& f : finishes) f.sink->on_finish(f.id, f.reason, f.usage, f.message);
   }
 }
 

@@ -312,3 +312,31 @@ TEST(EngineLoop, StopEndsInFlightRequests) {
 
 }  // namespace
 }  // namespace mm
+
+#include "daemon/engine/generation_defaults.h"
+
+namespace mm {
+namespace {
+
+TEST(GenerationDefaults, ModelConfigThenOverride) {
+  // MiniMax-M2.7's generation_config.json, then a --override-generation-config.
+  const GenerationConfig model = parse_generation_config(
+      R"({"do_sample": true, "temperature": 1.0, "top_p": 0.95, "top_k": 40,
+          "eos_token_id": 200020})",
+      "generation_config.json");
+  const GenerationConfig override_config =
+      parse_generation_config(R"({"temperature": 0.6, "max_new_tokens": 512})", "--override");
+  const SamplingParams p =
+      default_sampling_params(merge_generation_configs(model, override_config));
+  EXPECT_FLOAT_EQ(p.temperature, 0.6f);
+  EXPECT_FLOAT_EQ(p.top_p, 0.95f);
+  EXPECT_EQ(p.top_k, 40);
+  EXPECT_EQ(p.max_tokens, 512);
+  EXPECT_FLOAT_EQ(p.repetition_penalty, 1.0f);
+  const SamplingParams greedy = default_sampling_params(
+      parse_generation_config(R"({"do_sample": false, "temperature": 0.7})", "g.json"));
+  EXPECT_FLOAT_EQ(greedy.temperature, 0.0f);
+}
+
+}  // namespace
+}  // namespace mm
