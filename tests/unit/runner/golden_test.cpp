@@ -109,6 +109,7 @@ TEST_P(GoldenTest, GreedyWithBf16KvMatchesOutsideNearTies) {
     const std::vector<int32_t> ids = golden.ids(prefix + "ids");
     const double e = compare(prefill_all_logits(*runner, ids, ids.size()), golden.f32(prefix + "logits")).max_abs;
     EXPECT_LT(e, 0.05) << "BF16 KV moved prompt logits by " << e;  // 2^-9 through 2 layers: ~1e-2
+    std::printf("%s prompt %d: BF16 KV prompt-logit max abs err %.3g\n", GetParam().folder, p, e);
     const std::vector<int32_t> want = golden.ids("greedy." + std::to_string(p) + ".ids");
     const std::vector<float> margin = golden.f32("greedy." + std::to_string(p) + ".margin");
     const std::vector<int32_t> got = greedy(*runner, ids, 32);
