@@ -42,6 +42,16 @@ void release_mapped_pages(const Checkpoint& checkpoint, TensorRef ref) {
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
+// The 8 nibbles of `x` (nibble i at bits 4i) moved to the low nibbles of the 8 bytes of the
+// result (nibble i → byte i).
+uint64_t spread_nibbles(uint32_t x) {
+  uint64_t v = x;
+  v = (v | (v << 16)) & 0x0000FFFF0000FFFFull;
+  v = (v | (v << 8)) & 0x00FF00FF00FF00FFull;
+  v = (v | (v << 4)) & 0x0F0F0F0F0F0F0F0Full;
+  return v;
+}
+
 std::vector<float> all_f32(const Checkpoint& checkpoint, TensorRef ref) {
   const TensorView view = checkpoint.view(ref);
   std::vector<float> out(static_cast<size_t>(ref.info->num_elements()));
@@ -151,8 +161,19 @@ PackedLinear pack_int4(const Checkpoint& checkpoint, const LinearWeights& linear
     const uint8_t* src_row = src + n * src_row_bytes;
     uint8_t* dst_row = out.data.data() + n * dst_row_bytes;
     // Packed column j (checkpoint column perm[j]) goes to chunk j / 16, byte j % 8, low nibble
-    // for j % 16 < 8 (kernels/packed_linear.h).
-    for (int64_t j = 0; j < k_cols; ++j) {
+    // for j % 16 < 8 (kernels/packed_linear.h). Without a permutation, whole 16-column chunks
+    // are moved 64 bits at a time: source nibble k sits at bit 4k of the little-endian word.
+    int64_t j = 0;
+    if (!scheme.has_g_idx) {
+      for (; j + 16 <= k_cols; j += 16) {
+        uint64_t word;
+        std::memcpy(&word, src_row + j / 2, 8);
+        const uint64_t chunk = spread_nibbles(static_cast<uint32_t>(word)) |
+                                (spread_nibbles(static_cast<uint32_t>(word >> 32)) << 4);
+        std::memcpy(dst_row + j / 2, &chunk, 8);
+      }
+    }
+    for (; j < k_cols; ++j) {
       const int64_t k = perm[static_cast<size_t>(j)];
       const int nibble = (src_row[k / 2] >> (4 * (k % 2))) & 0xF;
       uint8_t& byte = dst_row[8 * (j / 16) + (j % 8)];
