@@ -168,7 +168,7 @@ void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tas
   for (int64_t t = 0; t < num_tasks; ++t) {
     if (tasks[t].in.num_tokens <= 0) continue;
     const int64_t rows = tasks[t].view.num_rows;
-    const int64_t grain = std::max<int64_t>(16, rows / (4 * pool.num_threads()));
+    const int64_t grain = std::max<int64_t>(16, rows / (int64_t{4} * pool.num_threads()));
     for (int64_t begin = 0; begin < rows; begin += grain) chunks.push_back({t, begin, std::min(rows, begin + grain)});
   }
   pool.parallel_for(static_cast<int64_t>(chunks.size()), 1, [&](int64_t first, int64_t last) {

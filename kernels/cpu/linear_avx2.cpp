@@ -17,7 +17,7 @@ namespace mm {
 namespace {
 
 constexpr int kTokenTile = 4;
-constexpr int kLanes = 8;
+constexpr int64_t kLanes = 8;
 
 inline float hsum(__m256 v) {
   __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
