@@ -105,6 +105,11 @@ TEST_P(EmulatedTest, LogitsMatchEmulatedGolden) {
 // summation order, as in golden_test.cpp: same 2e-5 bound (observed ≤ 9e-7). A quantized code
 // flipped by an input within an ulp of a rounding midpoint would cost ~1e-3 and fail here; that
 // must be investigated (route_gap in the golden tells whether routing amplified it), not absorbed.
+// Known sensitivity: the W8A8 case has no near-tie detector yet (its quantized inputs include
+// o_proj and per-expert w2 inputs the hook does not expose). An AVX2 attention that only
+// reordered f32 sums (tried, not merged) flipped one int8 code on prompt 2 → 8.5e-3 relative,
+// below the reference's own W8A8-vs-W8A16 difference (1.2e-2). Changing summation order in
+// any op needs that detector first (e.g. a probe in quantize_int8_per_token).
 INSTANTIATE_TEST_SUITE_P(
     Formats, EmulatedTest,
     ::testing::Values(Emulated{"tiny-fp8-w4a16-g128-kvfp8", KvDType::kFp8E4M3, false, 2e-5},
