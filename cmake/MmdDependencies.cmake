@@ -17,3 +17,10 @@ endif()
 if(MMD_BUILD_BENCH)
   find_package(benchmark REQUIRED)
 endif()
+
+# The client protocol and the daemon's service glue (issue 7).
+# msgpack-cxx 4.x, header-only; its config file is msgpack-config.cmake (target msgpackc-cxx).
+find_package(msgpack CONFIG REQUIRED)
+find_package(Boost 1.74 REQUIRED)  # Boost.Interprocess (header-only)
+pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
+find_package(tomlplusplus REQUIRED)  # Debian's libtomlplusplus-dev (compiled library)

@@ -129,7 +129,16 @@ bool Engine::wait_ready(std::chrono::milliseconds timeout) const {
 
 bool Engine::load_model() {
   try {
-    runner_ = ModelRunner::load(options_.model, options_.runner);
+    RunnerOptions runner_options = options_.runner;
+    runner_options.on_load_progress = [this](double fraction) {
+      std::lock_guard lock(mutex_);
+      status_.load_progress = fraction;
+    };
+    {
+      std::lock_guard lock(mutex_);
+      status_.load_progress = 0.0;
+    }
+    runner_ = ModelRunner::load(options_.model, runner_options);
     pool_ = std::make_unique<BlockPool>(options_.pool);
     scheduler_ = std::make_unique<Scheduler>(options_.scheduler, *pool_);
     return true;

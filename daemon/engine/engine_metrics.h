@@ -31,6 +31,7 @@ enum class EngineState : uint8_t { kLoading, kReady, kSleeping, kWaking, kStoppe
 struct EngineStatus {
   EngineState state = EngineState::kLoading;
   int sleep_level = 0;
+  double load_progress = 0.0;  // kLoading / kWaking: fraction of the layers repacked so far
   int num_running = 0;
   int num_waiting = 0;
   int num_kv_blocks_total = 0;  // the pool's cap

@@ -108,6 +108,10 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config
     k_scales.push_back(scalar_scale(checkpoint, src.k_scale, "k_scale"));
     v_scales.push_back(scalar_scale(checkpoint, src.v_scale, "v_scale"));
     layers_.push_back(std::move(layer));
+    if (options.on_load_progress) {
+      options.on_load_progress(static_cast<double>(l + 1) /
+                               static_cast<double>(weights.layers.size()));
+    }
   }
 
   KvCacheShape shape;

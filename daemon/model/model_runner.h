@@ -29,6 +29,8 @@ struct RunnerOptions {
   // W8A8 checkpoints quantize activations per token at run time (their semantics). false runs
   // them as W8A16 instead, to compare with a reference that does not emulate it.
   bool runtime_activation_quant = true;
+  // Called on the loading thread after each layer is repacked: the fraction of layers done.
+  std::function<void(double fraction)> on_load_progress;
 };
 
 // Receives named intermediates of the forward: "embed", "layer.L.attn_norm", "layer.L.attn_out",

@@ -1,0 +1,195 @@
+#include "client/mmctl/bench_command.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "client/mmctl/daemon_session.h"
+#include "client/mmctl/exit_codes.h"
+
+namespace mm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  const double rank = p / 100.0 * static_cast<double>(values.size() - 1);
+  const auto low = static_cast<size_t>(rank);
+  const size_t high = std::min(low + 1, values.size() - 1);
+  return values[low] + (values[high] - values[low]) * (rank - static_cast<double>(low));
+}
+
+nlohmann::ordered_json summary(const std::vector<double>& ms) {
+  return {{"p50_ms", percentile(ms, 50)}, {"p90_ms", percentile(ms, 90)},
+          {"p99_ms", percentile(ms, 99)}, {"count", ms.size()}};
+}
+
+}  // namespace
+
+int run_bench_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  SessionOptions options;
+  int concurrency = 4;
+  int num_requests = 0;  // default: 4 per client
+  int prompt_tokens = 32;
+  int output_tokens = 64;
+  try {
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (take_session_flag(args, i, options)) continue;
+      const std::string& flag = args[i];
+      if (flag == "--concurrency") {
+        concurrency = parse_int_flag(flag, flag_value(args, i, flag));
+      } else if (flag == "--num-requests") {
+        num_requests = parse_int_flag(flag, flag_value(args, i, flag));
+      } else if (flag == "--prompt-tokens") {
+        prompt_tokens = parse_int_flag(flag, flag_value(args, i, flag));
+      } else if (flag == "--output-tokens") {
+        output_tokens = parse_int_flag(flag, flag_value(args, i, flag));
+      } else {
+        throw std::invalid_argument("unknown argument '" + flag + "'");
+      }
+    }
+    if (concurrency < 1 || prompt_tokens < 1 || output_tokens < 1 || num_requests < 0)
+      throw std::invalid_argument("counts must be at least 1");
+  } catch (const std::invalid_argument& error) {
+    err << "mmctl bench: " << error.what() << "\n";
+    return kExitUsage;
+  }
+  if (num_requests == 0) num_requests = 4 * concurrency;
+
+  {
+    auto probe = connect_or_report(options, err);
+    if (!probe) return kExitNoDaemon;
+    try {
+      wait_until_ready(*probe, options, err);
+    } catch (const client::ClientError& error) {
+      err << "mmctl bench: " << error.what() << "\n";
+      return kExitNoDaemon;
+    }
+  }
+
+  std::mutex mutex;
+  std::vector<double> ttft_ms;
+  std::vector<double> itl_ms;
+  std::vector<double> e2e_ms;
+  uint64_t num_output_tokens = 0;
+  int num_failed = 0;
+  std::string first_error;
+  int next_request = 0;
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < concurrency; ++c) {
+    threads.emplace_back([&, c] {
+      std::unique_ptr<client::Client> client;
+      try {
+        client::ConnectOptions connect;
+        connect.socket_path = options.socket;
+        connect.client_name = "mmctl-bench";
+        client = client::Client::connect(connect);
+      } catch (const std::exception& error) {
+        std::lock_guard lock(mutex);
+        ++num_failed;
+        if (first_error.empty()) first_error = error.what();
+        return;
+      }
+      std::mt19937 random(static_cast<uint32_t>(c) * 7919u + 1u);
+      // Ids 3..249 exist in every MiniMax-M2 vocabulary, the tiny fixtures' 256 included.
+      std::uniform_int_distribution<int32_t> token(3, 249);
+      for (;;) {
+        {
+          std::lock_guard lock(mutex);
+          if (next_request >= num_requests) return;
+          ++next_request;
+        }
+        ipc::Submit submit;
+        for (int t = 0; t < prompt_tokens; ++t)
+          submit.prompt_token_ids.push_back(token(random));
+        submit.sampling.max_tokens = output_tokens;
+        submit.sampling.ignore_eos = true;
+        submit.sampling.temperature = 0.0f;
+        std::vector<double> itl;
+        double ttft = -1.0;
+        uint64_t tokens = 0;
+        try {
+          const auto submitted = Clock::now();
+          auto last = submitted;
+          const uint64_t id = client->submit(submit);
+          const auto outcome = client->stream(id, [&](const ipc::Delta& delta) {
+            const auto now = Clock::now();
+            const double ms = std::chrono::duration<double, std::milli>(now - last).count();
+            if (ttft < 0.0) {
+              ttft = ms;
+            } else {
+              // A delta may carry several tokens (the client fell behind): spread the gap.
+              for (size_t k = 0; k < delta.token_ids.size(); ++k)
+                itl.push_back(ms / static_cast<double>(delta.token_ids.size()));
+            }
+            tokens += delta.token_ids.size();
+            last = now;
+          });
+          const double e2e =
+              std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
+          std::lock_guard lock(mutex);
+          if (!outcome.ok) {
+            ++num_failed;
+            if (first_error.empty()) first_error = outcome.error.message;
+            continue;
+          }
+          if (ttft >= 0.0) ttft_ms.push_back(ttft);
+          itl_ms.insert(itl_ms.end(), itl.begin(), itl.end());
+          e2e_ms.push_back(e2e);
+          num_output_tokens += tokens;
+        } catch (const std::exception& error) {
+          std::lock_guard lock(mutex);
+          ++num_failed;
+          if (first_error.empty()) first_error = error.what();
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double tokens_per_second = static_cast<double>(num_output_tokens) / seconds;
+  if (options.json) {
+    nlohmann::ordered_json result;
+    result["concurrency"] = concurrency;
+    result["num_requests"] = num_requests;
+    result["prompt_tokens"] = prompt_tokens;
+    result["output_tokens"] = output_tokens;
+    result["num_failed"] = num_failed;
+    if (!first_error.empty()) result["first_error"] = first_error;
+    result["seconds"] = seconds;
+    result["output_tokens_per_second"] = tokens_per_second;
+    result["time_to_first_token"] = summary(ttft_ms);
+    result["inter_token_latency"] = summary(itl_ms);
+    result["end_to_end"] = summary(e2e_ms);
+    out << result.dump(2) << "\n";
+  } else {
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "%d requests (%d failed), concurrency %d, %d prompt + %d output tokens each\n",
+                  num_requests, num_failed, concurrency, prompt_tokens, output_tokens);
+    out << line;
+    std::snprintf(line, sizeof line, "throughput   %.1f output tokens/s over %.2f s\n",
+                  tokens_per_second, seconds);
+    out << line;
+    for (const auto& [name, values] :
+         {std::pair{"TTFT       ", &ttft_ms}, std::pair{"inter-token", &itl_ms},
+          std::pair{"end-to-end ", &e2e_ms}}) {
+      std::snprintf(line, sizeof line, "%s  p50 %8.2f ms  p90 %8.2f ms  p99 %8.2f ms\n", name,
+                    percentile(*values, 50), percentile(*values, 90), percentile(*values, 99));
+      out << line;
+    }
+    if (!first_error.empty()) err << "mmctl bench: first error: " << first_error << "\n";
+  }
+  return num_failed > 0 ? kExitRequestFailed : kExitOk;
+}
+
+}  // namespace mm

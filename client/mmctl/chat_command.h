@@ -1,0 +1,17 @@
+// `mmctl chat [--system TEXT] [sampling flags] [--json]`: an interactive chat. Each line read
+// from stdin is a user turn; the reply streams as it is generated, the model's reasoning dimmed
+// and tool calls shown; the history is kept and sent with every turn. "/reset" clears it,
+// "/exit" (or end of input) leaves. With --json each turn prints one JSON object.
+#pragma once
+
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace mm {
+
+int run_chat_command(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+                     std::ostream& err);
+
+}  // namespace mm

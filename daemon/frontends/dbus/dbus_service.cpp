@@ -1,0 +1,491 @@
+// The D-Bus service thread: a poll loop over the bus connection's fd and the sink mailbox's
+// eventfd (sdbus-c++'s own event loop cannot wait on a second fd, hence this loop).
+#include "daemon/frontends/dbus/dbus_service.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "daemon/engine/engine.h"
+#include "daemon/frontends/dbus/dbus_convert.h"
+#include "daemon/frontends/dbus/dbus_error.h"
+#include "mmd_dbus/engine1_adaptor.h"
+
+namespace mm {
+namespace {
+
+constexpr const char* kObjectPath = "/org/mmd/Engine1";
+constexpr const char* kInterface = "org.mmd.Engine1";
+
+// One thing a sink reports: a token, or the end of a request.
+struct SinkEvent {
+  RequestId id = 0;
+  bool finished = false;
+  int32_t token_id = 0;
+  FinishReason reason = FinishReason::kStop;
+  Usage usage;
+  std::string message;
+};
+
+// Sinks (engine thread) post here; the service thread takes. Shared by the service and the
+// sink, since the engine may hold the sink after the service is gone.
+class Mailbox {
+ public:
+  Mailbox() : fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+  ~Mailbox() { close(fd_); }
+  Mailbox(const Mailbox&) = delete;
+  Mailbox& operator=(const Mailbox&) = delete;
+
+  void post(SinkEvent event) {
+    bool was_empty = false;
+    {
+      std::lock_guard lock(mutex_);
+      was_empty = events_.empty();
+      events_.push_back(std::move(event));
+    }
+    if (was_empty) signal();  // one wakeup per batch: the eventfd is a doorbell
+  }
+  void signal() {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t ignored = write(fd_, &one, sizeof one);
+  }
+  std::vector<SinkEvent> take() {
+    uint64_t count = 0;
+    [[maybe_unused]] ssize_t ignored = read(fd_, &count, sizeof count);
+    std::lock_guard lock(mutex_);
+    return std::exchange(events_, {});
+  }
+  int fd() const { return fd_; }
+
+ private:
+  const int fd_;
+  std::mutex mutex_;
+  std::vector<SinkEvent> events_;
+};
+
+// Never blocks: a lock held for one push_back and an eventfd write.
+class MailboxSink final : public RequestSink {
+ public:
+  explicit MailboxSink(std::shared_ptr<Mailbox> mailbox) : mailbox_(std::move(mailbox)) {}
+  void on_token(RequestId id, const SampleResult& token) override {
+    mailbox_->post(SinkEvent{.id = id, .token_id = token.token_id});
+  }
+  void on_finish(RequestId id, FinishReason reason, const Usage& usage,
+                 const std::string& message) override {
+    mailbox_->post(SinkEvent{
+        .id = id, .finished = true, .reason = reason, .usage = usage, .message = message});
+  }
+
+ private:
+  std::shared_ptr<Mailbox> mailbox_;
+};
+
+using CompleteResult = sdbus::Result<std::vector<int32_t>, std::string, std::string>;
+
+std::optional<uid_t> sender_uid(const sdbus::Message& message) {
+  try {
+    return message.getCredsUid();
+  } catch (const sdbus::Error&) {
+    return std::nullopt;
+  }
+}
+
+uint32_t to_u32(int value) { return value < 0 ? 0u : static_cast<uint32_t>(value); }
+
+// Runs a method body; anything but an sdbus::Error becomes org.mmd.Error.Internal, since
+// sdbus-c++ 1.2 only turns sdbus::Error into an error reply.
+template <typename Body>
+auto guarded(Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const sdbus::Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw dbus_error::make(dbus_error::kInternal, error.what());
+  }
+}
+
+// The object /org/mmd/Engine1. Owned by the service thread (constructed and destroyed by
+// the DbusService's owner while that thread is not running).
+class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_adaptor> {
+ public:
+  Engine1Object(sdbus::IConnection& connection, Engine& engine, const DbusServiceOptions& options,
+                std::shared_ptr<Mailbox> mailbox, const std::atomic<bool>& draining)
+      : AdaptorInterfaces(connection, kObjectPath),
+        engine_(engine),
+        options_(options),
+        draining_(draining),
+        sink_(std::make_shared<MailboxSink>(std::move(mailbox))) {
+    registerAdaptor();
+  }
+  ~Engine1Object() { unregisterAdaptor(); }
+
+  // Turns the sinks' events into Delta and Finished signals, coalescing consecutive tokens
+  // of one request into one Delta.
+  void deliver(const std::vector<SinkEvent>& events) {
+    std::vector<int32_t> run;
+    RequestId run_id = 0;
+    for (const SinkEvent& event : events) {
+      if (event.id != run_id) {
+        emit_delta(run_id, run);
+        run_id = event.id;
+      }
+      if (!event.finished) {
+        run.push_back(event.token_id);
+        continue;
+      }
+      emit_delta(run_id, run);
+      emit_finished(event);
+    }
+    emit_delta(run_id, run);
+  }
+
+  // A connection left the bus: its requests are orphans and are cancelled now.
+  void on_peer_gone(const std::string& unique_name) {
+    for (const auto& [id, request] : requests_) {
+      if (request.owner == unique_name) engine_.cancel(id);
+    }
+  }
+
+  // Emits PropertiesChanged for State and ActiveRequests when they differ from what was
+  // last announced.
+  void refresh_properties() {
+    std::vector<std::string> changed;
+    std::string state = State();
+    if (state != announced_state_) {
+      announced_state_ = std::move(state);
+      changed.emplace_back("State");
+    }
+    const uint32_t active = ActiveRequests();
+    if (active != announced_active_) {
+      announced_active_ = active;
+      changed.emplace_back("ActiveRequests");
+    }
+    if (!changed.empty()) getObject().emitPropertiesChangedSignal(kInterface, changed);
+  }
+
+  // The service is stopping (or lost its bus): every D-Bus request ends now. The engine
+  // cancels come first, so a dead connection cannot leave a request running.
+  void shutdown() {
+    const std::string reason = "the D-Bus service is stopping";
+    for (const auto& [id, request] : requests_) engine_.cancel(id);
+    for (auto& [id, request] : requests_) {
+      try {
+        if (request.complete)
+          request.complete->returnError(dbus_error::make(dbus_error::kUnavailable, reason));
+        emitFinished(static_cast<uint64_t>(id), "cancelled", 0,
+                     to_u32(static_cast<int>(request.tokens.size())), 0, reason);
+      } catch (const sdbus::Error&) {
+        // No bus to tell: the callers are gone with it.
+      }
+    }
+    requests_.clear();
+  }
+
+ private:
+  struct DbusRequest {
+    std::string owner;  // the caller's unique name
+    std::optional<uid_t> owner_uid;
+    std::unique_ptr<DbusTextStream> text_stream;
+    std::optional<CompleteResult> complete;  // set for Complete: replied on finish
+    std::vector<int32_t> tokens;             // kept for Complete only
+    std::string text;                        // kept for Complete only
+  };
+
+  void check_available() const {
+    if (draining_) throw dbus_error::make(dbus_error::kUnavailable, "the daemon is stopping");
+    const EngineStatus status = engine_.status();
+    if (status.state == EngineState::kFailed)
+      throw dbus_error::make(dbus_error::kUnavailable, "the model failed to load: " + status.error);
+    if (status.state == EngineState::kStopped)
+      throw dbus_error::make(dbus_error::kUnavailable, "the engine is stopping");
+  }
+
+  const DbusTextCodec& text_codec(const char* what) const {
+    if (!options_.text)
+      throw dbus_error::make(dbus_error::kNotSupported,
+                             std::string(what) + " needs the model's tokenizer, which this daemon has not loaded; "
+                             "send prompt token ids (StartCompletion)");
+    return *options_.text;
+  }
+
+  // Submits on behalf of the message being processed; returns the request id.
+  // `complete` is moved from only once every check has passed.
+  RequestId start(std::vector<int32_t> prompt, const DbusOptions& options,
+                  CompleteResult* complete = nullptr) {
+    check_available();
+    EngineRequest request = request_from_dbus(std::move(prompt), options, options_.defaults);
+    const sdbus::Message* message = getObject().getCurrentlyProcessedMessage();
+    DbusRequest entry;
+    if (message != nullptr) {
+      entry.owner = message->getSender();
+      entry.owner_uid = sender_uid(*message);
+    }
+    if (options_.text) entry.text_stream = options_.text->new_stream();
+    if (complete != nullptr) entry.complete = std::move(*complete);
+    const RequestId id = engine_.submit(std::move(request), sink_);
+    requests_.emplace(id, std::move(entry));
+    return id;
+  }
+
+  std::vector<int32_t> encode_or_throw(const std::function<std::vector<int32_t>()>& encode) {
+    try {
+      return encode();
+    } catch (const std::invalid_argument& error) {
+      throw dbus_error::make(dbus_error::kInvalidArgument, error.what());
+    }
+  }
+
+  void emit_delta(RequestId id, std::vector<int32_t>& tokens) {
+    if (tokens.empty()) return;
+    std::string text;
+    if (auto it = requests_.find(id); it != requests_.end()) {
+      DbusRequest& request = it->second;
+      if (request.text_stream) text = request.text_stream->push(tokens);
+      if (request.complete) {
+        request.tokens.insert(request.tokens.end(), tokens.begin(), tokens.end());
+        request.text += text;
+      }
+    }
+    emitDelta(static_cast<uint64_t>(id), tokens, text);
+    tokens.clear();
+  }
+
+  void emit_finished(const SinkEvent& event) {
+    auto it = requests_.find(event.id);
+    if (it != requests_.end() && it->second.text_stream) {
+      std::string tail = it->second.text_stream->finish();
+      if (!tail.empty()) {
+        if (it->second.complete) it->second.text += tail;
+        emitDelta(static_cast<uint64_t>(event.id), {}, tail);
+      }
+    }
+    const std::string reason(finish_reason_name(event.reason));
+    emitFinished(static_cast<uint64_t>(event.id), reason, to_u32(event.usage.prompt_tokens),
+                 to_u32(event.usage.completion_tokens), to_u32(event.usage.cached_prompt_tokens),
+                 event.message);
+    if (it == requests_.end()) return;
+    if (it->second.complete) {
+      if (event.reason == FinishReason::kError)
+        it->second.complete->returnError(dbus_error::make(dbus_error::kRequestFailed, event.message));
+      else
+        it->second.complete->returnResults(it->second.tokens, it->second.text, reason);
+    }
+    requests_.erase(it);
+  }
+
+  // org.mmd.Engine1 methods (service thread).
+  uint64_t StartCompletion(const std::vector<int32_t>& prompt_token_ids,
+                           const DbusOptions& options) override {
+    return guarded([&] { return static_cast<uint64_t>(start(prompt_token_ids, options)); });
+  }
+  uint64_t StartTextCompletion(const std::string& prompt, const DbusOptions& options) override {
+    return guarded([&] {
+      const DbusTextCodec& codec = text_codec("StartTextCompletion");
+      return static_cast<uint64_t>(start(encode_or_throw([&] { return codec.encode(prompt); }), options));
+    });
+  }
+  uint64_t StartChat(const std::string& messages_json, const DbusOptions& options) override {
+    return guarded([&] {
+      const DbusTextCodec& codec = text_codec("StartChat");
+      return static_cast<uint64_t>(
+          start(encode_or_throw([&] { return codec.render_chat(messages_json); }), options));
+    });
+  }
+  void Complete(CompleteResult&& result, std::vector<int32_t> prompt_token_ids,
+                DbusOptions options) override {
+    // The reply is sent when the request finishes; errors found now reply at once.
+    try {
+      guarded([&] { start(std::move(prompt_token_ids), options, &result); });
+    } catch (const sdbus::Error& error) {
+      result.returnError(error);  // still ours: start() takes it only after its checks
+    }
+  }
+  void Cancel(const uint64_t& request_id) override {
+    guarded([&] {
+      const auto id = static_cast<RequestId>(request_id);
+      auto it = requests_.find(id);
+      if (it == requests_.end())
+        throw dbus_error::make(dbus_error::kUnknownRequest,
+                               "no running request " + std::to_string(request_id) + " was started over D-Bus");
+      const sdbus::Message* message = getObject().getCurrentlyProcessedMessage();
+      if (message != nullptr && message->getSender() != it->second.owner) {
+        const std::optional<uid_t> uid = sender_uid(*message);
+        if (!uid || (*uid != 0 && uid != it->second.owner_uid))
+          throw dbus_error::make(dbus_error::kPermissionDenied,
+                                 "request " + std::to_string(request_id) + " belongs to another user");
+      }
+      engine_.cancel(id);
+    });
+  }
+  void Sleep(const int32_t& level) override {
+    guarded([&] {
+      if (level != 1 && level != 2)
+        throw dbus_error::make(dbus_error::kInvalidArgument,
+                               "sleep level " + std::to_string(level) + " is not 1 or 2");
+      check_available();
+      engine_.sleep(level);
+    });
+  }
+  void Wake() override {
+    guarded([&] {
+      check_available();
+      engine_.wake();
+    });
+  }
+  DbusOptions GetStatus() override {
+    return guarded([&] { return status_to_dbus(engine_.status(), ActiveRequests()); });
+  }
+
+  // Properties.
+  std::string State() override { return engine_state_name(engine_.status().state); }
+  std::string Model() override { return options_.model; }
+  uint32_t ActiveRequests() override { return static_cast<uint32_t>(requests_.size()); }
+
+  Engine& engine_;
+  const DbusServiceOptions& options_;
+  const std::atomic<bool>& draining_;
+  std::shared_ptr<MailboxSink> sink_;
+  std::unordered_map<RequestId, DbusRequest> requests_;
+  std::string announced_state_;
+  uint32_t announced_active_ = 0;
+};
+
+std::unique_ptr<sdbus::IConnection> connect(const std::string& bus) {
+  if (bus == "system") return sdbus::createSystemBusConnection();
+  if (bus == "session") return sdbus::createSessionBusConnection();
+  return sdbus::createSessionBusConnectionWithAddress(bus);
+}
+
+}  // namespace
+
+class DbusService::Impl {
+ public:
+  Impl(Engine& engine, DbusServiceOptions options)
+      : options_(std::move(options)), mailbox_(std::make_shared<Mailbox>()) {
+    const std::string where = "D-Bus (" + options_.bus + ")";
+    try {
+      connection_ = connect(options_.bus);
+      unique_name_ = connection_->getUniqueName();
+      object_ = std::make_unique<Engine1Object>(*connection_, engine, options_, mailbox_, draining_);
+      name_watch_ = connection_->addMatch(
+          "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+          "member='NameOwnerChanged'",
+          [this](sdbus::Message& message) {
+            std::string name, old_owner, new_owner;
+            message >> name >> old_owner >> new_owner;
+            if (!name.empty() && name[0] == ':' && new_owner.empty()) object_->on_peer_gone(name);
+          });
+      connection_->requestName(options_.bus_name);
+    } catch (const sdbus::Error& error) {
+      throw std::runtime_error(where + ": " + error.getName() + ": " + error.getMessage());
+    }
+    object_->refresh_properties();
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~Impl() {
+    stopping_ = true;
+    mailbox_->signal();
+    thread_.join();
+    name_watch_.reset();
+    object_.reset();
+    connection_.reset();
+  }
+
+  const std::string& unique_name() const { return unique_name_; }
+  void begin_drain() { draining_ = true; }
+
+ private:
+  void run() {
+    bool bus_lost = false;
+    while (!stopping_) {
+      try {
+        while (connection_->processPendingRequest()) {
+        }
+        object_->deliver(mailbox_->take());
+        // After every wakeup (a request changes ActiveRequests), and at least every
+        // state_refresh for the state changes no event reports (idle sleep, load done).
+        object_->refresh_properties();
+        // take() may have consumed the destructor's doorbell: look at the flag before
+        // blocking (a ring after this check stays in the eventfd and ends the poll).
+        if (stopping_) break;
+        wait(std::chrono::steady_clock::now() + options_.state_refresh);
+      } catch (const sdbus::Error& error) {
+        // Handler errors become replies inside sdbus-c++; one that reaches here means the
+        // connection itself failed (the bus went away). Its fd would stay readable forever,
+        // so the service stops instead of spinning; the rest of mmd goes on without D-Bus.
+        std::fprintf(stderr, "mmd: D-Bus service stops: %s: %s\n", error.getName().c_str(),
+                     error.getMessage().c_str());
+        bus_lost = true;
+        break;
+      } catch (const std::exception& error) {
+        std::fprintf(stderr, "mmd: D-Bus service: %s\n", error.what());
+      }
+    }
+    try {
+      object_->shutdown();
+      if (!bus_lost) connection_->releaseName(options_.bus_name);
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "mmd: D-Bus service stopping: %s\n", error.what());
+    }
+  }
+
+  // Blocks until the bus or the mailbox has something, the bus's own timeout, or `until`.
+  void wait(std::chrono::steady_clock::time_point until) {
+    const sdbus::IConnection::PollData data = connection_->getEventLoopPollData();
+    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (data.timeout_usec != std::numeric_limits<uint64_t>::max()) {
+      timespec ts{};
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      const uint64_t now_usec = static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
+                                static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+      const auto bus_timeout = std::chrono::milliseconds(
+          data.timeout_usec > now_usec ? (data.timeout_usec - now_usec + 999) / 1000 : 0);
+      timeout = std::min(timeout, bus_timeout);
+    }
+    pollfd fds[2] = {{data.fd, data.events, 0}, {mailbox_->fd(), POLLIN, 0}};
+    const int timeout_ms = static_cast<int>(std::max<int64_t>(timeout.count(), 0));
+    if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR)
+      throw std::system_error(errno, std::generic_category(), "poll");
+  }
+
+  DbusServiceOptions options_;
+  std::shared_ptr<Mailbox> mailbox_;
+  std::unique_ptr<sdbus::IConnection> connection_;
+  std::string unique_name_;
+  std::unique_ptr<Engine1Object> object_;
+  sdbus::Slot name_watch_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
+  std::thread thread_;
+};
+
+DbusService::DbusService(Engine& engine, DbusServiceOptions options)
+    : impl_(std::make_unique<Impl>(engine, std::move(options))) {}
+
+DbusService::~DbusService() = default;
+
+void DbusService::begin_drain() { impl_->begin_drain(); }
+
+const std::string& DbusService::unique_name() const { return impl_->unique_name(); }
+
+}  // namespace mm

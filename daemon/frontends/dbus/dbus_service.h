@@ -1,0 +1,61 @@
+// DbusService: the org.mmd.Engine1 D-Bus API over an Engine. It owns one thread (the D-Bus
+// service thread) that owns the bus connection and every sdbus object; method calls, signal
+// emission and the table of D-Bus requests all live on that thread. Engine sinks only queue
+// events under a mutex and write an eventfd, so they never block the engine thread.
+// The constructor and the destructor run on the thread that owns the DbusService (mmd's
+// main); begin_drain() and unique_name() are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "daemon/engine/sampling_params.h"
+#include "daemon/frontends/dbus/text_codec.h"
+
+namespace mm {
+
+class Engine;
+
+struct DbusServiceOptions {
+  // "system" (the default: production), "session", or a D-Bus address such as
+  // "unix:path=/run/user/1000/bus" (tests pass the address of their private dbus-daemon).
+  std::string bus = "system";
+  std::string bus_name = "org.mmd.Engine1";
+  std::string model;  // the Model property (the checkpoint folder)
+  std::shared_ptr<const DbusTextCodec> text;  // null: no text prompts, chats or Delta text
+  // What a request's options apply over: the model's generation defaults
+  // (default_sampling_params() of the merged generation config).
+  SamplingParams defaults;
+  // The longest the thread waits before comparing the engine's state with the last State
+  // it announced, for the changes no event reports (idle sleep, load finished); it also
+  // compares after every bus message and engine event.
+  std::chrono::milliseconds state_refresh{1000};
+};
+
+class DbusService {
+ public:
+  // Connects to the bus, registers /org/mmd/Engine1, requests the well-known name and
+  // starts the service thread. Throws std::runtime_error naming the bus and the reason
+  // (no bus, name already owned, policy refusal). `engine` must outlive the service.
+  DbusService(Engine& engine, DbusServiceOptions options);
+  // Stops the thread: cancels the requests started over D-Bus (their callers get Finished
+  // "cancelled", a pending Complete gets org.mmd.Error.Unavailable), releases the name.
+  ~DbusService();
+  DbusService(const DbusService&) = delete;
+  DbusService& operator=(const DbusService&) = delete;
+
+  // New requests are refused with org.mmd.Error.Unavailable from now on; running ones go on
+  // (the daemon's drain). Thread-safe, idempotent.
+  void begin_drain();
+
+  // The connection's unique name (":1.42"), for logs. Thread-safe (set before the thread).
+  const std::string& unique_name() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mm

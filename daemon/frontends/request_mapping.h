@@ -1,0 +1,24 @@
+// Wire values to engine values and back for the shared-memory frontend: a Submit's sampling
+// options over the model's generation defaults become SamplingParams; an EngineStatus becomes
+// a StatusReply. Pure functions; thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "daemon/engine/engine_metrics.h"
+#include "daemon/engine/request.h"
+#include "ipc/protocol.h"
+
+namespace mm {
+
+// Fills `params`: the options the client set, over `defaults` (the model's generation config
+// with --override-generation-config, from default_sampling_params). Returns an error message
+// naming the field when a value is out of range, or nullopt.
+std::optional<std::string> to_sampling_params(const ipc::SamplingOptions& options,
+                                              const SamplingParams& defaults,
+                                              SamplingParams& params);
+
+ipc::StatusReply to_status_reply(const EngineStatus& status);
+
+}  // namespace mm

@@ -1,0 +1,174 @@
+#include "daemon/frontends/shm_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "daemon/engine/engine.h"
+#include "daemon/frontends/shm_connection.h"
+#include "daemon/service/log.h"
+#include "ipc/handshake.h"
+#include "ipc/unix_socket.h"
+
+namespace mm {
+
+ShmServer::ShmServer(uv_loop_t* loop, Engine& engine, ShmServerOptions options)
+    : loop_(loop), engine_(engine), options_(std::move(options)) {
+  async_ = new uv_async_t{};
+  uv_async_init(loop_, async_, &ShmServer::on_async);
+  async_->data = this;
+  notifier_ = std::make_shared<LoopNotifier>(async_);
+}
+
+ShmServer::~ShmServer() { close(); }
+
+void ShmServer::start() {
+  listen_fd_ = ipc::listen_unix(options_.socket_path, options_.socket_mode);
+  uv_poll_init(loop_, &listen_poll_, listen_fd_);
+  listen_poll_.data = this;
+  uv_poll_start(&listen_poll_, UV_READABLE, &ShmServer::on_listen);
+  listening_ = true;
+  log_info("listening on " + options_.socket_path);
+}
+
+void ShmServer::on_listen(uv_poll_t* handle, int status, int) {
+  auto* self = static_cast<ShmServer*>(handle->data);
+  if (status < 0) {
+    log_error(std::string("client socket: ") + uv_strerror(status));
+    return;
+  }
+  self->accept_all();
+}
+
+void ShmServer::accept_all() {
+  for (;;) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        log_warning(std::string("accept on ") + options_.socket_path + ": " + std::strerror(errno));
+      return;
+    }
+    accept_one(fd);
+  }
+}
+
+void ShmServer::accept_one(int fd) {
+  ipc::PeerCredentials peer;
+  try {
+    peer = ipc::peer_credentials(fd);
+  } catch (const std::exception& error) {
+    log_warning(std::string("refusing a client: ") + error.what());
+    ::close(fd);
+    return;
+  }
+  const uint64_t id = next_connection_id_++;
+  try {
+    if (!options_.allow_other_users && peer.uid != ::geteuid() && peer.uid != 0) {
+      const std::string why = "uid " + std::to_string(peer.uid) +
+                              " may not connect (allow_other_users is off; the daemon runs as uid " +
+                              std::to_string(::geteuid()) + ")";
+      log_warning("refusing pid " + std::to_string(peer.pid) + ": " + why);
+      ipc::send_refusal(fd, why);
+      ::close(fd);
+      return;
+    }
+    std::random_device random;
+    const std::string name = "mmd-" + std::to_string(::getpid()) + "-" + std::to_string(id) + "-" +
+                             std::to_string(random());
+    ipc::ShmSegment segment = ipc::ShmSegment::create(
+        name, options_.to_daemon_ring_bytes, options_.to_client_ring_bytes, peer.uid);
+    // The client maps the descriptor we pass, not the name: remove the name before anything
+    // else, so that no crash of either side can leave the segment behind.
+    segment.unlink();
+    ipc::send_setup(fd, segment);
+    auto* connection = new ShmConnection(*this, id, fd, peer, std::move(segment));
+    connections_[id] = connection;
+    log_info("connection " + std::to_string(id) + " from pid " + std::to_string(peer.pid) +
+             " uid " + std::to_string(peer.uid));
+    connection->start(loop_);
+  } catch (const std::exception& error) {
+    log_warning("connection from pid " + std::to_string(peer.pid) + " failed: " + error.what());
+    ::close(fd);
+  }
+}
+
+void ShmServer::on_async(uv_async_t* handle) {
+  auto* self = static_cast<ShmServer*>(handle->data);
+  // Delivering may close a connection (which erases it): walk a copy of the ids.
+  std::vector<uint64_t> ids;
+  ids.reserve(self->connections_.size());
+  for (const auto& [id, connection] : self->connections_)
+    ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = self->connections_.find(id);  // an earlier one may have closed (never another)
+    if (it != self->connections_.end()) it->second->deliver_engine_events();
+  }
+  self->check_drained();
+}
+
+int ShmServer::num_unfinished_requests() const {
+  int count = 0;
+  for (const auto& [id, connection] : connections_)
+    count += connection->num_unfinished_requests();
+  return count;
+}
+
+ipc::StatusReply ShmServer::status_reply() const {
+  ipc::StatusReply reply = to_status_reply(engine_.status());
+  reply.model = options_.served_model_name;
+  reply.num_connections = num_connections();
+  reply.uptime_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  if (draining_ && (reply.state == "ready" || reply.state == "sleeping")) reply.state = "draining";
+  return reply;
+}
+
+void ShmServer::begin_drain(std::function<void()> on_drained) {
+  draining_ = true;
+  on_drained_ = std::move(on_drained);
+  check_drained();
+}
+
+void ShmServer::check_drained() {
+  if (!draining_ || !on_drained_) return;
+  for (const auto& [id, connection] : connections_) {
+    if (connection->num_unfinished_requests() > 0 || connection->has_unsent_output()) return;
+  }
+  auto callback = std::move(on_drained_);
+  on_drained_ = nullptr;
+  callback();
+}
+
+void ShmServer::connection_closed(uint64_t id) {
+  connections_.erase(id);
+  check_drained();
+}
+
+void ShmServer::close() {
+  if (closed_) return;
+  closed_ = true;
+  std::vector<ShmConnection*> connections;
+  for (auto& [id, connection] : connections_)
+    connections.push_back(connection);
+  for (ShmConnection* connection : connections)
+    connection->close("the daemon is shutting down");
+  if (listening_) {
+    uv_poll_stop(&listen_poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&listen_poll_), nullptr);
+    ::close(listen_fd_);
+    ::unlink(options_.socket_path.c_str());
+    listening_ = false;
+  }
+  notifier_->detach();
+  uv_close(reinterpret_cast<uv_handle_t*>(async_),
+           [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
+  async_ = nullptr;
+}
+
+}  // namespace mm

@@ -1,0 +1,245 @@
+#include "daemon/service/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <sstream>
+#include <variant>
+
+namespace mm {
+
+namespace {
+
+using Target = std::variant<std::string*, int*, double*, bool*, uint64_t*>;
+
+struct Option {
+  const char* name;  // flag name without dashes; the TOML key is the same with '_'
+  Target target;
+  const char* help;
+};
+
+std::vector<Option> options_of(DaemonConfig& c) {
+  return {
+      {"model", &c.model, "checkpoint folder (Hugging Face layout)"},
+      {"served-model-name", &c.served_model_name, "name clients see (default: folder name)"},
+      {"tensor-parallel-size", &c.tensor_parallel_size, "ranks for tensor parallelism (-tp)"},
+      {"max-model-len", &c.max_model_len, "longest prompt + output (0: the model's)"},
+      {"max-num-seqs", &c.max_num_seqs, "running sequences per step"},
+      {"max-num-batched-tokens", &c.max_num_batched_tokens, "tokens per step"},
+      {"gpu-memory-utilization", &c.gpu_memory_utilization, "share of device memory for mmd"},
+      {"kv-cache-dtype", &c.kv_cache_dtype, "auto, bfloat16, fp8 or float32"},
+      {"tool-call-parser", &c.tool_call_parser, "e.g. minimax_m2"},
+      {"reasoning-parser", &c.reasoning_parser, "minimax_m2 or minimax_m2_append_think"},
+      {"enable-auto-tool-choice", &c.enable_auto_tool_choice, "let the model call tools"},
+      {"override-generation-config", &c.override_generation_config,
+       "JSON merged over generation_config.json"},
+      {"chat-template", &c.chat_template, "chat template file"},
+      {"idle-sleep-seconds", &c.idle_sleep_seconds, "sleep after this long idle (0: never)"},
+      {"idle-sleep-level", &c.idle_sleep_level, "1: free KV and weights; 2: also unmap"},
+      {"socket", &c.socket, "client socket path"},
+      {"bus", &c.bus, "D-Bus: system, session or none"},
+      {"allow-other-users", &c.allow_other_users, "let users other than mmd's connect"},
+      {"kv-block-size", &c.kv_block_size, "tokens per KV block"},
+      {"num-kv-blocks", &c.num_kv_blocks, "KV pool cap in blocks"},
+      {"threads", &c.num_threads, "CPU backend threads (0: all)"},
+      {"ipc-ring-bytes", &c.ipc_ring_bytes, "each client's reply ring (power of two)"},
+      {"ipc-max-unread-tokens", &c.ipc_max_unread_tokens,
+       "unread tokens after which a request is cancelled"},
+      {"drain-timeout", &c.drain_timeout_seconds, "seconds SIGTERM waits for requests"},
+      {"load-report-ms", &c.load_report_ms, "STATUS= load progress interval for systemd"},
+      {"log-level", &c.log_level, "error, warning, notice, info or debug"},
+  };
+}
+
+std::string key_of(const char* flag) {
+  std::string key = flag;
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
+
+template <typename T>
+T parse_number(const std::string& where, const std::string& text) {
+  T value{};
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || text.empty()) {
+    throw ConfigError(where + ": '" + text + "' is not " +
+                      (std::is_floating_point_v<T> ? "a number" : "an integer"));
+  }
+  return value;
+}
+
+void set_from_text(const std::string& where, const Target& target, const std::string& text) {
+  std::visit(
+      [&](auto* p) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          *p = text;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (text == "true" || text == "1" || text == "yes") {
+            *p = true;
+          } else if (text == "false" || text == "0" || text == "no") {
+            *p = false;
+          } else {
+            throw ConfigError(where + ": '" + text + "' is not true or false");
+          }
+        } else {
+          *p = parse_number<T>(where, text);
+        }
+      },
+      target);
+}
+
+void set_from_toml(const std::string& where, const Target& target, const toml::node& node) {
+  std::visit(
+      [&](auto* p) {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          if (!node.is_string()) throw ConfigError(where + ": expected a string");
+          *p = *node.value<std::string>();
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!node.is_boolean()) throw ConfigError(where + ": expected true or false");
+          *p = *node.value<bool>();
+        } else if constexpr (std::is_same_v<T, double>) {
+          if (!node.is_number()) throw ConfigError(where + ": expected a number");
+          *p = *node.value<double>();
+        } else {
+          if (!node.is_integer()) throw ConfigError(where + ": expected an integer");
+          const int64_t v = *node.value<int64_t>();
+          if (v < 0 && std::is_unsigned_v<T>) throw ConfigError(where + ": must not be negative");
+          *p = static_cast<T>(v);
+        }
+      },
+      target);
+}
+
+}  // namespace
+
+void load_config_file(const std::string& path, DaemonConfig& config) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& error) {
+    std::ostringstream out;
+    out << path << ":" << error.source().begin.line << ":" << error.source().begin.column << ": "
+        << error.description();
+    throw ConfigError(out.str());
+  }
+  auto options = options_of(config);
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    auto it = std::find_if(options.begin(), options.end(),
+                           [&](const Option& o) { return key_of(o.name) == name; });
+    const std::string where = path + ":" + std::to_string(node.source().begin.line) + ": " + name;
+    if (it == options.end() || name == "config") throw ConfigError(where + ": unknown key");
+    set_from_toml(where, it->target, node);
+  }
+}
+
+bool parse_command_line(const std::vector<std::string>& args, DaemonConfig& config,
+                        std::string& exit_text) {
+  // --config first, so that flags override the file whatever their order.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      config.config_file = args[i + 1];
+    } else if (args[i].rfind("--config=", 0) == 0) {
+      config.config_file = args[i].substr(9);
+    }
+  }
+  if (!config.config_file.empty()) load_config_file(config.config_file, config);
+  auto options = options_of(config);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      exit_text = usage_text();
+      return false;
+    }
+    if (arg == "--version") {
+      exit_text = "mmd 0.1.0\n";
+      return false;
+    }
+    if (arg == "-tp") arg = "--tensor-parallel-size";
+    if (arg.rfind("--", 0) != 0) throw ConfigError("unexpected argument '" + arg + "'");
+    std::string name = arg.substr(2);
+    std::optional<std::string> value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    std::replace(name.begin(), name.end(), '_', '-');
+    if (name == "config") {
+      if (!value) ++i;
+      continue;
+    }
+    auto it = std::find_if(options.begin(), options.end(),
+                           [&](const Option& o) { return name == o.name; });
+    if (it == options.end()) throw ConfigError("unknown flag --" + name + " (see mmd --help)");
+    if (!value) {
+      if (std::holds_alternative<bool*>(it->target)) {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        throw ConfigError("--" + name + " needs a value");
+      }
+    }
+    set_from_text("--" + name, it->target, *value);
+  }
+  validate(config);
+  return true;
+}
+
+void validate(const DaemonConfig& c) {
+  const auto require = [](bool ok, const std::string& what) {
+    if (!ok) throw ConfigError(what);
+  };
+  require(!c.model.empty(), "no model: give --model DIR or `model = \"DIR\"` in the config file");
+  require(c.tensor_parallel_size >= 1, "--tensor-parallel-size must be at least 1");
+  require(c.tensor_parallel_size == 1,
+          "--tensor-parallel-size " + std::to_string(c.tensor_parallel_size) +
+              ": tensor parallelism needs the MPI/NCCL build, which this mmd is not");
+  require(c.max_model_len >= 0, "--max-model-len must not be negative");
+  require(c.max_num_seqs >= 1, "--max-num-seqs must be at least 1");
+  require(c.max_num_batched_tokens >= 1, "--max-num-batched-tokens must be at least 1");
+  require(c.gpu_memory_utilization > 0.0 && c.gpu_memory_utilization <= 1.0,
+          "--gpu-memory-utilization must be in (0, 1]");
+  require(c.idle_sleep_seconds >= 0.0, "--idle-sleep-seconds must not be negative");
+  require(c.idle_sleep_level == 1 || c.idle_sleep_level == 2, "--idle-sleep-level must be 1 or 2");
+  require(c.bus == "system" || c.bus == "session" || c.bus == "none",
+          "--bus must be system, session or none, not '" + c.bus + "'");
+  require(c.kv_block_size >= 1, "--kv-block-size must be at least 1");
+  require(c.num_kv_blocks >= 1, "--num-kv-blocks must be at least 1");
+  require(c.num_threads >= 0, "--threads must not be negative");
+  require(c.ipc_ring_bytes >= 1024 && (c.ipc_ring_bytes & (c.ipc_ring_bytes - 1)) == 0,
+          "--ipc-ring-bytes " + std::to_string(c.ipc_ring_bytes) +
+              " must be a power of two of at least 1024");
+  require(c.ipc_max_unread_tokens >= 1, "--ipc-max-unread-tokens must be at least 1");
+  require(c.drain_timeout_seconds >= 0.0, "--drain-timeout must not be negative");
+  require(c.load_report_ms >= 1, "--load-report-ms must be at least 1");
+  const std::vector<std::string> dtypes = {"auto", "bfloat16", "bf16", "fp8", "fp8_e4m3",
+                                           "float32"};
+  require(std::find(dtypes.begin(), dtypes.end(), c.kv_cache_dtype) != dtypes.end(),
+          "--kv-cache-dtype '" + c.kv_cache_dtype + "' is not one of auto, bfloat16, fp8, float32");
+  const std::vector<std::string> levels = {"error", "warning", "notice", "info", "debug"};
+  require(std::find(levels.begin(), levels.end(), c.log_level) != levels.end(),
+          "--log-level '" + c.log_level + "' is not one of error, warning, notice, info, debug");
+}
+
+std::string usage_text() {
+  DaemonConfig defaults;
+  std::ostringstream out;
+  out << "usage: mmd [--config FILE] --model DIR [FLAGS]\n\n"
+         "Flags (also TOML keys, with '_' for '-'; flags override the file):\n";
+  for (const Option& o : options_of(defaults)) {
+    std::string flag = std::string("  --") + o.name;
+    if (!std::holds_alternative<bool*>(o.target)) flag += " V";
+    out << flag << std::string(flag.size() < 34 ? 34 - flag.size() : 1, ' ') << o.help << "\n";
+  }
+  out << "  --config FILE                     TOML file read before the flags\n"
+         "  -tp N                             same as --tensor-parallel-size\n";
+  return out.str();
+}
+
+}  // namespace mm

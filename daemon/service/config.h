@@ -1,0 +1,62 @@
+// mmd's configuration: one struct filled from a TOML file (e.g. /etc/mmd/mmd.toml) and then
+// from command-line flags, which win. Flags use the names vLLM users already type
+// (--model, --max-model-len, -tp, ...); TOML keys are the same names with '_' for '-'.
+// Plain values; parsed once on the main thread before anything starts.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mm {
+
+struct DaemonConfig {
+  // vLLM's names.
+  std::string model;
+  std::string served_model_name;  // default: the model folder's name
+  int tensor_parallel_size = 1;
+  int max_model_len = 0;  // 0: the model's max_position_embeddings
+  int max_num_seqs = 64;
+  int max_num_batched_tokens = 2048;
+  double gpu_memory_utilization = 0.9;
+  std::string kv_cache_dtype = "auto";  // auto, bfloat16, fp8 (fp8_e4m3), float32
+  std::string tool_call_parser;
+  std::string reasoning_parser;
+  bool enable_auto_tool_choice = false;
+  std::string override_generation_config;  // JSON object
+  std::string chat_template;               // a file
+  // mmd's own.
+  std::string config_file;  // --config; read before the other flags are applied
+  double idle_sleep_seconds = 0.0;  // 0: never sleep by itself
+  int idle_sleep_level = 1;
+  std::string socket = "/run/mmd/mmd.sock";
+  std::string bus = "system";  // D-Bus: system, session or none
+  bool allow_other_users = true;
+  int kv_block_size = 16;
+  int num_kv_blocks = 4096;
+  int num_threads = 0;  // CPU backend threads; 0: one per hardware thread
+  uint64_t ipc_ring_bytes = 1024 * 1024;  // each client's daemon-to-client ring
+  int ipc_max_unread_tokens = 4096;
+  double drain_timeout_seconds = 30.0;
+  int load_report_ms = 1000;  // how often STATUS= reports load progress to systemd
+  std::string log_level = "info";  // error, warning, notice, info, debug
+};
+
+// A bad file, key, flag or value; the message names it.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads `path` (TOML) into `config`. Unknown keys and wrongly typed values are errors.
+void load_config_file(const std::string& path, DaemonConfig& config);
+// Applies flags; `--config FILE` is loaded first wherever it appears. Returns false and fills
+// `exit_text` for --help / --version. Checks the result (ranges, a model given).
+bool parse_command_line(const std::vector<std::string>& args, DaemonConfig& config,
+                        std::string& exit_text);
+void validate(const DaemonConfig& config);
+
+std::string usage_text();
+
+}  // namespace mm
