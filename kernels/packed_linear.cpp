@@ -10,13 +10,13 @@ int64_t PackedLinear::row_bytes() const {
     case PackedFormat::kBf16: return num_cols * 2;
     case PackedFormat::kFp8Block:
     case PackedFormat::kInt8Channel: return num_cols;
-    case PackedFormat::kInt4Group: return (num_cols + 1) / 2;
+    case PackedFormat::kInt4Group: return 8 * ((num_cols + 15) / 16);
   }
   return 0;
 }
 
 uint64_t PackedLinear::num_bytes() const {
-  return data.size() + 4 * (scales.size() + biases.size() + col_perm.size());
+  return data.size() + 4 * (scales.size() + col_perm.size()) + 2 * int4_scales.size() + int4_zeros.size();
 }
 
 std::vector<float> unpack_to_f32(const PackedLinear& w) {
@@ -41,9 +41,10 @@ std::vector<float> unpack_to_f32(const PackedLinear& w) {
                   w.scales[static_cast<size_t>((n / w.block_rows) * num_groups + j / w.group_cols)];
           break;
         case PackedFormat::kInt4Group: {
-          const int u = (row[j / 2] >> (4 * (j % 2))) & 0xF;
+          const int u = int4_chunked_get(row, j);
           const size_t g = static_cast<size_t>(n * num_groups + j / w.group_cols);
-          value = static_cast<float>(u) * w.scales[g] + w.biases[g];
+          const float s = bf16_to_f32(w.int4_scales[g]);
+          value = static_cast<float>(u) * s + int4_bias(s, w.int4_zeros.empty() ? 0 : w.int4_zeros[g]);
           break;
         }
         case PackedFormat::kInt8Channel:

@@ -13,9 +13,12 @@ enum class PackedFormat : uint8_t {
   kF32,          // data: f32 [N, K] row-major
   kBf16,         // data: bf16 bits [N, K] row-major
   kFp8Block,     // data: e4m3fn codes [N, K]; scales f32 [cdiv(N, block_rows), cdiv(K, group_cols)]
-  kInt4Group,    // data: u8 [N, cdiv(K, 2)]: column 2j in the low nibble of byte j, 2j+1 in the
-                 // high one; each nibble u ∈ [0, 15]. W[n, k] = u · scales[n, g] + biases[n, g]
-                 // with g = k / group_cols (biases = −(8 + zero_point) · scale)
+  kInt4Group,    // data: u8 [N, 8·cdiv(K, 16)]: columns in chunks of 16; byte 8c + i holds
+                 // column 16c + i in its low nibble and 16c + 8 + i in its high one (one 8-byte
+                 // load and a zero-extension give 16 columns in order); each nibble u ∈ [0, 15].
+                 // Group sizes are multiples of 16 (or one group). With g = k / group_cols,
+                 // s = int4_scales[n, g] (bf16) and z = int4_zeros[n, g] (0 when symmetric):
+                 // W[n, k] = u · s + int4_bias(s, z), exact in f32 (= (u − 8 − z) · s)
   kInt8Channel,  // data: i8 [N, K]; scales f32 [N]: W[n, k] = q · scales[n]
 };
 
@@ -27,8 +30,9 @@ struct PackedLinear {
   int64_t group_cols = 0;  // columns sharing one scale (kFp8Block, kInt4Group); K otherwise
   int64_t block_rows = 1;  // kFp8Block: rows sharing one scale
   std::vector<uint8_t> data;
-  std::vector<float> scales;
-  std::vector<float> biases;  // kInt4Group only: [N, num_groups()]
+  std::vector<float> scales;           // kFp8Block / kInt8Channel, see the format
+  std::vector<uint16_t> int4_scales;  // kInt4Group: bf16 bits [N, num_groups()] (2 bytes/group)
+  std::vector<int8_t> int4_zeros;     // kInt4Group asymmetric: [N, num_groups()]; empty = symmetric
   // Activation-ordered int4 (compressed-tensors actorder "group"): packed column j holds
   // checkpoint column col_perm[j], so kernels read x[col_perm[j]]. Empty = identity.
   std::vector<int32_t> col_perm;
@@ -38,8 +42,16 @@ struct PackedLinear {
 
   int64_t num_groups() const { return group_cols > 0 ? (num_cols + group_cols - 1) / group_cols : 1; }
   int64_t row_bytes() const;
-  uint64_t num_bytes() const;  // resident bytes of data + scales + biases + col_perm
+  uint64_t num_bytes() const;  // resident bytes: data, scales, zeros, col_perm
 };
+
+// The additive term of a kInt4Group weight: −(8 + z) · s.
+inline float int4_bias(float scale, int zero) { return -static_cast<float>(8 + zero) * scale; }
+
+// Nibble of column k in a kInt4Group row.
+inline int int4_chunked_get(const uint8_t* row, int64_t k) {
+  return (row[8 * (k / 16) + (k % 8)] >> (4 * ((k % 16) / 8))) & 0xF;
+}
 
 // Dequantized W [N, K] in f32, checkpoint column order (for round-trip tests and references).
 std::vector<float> unpack_to_f32(const PackedLinear& weight);

@@ -9,6 +9,7 @@
 #include "client/mmctl/generate_command.h"
 #include "client/mmctl/inspect_command.h"
 #include "client/mmctl/power_command.h"
+#include "client/mmctl/run_command.h"
 #include "client/mmctl/status_command.h"
 
 namespace {
@@ -28,6 +29,8 @@ constexpr const char* kUsage =
     "                                    --output-tokens: tokens/s, TTFT and ITL percentiles\n"
     "  sleep [--level 1|2]               free the KV cache and weights (2: also unmap)\n"
     "  wake                              load the model again (progress bar)\n"
+    "  run CHECKPOINT_DIR --tokens IDS   greedy generation in-process on the CPU (no daemon)\n"
+    "      [--max-tokens N] [--kv-cache-dtype bf16|fp8|f32] [--threads N]\n"
     "  help                              this text\n"
     "\n"
     "Commands that talk to mmd take --socket PATH (default $MMD_SOCKET or\n"
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
   const std::string command = args.front();
   args.erase(args.begin());
   if (command == "inspect") return mm::run_inspect_command(args, std::cout, std::cerr);
+  if (command == "run") return mm::run_run_command(args, std::cout, std::cerr);
   if (command == "status") return mm::run_status_command(args, std::cout, std::cerr);
   if (command == "generate") return mm::run_generate_command(args, std::cin, std::cout, std::cerr);
   if (command == "chat") return mm::run_chat_command(args, std::cin, std::cout, std::cerr);

@@ -224,6 +224,8 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
   float* topk_weights = scratch(kTopkWeights, ut * top_k);
   float* moe_out = scratch(kMoeOut, ut * hidden);
 
+  uint64_t bytes_read = static_cast<uint64_t>(t * hidden * 2);  // embedding rows
+  std::vector<char> expert_used(static_cast<size_t>(num_experts));
   be.embedding(embed_.data(), config_.vocab_size, hidden, batch.token_ids.data(), t, x);
   report("embed", x, hidden);
   for (size_t l = 0; l < layers_.size(); ++l) {
@@ -256,6 +258,16 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
     be.router_topk(router_logits, layer.router_bias.empty() ? nullptr : layer.router_bias.data(), t,
                    num_experts, top_k, topk_ids, topk_weights);
     be.moe(layer.experts, normed, t, hidden, topk_ids, topk_weights, top_k, moe_out);
+    // Host-visible ids on the CPU backend; a device backend would count on the device.
+    std::fill(expert_used.begin(), expert_used.end(), 0);
+    for (int64_t i = 0; i < t * top_k; ++i) expert_used[static_cast<size_t>(topk_ids[i])] = 1;
+    for (const PackedLinear* w : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
+      bytes_read += w->num_bytes();
+    }
+    for (size_t e = 0; e < expert_used.size(); ++e) {
+      if (expert_used[e] == 0) continue;
+      bytes_read += layer.experts.w1[e].num_bytes() + layer.experts.w3[e].num_bytes() + layer.experts.w2[e].num_bytes();
+    }
     report(prefix + "moe_out", moe_out, hidden);
     be.add(x, moe_out, t * hidden, x);
     report(prefix + "out", x, hidden);
@@ -275,6 +287,8 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
   be.rms_norm(rows, final_norm_.data(), num_rows, hidden, eps, rows);
   std::vector<float> logits(static_cast<size_t>(num_rows * config_.vocab_size));
   be.linear(lm_head_, rows, num_rows, logits.data());
+  if (num_rows > 0) bytes_read += lm_head_.num_bytes();
+  last_forward_weight_bytes_ = bytes_read;
   return logits;
 }
 

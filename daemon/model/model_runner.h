@@ -60,6 +60,9 @@ class ModelRunner {
   KvCache& kv_cache() { return *kv_cache_; }
   Backend& backend() { return *backend_; }
   uint64_t weight_bytes() const { return weight_bytes_; }  // resident packed weights
+  // Packed weight bytes the last forward() had to read: every dense Linear, the experts that
+  // at least one token was routed to, the embedding rows and the lm_head (for benchmarks).
+  uint64_t last_forward_weight_bytes() const { return last_forward_weight_bytes_; }
 
  private:
   struct Layer;
@@ -76,6 +79,7 @@ class ModelRunner {
   std::unique_ptr<KvCache> kv_cache_;
   std::vector<std::unique_ptr<Buffer>> scratch_;
   uint64_t weight_bytes_ = 0;
+  uint64_t last_forward_weight_bytes_ = 0;
 };
 
 }  // namespace mm

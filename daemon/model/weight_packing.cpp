@@ -5,6 +5,9 @@
 #include <numeric>
 #include <string>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "daemon/model/load_error.h"
 
 namespace mm {
@@ -23,6 +26,30 @@ PackedLinear base(const LinearWeights& linear, PackedFormat format) {
   out.num_cols = linear.in_features;
   out.group_cols = linear.in_features;
   return out;
+}
+
+// Drops the mapped pages wholly inside a tensor's bytes once they are packed, so that during
+// load the process holds the packed copy plus about one tensor of the mapping, not the whole
+// file twice. The mapping is read-only (MAP_PRIVATE, never written): a later read simply
+// faults the page in again from the file. Best effort: errors are ignored.
+void release_mapped_pages(const Checkpoint& checkpoint, TensorRef ref) {
+  if (!ref) return;
+  const TensorView view = checkpoint.view(ref);
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(view.data);
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + view.num_bytes()) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+// The 8 nibbles of `x` (nibble i at bits 4i) moved to the low nibbles of the 8 bytes of the
+// result (nibble i → byte i).
+uint64_t spread_nibbles(uint32_t x) {
+  uint64_t v = x;
+  v = (v | (v << 16)) & 0x0000FFFF0000FFFFull;
+  v = (v | (v << 8)) & 0x00FF00FF00FF00FFull;
+  v = (v | (v << 4)) & 0x0F0F0F0F0F0F0F0Full;
+  return v;
 }
 
 std::vector<float> all_f32(const Checkpoint& checkpoint, TensorRef ref) {
@@ -100,9 +127,9 @@ PackedLinear pack_int4(const Checkpoint& checkpoint, const LinearWeights& linear
   } else if (scheme.strategy != ScaleStrategy::kChannel) {
     fail(checkpoint, linear, "int4 scale strategy is not group or channel");
   }
-  // The kernels decode 8 columns from 4 bytes starting at a group's first column.
-  if (out.group_cols % 2 != 0 && out.group_cols != k_cols) {
-    fail(checkpoint, linear, "group size " + std::to_string(out.group_cols) + " is odd");
+  // The kernels decode 16 columns per 8-byte chunk; a group must not split a chunk.
+  if (out.group_cols % 16 != 0 && out.group_cols < k_cols) {
+    fail(checkpoint, linear, "group size " + std::to_string(out.group_cols) + " is not a multiple of 16");
   }
   const int64_t num_groups = out.num_groups();
 
@@ -133,37 +160,53 @@ PackedLinear pack_int4(const Checkpoint& checkpoint, const LinearWeights& linear
   for (int64_t n = 0; n < n_rows; ++n) {
     const uint8_t* src_row = src + n * src_row_bytes;
     uint8_t* dst_row = out.data.data() + n * dst_row_bytes;
+    // Packed column j (checkpoint column perm[j]) goes to chunk j / 16, byte j % 8, low nibble
+    // for j % 16 < 8 (kernels/packed_linear.h). Without a permutation, whole 16-column chunks
+    // are moved 64 bits at a time: source nibble k sits at bit 4k of the little-endian word.
+    int64_t j = 0;
     if (!scheme.has_g_idx) {
-      std::memcpy(dst_row, src_row, static_cast<size_t>(dst_row_bytes));
-      if (k_cols % 2 != 0) dst_row[dst_row_bytes - 1] &= 0x0F;  // drop the pad nibble
-      continue;
+      for (; j + 16 <= k_cols; j += 16) {
+        uint64_t word;
+        std::memcpy(&word, src_row + j / 2, 8);
+        const uint64_t chunk = spread_nibbles(static_cast<uint32_t>(word)) |
+                                (spread_nibbles(static_cast<uint32_t>(word >> 32)) << 4);
+        std::memcpy(dst_row + j / 2, &chunk, 8);
+      }
     }
-    for (int64_t j = 0; j < k_cols; ++j) {
+    for (; j < k_cols; ++j) {
       const int64_t k = perm[static_cast<size_t>(j)];
       const int nibble = (src_row[k / 2] >> (4 * (k % 2))) & 0xF;
-      dst_row[j / 2] = static_cast<uint8_t>(dst_row[j / 2] | (nibble << (4 * (j % 2))));
+      uint8_t& byte = dst_row[8 * (j / 16) + (j % 8)];
+      byte = static_cast<uint8_t>(byte | (nibble << (4 * ((j % 16) / 8))));
     }
   }
 
-  out.scales = all_f32(checkpoint, linear.scale);
-  if (static_cast<int64_t>(out.scales.size()) != n_rows * num_groups) {
+  const std::vector<float> scales = all_f32(checkpoint, linear.scale);
+  if (static_cast<int64_t>(scales.size()) != n_rows * num_groups) {
     fail(checkpoint, linear, "scale tensor '" + linear.scale.info->name + "' has " +
-                                 std::to_string(out.scales.size()) + " elements, expected " +
+                                 std::to_string(scales.size()) + " elements, expected " +
                                  std::to_string(n_rows * num_groups));
   }
-  // W = (u − 8 − z) · s = u · s + bias with bias = −(8 + z) · s; z = 0 when symmetric.
-  out.biases.resize(out.scales.size());
-  const TensorView zeros = linear.zero_point && !scheme.symmetric ? checkpoint.view(linear.zero_point) : TensorView{};
-  for (int64_t n = 0; n < n_rows; ++n) {
-    for (int64_t g = 0; g < num_groups; ++g) {
-      int z = 0;
-      if (zeros.info != nullptr) {
-        // Zero points are packed down N: nibble n % 8 of word (n / 8, g), +8 offset.
+  // Kept as bf16 (2 bytes per group instead of 8 for an f32 scale and bias): exact for the
+  // BF16 scales compressed-tensors writes; anything else is refused rather than rounded.
+  out.int4_scales.resize(scales.size());
+  for (size_t i = 0; i < scales.size(); ++i) {
+    const uint16_t bits = f32_to_bf16(scales[i]);
+    if (bf16_to_f32(bits) != scales[i]) {
+      fail(checkpoint, linear, "scale tensor '" + linear.scale.info->name + "' element " + std::to_string(i) +
+                                   " is not exactly a BF16 value; the CPU int4 kernels keep BF16 scales");
+    }
+    out.int4_scales[i] = bits;
+  }
+  if (linear.zero_point && !scheme.symmetric) {
+    // Zero points are packed down N: nibble n % 8 of word (n / 8, g), +8 offset.
+    const TensorView zeros = checkpoint.view(linear.zero_point);
+    out.int4_zeros.resize(scales.size());
+    for (int64_t n = 0; n < n_rows; ++n) {
+      for (int64_t g = 0; g < num_groups; ++g) {
         const uint32_t word = static_cast<uint32_t>(zeros.get_i64((n / 8) * num_groups + g));
-        z = static_cast<int>((word >> (4 * (n % 8))) & 0xF) - 8;
+        out.int4_zeros[static_cast<size_t>(n * num_groups + g)] = static_cast<int8_t>(((word >> (4 * (n % 8))) & 0xF) - 8);
       }
-      const size_t idx = static_cast<size_t>(n * num_groups + g);
-      out.biases[idx] = -static_cast<float>(8 + z) * out.scales[idx];
     }
   }
   return out;
@@ -190,13 +233,16 @@ PackedLinear pack_int8(const Checkpoint& checkpoint, const LinearWeights& linear
 }
 
 PackedLinear pack_linear(const Checkpoint& checkpoint, const LinearWeights& linear) {
+  PackedLinear out;
   switch (linear.scheme.format) {
-    case WeightFormat::kDense: return pack_dense(checkpoint, linear);
-    case WeightFormat::kFp8: return pack_fp8(checkpoint, linear);
-    case WeightFormat::kIntPacked: return pack_int4(checkpoint, linear);
-    case WeightFormat::kInt8: return pack_int8(checkpoint, linear);
+    case WeightFormat::kDense: out = pack_dense(checkpoint, linear); break;
+    case WeightFormat::kFp8: out = pack_fp8(checkpoint, linear); break;
+    case WeightFormat::kIntPacked: out = pack_int4(checkpoint, linear); break;
+    case WeightFormat::kInt8: out = pack_int8(checkpoint, linear); break;
+    default: fail(checkpoint, linear, "unknown weight format");
   }
-  fail(checkpoint, linear, "unknown weight format");
+  release_mapped_pages(checkpoint, linear.weight);
+  return out;
 }
 
 }  // namespace mm

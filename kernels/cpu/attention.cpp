@@ -69,10 +69,10 @@ void kv_write_cpu(const KvLayerView& cache, const AttentionMetadata& meta, const
   const int64_t row = static_cast<int64_t>(cache.num_kv_heads) * cache.head_dim;
   for (int64_t t = 0; t < meta.num_tokens; ++t) {
     const int64_t base = meta.slot_mapping[t] * row;
-    for (int h = 0; h < cache.num_kv_heads; ++h) {
-      const int64_t offset = base + static_cast<int64_t>(h) * cache.head_dim;
-      store_row(cache.dtype, cache.k, offset, k + t * row + h * cache.head_dim, cache.head_dim, cache.k_scale);
-      store_row(cache.dtype, cache.v, offset, v + t * row + h * cache.head_dim, cache.head_dim, cache.v_scale);
+    for (int64_t h = 0; h < cache.num_kv_heads; ++h) {
+      const int64_t in_row = h * cache.head_dim;
+      store_row(cache.dtype, cache.k, base + in_row, k + t * row + in_row, cache.head_dim, cache.k_scale);
+      store_row(cache.dtype, cache.v, base + in_row, v + t * row + in_row, cache.head_dim, cache.v_scale);
     }
   }
 }

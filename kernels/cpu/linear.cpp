@@ -2,6 +2,7 @@
 #include "kernels/cpu/linear.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <vector>
@@ -10,6 +11,16 @@
 
 namespace mm {
 namespace {
+
+// e4m3fn decode table (exact values; built once, read-only afterwards).
+const float* e4m3_table() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int code = 0; code < 256; ++code) t[static_cast<size_t>(code)] = e4m3fn_to_f32(static_cast<uint8_t>(code));
+    return t;
+  }();
+  return table.data();
+}
 
 // The dequantized weight of row `row` (bytes of that row), column j, before group scaling.
 inline float weight_unscaled(const LinearWeightsView& w, const uint8_t* row, int64_t j) {
@@ -24,14 +35,15 @@ inline float weight_unscaled(const LinearWeightsView& w, const uint8_t* row, int
       __builtin_memcpy(&bits, row + 2 * j, 2);
       return bf16_to_f32(bits);
     }
-    case PackedFormat::kFp8Block: return e4m3fn_to_f32(row[j]);
-    case PackedFormat::kInt4Group: return static_cast<float>((row[j / 2] >> (4 * (j % 2))) & 0xF);
+    case PackedFormat::kFp8Block: return e4m3_table()[row[j]];
+    case PackedFormat::kInt4Group: return static_cast<float>(int4_chunked_get(row, j));
     case PackedFormat::kInt8Channel: return static_cast<float>(static_cast<int8_t>(row[j]));
   }
   return 0;
 }
 
-// Float-activation formats: per group, s · Σ x·w (+ bias · Σ x for int4), summed over groups.
+// Float-activation formats: each weight is dequantized to its exact f32 value (see
+// linear_avx2.cpp) and multiplied into one f32 accumulator.
 void rows_float_scalar(const LinearWeightsView& w, const LinearInputs& in, int64_t row_begin,
                        int64_t row_end, float* y) {
   const int64_t k_cols = w.num_cols;
@@ -41,25 +53,22 @@ void rows_float_scalar(const LinearWeightsView& w, const LinearInputs& in, int64
     const uint8_t* row = w.data + n * w.row_bytes;
     for (int64_t m = 0; m < in.num_tokens; ++m) {
       const float* x = in.x + m * k_cols;
-      float total = 0;
+      float acc = 0;
       for (int64_t g = 0; g < num_groups; ++g) {
-        float acc = 0;
-        const int64_t k_end = std::min(k_cols, (g + 1) * group_cols);
-        for (int64_t k = g * group_cols; k < k_end; ++k) acc += weight_unscaled(w, row, k) * x[k];
+        float scale = 1.0f, bias = 0.0f;
         switch (w.format) {
-          case PackedFormat::kFp8Block:
-            total += acc * w.scales[(n / w.block_rows) * num_groups + g];
+          case PackedFormat::kFp8Block: scale = w.scales[(n / w.block_rows) * num_groups + g]; break;
+          case PackedFormat::kInt4Group:
+            scale = bf16_to_f32(w.int4_scales[n * num_groups + g]);
+            bias = int4_bias(scale, w.int4_zeros != nullptr ? w.int4_zeros[n * num_groups + g] : 0);
             break;
-          case PackedFormat::kInt4Group: {
-            const int64_t idx = n * num_groups + g;
-            total += acc * w.scales[idx] + w.biases[idx] * in.group_sums[m * num_groups + g];
-            break;
-          }
-          case PackedFormat::kInt8Channel: total += acc * w.scales[n]; break;
-          default: total += acc; break;
+          case PackedFormat::kInt8Channel: scale = w.scales[n]; break;
+          default: break;
         }
+        const int64_t k_end = std::min(k_cols, (g + 1) * group_cols);
+        for (int64_t k = g * group_cols; k < k_end; ++k) acc += (weight_unscaled(w, row, k) * scale + bias) * x[k];
       }
-      y[m * w.num_rows + n] = total;
+      y[m * w.num_rows + n] = acc;
     }
   }
 }
@@ -78,14 +87,6 @@ void rows_w8a8_scalar(const LinearWeightsView& w, const LinearInputs& in, int64_
     }
   }
 }
-
-// Scratch for the prepared activations; linear_cpu runs on the runner thread only.
-struct Scratch {
-  std::vector<float> x_perm;
-  std::vector<float> group_sums;
-  std::vector<int8_t> xq;
-  std::vector<float> x_scales;
-};
 
 }  // namespace
 
@@ -110,12 +111,12 @@ float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq) {
   return amax / 127.0f;
 }
 
-void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
-                int64_t num_tokens, float* y) {
-  if (num_tokens <= 0) return;
-  static thread_local Scratch scratch;
+LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int64_t num_tokens,
+                          float* y, LinearScratch& scratch) {
   const int64_t k_cols = w.num_cols;
-  LinearInputs in;
+  LinearTask task;
+  task.y = y;
+  LinearInputs& in = task.in;
   in.x = x;
   in.num_tokens = num_tokens;
   if (!w.col_perm.empty()) {
@@ -126,19 +127,6 @@ void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float
       }
     }
     in.x = scratch.x_perm.data();
-  }
-  if (w.format == PackedFormat::kInt4Group) {
-    const int64_t num_groups = w.num_groups();
-    scratch.group_sums.resize(static_cast<size_t>(num_tokens * num_groups));
-    for (int64_t m = 0; m < num_tokens; ++m) {
-      for (int64_t g = 0; g < num_groups; ++g) {
-        float sum = 0;
-        const int64_t k_end = std::min(k_cols, (g + 1) * w.group_cols);
-        for (int64_t k = g * w.group_cols; k < k_end; ++k) sum += in.x[m * k_cols + k];
-        scratch.group_sums[static_cast<size_t>(m * num_groups + g)] = sum;
-      }
-    }
-    in.group_sums = scratch.group_sums.data();
   }
   const bool w8a8 = w.format == PackedFormat::kInt8Channel && w.int8_activations;
   if (w8a8) {
@@ -151,7 +139,7 @@ void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float
     in.xq = scratch.xq.data();
     in.x_scales = scratch.x_scales.data();
   }
-  LinearWeightsView view;
+  LinearWeightsView& view = task.view;
   view.format = w.format;
   view.num_rows = w.num_rows;
   view.num_cols = k_cols;
@@ -161,13 +149,43 @@ void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float
   view.block_rows = w.block_rows;
   view.data = w.data.data();
   view.scales = w.scales.data();
-  view.biases = w.biases.data();
-  const LinearRowsFn rows = isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8)
-                                                 : linear_rows_scalar(w.format, w8a8);
+  view.int4_scales = w.int4_scales.data();
+  view.int4_zeros = w.int4_zeros.empty() ? nullptr : w.int4_zeros.data();
+  task.rows = isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8) : linear_rows_scalar(w.format, w8a8);
+  return task;
+}
+
+void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tasks) {
   // Row chunks: at least 16 rows (amortises the per-chunk token loop), about four chunks per
-  // thread so a slow (shared) core does not hold the others back.
-  const int64_t grain = std::max<int64_t>(16, w.num_rows / (4 * pool.num_threads()));
-  pool.parallel_for(w.num_rows, grain, [&](int64_t begin, int64_t end) { rows(view, in, begin, end, y); });
+  // thread per task so a slow (shared) core does not hold the others back.
+  struct Chunk {
+    int64_t task, begin, end;
+  };
+  // The caller's list; workers reach it through the reference captured below.
+  static thread_local std::vector<Chunk> chunk_list;
+  std::vector<Chunk>& chunks = chunk_list;
+  chunks.clear();
+  for (int64_t t = 0; t < num_tasks; ++t) {
+    if (tasks[t].in.num_tokens <= 0) continue;
+    const int64_t rows = tasks[t].view.num_rows;
+    const int64_t grain = std::max<int64_t>(16, rows / (int64_t{4} * pool.num_threads()));
+    for (int64_t begin = 0; begin < rows; begin += grain) chunks.push_back({t, begin, std::min(rows, begin + grain)});
+  }
+  pool.parallel_for(static_cast<int64_t>(chunks.size()), 1, [&](int64_t first, int64_t last) {
+    for (int64_t c = first; c < last; ++c) {
+      const Chunk& chunk = chunks[static_cast<size_t>(c)];
+      const LinearTask& task = tasks[chunk.task];
+      task.rows(task.view, task.in, chunk.begin, chunk.end, task.y);
+    }
+  });
+}
+
+void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
+                int64_t num_tokens, float* y) {
+  if (num_tokens <= 0) return;
+  static thread_local LinearScratch scratch;
+  const LinearTask task = prepare_linear(isa, w, x, num_tokens, y, scratch);
+  run_linear_tasks(pool, &task, 1);
 }
 
 }  // namespace mm

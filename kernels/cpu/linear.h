@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/thread_pool.h"
@@ -22,14 +23,14 @@ struct LinearWeightsView {
   int64_t block_rows = 1;
   const uint8_t* data = nullptr;
   const float* scales = nullptr;
-  const float* biases = nullptr;
+  const uint16_t* int4_scales = nullptr;  // kInt4Group: bf16 bits [N, num_groups]
+  const int8_t* int4_zeros = nullptr;     // kInt4Group: [N, num_groups] or null (symmetric)
 };
 
 // Activations prepared once per call, shared by every row kernel.
 struct LinearInputs {
   const float* x = nullptr;           // f32 [num_tokens, K], packed column order
   int64_t num_tokens = 0;
-  const float* group_sums = nullptr;  // kInt4Group: f32 [num_tokens, num_groups] Σ x per group
   const int8_t* xq = nullptr;         // W8A8: i8 [num_tokens, K]
   const float* x_scales = nullptr;    // W8A8: f32 [num_tokens], amax / 127
 };
@@ -40,6 +41,30 @@ using LinearRowsFn = void (*)(const LinearWeightsView& w, const LinearInputs& in
 
 LinearRowsFn linear_rows_scalar(PackedFormat format, bool int8_activations);
 LinearRowsFn linear_rows_avx2(PackedFormat format, bool int8_activations);
+
+// Buffers for the activations a linear call prepares (act-order permutation, int8 quantization);
+// owned by the caller, reused across calls.
+struct LinearScratch {
+  std::vector<float> x_perm;
+  std::vector<int8_t> xq;
+  std::vector<float> x_scales;
+};
+
+// One prepared linear call: y = x · Wᵀ, ready to run rows of.
+struct LinearTask {
+  LinearWeightsView view;
+  LinearInputs in;
+  LinearRowsFn rows = nullptr;
+  float* y = nullptr;
+};
+
+// Prepares y = x · Wᵀ (x: f32 [num_tokens, K]; y: f32 [num_tokens, N]) using `scratch`, which
+// must outlive the task.
+LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int64_t num_tokens,
+                          float* y, LinearScratch& scratch);
+// Runs several independent tasks in one parallel loop over all their row chunks (one pool
+// dispatch instead of one per task: the MoE runs every expert's gate and up projections so).
+void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tasks);
 
 // x: f32 [num_tokens, w.num_cols]; y: f32 [num_tokens, w.num_rows] (must not alias x).
 void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,

@@ -17,7 +17,7 @@ namespace mm {
 namespace {
 
 constexpr int kTokenTile = 4;
-constexpr int kLanes = 8;
+constexpr int64_t kLanes = 8;
 
 inline float hsum(__m256 v) {
   __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -28,11 +28,14 @@ inline float hsum(__m256 v) {
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Decoders: 8 consecutive weights of one row starting at column k, as f32, before the group
-// scale; `scalar` decodes one column (tails). `kScaleFactor` is folded into the group scale.
-struct DecodeF32 {
-  static constexpr float kScaleFactor = 1.0f;
+// Dequantizers: 8 consecutive weights of one row starting at column k, as their exact f32
+// values (set_group(g) first for the formats with group scales); `scalar` does one column.
+// Every dequantized weight is exact in f32 (a small integer or an 8-bit float times a BF16/F32
+// scale, rounded once by an FMA or multiply whose exact result is representable), so the
+// kernels accumulate exactly the products the reference forms.
+struct DequantF32 {
   const uint8_t* row;
+  void set_group(int64_t) {}
   __m256 operator()(int64_t k) const { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k); }
   float scalar(int64_t k) const {
     float v;
@@ -41,9 +44,9 @@ struct DecodeF32 {
   }
 };
 
-struct DecodeBf16 {
-  static constexpr float kScaleFactor = 1.0f;
+struct DequantBf16 {
   const uint8_t* row;
+  void set_group(int64_t) {}
   __m256 operator()(int64_t k) const {
     const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
@@ -61,146 +64,193 @@ struct DecodeBf16 {
 // e4m3fn → f16 by moving the bits: s.eeee.mmm → s.0eeee.mmm0000000. Both formats have
 // subnormals, so the result is exactly the e4m3 value times 2^(7−15) = 2^−8 for every finite
 // code; F16C widens it to f32 and the 2^8 is folded into the block scale (exact: power of two).
-struct DecodeFp8 {
-  static constexpr float kScaleFactor = 256.0f;
+// Sign-extending the byte to 16 bits and shifting left by 7 puts the sign in bit 15 and the
+// magnitude in bits 13..7; the extension's copy of the sign lands in bit 14, which the mask
+// 0xBF80 clears (3 integer ops per 8 weights).
+struct DequantFp8 {
   const uint8_t* row;
+  const float* scales;  // this row's block-row of scales, one per group
+  float scale = 0;
+  __m256 scale_v = _mm256_setzero_ps();
+  void set_group(int64_t g) {
+    scale = scales[g];
+    scale_v = _mm256_set1_ps(scale * 256.0f);
+  }
   __m256 operator()(int64_t k) const {
-    const __m128i codes = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)));
-    const __m128i magnitude = _mm_slli_epi16(_mm_and_si128(codes, _mm_set1_epi16(0x7F)), 7);
-    const __m128i sign = _mm_slli_epi16(_mm_and_si128(codes, _mm_set1_epi16(0x80)), 8);
-    return _mm256_cvtph_ps(_mm_or_si128(magnitude, sign));
+    const __m128i codes = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)));
+    const __m128i half = _mm_and_si128(_mm_slli_epi16(codes, 7), _mm_set1_epi16(static_cast<short>(0xBF80)));
+    return _mm256_mul_ps(_mm256_cvtph_ps(half), scale_v);
   }
   float scalar(int64_t k) const {
     const uint16_t code = row[k];
     const uint16_t half = static_cast<uint16_t>(((code & 0x7F) << 7) | ((code & 0x80) << 8));
-    return _cvtsh_ss(half);
+    return _cvtsh_ss(half) * (scale * 256.0f);
   }
 };
 
-// 8 nibbles from 4 bytes (k is even: groups and vectors start at even columns); column k + i
-// is bits 4i..4i+3 of the little-endian 32-bit word.
-struct DecodeInt4 {
-  static constexpr float kScaleFactor = 1.0f;
+// 16 columns from one 8-byte load (kInt4Group chunk layout): zero-extend the bytes to 8 int32
+// lanes; the low nibbles are columns 16c..16c+7 and the high ones 16c+8..16c+15. Then
+// W = u · scale + bias in one FMA. operator()(k) serves k % 16 ∈ {0, 8} (group sizes are
+// multiples of 16, so vectors never straddle chunks).
+struct DequantInt4 {
   const uint8_t* row;
-  __m256 operator()(int64_t k) const {
-    uint32_t word;
-    std::memcpy(&word, row + k / 2, 4);
-    const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-    const __m256i nibbles = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts),
-                                             _mm256_set1_epi32(0xF));
-    return _mm256_cvtepi32_ps(nibbles);
+  const uint16_t* scales;  // this row's bf16 scales, one per group
+  const int8_t* zeros;     // this row's zero points, or null (symmetric)
+  float scale = 0, bias = 0;
+  __m256 scale_v = _mm256_setzero_ps(), bias_v = _mm256_setzero_ps();
+  void set_group(int64_t g) {
+    const uint32_t wide = static_cast<uint32_t>(scales[g]) << 16;
+    std::memcpy(&scale, &wide, 4);
+    bias = -static_cast<float>(8 + (zeros != nullptr ? zeros[g] : 0)) * scale;
+    scale_v = _mm256_set1_ps(scale);
+    bias_v = _mm256_set1_ps(bias);
   }
-  float scalar(int64_t k) const { return static_cast<float>((row[k / 2] >> (4 * (k % 2))) & 0xF); }
+  __m256i bytes(int64_t k) const {
+    const uint64_t chunk = static_cast<uint64_t>(k) >> 4;
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * chunk)));
+  }
+  __m256 dequant(__m256i nibbles) const { return _mm256_fmadd_ps(_mm256_cvtepi32_ps(nibbles), scale_v, bias_v); }
+  void pair(int64_t k, __m256& w0, __m256& w1) const {
+    const __m256i b = bytes(k);
+    w0 = dequant(_mm256_and_si256(b, _mm256_set1_epi32(0xF)));
+    w1 = dequant(_mm256_srli_epi32(b, 4));
+  }
+  __m256 operator()(int64_t k) const {
+    const __m256i b = bytes(k);
+    return dequant((k & 8) != 0 ? _mm256_srli_epi32(b, 4) : _mm256_and_si256(b, _mm256_set1_epi32(0xF)));
+  }
+  float scalar(int64_t k) const {
+    const uint64_t uk = static_cast<uint64_t>(k);
+    const int u = (row[8 * (uk >> 4) + (uk & 7)] >> (4 * ((uk >> 3) & 1))) & 0xF;
+    return __builtin_fmaf(static_cast<float>(u), scale, bias);
+  }
 };
 
-struct DecodeInt8 {
-  static constexpr float kScaleFactor = 1.0f;
+struct DequantInt8 {
   const uint8_t* row;
+  float scale;
+  __m256 scale_v;
+  void set_group(int64_t) {}
   __m256 operator()(int64_t k) const {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k))));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)))),
+                         scale_v);
   }
-  float scalar(int64_t k) const { return static_cast<float>(static_cast<int8_t>(row[k])); }
+  float scalar(int64_t k) const { return static_cast<float>(static_cast<int8_t>(row[k])) * scale; }
 };
 
-// One weight row against `kTile` tokens. scale(g) / bias(g) give group g's multiplier and
-// (int4 only) additive term; xs[i] points at token i's activations, gsums[i] at its group sums.
-template <int kTile, bool kHasBias, class Decode, class ScaleOf, class BiasOf>
-inline void row_tile(const Decode& decode, const LinearWeightsView& w, const float* const* xs,
-                     const float* const* gsums, ScaleOf scale_of, BiasOf bias_of, float* out) {
-  __m256 total[kTile];
-  float tail_total[kTile];
-  for (int i = 0; i < kTile; ++i) {
-    total[i] = _mm256_setzero_ps();
-    tail_total[i] = 0;
+// 16 consecutive weights: one call for formats that decode them together (int4), else two.
+template <class Dequant>
+inline void dequant_pair(const Dequant& dq, int64_t k, __m256& w0, __m256& w1) {
+  if constexpr (requires { dq.pair(k, w0, w1); }) {
+    dq.pair(k, w0, w1);
+  } else {
+    w0 = dq(k);
+    w1 = dq(k + kLanes);
   }
-  for (int64_t g = 0; g < w.num_groups; ++g) {
-    const int64_t k_begin = g * w.group_cols;
-    const int64_t k_end = min64(w.num_cols, k_begin + w.group_cols);
-    __m256 acc[kTile];
-    float tail[kTile];
-    for (int i = 0; i < kTile; ++i) {
-      acc[i] = _mm256_setzero_ps();
-      tail[i] = 0;
-    }
-    int64_t k = k_begin;
-    for (; k + kLanes <= k_end; k += kLanes) {
-      const __m256 wv = decode(k);
-      for (int i = 0; i < kTile; ++i) acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xs[i] + k), acc[i]);
-    }
-    for (; k < k_end; ++k) {
-      const float wk = decode.scalar(k);
-      for (int i = 0; i < kTile; ++i) tail[i] += wk * xs[i][k];
-    }
-    const float s = scale_of(g) * Decode::kScaleFactor;
-    const __m256 sv = _mm256_set1_ps(s);
-    for (int i = 0; i < kTile; ++i) {
-      total[i] = _mm256_fmadd_ps(acc[i], sv, total[i]);
-      tail_total[i] += tail[i] * s;
-      if constexpr (kHasBias) tail_total[i] += bias_of(g) * gsums[i][g];
-    }
-  }
-  for (int i = 0; i < kTile; ++i) out[i] = hsum(total[i]) + tail_total[i];
 }
 
-template <bool kHasBias, class Decode, class ScaleOf, class BiasOf>
-inline void row_all_tokens(const Decode& decode, const LinearWeightsView& w, const LinearInputs& in,
-                           int64_t n, ScaleOf scale_of, BiasOf bias_of, float* y) {
+// One weight row against `kTile` tokens (xs[i] points at token i's activations). Each weight is
+// dequantized once and used by all kTile tokens while it sits in a register. Two accumulators
+// per token (even / odd 8-column steps) halve the FMA latency chain (5 cycles on Zen 2 /
+// Skylake) that otherwise bounds a batch-1 row; the chain count is the same for every tile
+// size, so a token's summation order never depends on its tile.
+template <int kTile, class Dequant>
+inline void row_tile(Dequant& dq, const LinearWeightsView& w, const float* const* xs, float* out) {
+  __m256 acc0[kTile], acc1[kTile];
+  float tail[kTile];
+  for (int i = 0; i < kTile; ++i) {
+    acc0[i] = _mm256_setzero_ps();
+    acc1[i] = _mm256_setzero_ps();
+    tail[i] = 0;
+  }
+  // One loop over the whole row in 16-column steps; the group scale changes only at group
+  // boundaries (a counter, no division), so short groups (32 columns = 2 steps) cost no loop
+  // setup. Groups that are not a multiple of 16 columns take the per-group loop below.
+  int64_t k = 0;
+  if (w.num_groups == 1 || w.group_cols % (2 * kLanes) == 0) {
+    int64_t g = 0;
+    int64_t next_boundary = w.group_cols;
+    dq.set_group(0);
+    for (; k + 2 * kLanes <= w.num_cols; k += 2 * kLanes) {
+      if (k == next_boundary) {
+        dq.set_group(++g);
+        next_boundary += w.group_cols;
+      }
+      __m256 w0, w1;
+      dequant_pair(dq, k, w0, w1);
+      for (int i = 0; i < kTile; ++i) {
+        acc0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[i] + k), acc0[i]);
+        acc1[i] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xs[i] + k + kLanes), acc1[i]);
+      }
+    }
+  }
+  // Remaining columns (all of them for odd group sizes), group by group.
+  for (int64_t g = k / w.group_cols; k < w.num_cols; ++g) {
+    dq.set_group(g);
+    const int64_t k_end = min64(w.num_cols, (g + 1) * w.group_cols);
+    for (; k + kLanes <= k_end; k += kLanes) {
+      const __m256 w0 = dq(k);
+      for (int i = 0; i < kTile; ++i) acc0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[i] + k), acc0[i]);
+    }
+    for (; k < k_end; ++k) {
+      const float wk = dq.scalar(k);
+      for (int i = 0; i < kTile; ++i) tail[i] += wk * xs[i][k];
+    }
+  }
+  for (int i = 0; i < kTile; ++i) out[i] = hsum(_mm256_add_ps(acc0[i], acc1[i])) + tail[i];
+}
+
+template <class Dequant>
+inline void row_all_tokens(Dequant& dq, const LinearWeightsView& w, const LinearInputs& in, int64_t n, float* y) {
   const float* xs[kTokenTile];
-  const float* gsums[kTokenTile];
   float out[kTokenTile];
   for (int64_t m0 = 0; m0 < in.num_tokens; m0 += kTokenTile) {
     const int tile = static_cast<int>(min64(kTokenTile, in.num_tokens - m0));
-    for (int i = 0; i < tile; ++i) {
-      xs[i] = in.x + (m0 + i) * w.num_cols;
-      gsums[i] = kHasBias ? in.group_sums + (m0 + i) * w.num_groups : nullptr;
-    }
+    for (int i = 0; i < tile; ++i) xs[i] = in.x + (m0 + i) * w.num_cols;
     switch (tile) {
-      case 4: row_tile<4, kHasBias>(decode, w, xs, gsums, scale_of, bias_of, out); break;
-      case 3: row_tile<3, kHasBias>(decode, w, xs, gsums, scale_of, bias_of, out); break;
-      case 2: row_tile<2, kHasBias>(decode, w, xs, gsums, scale_of, bias_of, out); break;
-      default: row_tile<1, kHasBias>(decode, w, xs, gsums, scale_of, bias_of, out); break;
+      case 4: row_tile<4>(dq, w, xs, out); break;
+      case 3: row_tile<3>(dq, w, xs, out); break;
+      case 2: row_tile<2>(dq, w, xs, out); break;
+      default: row_tile<1>(dq, w, xs, out); break;
     }
     for (int i = 0; i < tile; ++i) y[(m0 + i) * w.num_rows + n] = out[i];
   }
 }
 
-constexpr auto kNoBias = [](int64_t) { return 0.0f; };
-constexpr auto kUnitScale = [](int64_t) { return 1.0f; };
-
 void rows_f32(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
-  for (int64_t n = begin; n < end; ++n)
-    row_all_tokens<false>(DecodeF32{w.data + n * w.row_bytes}, w, in, n, kUnitScale, kNoBias, y);
+  for (int64_t n = begin; n < end; ++n) {
+    DequantF32 dq{w.data + n * w.row_bytes};
+    row_all_tokens(dq, w, in, n, y);
+  }
 }
 
 void rows_bf16(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
-  for (int64_t n = begin; n < end; ++n)
-    row_all_tokens<false>(DecodeBf16{w.data + n * w.row_bytes}, w, in, n, kUnitScale, kNoBias, y);
+  for (int64_t n = begin; n < end; ++n) {
+    DequantBf16 dq{w.data + n * w.row_bytes};
+    row_all_tokens(dq, w, in, n, y);
+  }
 }
 
 void rows_fp8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
   for (int64_t n = begin; n < end; ++n) {
-    const float* scales = w.scales + (n / w.block_rows) * w.num_groups;
-    row_all_tokens<false>(DecodeFp8{w.data + n * w.row_bytes}, w, in, n,
-                          [scales](int64_t g) { return scales[g]; }, kNoBias, y);
+    DequantFp8 dq{w.data + n * w.row_bytes, w.scales + (n / w.block_rows) * w.num_groups};
+    row_all_tokens(dq, w, in, n, y);
   }
 }
 
 void rows_int4(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
   for (int64_t n = begin; n < end; ++n) {
-    const float* scales = w.scales + n * w.num_groups;
-    const float* biases = w.biases + n * w.num_groups;
-    row_all_tokens<true>(DecodeInt4{w.data + n * w.row_bytes}, w, in, n,
-                         [scales](int64_t g) { return scales[g]; },
-                         [biases](int64_t g) { return biases[g]; }, y);
+    DequantInt4 dq{w.data + n * w.row_bytes, w.int4_scales + n * w.num_groups,
+                   w.int4_zeros != nullptr ? w.int4_zeros + n * w.num_groups : nullptr};
+    row_all_tokens(dq, w, in, n, y);
   }
 }
 
 void rows_int8_w8a16(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
                      float* y) {
   for (int64_t n = begin; n < end; ++n) {
-    const float s = w.scales[n];
-    row_all_tokens<false>(DecodeInt8{w.data + n * w.row_bytes}, w, in, n,
-                          [s](int64_t) { return s; }, kNoBias, y);
+    DequantInt8 dq{w.data + n * w.row_bytes, w.scales[n], _mm256_set1_ps(w.scales[n])};
+    row_all_tokens(dq, w, in, n, y);
   }
 }
 

@@ -67,29 +67,50 @@ void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const floa
     }
   }
   std::fill(out, out + num_tokens * hidden, 0.0f);
+  // Per used expert: gathered rows [rows, hidden], gate and up [rows, inter], down [rows, hidden],
+  // laid out back to back in one buffer each. All experts' gate/up projections run in one pool
+  // dispatch, then all down projections in another.
   static thread_local std::vector<float> gathered, gate, up, down;
+  static thread_local std::vector<LinearScratch> scratch;
+  static thread_local std::vector<LinearTask> tasks;
+  const int64_t num_rows = counts[static_cast<size_t>(num_experts)];
+  gathered.resize(static_cast<size_t>(num_rows * hidden));
+  gate.resize(static_cast<size_t>(num_rows * inter));
+  up.resize(static_cast<size_t>(num_rows * inter));
+  down.resize(static_cast<size_t>(num_rows * hidden));
+  if (scratch.size() < static_cast<size_t>(2 * num_experts)) scratch.resize(static_cast<size_t>(2 * num_experts));
+  for (int64_t r = 0; r < num_rows; ++r) {
+    const float* src = x + token_of[static_cast<size_t>(r)] * hidden;
+    std::copy(src, src + hidden, gathered.data() + r * hidden);
+  }
+  tasks.clear();
   for (int64_t e = 0; e < num_experts; ++e) {
     const int64_t first = counts[static_cast<size_t>(e)];
     const int64_t rows = counts[static_cast<size_t>(e + 1)] - first;
     if (rows == 0) continue;
-    gathered.resize(static_cast<size_t>(rows * hidden));
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* src = x + token_of[static_cast<size_t>(first + r)] * hidden;
-      std::copy(src, src + hidden, gathered.data() + r * hidden);
-    }
-    gate.resize(static_cast<size_t>(rows * inter));
-    up.resize(static_cast<size_t>(rows * inter));
-    down.resize(static_cast<size_t>(rows * hidden));
-    linear_cpu(pool, isa, experts.w1[static_cast<size_t>(e)], gathered.data(), rows, gate.data());
-    linear_cpu(pool, isa, experts.w3[static_cast<size_t>(e)], gathered.data(), rows, up.data());
-    swiglu_cpu(gate.data(), up.data(), rows * inter, gate.data());
-    linear_cpu(pool, isa, experts.w2[static_cast<size_t>(e)], gate.data(), rows, down.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      const float w = weight_of[static_cast<size_t>(first + r)];
-      float* dst = out + token_of[static_cast<size_t>(first + r)] * hidden;
-      const float* src = down.data() + r * hidden;
-      for (int64_t h = 0; h < hidden; ++h) dst[h] += w * src[h];
-    }
+    const float* xe = gathered.data() + first * hidden;
+    tasks.push_back(prepare_linear(isa, experts.w1[static_cast<size_t>(e)], xe, rows, gate.data() + first * inter,
+                                   scratch[static_cast<size_t>(2 * e)]));
+    tasks.push_back(prepare_linear(isa, experts.w3[static_cast<size_t>(e)], xe, rows, up.data() + first * inter,
+                                   scratch[static_cast<size_t>(2 * e + 1)]));
+  }
+  run_linear_tasks(pool, tasks.data(), static_cast<int64_t>(tasks.size()));
+  swiglu_cpu(gate.data(), up.data(), num_rows * inter, gate.data());
+  tasks.clear();
+  for (int64_t e = 0; e < num_experts; ++e) {
+    const int64_t first = counts[static_cast<size_t>(e)];
+    const int64_t rows = counts[static_cast<size_t>(e + 1)] - first;
+    if (rows == 0) continue;
+    tasks.push_back(prepare_linear(isa, experts.w2[static_cast<size_t>(e)], gate.data() + first * inter, rows,
+                                   down.data() + first * hidden, scratch[static_cast<size_t>(2 * e)]));
+  }
+  run_linear_tasks(pool, tasks.data(), static_cast<int64_t>(tasks.size()));
+  // fp32 sum of the top-k contributions, ascending expert order for every token.
+  for (int64_t r = 0; r < num_rows; ++r) {
+    const float w = weight_of[static_cast<size_t>(r)];
+    float* dst = out + token_of[static_cast<size_t>(r)] * hidden;
+    const float* src = down.data() + r * hidden;
+    for (int64_t h = 0; h < hidden; ++h) dst[h] += w * src[h];
   }
 }
 

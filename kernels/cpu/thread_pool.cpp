@@ -20,44 +20,47 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run(int64_t num_items, int64_t grain, ChunkFn fn, void* context) {
+  Job job;
+  job.fn = fn;
+  job.context = context;
+  job.num_items = num_items;
+  job.grain = grain;
   {
     std::lock_guard lock(mutex_);
-    fn_ = fn;
-    context_ = context;
-    num_items_ = num_items;
-    grain_ = grain;
-    next_.store(0, std::memory_order_relaxed);
-    num_busy_ = static_cast<int>(workers_.size());
+    job_ = &job;
     ++generation_;
   }
   wake_.notify_all();
-  work_on_current_job();
+  work_on(job);
   std::unique_lock lock(mutex_);
-  done_.wait(lock, [this] { return num_busy_ == 0; });
+  job_ = nullptr;
+  done_.wait(lock, [&] { return job.num_active == 0; });
 }
 
-void ThreadPool::work_on_current_job() {
+void ThreadPool::work_on(Job& job) {
   for (;;) {
-    const int64_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
-    if (begin >= num_items_) return;
-    fn_(context_, begin, std::min(num_items_, begin + grain_));
+    const int64_t begin = job.next.fetch_add(job.grain);
+    if (begin >= job.num_items) return;
+    job.fn(job.context, begin, std::min(job.num_items, begin + job.grain));
   }
 }
 
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
+    Job* job = nullptr;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
       seen = generation_;
+      job = job_;
+      if (job == nullptr) continue;  // woke after the caller finished that job
+      ++job->num_active;
     }
-    work_on_current_job();
-    {
-      std::lock_guard lock(mutex_);
-      if (--num_busy_ == 0) done_.notify_one();
-    }
+    work_on(*job);
+    std::lock_guard lock(mutex_);
+    if (--job->num_active == 0) done_.notify_one();
   }
 }
 

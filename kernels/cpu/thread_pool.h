@@ -31,7 +31,9 @@ class ThreadPool {
     if (num_items <= 0) return;
     if (grain < 1) grain = 1;
     if (workers_.empty() || num_items <= grain) {
-      body(int64_t{0}, num_items);
+      for (int64_t begin = 0; begin < num_items; begin += grain) {
+        body(begin, begin + grain < num_items ? begin + grain : num_items);
+      }
       return;
     }
     run(num_items, grain, &invoke<Body>, &body);
@@ -45,8 +47,18 @@ class ThreadPool {
     (*static_cast<Body*>(context))(begin, end);
   }
 
+  // One parallel loop, on the caller's stack for the duration of parallel_for().
+  struct Job {
+    ChunkFn fn = nullptr;
+    void* context = nullptr;
+    int64_t num_items = 0;
+    int64_t grain = 1;
+    std::atomic<int64_t> next{0};
+    int num_active = 0;  // workers inside this job, guarded by mutex_
+  };
+
   void run(int64_t num_items, int64_t grain, ChunkFn fn, void* context);
-  void work_on_current_job();
+  static void work_on(Job& job);
   void worker_loop();
 
   std::vector<std::thread> workers_;
@@ -54,14 +66,11 @@ class ThreadPool {
   std::condition_variable wake_;
   std::condition_variable done_;
   uint64_t generation_ = 0;  // bumped per job, guarded by mutex_
-  int num_busy_ = 0;         // workers still inside the current job, guarded by mutex_
-  bool stopping_ = false;
-  // The current job; written under mutex_ before generation_ changes.
-  ChunkFn fn_ = nullptr;
-  void* context_ = nullptr;
-  int64_t num_items_ = 0;
-  int64_t grain_ = 1;
-  std::atomic<int64_t> next_{0};
+  bool stopping_ = false;    // guarded by mutex_
+  // The job workers may still join, guarded by mutex_. The caller clears it when it has run
+  // out of chunks and then waits only for workers already inside: a worker the OS has not
+  // scheduled yet (the machine may be oversubscribed) never delays the caller.
+  Job* job_ = nullptr;
 };
 
 }  // namespace mm

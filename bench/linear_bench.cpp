@@ -1,0 +1,64 @@
+// Single-thread throughput of the CPU linear kernels per weight format at batch 1 and 16
+// (weight bytes streamed per second of CPU time), to compare with the triad bandwidth of
+// runner_bench. Shapes: 1536×1024 (an expert projection of the mid-size bench model) — 1.5 MB
+// of int4 to 6 MB of f32, so the larger formats come from L3/DRAM.
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "kernels/cpu/linear.h"
+#include "tests/unit/cpu/random_weights.h"
+
+namespace {
+
+void bm_linear(benchmark::State& state, mm::PackedFormat format, bool int8_act, mm::CpuIsa isa) {
+  const int64_t m_tokens = state.range(0);
+  std::mt19937 rng(1);
+  // Eight distinct weights (~12–48 MB) cycled so they do not all sit in the 32 MB L3.
+  std::vector<mm::PackedLinear> weights;
+  for (int i = 0; i < 8; ++i) {
+    weights.push_back(mm::testing::random_linear(rng, format, 1536, 1024, format == mm::PackedFormat::kFp8Block ? 128 : 32, 128));
+    weights.back().int8_activations = int8_act;
+  }
+  const std::vector<float> x = mm::testing::random_normal(rng, static_cast<size_t>(m_tokens * 1024));
+  std::vector<float> y(static_cast<size_t>(m_tokens * 1536));
+  mm::ThreadPool pool(1);
+  size_t i = 0;
+  int64_t bytes = 0;
+  for (auto _ : state) {
+    const mm::PackedLinear& w = weights[i++ % weights.size()];
+    mm::linear_cpu(pool, isa, w, x.data(), m_tokens, y.data());
+    benchmark::DoNotOptimize(y.data());
+    bytes += static_cast<int64_t>(w.num_bytes());
+  }
+  state.SetBytesProcessed(bytes);
+}
+
+void register_all() {
+  struct F {
+    const char* name;
+    mm::PackedFormat format;
+    bool int8_act;
+  };
+  for (const F& f : {F{"f32", mm::PackedFormat::kF32, false}, F{"bf16", mm::PackedFormat::kBf16, false},
+                     F{"fp8_block", mm::PackedFormat::kFp8Block, false},
+                     F{"int4_g32", mm::PackedFormat::kInt4Group, false},
+                     F{"int8_w8a8", mm::PackedFormat::kInt8Channel, true}}) {
+    for (mm::CpuIsa isa : {mm::CpuIsa::kScalar, mm::CpuIsa::kAvx2}) {
+      if (isa == mm::CpuIsa::kAvx2 && mm::detected_cpu_isa() != mm::CpuIsa::kAvx2) continue;
+      benchmark::RegisterBenchmark((std::string("linear/") + f.name + "/" + std::string(mm::cpu_isa_name(isa))).c_str(),
+                                   bm_linear, f.format, f.int8_act, isa)
+          ->Arg(1)->Arg(16);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

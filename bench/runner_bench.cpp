@@ -1,0 +1,171 @@
+// Decode and prefill throughput of the CPU runner, with the machine's memory bandwidth
+// measured in the same run (a STREAM-like triad), so decode can be read as achieved bytes/s
+// over that bandwidth. Checkpoints: the tiny fixture, and the synthetic mid-size pair written by
+// make_checkpoint (see bench/RESULTS.md for the commands). Run:
+//   runner_bench [--ckpt=NAME:DIR ...] [google-benchmark flags]
+// Default checkpoints: tiny (tests/fixtures/tiny-fp8-w4a16-g32) and, when present,
+// /tmp/mmd-bench/mid-w4a16-fp8 and /tmp/mmd-bench/mid-bf16.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "daemon/model/model_runner.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace {
+
+constexpr int kPromptTokens = 16;
+constexpr int kMaxDecodePositions = 256;  // decode positions wrap here (slots are overwritten)
+constexpr int kPrefillTokens = 128;
+
+double g_triad_bytes_per_s = 0;
+
+// a = b + s·c over arrays far larger than the last-level cache (3 × 128 MiB), split over every
+// thread. STREAM convention: 3 × 4 bytes per element (write-allocate traffic not counted).
+double measure_triad(mm::ThreadPool& pool, int repeats) {
+  const int64_t n = int64_t{32} << 20;
+  std::vector<float> a(static_cast<size_t>(n), 0.0f), b(static_cast<size_t>(n), 1.0f), c(static_cast<size_t>(n), 2.0f);
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(n, int64_t{1} << 20, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) a[static_cast<size_t>(i)] = b[static_cast<size_t>(i)] + 3.0f * c[static_cast<size_t>(i)];
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 3.0 * 4.0 * static_cast<double>(n) / s);
+  }
+  benchmark::DoNotOptimize(a.data());
+  return best;
+}
+
+void bm_triad(benchmark::State& state) {
+  mm::ThreadPool pool(0);
+  for (auto _ : state) {
+    const double bw = measure_triad(pool, 1);
+    state.counters["GB/s"] = bw / 1e9;
+  }
+}
+
+std::map<std::string, std::unique_ptr<mm::ModelRunner>>& runners() {
+  static std::map<std::string, std::unique_ptr<mm::ModelRunner>> cache;
+  return cache;
+}
+
+mm::ModelRunner& runner_for(const std::string& dir) {
+  auto& slot = runners()[dir];
+  if (!slot) {
+    mm::RunnerOptions options;
+    options.num_kv_blocks = 16 * (kMaxDecodePositions / 16 + 1) + kPrefillTokens / 16 + 1;
+    slot = mm::ModelRunner::load(dir, options);
+  }
+  return *slot;
+}
+
+std::vector<int32_t> blocks_of(int seq) {
+  const int per_seq = kMaxDecodePositions / 16 + 1;
+  std::vector<int32_t> table(static_cast<size_t>(per_seq));
+  std::iota(table.begin(), table.end(), seq * per_seq);
+  return table;
+}
+
+void bm_decode(benchmark::State& state, const std::string& dir) {
+  mm::ModelRunner& runner = runner_for(dir);
+  const int batch_size = static_cast<int>(state.range(0));
+  const int block_size = runner.options().block_size;
+  const int64_t vocab = runner.config().vocab_size;
+  std::vector<std::vector<int32_t>> tables;
+  {
+    mm::ForwardBatch prefill;
+    for (int s = 0; s < batch_size; ++s) {
+      tables.push_back(blocks_of(s));
+      std::vector<int32_t> prompt(kPromptTokens);
+      for (int i = 0; i < kPromptTokens; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>((s * 977 + i * 131) % vocab);
+      prefill.add_chunk(tables.back(), block_size, prompt, 0, false);
+    }
+    runner.forward(prefill);
+  }
+  int position = kPromptTokens;
+  uint64_t bytes = 0;
+  for (auto _ : state) {
+    mm::ForwardBatch step;
+    for (int s = 0; s < batch_size; ++s) {
+      const int32_t token[1] = {static_cast<int32_t>((s * 31 + position * 7) % vocab)};
+      step.add_chunk(tables[static_cast<size_t>(s)], block_size, token, position, false);
+    }
+    benchmark::DoNotOptimize(runner.forward(step));
+    bytes += runner.last_forward_weight_bytes();
+    if (++position >= kMaxDecodePositions) position = kPromptTokens;
+  }
+  state.SetItemsProcessed(state.iterations() * batch_size);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch_size), benchmark::Counter::kIsRate);
+  state.counters["weightGB/s"] = benchmark::Counter(static_cast<double>(bytes) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["frac_of_triad"] = benchmark::Counter(
+      static_cast<double>(bytes) / g_triad_bytes_per_s, benchmark::Counter::kIsRate);
+}
+
+void bm_prefill(benchmark::State& state, const std::string& dir) {
+  mm::ModelRunner& runner = runner_for(dir);
+  const int block_size = runner.options().block_size;
+  const int64_t vocab = runner.config().vocab_size;
+  std::vector<int32_t> prompt(kPrefillTokens);
+  for (int i = 0; i < kPrefillTokens; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>((i * 131 + 7) % vocab);
+  const std::vector<int32_t> table = blocks_of(0);
+  for (auto _ : state) {
+    mm::ForwardBatch batch;
+    batch.add_chunk(table, block_size, prompt, 0, false);
+    benchmark::DoNotOptimize(runner.forward(batch));
+  }
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kPrefillTokens), benchmark::Counter::kIsRate);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::pair<std::string, std::string>> checkpoints;
+  std::vector<char*> rest = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.starts_with("--ckpt=")) {
+      const std::string spec = arg.substr(7);
+      const size_t colon = spec.find(':');
+      checkpoints.emplace_back(spec.substr(0, colon), spec.substr(colon + 1));
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  if (checkpoints.empty()) {
+    checkpoints.emplace_back("tiny-w4a16-fp8", std::string(MMD_SOURCE_DIR) + "/tests/fixtures/tiny-fp8-w4a16-g32");
+    for (const char* name : {"mid-w4a16-fp8", "mid-bf16"}) {
+      const std::string dir = std::string("/tmp/mmd-bench/") + name;
+      if (std::filesystem::exists(dir + "/config.json")) checkpoints.emplace_back(name, dir);
+    }
+  }
+  {
+    mm::ThreadPool pool(0);
+    g_triad_bytes_per_s = measure_triad(pool, 5);
+    std::printf("isa %s, %d threads, triad bandwidth %.2f GB/s (best of 5)\n",
+                std::string(mm::cpu_isa_name(mm::detected_cpu_isa())).c_str(), pool.num_threads(),
+                g_triad_bytes_per_s / 1e9);
+  }
+  benchmark::RegisterBenchmark("triad", bm_triad)->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (const auto& [name, dir] : checkpoints) {
+    benchmark::RegisterBenchmark(("decode/" + name).c_str(), bm_decode, dir)
+        ->Arg(1)->Arg(4)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+    benchmark::RegisterBenchmark(("prefill128/" + name).c_str(), bm_prefill, dir)
+        ->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+  }
+  int rest_argc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_argc, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,97 @@
+// Round trip of every packer on every fixture checkpoint: unpack(pack(W)) must equal W as
+// dequantized straight from the checkpoint tensors by the formulas of quant-formats §2
+// (written again here, independently of weight_packing.cpp). Exact equality: each dequantized
+// value is a small integer times a BF16/F32 scale, exact in f32 both ways.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "daemon/model/checkpoint.h"
+#include "daemon/model/model_config.h"
+#include "daemon/model/quant_config.h"
+#include "daemon/model/weight_packing.h"
+#include "tests/unit/runner/golden.h"
+
+namespace mm::testing {
+namespace {
+
+float reference_value(const Checkpoint& ckpt, const LinearWeights& lw, int64_t n, int64_t k) {
+  const int64_t k_cols = lw.in_features;
+  const TensorView w = ckpt.view(lw.weight);
+  switch (lw.scheme.format) {
+    case WeightFormat::kDense: return w.get_f32(n * k_cols + k);
+    case WeightFormat::kFp8: {
+      const TensorView s = ckpt.view(lw.scale);
+      const int64_t bn = lw.scheme.strategy == ScaleStrategy::kBlock ? lw.scheme.block_n : 1;
+      const int64_t bk = lw.scheme.strategy == ScaleStrategy::kBlock ? lw.scheme.block_k : k_cols;
+      const int64_t grid_cols = (k_cols + bk - 1) / bk;
+      return w.get_f32(n * k_cols + k) * s.get_f32((n / bn) * grid_cols + k / bk);
+    }
+    case WeightFormat::kIntPacked: {
+      const int64_t words = w.shape()[1];
+      const auto word = static_cast<uint32_t>(w.get_i64(n * words + k / 8));
+      const int q = static_cast<int>((word >> (4 * (k % 8))) & 0xF) - 8;
+      const int64_t group_size = lw.scheme.strategy == ScaleStrategy::kGroup ? lw.scheme.group_size : k_cols;
+      const int64_t num_groups = (k_cols + group_size - 1) / group_size;
+      const int64_t g = lw.scheme.has_g_idx ? ckpt.view(lw.g_idx).get_i64(k) : k / group_size;
+      int z = 0;
+      if (!lw.scheme.symmetric) {
+        const auto zword = static_cast<uint32_t>(ckpt.view(lw.zero_point).get_i64((n / 8) * num_groups + g));
+        z = static_cast<int>((zword >> (4 * (n % 8))) & 0xF) - 8;
+      }
+      return static_cast<float>(q - z) * ckpt.view(lw.scale).get_f32(n * num_groups + g);
+    }
+    case WeightFormat::kInt8:
+      return static_cast<float>(w.get_i64(n * k_cols + k)) * ckpt.view(lw.scale).get_f32(n);
+  }
+  return 0;
+}
+
+class WeightPackingTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(WeightPackingTest, UnpackOfPackEqualsCheckpointDequantization) {
+  const std::filesystem::path folder = fixture_dir() / GetParam();
+  const Checkpoint ckpt(folder);
+  const std::string text = *ckpt.read_text_file("config.json");
+  const ModelConfig config = parse_model_config(text, "config.json");
+  const QuantConfig quant = QuantConfig::parse(text, "config.json");
+  const ModelWeights weights = bind_model_weights(ckpt, config, quant);
+  std::vector<const LinearWeights*> all = {&weights.lm_head};
+  for (const LayerWeights& layer : weights.layers) {
+    for (const LinearWeights* w : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) all.push_back(w);
+    for (const ExpertWeights& e : layer.experts) {
+      for (const LinearWeights* w : {&e.w1, &e.w2, &e.w3}) all.push_back(w);
+    }
+  }
+  int num_quantized = 0;
+  for (const LinearWeights* lw : all) {
+    const PackedLinear packed = pack_linear(ckpt, *lw);
+    ASSERT_EQ(packed.num_rows, lw->out_features) << lw->name;
+    ASSERT_EQ(packed.num_cols, lw->in_features) << lw->name;
+    const std::vector<float> dense = unpack_to_f32(packed);
+    for (int64_t n = 0; n < lw->out_features; ++n) {
+      for (int64_t k = 0; k < lw->in_features; ++k) {
+        ASSERT_EQ(dense[static_cast<size_t>(n * lw->in_features + k)], reference_value(ckpt, *lw, n, k))
+            << lw->name << " (" << lw->scheme.label() << ") at [" << n << ", " << k << "]";
+      }
+    }
+    num_quantized += lw->scheme.quantized() ? 1 : 0;
+  }
+  std::printf("%s: %zu linears round-tripped, %d quantized\n", GetParam(), all.size(), num_quantized);
+  if (std::string(GetParam()) != "tiny-bf16") {
+    EXPECT_GT(num_quantized, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, WeightPackingTest,
+                         ::testing::Values("tiny-bf16", "tiny-fp8", "tiny-fp8-w4a16-g32",
+                                           "tiny-fp8-w4a16-g128-kvfp8", "tiny-bf16-w4a16-g32-lastbf16",
+                                           "tiny-w4a16-g32-asym-actorder", "tiny-w8a8-int8"),
+                         [](const ::testing::TestParamInfo<const char*>& param_info) {
+                           std::string name = param_info.param;
+                           for (char& c : name) if (c == '-') c = '_';
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace mm::testing
