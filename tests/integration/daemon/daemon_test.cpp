@@ -111,7 +111,17 @@ TEST(Daemon, NotifiesLoadingReadyWatchdogAndStopping) {
   }
   // Journald priority prefixes on every log line.
   const std::string log = daemon.log();
-  EXPECT_EQ(log.rfind("<6>loading", 0), 0u) << log;
+  EXPECT_NE(log.find("<6>loading "), std::string::npos) << log;
+  size_t line_start = 0;
+  while (line_start < log.size()) {
+    EXPECT_TRUE(log.size() > line_start + 3 && log[line_start] == '<' &&
+                log[line_start + 1] >= '0' && log[line_start + 1] <= '7' &&
+                log[line_start + 2] == '>')
+        << "line without a priority prefix at byte " << line_start << " of\n" << log;
+    const size_t end = log.find('\n', line_start);
+    if (end == std::string::npos) break;
+    line_start = end + 1;
+  }
   EXPECT_NE(log.find("<5>Terminated: draining 0 requests"), std::string::npos) << log;
 }
 
