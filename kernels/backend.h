@@ -30,13 +30,19 @@ enum class Op : uint8_t {
 };
 std::string_view op_name(Op op);
 
-// Backend memory: an allocation the backend owns (64-byte aligned on the CPU).
+// Backend memory: an allocation the backend owns (64-byte aligned on the CPU), zero-filled
+// when allocated. Large buffers are reserved, not committed: memory is taken as it is first
+// written, so a KV cache sized for its cap costs only what is used.
 class Buffer {
  public:
   virtual ~Buffer() = default;
   virtual void* data() = 0;
   virtual size_t num_bytes() const = 0;
   float* f32() { return static_cast<float*>(data()); }
+  // The bytes [offset, offset + num_bytes) are no longer needed: the backend may give their
+  // memory back (whole pages inside the range); they read as zeros afterwards. Returns the
+  // number of bytes given back.
+  virtual size_t discard(size_t offset, size_t num_bytes) = 0;
 };
 
 enum class KvDType : uint8_t {

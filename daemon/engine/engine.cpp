@@ -344,6 +344,7 @@ void Engine::run() {
     status_.state = loaded ? EngineState::kReady : EngineState::kFailed;
     status_.num_kv_blocks_total = options_.pool.max_num_chunks * options_.pool.blocks_per_chunk;
     status_.kv_block_size = options_.pool.block_size;
+    status_.num_kv_blocks_allocated = pool_ ? pool_->num_blocks() : 0;
   }
   state_changed_.notify_all();
   Clock::time_point idle_since = Clock::now();
@@ -353,23 +354,34 @@ void Engine::run() {
     bool stopping = false;
     bool wake = false;
     std::optional<int> sleep;
+    bool release_kv = false;
     {
       std::unique_lock lock(mutex_);
       for (;;) {
         const bool busy = scheduler_ && scheduler_->has_work();
         if (stopping_ || busy || !incoming_.empty() || !cancels_.empty() || wake_requested_ ||
-            (sleep_requested_ && status_.state == EngineState::kReady)) {
+            (sleep_requested_ && status_.state == EngineState::kReady) || release_kv) {
           break;
         }
-        // Idle: block until something arrives (or the idle-sleep deadline passes).
-        if (status_.state == EngineState::kReady && options_.idle_sleep_after.count() > 0) {
-          if (wake_loop_.wait_until(lock, idle_since + options_.idle_sleep_after) ==
-                  std::cv_status::timeout &&
-              incoming_.empty() && cancels_.empty() && !stopping_) {
-            sleep_requested_ = options_.idle_sleep_level;
-          }
-        } else {
+        // Idle: block until something arrives, or until the next idle deadline: giving back
+        // the KV pool's grown chunks, or sleeping.
+        const bool ready = status_.state == EngineState::kReady;
+        const bool sleep_timer = ready && options_.idle_sleep_after.count() > 0;
+        const bool release_timer = ready && pool_ && pool_->num_blocks() > initial_num_blocks();
+        if (!sleep_timer && !release_timer) {
           wake_loop_.wait(lock);
+          continue;
+        }
+        const auto release_at = idle_since + options_.kv_release_after;
+        const auto sleep_at = idle_since + options_.idle_sleep_after;
+        const auto deadline = !sleep_timer     ? release_at
+                              : !release_timer ? sleep_at
+                                               : std::min(release_at, sleep_at);
+        if (wake_loop_.wait_until(lock, deadline) == std::cv_status::timeout && incoming_.empty() &&
+            cancels_.empty() && !stopping_) {
+          const auto now = Clock::now();
+          if (release_timer && now >= release_at) release_kv = true;
+          if (sleep_timer && now >= sleep_at) sleep_requested_ = options_.idle_sleep_level;
         }
       }
       stopping = stopping_;
@@ -424,6 +436,10 @@ void Engine::run() {
 
     admit_new(finishes);
     apply_cancels(finishes);
+    if (release_kv && pool_ && !scheduler_->has_work()) {
+      const int released = pool_->shrink();
+      if (released > 0) runner_->kv_cache().discard_blocks(pool_->num_blocks(), released);
+    }
     if (sleep && active_.empty() && state == EngineState::kReady) {
       unload_model(*sleep);
       {
@@ -446,12 +462,14 @@ void Engine::run() {
       status_.num_waiting = scheduler_ ? scheduler_->num_waiting() : 0;
       status_.num_kv_blocks_used = pool_ ? pool_->num_used_blocks() : 0;
       status_.num_kv_blocks_cached = pool_ ? pool_->num_cached_blocks() : 0;
+      status_.num_kv_blocks_allocated = pool_ ? pool_->num_blocks() : 0;
       if (scheduler_) {
         status_.prefix_query_tokens_total = scheduler_->num_prefix_query_tokens();
         status_.prefix_hit_tokens_total = scheduler_->num_prefix_hit_tokens();
       }
     }
-    for (Finish& f : finishes) f.sink->on_finish(f.id, f.reason, f.usage, f.message);
+    for (Finish& f : finishes)
+      f.sink->on_finish(f.id, f.reason, f.usage, f.message);
   }
 }
 

@@ -35,6 +35,9 @@ struct EngineOptions {
   std::vector<int32_t> eos_token_ids;
   std::chrono::milliseconds idle_sleep_after{0};  // 0: never sleep by itself
   int idle_sleep_level = 1;
+  // After this long without work, the KV pool gives back the chunks it grew by (their memory
+  // returns to the system, their cached prefixes are forgotten).
+  std::chrono::milliseconds kv_release_after{10000};
 };
 
 class Engine {
@@ -81,6 +84,9 @@ class Engine {
   };
 
   void run();
+  int initial_num_blocks() const {
+    return options_.pool.initial_num_chunks * options_.pool.blocks_per_chunk;
+  }
   bool load_model();  // engine thread; fills runner_, pool_, scheduler_
   void unload_model(int level);
   void admit_new(std::vector<Finish>& finishes);

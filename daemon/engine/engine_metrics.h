@@ -34,7 +34,8 @@ struct EngineStatus {
   double load_progress = 0.0;  // kLoading / kWaking: fraction of the layers repacked so far
   int num_running = 0;
   int num_waiting = 0;
-  int num_kv_blocks_total = 0;  // the pool's cap
+  int num_kv_blocks_total = 0;      // the pool's cap
+  int num_kv_blocks_allocated = 0;  // the chunks it holds now (grows on demand, shrinks idle)
   int num_kv_blocks_used = 0;
   int num_kv_blocks_cached = 0;
   int kv_block_size = 0;

@@ -9,15 +9,28 @@ KvCache::KvCache(Backend& backend, const KvCacheShape& shape, KvDType dtype,
     : shape_(shape), dtype_(dtype), k_scales_(std::move(k_scales)), v_scales_(std::move(v_scales)) {
   k_scales_.resize(static_cast<size_t>(shape.num_layers), 1.0f);
   v_scales_.resize(static_cast<size_t>(shape.num_layers), 1.0f);
-  const size_t bytes = static_cast<size_t>(shape.num_blocks * shape.block_size * shape.num_kv_heads *
-                                           shape.head_dim * kv_dtype_bytes(dtype));
+  const size_t bytes =
+      static_cast<size_t>(shape.num_blocks * shape.block_size * shape.num_kv_heads *
+                          shape.head_dim * kv_dtype_bytes(dtype));
+  // Backend buffers come zeroed (a read of a never-written slot, a bug, is deterministic) and
+  // reserved rather than committed, so the cache costs what the pool's blocks use.
   for (int64_t l = 0; l < shape.num_layers; ++l) {
     k_.push_back(backend.allocate(bytes));
     v_.push_back(backend.allocate(bytes));
-    // Zeroed so that a read of a never-written slot (a bug) is deterministic.
-    std::memset(k_.back()->data(), 0, bytes);
-    std::memset(v_.back()->data(), 0, bytes);
   }
+}
+
+uint64_t KvCache::discard_blocks(int64_t first_block, int64_t num_blocks) {
+  const auto block_bytes = static_cast<size_t>(shape_.block_size * shape_.num_kv_heads *
+                                               shape_.head_dim * kv_dtype_bytes(dtype_));
+  uint64_t released = 0;
+  for (size_t l = 0; l < k_.size(); ++l) {
+    for (auto* buffer : {k_[l].get(), v_[l].get()}) {
+      released += buffer->discard(static_cast<size_t>(first_block) * block_bytes,
+                                  static_cast<size_t>(num_blocks) * block_bytes);
+    }
+  }
+  return released;
 }
 
 KvLayerView KvCache::layer(int64_t index) const {

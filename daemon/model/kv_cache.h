@@ -31,6 +31,10 @@ class KvCache {
   const KvCacheShape& shape() const { return shape_; }
   KvDType dtype() const { return dtype_; }
   uint64_t num_bytes() const;  // all layers, k and v
+  // The blocks [first_block, first_block + num_blocks) hold nothing anyone needs (the pool
+  // gave them back): their memory returns to the system and they read as zeros. Returns the
+  // bytes released.
+  uint64_t discard_blocks(int64_t first_block, int64_t num_blocks);
   uint64_t bytes_per_token() const;
 
  private:

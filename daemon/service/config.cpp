@@ -219,8 +219,8 @@ void validate(const DaemonConfig& c) {
   require(c.ipc_max_unread_tokens >= 1, "--ipc-max-unread-tokens must be at least 1");
   require(c.drain_timeout_seconds >= 0.0, "--drain-timeout must not be negative");
   require(c.load_report_ms >= 1, "--load-report-ms must be at least 1");
-  const std::vector<std::string> dtypes = {"auto", "bfloat16", "bf16", "fp8", "fp8_e4m3",
-                                           "float32"};
+  const std::vector<std::string> dtypes = {"auto", "bfloat16", "bf16",
+                                           "fp8",  "fp8_e4m3", "float32"};
   require(std::find(dtypes.begin(), dtypes.end(), c.kv_cache_dtype) != dtypes.end(),
           "--kv-cache-dtype '" + c.kv_cache_dtype + "' is not one of auto, bfloat16, fp8, float32");
   const std::vector<std::string> levels = {"error", "warning", "notice", "info", "debug"};

@@ -27,7 +27,7 @@ struct DaemonConfig {
   std::string override_generation_config;  // JSON object
   std::string chat_template;               // a file
   // mmd's own.
-  std::string config_file;  // --config; read before the other flags are applied
+  std::string config_file;          // --config; read before the other flags are applied
   double idle_sleep_seconds = 0.0;  // 0: never sleep by itself
   int idle_sleep_level = 1;
   std::string socket = "/run/mmd/mmd.sock";
@@ -35,11 +35,11 @@ struct DaemonConfig {
   bool allow_other_users = true;
   int kv_block_size = 16;
   int num_kv_blocks = 4096;
-  int num_threads = 0;  // CPU backend threads; 0: one per hardware thread
+  int num_threads = 0;                    // CPU backend threads; 0: one per hardware thread
   uint64_t ipc_ring_bytes = 1024 * 1024;  // each client's daemon-to-client ring
   int ipc_max_unread_tokens = 4096;
   double drain_timeout_seconds = 30.0;
-  int load_report_ms = 1000;  // how often STATUS= reports load progress to systemd
+  int load_report_ms = 1000;       // how often STATUS= reports load progress to systemd
   std::string log_level = "info";  // error, warning, notice, info, debug
 };
 

@@ -136,10 +136,9 @@ void Daemon::on_engine_state() {
   }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  log_info("ready: serving '" + setup_.served_model_name + "' on " + config_.socket + " (loaded in " +
-           seconds_text(elapsed) + ")");
-  notifier_.notify("READY=1\nSTATUS=serving " + setup_.served_model_name + " on " +
-                   config_.socket);
+  log_info("ready: serving '" + setup_.served_model_name + "' on " + config_.socket +
+           " (loaded in " + seconds_text(elapsed) + ")");
+  notifier_.notify("READY=1\nSTATUS=serving " + setup_.served_model_name + " on " + config_.socket);
   if (const auto period = notifier_.watchdog_period()) {
     // Ping at half the period, as sd_watchdog_enabled(3) advises.
     const auto half = std::max<int64_t>(1, period->count() / 2000);
@@ -182,9 +181,8 @@ void Daemon::begin_drain(const std::string& why) {
       &drain_timer_,
       [](uv_timer_t* t) {
         auto* self = static_cast<Daemon*>(t->data);
-        const std::string reason =
-            "the daemon is shutting down: the drain timeout of " +
-            seconds_text(self->config_.drain_timeout_seconds) + " passed";
+        const std::string reason = "the daemon is shutting down: the drain timeout of " +
+                                   seconds_text(self->config_.drain_timeout_seconds) + " passed";
         log_notice(std::to_string(self->server_->num_unfinished_requests()) +
                    " requests still running; " + reason);
         self->engine_->stop(reason);

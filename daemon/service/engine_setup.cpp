@@ -71,8 +71,8 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
   e.scheduler.max_model_len = config.max_model_len > 0
                                   ? config.max_model_len
                                   : static_cast<int>(model.max_position_embeddings);
-  e.idle_sleep_after = std::chrono::milliseconds(
-      static_cast<int64_t>(config.idle_sleep_seconds * 1000.0));
+  e.idle_sleep_after =
+      std::chrono::milliseconds(static_cast<int64_t>(config.idle_sleep_seconds * 1000.0));
   e.idle_sleep_level = config.idle_sleep_level;
 
   std::filesystem::path normal = std::filesystem::absolute(folder).lexically_normal();
@@ -80,8 +80,9 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
   setup.served_model_name =
       config.served_model_name.empty() ? normal.filename().string() : config.served_model_name;
   if (config.gpu_memory_utilization != 0.9) {
-    setup.notes.push_back("--gpu-memory-utilization applies to GPU backends; the CPU backend's "
-                          "KV pool is capped by --num-kv-blocks");
+    setup.notes.push_back(
+        "--gpu-memory-utilization applies to GPU backends; the CPU backend's "
+        "KV pool is capped by --num-kv-blocks");
   }
   // The parsers MiniMax-M2 has (daemon/text); vLLM's other names would silently do nothing.
   if (!config.tool_call_parser.empty() && config.tool_call_parser != "minimax_m2") {

@@ -11,7 +11,9 @@ namespace {
 std::atomic<int> max_priority{static_cast<int>(LogPriority::kInfo)};
 }
 
-void set_log_level(LogPriority max) { max_priority = static_cast<int>(max); }
+void set_log_level(LogPriority max) {
+  max_priority = static_cast<int>(max);
+}
 
 void log_line(LogPriority priority, std::string_view message) {
   if (static_cast<int>(priority) > max_priority.load()) return;

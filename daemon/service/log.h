@@ -13,10 +13,20 @@ enum class LogPriority : int { kError = 3, kWarning = 4, kNotice = 5, kInfo = 6,
 // Lines above `max` (less important) are dropped; the default keeps info and above.
 void set_log_level(LogPriority max);
 void log_line(LogPriority priority, std::string_view message);
-inline void log_error(std::string_view m) { log_line(LogPriority::kError, m); }
-inline void log_warning(std::string_view m) { log_line(LogPriority::kWarning, m); }
-inline void log_notice(std::string_view m) { log_line(LogPriority::kNotice, m); }
-inline void log_info(std::string_view m) { log_line(LogPriority::kInfo, m); }
-inline void log_debug(std::string_view m) { log_line(LogPriority::kDebug, m); }
+inline void log_error(std::string_view m) {
+  log_line(LogPriority::kError, m);
+}
+inline void log_warning(std::string_view m) {
+  log_line(LogPriority::kWarning, m);
+}
+inline void log_notice(std::string_view m) {
+  log_line(LogPriority::kNotice, m);
+}
+inline void log_info(std::string_view m) {
+  log_line(LogPriority::kInfo, m);
+}
+inline void log_debug(std::string_view m) {
+  log_line(LogPriority::kDebug, m);
+}
 
 }  // namespace mm

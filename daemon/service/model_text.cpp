@@ -92,11 +92,14 @@ class ModelTextStream : public TextStream, public DbusTextStream {
     }
     std::vector<text::ToolCallEvent> events = tool_calls_->push(content);
     if (final) {
-      for (auto& event : tool_calls_->finish()) events.push_back(std::move(event));
+      for (auto& event : tool_calls_->finish())
+        events.push_back(std::move(event));
     }
     for (const text::ToolCallEvent& event : events) {
       switch (event.kind) {
-        case text::ToolCallEvent::Kind::kContent: out.text += event.text; break;
+        case text::ToolCallEvent::Kind::kContent:
+          out.text += event.text;
+          break;
         case text::ToolCallEvent::Kind::kStart:
           out.tool_calls.push_back({event.index, event.id, event.text, ""});
           break;
@@ -104,7 +107,8 @@ class ModelTextStream : public TextStream, public DbusTextStream {
           out.tool_calls.push_back({event.index, "", "", event.text});
           break;
         case text::ToolCallEvent::Kind::kEnd:
-        case text::ToolCallEvent::Kind::kAborted: break;  // an aborted call's text is content
+        case text::ToolCallEvent::Kind::kAborted:
+          break;  // an aborted call's text is content
       }
     }
   }
@@ -126,8 +130,7 @@ class ModelDbusCodec : public DbusTextCodec {
     return text_->tokenizer().encode(prompt);
   }
   std::vector<int32_t> render_chat(const std::string& messages_json) const override {
-    return text_->render_chat_json(parse_json(messages_json, "messages"), text::JsonValue(),
-                                   true);
+    return text_->render_chat_json(parse_json(messages_json, "messages"), text::JsonValue(), true);
   }
   std::unique_ptr<DbusTextStream> new_stream() const override {
     return std::make_unique<ModelTextStream>(text_->tokenizer(), std::vector<std::string>{},
@@ -141,12 +144,12 @@ class ModelDbusCodec : public DbusTextCodec {
 }  // namespace
 
 ModelText::ModelText(const ModelTextOptions& options)
-    : options_(options),
-      tokenizer_([&] {
+    : options_(options), tokenizer_([&] {
         const fs::path file = options.model / "tokenizer.json";
         if (!fs::exists(file)) {
-          throw std::runtime_error(file.string() + ": missing; mmd needs the model's tokenizer "
-                                                   "for text prompts and chats");
+          throw std::runtime_error(file.string() +
+                                   ": missing; mmd needs the model's tokenizer "
+                                   "for text prompts and chats");
         }
         try {
           return text::Tokenizer::from_file(file.string());
@@ -157,7 +160,8 @@ ModelText::ModelText(const ModelTextOptions& options)
   std::optional<std::string> source;
   if (!options.chat_template_file.empty()) {
     source = read_file(options.chat_template_file);
-    if (!source) throw std::runtime_error(options.chat_template_file + ": cannot read the chat template");
+    if (!source)
+      throw std::runtime_error(options.chat_template_file + ": cannot read the chat template");
     template_origin_ = options.chat_template_file;
   } else if (auto file = read_file(options.model / "chat_template.jinja")) {
     source = std::move(file);
@@ -222,7 +226,8 @@ std::vector<int32_t> ModelText::render_chat(const std::vector<ipc::ChatMessage>&
   for (size_t i = 0; i < messages.size(); ++i) {
     const ipc::ChatMessage& m = messages[i];
     text::JsonObject message{{"role", m.role}, {"content", m.content}};
-    if (!m.reasoning_content.empty()) message.emplace_back("reasoning_content", m.reasoning_content);
+    if (!m.reasoning_content.empty())
+      message.emplace_back("reasoning_content", m.reasoning_content);
     if (!m.tool_calls_json.empty()) {
       // OpenAI sends arguments as a JSON string; the template needs a mapping.
       text::JsonArray calls;
@@ -234,12 +239,11 @@ std::vector<int32_t> ModelText::render_chat(const std::vector<ipc::ChatMessage>&
         const text::JsonValue& source = fn ? *fn : call;
         if (const text::JsonValue* name = source.find("name")) function.emplace_back("name", *name);
         if (const text::JsonValue* args = source.find("arguments")) {
-          function.emplace_back("arguments",
-                                args->is_string() ? parse_json(args->as_string(), "arguments")
-                                                  : *args);
+          function.emplace_back(
+              "arguments", args->is_string() ? parse_json(args->as_string(), "arguments") : *args);
         }
-        calls.emplace_back(text::JsonObject{{"type", "function"},
-                                            {"function", text::JsonValue(function)}});
+        calls.emplace_back(
+            text::JsonObject{{"type", "function"}, {"function", text::JsonValue(function)}});
       }
       message.emplace_back("tool_calls", text::JsonValue(calls));
     }
@@ -258,8 +262,7 @@ std::vector<int32_t> ModelText::render_chat(const std::vector<ipc::ChatMessage>&
   return render_chat_json(text::JsonValue(std::move(array)), tools, add_generation_prompt);
 }
 
-std::unique_ptr<TextStream> ModelText::open_stream(bool chat,
-                                                   const std::vector<std::string>& stop,
+std::unique_ptr<TextStream> ModelText::open_stream(bool chat, const std::vector<std::string>& stop,
                                                    const std::vector<std::string>& tools_json) {
   std::optional<text::ReasoningMode> reasoning;
   std::optional<std::vector<text::ToolSchema>> tools;

@@ -38,8 +38,7 @@ bool SdNotifier::notify(std::string_view state) {
   address.sun_family = AF_UNIX;
   std::memcpy(address.sun_path, address_.data(), address_.size());
   if (address.sun_path[0] == '@') address.sun_path[0] = '\0';  // abstract namespace
-  const auto length =
-      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size());
+  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size());
   const ssize_t sent = ::sendto(fd_, state.data(), state.size(), MSG_NOSIGNAL,
                                 reinterpret_cast<const sockaddr*>(&address), length);
   if (sent == static_cast<ssize_t>(state.size())) return true;

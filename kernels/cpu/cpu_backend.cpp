@@ -1,6 +1,12 @@
 #include "kernels/cpu/cpu_backend.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -12,14 +18,45 @@ namespace {
 // 64 bytes: one cache line, and a multiple of every SIMD width the kernels use.
 constexpr size_t kBufferAlignment = 64;
 
+// From this size on, buffers are anonymous mappings: zero pages the kernel commits on first
+// write and takes back on discard() (MADV_DONTNEED), which is what lets the KV pool grow and
+// shrink without moving any block.
+constexpr size_t kMappedBufferBytes = size_t{1} << 20;
+
 class HostBuffer final : public Buffer {
  public:
   explicit HostBuffer(size_t num_bytes) : num_bytes_(num_bytes) {
+    if (num_bytes >= kMappedBufferBytes) {
+      void* mapping = ::mmap(nullptr, num_bytes, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (mapping == MAP_FAILED) throw std::bad_alloc();
+      data_ = mapping;
+      mapped_ = true;
+      return;
+    }
     const size_t rounded = (num_bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
     data_ = std::aligned_alloc(kBufferAlignment, rounded == 0 ? kBufferAlignment : rounded);
     if (data_ == nullptr) throw std::bad_alloc();
+    std::memset(data_, 0, rounded == 0 ? kBufferAlignment : rounded);
   }
-  ~HostBuffer() override { std::free(data_); }
+  ~HostBuffer() override {
+    if (mapped_) {
+      ::munmap(data_, num_bytes_);
+    } else {
+      std::free(data_);
+    }
+  }
+  size_t discard(size_t offset, size_t num_bytes) override {
+    if (!mapped_ || offset >= num_bytes_) return 0;
+    num_bytes = std::min(num_bytes, num_bytes_ - offset);
+    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const auto base = reinterpret_cast<uintptr_t>(data_);
+    const uintptr_t first = (base + offset + page - 1) / page * page;
+    const uintptr_t last = (base + offset + num_bytes) / page * page;
+    if (last <= first) return 0;
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    return last - first;
+  }
   HostBuffer(const HostBuffer&) = delete;
   HostBuffer& operator=(const HostBuffer&) = delete;
   void* data() override { return data_; }
@@ -28,13 +65,16 @@ class HostBuffer final : public Buffer {
  private:
   void* data_ = nullptr;
   size_t num_bytes_ = 0;
+  bool mapped_ = false;
 };
 
 }  // namespace
 
 CpuBackend::CpuBackend(int num_threads, CpuIsa isa) : isa_(isa), pool_(num_threads) {}
 
-bool CpuBackend::supports(Op /*op*/) const { return true; }
+bool CpuBackend::supports(Op /*op*/) const {
+  return true;
+}
 
 std::unique_ptr<Buffer> CpuBackend::allocate(size_t num_bytes) {
   return std::make_unique<HostBuffer>(num_bytes);
@@ -50,8 +90,8 @@ void CpuBackend::rms_norm(const float* x, const float* gain, int64_t num_rows, i
   rms_norm_cpu(pool_, x, gain, num_rows, width, eps, out);
 }
 
-void CpuBackend::rope_neox(float* x, const int32_t* positions, int64_t num_tokens, int64_t num_heads,
-                           int64_t head_dim, int64_t rotary_dim, double theta) {
+void CpuBackend::rope_neox(float* x, const int32_t* positions, int64_t num_tokens,
+                           int64_t num_heads, int64_t head_dim, int64_t rotary_dim, double theta) {
   rope_neox_cpu(x, positions, num_tokens, num_heads, head_dim, rotary_dim, theta);
 }
 

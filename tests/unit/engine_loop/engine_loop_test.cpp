@@ -340,3 +340,35 @@ TEST(GenerationDefaults, ModelConfigThenOverride) {
 
 }  // namespace
 }  // namespace mm
+
+namespace mm {
+namespace {
+
+TEST(EngineLoop, KvPoolGrowsOnDemandAndGivesChunksBackWhenIdle) {
+  // Chunks of 4 blocks (16 tokens): a 40-token request grows the pool to 3 chunks; after
+  // kv_release_after without work it is back to one.
+  EngineOptions options = tiny_options(4, 16);
+  options.kv_release_after = std::chrono::milliseconds(50);
+  Engine engine(options);
+  ASSERT_TRUE(engine.wait_ready(std::chrono::seconds(60)));
+  EXPECT_EQ(engine.status().num_kv_blocks_allocated, 4);
+  auto sink = std::make_shared<CollectingSink>();
+  engine.submit(greedy_request(prompt_of(36, 8), 4), sink);
+  ASSERT_TRUE(sink->wait());
+  EXPECT_GE(engine.status().num_kv_blocks_allocated, 12);
+  int allocated = 0;
+  for (int i = 0; i < 500; ++i) {
+    allocated = engine.status().num_kv_blocks_allocated;
+    if (allocated == 4) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(allocated, 4);
+  // The pool grows again when needed, and the output is unchanged.
+  auto again = std::make_shared<CollectingSink>();
+  engine.submit(greedy_request(prompt_of(36, 8), 4), again);
+  ASSERT_TRUE(again->wait());
+  EXPECT_EQ(again->tokens(), sink->tokens());
+}
+
+}  // namespace
+}  // namespace mm
