@@ -1,22 +1,12 @@
 #include "daemon/engine/block_hash.h"
 
+#include "daemon/engine/bit_mix.h"
+
 namespace mm {
-namespace {
-
-// splitmix64's finaliser: a bijective mixer with full avalanche.
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return x;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 BlockHash root_hash(uint64_t salt) {
-  return BlockHash{mix(salt ^ 0x9E3779B97F4A7C15ull), mix(salt + 0xD1B54A32D192ED03ull)};
+  return BlockHash{mix64(salt ^ 0x9E3779B97F4A7C15ull), mix64(salt + 0xD1B54A32D192ED03ull)};
 }
 
 BlockHash chain_block_hash(const BlockHash& parent, std::span<const int32_t> token_ids) {
@@ -24,12 +14,12 @@ BlockHash chain_block_hash(const BlockHash& parent, std::span<const int32_t> tok
   uint64_t lo = parent.lo;
   for (int32_t token : token_ids) {
     const auto t = static_cast<uint64_t>(static_cast<uint32_t>(token));
-    hi = mix(hi ^ (t + 0x632BE59BD9B4E019ull));
-    lo = mix(lo + (t ^ 0x8CB92BA72F3D8DD7ull) * 0xA0761D6478BD642Full);
+    hi = mix64(hi ^ (t + 0x632BE59BD9B4E019ull));
+    lo = mix64(lo + (t ^ 0x8CB92BA72F3D8DD7ull) * 0xA0761D6478BD642Full);
   }
   // The length is folded in so a shorter run never aliases a longer one.
-  hi = mix(hi ^ token_ids.size());
-  lo = mix(lo + token_ids.size() * 0xE7037ED1A0B428DBull);
+  hi = mix64(hi ^ token_ids.size());
+  lo = mix64(lo + token_ids.size() * 0xE7037ED1A0B428DBull);
   return BlockHash{hi, lo};
 }
 

@@ -6,19 +6,12 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "daemon/engine/bit_mix.h"
+
 namespace mm {
 namespace {
 
 constexpr float kMasked = -std::numeric_limits<float>::infinity();
-
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return x;
-}
 
 // Log-softmax of the raw logits for the requested top entries and the sampled token.
 void fill_logprobs(std::span<const float> raw, int32_t sampled, int top_n, SampleResult& out) {
@@ -47,7 +40,7 @@ int32_t argmax(std::span<const float> logits) {
 }  // namespace
 
 double sampler_uniform(uint64_t seed, uint64_t index) {
-  const uint64_t bits = mix(mix(seed ^ 0x6A09E667F3BCC909ull) + index * 0x9E3779B97F4A7C15ull);
+  const uint64_t bits = mix64(mix64(seed ^ 0x6A09E667F3BCC909ull) + index * 0x9E3779B97F4A7C15ull);
   return static_cast<double>(bits >> 11) * 0x1.0p-53;  // 53 random bits
 }
 
