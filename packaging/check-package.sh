@@ -36,7 +36,7 @@ mkdir "$scratch/mmd"
 git -C "$src" ls-files -z | (cd "$src" && xargs -0 tar -cf -) | tar -xf - -C "$scratch/mmd"
 echo "== dpkg-buildpackage -b -us -uc"
 (cd "$scratch/mmd" && DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -b -us -uc)
-rm -f "$out"/mmd_* "$out"/mmd-dbgsym_*
-cp "$scratch"/mmd_* "$scratch"/mmd-dbgsym_* "$out"/
+rm -f "$out"/*mmd*_*.deb "$out"/mmd_*.changes "$out"/mmd_*.buildinfo
+cp "$scratch"/*.deb "$scratch"/mmd_*.changes "$scratch"/mmd_*.buildinfo "$out"/
 ls -l "$out"
 run_lintian
