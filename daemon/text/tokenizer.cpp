@@ -61,26 +61,15 @@ void Tokenizer::Impl::encode_normalized(std::string_view valid, bool parse_speci
 
 void Tokenizer::Impl::encode_plain(std::string_view text, bool parse_special,
                                    std::vector<int32_t>& out) const {
-  size_t run_start = 0;
   size_t pos = 0;
-  while (pos < text.size()) {
-    if (static_cast<unsigned char>(text[pos]) < 0x80) {
-      ++pos;
-      continue;
-    }
-    const size_t n = valid_sequence_length(text, pos);
-    if (n > 0) {
-      pos += n;
-      continue;
-    }
-    if (pos > run_start)
-      encode_normalized(text.substr(run_start, pos - run_start), parse_special, out);
-    if (auto id = model.token_to_id(text.substr(pos, 1))) out.push_back(*id);
-    ++pos;
-    run_start = pos;
+  for (;;) {
+    const size_t bad = find_invalid_utf8(text, pos);
+    if (bad > pos) encode_normalized(text.substr(pos, bad - pos), parse_special, out);
+    if (bad == text.size()) return;
+    // Each invalid byte is its own byte-level token (README: invalid UTF-8).
+    if (auto id = model.token_to_id(text.substr(bad, 1))) out.push_back(*id);
+    pos = bad + 1;
   }
-  if (pos > run_start)
-    encode_normalized(text.substr(run_start, pos - run_start), parse_special, out);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens,

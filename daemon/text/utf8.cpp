@@ -60,39 +60,30 @@ size_t incomplete_tail_length(std::string_view text) {
   return 0;
 }
 
-bool is_valid_utf8(std::string_view text) {
-  size_t pos = 0;
+size_t find_invalid_utf8(std::string_view text, size_t pos) {
   while (pos < text.size()) {
     if (static_cast<unsigned char>(text[pos]) < 0x80) {
       ++pos;
       continue;
     }
     const size_t n = valid_sequence_length(text, pos);
-    if (n == 0) return false;
+    if (n == 0) return pos;
     pos += n;
   }
-  return true;
+  return text.size();
 }
+
+bool is_valid_utf8(std::string_view text) { return find_invalid_utf8(text, 0) == text.size(); }
 
 void append_lossy(std::string_view bytes, std::string& out) {
   size_t pos = 0;
-  size_t run_start = 0;
-  while (pos < bytes.size()) {
-    if (static_cast<unsigned char>(bytes[pos]) < 0x80) {
-      ++pos;
-      continue;
-    }
-    const size_t n = valid_sequence_length(bytes, pos);
-    if (n > 0) {
-      pos += n;
-      continue;
-    }
-    out.append(bytes.substr(run_start, pos - run_start));
+  for (;;) {
+    const size_t bad = find_invalid_utf8(bytes, pos);
+    out.append(bytes.substr(pos, bad - pos));
+    if (bad == bytes.size()) return;
     out.append(kReplacementChar);
-    pos += invalid_subpart_length(bytes, pos);
-    run_start = pos;
+    pos = bad + invalid_subpart_length(bytes, bad);
   }
-  out.append(bytes.substr(run_start));
 }
 
 void append_code_point(uint32_t cp, std::string& out) {

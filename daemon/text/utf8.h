@@ -26,6 +26,9 @@ size_t invalid_subpart_length(std::string_view text, size_t pos);
 size_t incomplete_tail_length(std::string_view text);
 
 bool is_valid_utf8(std::string_view text);
+// The position of the first byte at or after `pos` that starts no valid UTF-8 sequence;
+// text.size() when the rest is valid.
+size_t find_invalid_utf8(std::string_view text, size_t pos);
 
 // Appends `bytes` to `out`, replacing every maximal invalid subpart by U+FFFD.
 void append_lossy(std::string_view bytes, std::string& out);
