@@ -56,6 +56,20 @@ bool take_session_flag(const std::vector<std::string>& args, size_t& i, SessionO
   return true;
 }
 
+bool parse_session_flags_only(const std::vector<std::string>& args, const std::string& command,
+                              SessionOptions& options, std::ostream& err) {
+  try {
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (!take_session_flag(args, i, options))
+        throw std::invalid_argument("unknown argument '" + args[i] + "'");
+    }
+  } catch (const std::invalid_argument& error) {
+    err << "mmctl " << command << ": " << error.what() << "\n";
+    return false;
+  }
+  return true;
+}
+
 std::unique_ptr<client::Client> connect_or_report(const SessionOptions& options,
                                                   std::ostream& err) {
   try {

@@ -23,6 +23,11 @@ struct SessionOptions {
 // std::invalid_argument naming a flag with a bad or missing value.
 bool take_session_flag(const std::vector<std::string>& args, size_t& i, SessionOptions& options);
 
+// For commands that take session flags only: parses `args` into `options`, or prints
+// "mmctl COMMAND: ..." to `err` and returns false (exit kExitUsage).
+bool parse_session_flags_only(const std::vector<std::string>& args, const std::string& command,
+                              SessionOptions& options, std::ostream& err);
+
 // Connects, or prints why not to `err` and returns null (exit kExitNoDaemon).
 std::unique_ptr<client::Client> connect_or_report(const SessionOptions& options,
                                                   std::ostream& err);

@@ -62,15 +62,7 @@ int run_sleep_command(const std::vector<std::string>& args, std::ostream& out, s
 
 int run_wake_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   SessionOptions options;
-  try {
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (!take_session_flag(args, i, options))
-        throw std::invalid_argument("unknown argument '" + args[i] + "'");
-    }
-  } catch (const std::invalid_argument& error) {
-    err << "mmctl wake: " << error.what() << "\n";
-    return kExitUsage;
-  }
+  if (!parse_session_flags_only(args, "wake", options, err)) return kExitUsage;
   auto client = connect_or_report(options, err);
   if (!client) return kExitNoDaemon;
   try {
