@@ -390,15 +390,7 @@ Value Interpreter::eval(const Node& node, Scope& scope) {
       Value input = eval(*node.children[0], scope);
       std::vector<Value> args;
       KwArgs kwargs;
-      const size_t first_kw = node.children.size() - node.num_keywords;
-      for (size_t i = 1; i < node.children.size(); ++i) {
-        Value v = eval(*node.children[i], scope);
-        if (i >= first_kw) {
-          kwargs.emplace_back(node.names[i - first_kw], std::move(v));
-        } else {
-          args.push_back(std::move(v));
-        }
-      }
+      eval_arguments(node, scope, args, kwargs);
       return apply_filter(node, node.text, std::move(input), args, kwargs);
     }
     case NodeKind::kTest: {
@@ -455,6 +447,13 @@ Value Interpreter::eval_call(const Node& node, Scope& scope) {
   Value callee = eval(*node.children[0], scope);
   std::vector<Value> args;
   KwArgs kwargs;
+  eval_arguments(node, scope, args, kwargs);
+  return call(node, callee, args, kwargs);
+}
+
+void Interpreter::eval_arguments(const Node& node, Scope& scope, std::vector<Value>& args,
+                                 KwArgs& kwargs) {
+  // children[0] is the callee or the filtered value; the last num_keywords are keywords.
   const size_t first_kw = node.children.size() - node.num_keywords;
   for (size_t i = 1; i < node.children.size(); ++i) {
     Value v = eval(*node.children[i], scope);
@@ -464,7 +463,6 @@ Value Interpreter::eval_call(const Node& node, Scope& scope) {
       args.push_back(std::move(v));
     }
   }
-  return call(node, callee, args, kwargs);
 }
 
 Value Interpreter::call(const Node& at, const Value& callee, std::vector<Value>& args,

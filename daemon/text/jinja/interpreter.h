@@ -50,6 +50,8 @@ class Interpreter {
   Value eval(const Node& node, Scope& scope);
   Value eval_binary(const Node& node, const Value& lhs, const Value& rhs);
   Value eval_call(const Node& node, Scope& scope);
+  // Evaluates the positional and keyword arguments of a call or filter node.
+  void eval_arguments(const Node& node, Scope& scope, std::vector<Value>& args, KwArgs& kwargs);
   Value lookup(const Node& at, Scope& scope, const std::string& name);
   void check_defined(const Node& at, const Value& value) const;
   void count_step(const Node& at);
