@@ -1,6 +1,7 @@
 // Jinja filters, tests, attribute/item access and Python str/dict methods, with Jinja2's
 // semantics. One dispatch per family; unknown names are errors naming the filter/test/method.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include "daemon/text/error.h"
@@ -9,6 +10,10 @@
 
 namespace mm::text::jinja {
 namespace {
+
+// Python's int() would grow a big integer; ours is int64, so a float outside it (or NaN) is not
+// convertible and the filter's default applies.
+bool fits_int64(double d) { return d >= -9223372036854775808.0 && d < 9223372036854775808.0; }
 
 // Positional-or-keyword argument access for builtins.
 struct Args {
@@ -80,10 +85,13 @@ Value dotted_attribute(Interpreter& in, const Node& at, Value item, const std::s
     const size_t dot = path.find('.', start);
     const std::string part =
         path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(),
-                                                      [](char c) { return c >= '0' && c <= '9'; });
-    item = numeric ? in.get_item(at, item, Value::of(static_cast<int64_t>(std::stoll(part))))
-                   : in.get_attr(at, item, part);
+    // Digits index a list, as Jinja's environment.getitem does; a number too large for an index
+    // is looked up as a name, which finds nothing.
+    int64_t index = 0;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
+    const bool numeric = !part.empty() && part[0] != '-' && ec == std::errc() &&
+                         end == part.data() + part.size();
+    item = numeric ? in.get_item(at, item, Value::of(index)) : in.get_attr(at, item, part);
     if (dot == std::string::npos) break;
     start = dot + 1;
   }
@@ -477,7 +485,7 @@ Value Interpreter::apply_filter(const Node& at, const std::string& name, Value i
   if (name == "int") {
     if (input.is_int()) return input;
     if (input.is_bool()) return Value::of(int64_t{input.data().as_bool()});
-    if (input.is_data() && input.data().is_float())
+    if (input.is_data() && input.data().is_float() && fits_int64(input.data().as_float()))
       return Value::of(static_cast<int64_t>(input.data().as_float()));
     if (input.is_string()) {
       try {
@@ -485,7 +493,7 @@ Value Interpreter::apply_filter(const Node& at, const std::string& name, Value i
         const std::string t = py_strip(input.str_data(), std::nullopt, true, true);
         const int64_t v = std::stoll(t, &used);
         if (used == t.size()) return Value::of(v);
-        return Value::of(static_cast<int64_t>(std::stod(t)));
+        if (const double d = std::stod(t); fits_int64(d)) return Value::of(static_cast<int64_t>(d));
       } catch (const std::exception&) {
       }
     }

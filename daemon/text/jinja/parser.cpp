@@ -1,5 +1,6 @@
 #include "daemon/text/jinja/parser.h"
 
+#include <charconv>
 #include <set>
 
 #include "daemon/text/error.h"
@@ -38,6 +39,15 @@ class Parser {
     if (at.type == TokenType::kVarEnd) shown = "'}}'";
     throw TextError(std::string(name_) + ":" + std::to_string(at.line) + ":" +
                     std::to_string(at.column) + ": " + what + " (at " + shown + ")");
+  }
+  // Integer literals and `x.0` subscripts: out-of-range digits are a template error, not a throw
+  // from the standard library escaping the renderer.
+  int64_t integer_literal(const Token& t) const {
+    int64_t value = 0;
+    const auto [end, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), value);
+    if (ec != std::errc() || end != t.text.data() + t.text.size())
+      fail(t, "integer literal out of range");
+    return value;
   }
   bool is_op(std::string_view op, size_t ahead = 0) const {
     return peek(ahead).type == TokenType::kOperator && peek(ahead).text == op;
@@ -451,11 +461,7 @@ class Parser {
       }
       case TokenType::kInt: {
         NodePtr node = make(NodeKind::kLiteral, t);
-        try {
-          node->literal = JsonValue(static_cast<int64_t>(std::stoll(t.text)));
-        } catch (const std::exception&) {
-          fail(t, "integer literal out of range");
-        }
+        node->literal = JsonValue(integer_literal(t));
         next();
         return node;
       }
@@ -522,7 +528,8 @@ class Parser {
           NodePtr get = make(NodeKind::kGetItem, at);
           get->children.push_back(std::move(node));
           NodePtr key = make(NodeKind::kLiteral, attr);
-          key->literal = JsonValue(static_cast<int64_t>(std::stoll(next().text)));
+          key->literal = JsonValue(integer_literal(attr));
+          next();
           get->children.push_back(std::move(key));
           node = std::move(get);
         } else {

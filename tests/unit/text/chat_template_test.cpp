@@ -99,6 +99,9 @@ TEST(JinjaTemplate, UnsupportedSyntaxIsAnErrorWithLineAndColumn) {
   expect_error("{% for x in y recursive %}{% endfor %}", "recursive");
   expect_error("{{ f(*args) }}", "not supported");
   expect_error("{% call foo() %}x{% endcall %}", "t.jinja:1:4: unsupported tag 'call'");
+  // Integer literals beyond int64 (found by fuzz_jinja: `x.8888...` reached std::stoll).
+  expect_error("{{ 99999999999999999999 }}", "t.jinja:1:4: integer literal out of range");
+  expect_error("{{ m.99999999999999999999 }}", "t.jinja:1:6: integer literal out of range");
   expect_error("{{ " + std::string(300, '(') + "1" + std::string(300, ')') + " }}",
                "deeper than 200");
 }
@@ -119,6 +122,16 @@ TEST(JinjaTemplate, RuntimeErrorsNameThePlace) {
                TextError);
   EXPECT_THROW(JinjaTemplate::parse("{{ 1 // 0 }}").render({}), TextError);
   EXPECT_THROW(JinjaTemplate::parse("{{ unknown | nosuchfilter }}").render({}), TextError);
+}
+
+TEST(JinjaTemplate, NumbersBeyondInt64AreNotCrashes) {
+  // int() of an unrepresentable float takes the filter's default, as a failed conversion does.
+  EXPECT_EQ(JinjaTemplate::parse("{{ 1e300 | int }}|{{ 'nan' | int(7) }}").render({}), "0|7");
+  // An attribute path with a huge index finds nothing, like any missing name, instead of
+  // throwing out_of_range.
+  EXPECT_EQ(JinjaTemplate::parse("{{ [[1]] | map(attribute='99999999999999999999') | list }}")
+                .render({}),
+            JinjaTemplate::parse("{{ [[1]] | map(attribute='nosuch') | list }}").render({}));
 }
 
 }  // namespace
