@@ -1,12 +1,14 @@
 // mmd: the MiniMax-M2 inference daemon. Reads its configuration (TOML file and vLLM-style
 // flags), loads the model on the engine thread and serves clients over shared memory.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "daemon/frontends/http/openai_frontend.h"
 #include "daemon/service/config.h"
 #include "daemon/service/daemon.h"
 #include "daemon/service/engine_setup.h"
@@ -67,7 +69,36 @@ int main(int argc, char** argv) {
   dbus_options.text = text ? text->dbus_codec() : nullptr;
   dbus_options.defaults = setup.default_sampling;
 #endif
+  std::unique_ptr<mm::OpenAiFrontend> http;
+  if (config.port != 0) {
+    mm::OpenAiOptions o;
+    o.http.host = config.host;
+    o.http.port = config.port;
+    o.http.limits.max_body_bytes = config.http_max_body_bytes;
+    o.http.idle_timeout = std::chrono::milliseconds(
+        static_cast<int64_t>(config.http_idle_timeout_seconds * 1000.0));
+    o.served_model_name = setup.served_model_name;
+    o.daemon_version = MMD_VERSION;
+    o.api_key = config.api_key;
+    for (size_t start = 0; start < config.allowed_origins.size();) {
+      size_t comma = config.allowed_origins.find(',', start);
+      if (comma == std::string::npos) comma = config.allowed_origins.size();
+      std::string origin = config.allowed_origins.substr(start, comma - start);
+      origin.erase(0, origin.find_first_not_of(' '));
+      origin.erase(origin.find_last_not_of(' ') + 1);
+      if (!origin.empty()) o.allowed_origins.push_back(origin);
+      start = comma + 1;
+    }
+    o.default_sampling = setup.default_sampling;
+    o.text = text;
+    o.enable_auto_tool_choice = config.enable_auto_tool_choice;
+    o.reasoning_parser = !config.reasoning_parser.empty();
+    o.max_model_len = setup.engine.scheduler.max_model_len;
+    o.max_waiting_requests = config.max_waiting_requests;
+    http = std::make_unique<mm::OpenAiFrontend>(std::move(o));
+  }
   mm::Daemon daemon(std::move(config), std::move(setup));
+  if (http) daemon.add_frontend(std::move(http));
   if (text) daemon.set_text_adapter(text);
 #ifdef MMD_HAVE_DBUS
   if (bus != "none") {

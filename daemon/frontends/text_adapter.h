@@ -28,6 +28,9 @@ class TextStream {
   // True once a stop string matched; the frontend then cancels the request and reports it
   // as finished with reason "stop". Text after the match is never appended.
   virtual bool stop_matched() const = 0;
+  // Runs text the daemon wrote into the prompt on the model's behalf (a forced tool-call
+  // opening) through the parsers before any token, appending what it completes to `out`.
+  virtual void prime(const std::string& text, ipc::Delta& out) { (void)text, (void)out; }
 };
 
 class TextAdapter {
@@ -43,6 +46,18 @@ class TextAdapter {
   // request's tools) types the tool-call arguments by their schemas.
   virtual std::unique_ptr<TextStream> open_stream(bool chat, const std::vector<std::string>& stop,
                                                   const std::vector<std::string>& tools_json) = 0;
+  // The raw bytes one token stands for (empty when unknown), for logprobs.
+  virtual std::string token_bytes(int32_t id) {
+    (void)id;
+    return {};
+  }
+  // Text of a run of ids, as Hugging Face decodes it (invalid UTF-8 becomes U+FFFD).
+  virtual std::string decode(std::span<const int32_t> ids) {
+    std::string out;
+    for (int32_t id : ids)
+      out += token_bytes(id);
+    return out;
+  }
 };
 
 }  // namespace mm

@@ -36,6 +36,13 @@ std::vector<Option> options_of(DaemonConfig& c) {
       {"override-generation-config", &c.override_generation_config,
        "JSON merged over generation_config.json"},
       {"chat-template", &c.chat_template, "chat template file"},
+      {"host", &c.host, "address of the OpenAI HTTP API"},
+      {"port", &c.port, "port of the OpenAI HTTP API (0: none)"},
+      {"api-key", &c.api_key, "require 'Authorization: Bearer KEY' on /v1"},
+      {"allowed-origins", &c.allowed_origins, "CORS origins, comma-separated (*: any)"},
+      {"http-max-body-bytes", &c.http_max_body_bytes, "largest HTTP request body"},
+      {"http-idle-timeout", &c.http_idle_timeout_seconds, "seconds an idle HTTP connection lives"},
+      {"max-waiting-requests", &c.max_waiting_requests, "HTTP 429 beyond this many (0: no cap)"},
       {"idle-sleep-seconds", &c.idle_sleep_seconds, "sleep after this long idle (0: never)"},
       {"idle-sleep-level", &c.idle_sleep_level, "1: free KV and weights; 2: also unmap"},
       {"socket", &c.socket, "client socket path"},
@@ -219,6 +226,10 @@ void validate(const DaemonConfig& c) {
   require(c.ipc_max_unread_tokens >= 1, "--ipc-max-unread-tokens must be at least 1");
   require(c.drain_timeout_seconds >= 0.0, "--drain-timeout must not be negative");
   require(c.load_report_ms >= 1, "--load-report-ms must be at least 1");
+  require(c.port >= 0 && c.port <= 65535, "--port must be in [0, 65535]");
+  require(c.http_max_body_bytes >= 1024, "--http-max-body-bytes must be at least 1024");
+  require(c.http_idle_timeout_seconds > 0.0, "--http-idle-timeout must be positive");
+  require(c.max_waiting_requests >= 0, "--max-waiting-requests must not be negative");
   const std::vector<std::string> dtypes = {"auto", "bfloat16", "bf16",
                                            "fp8",  "fp8_e4m3", "float32"};
   require(std::find(dtypes.begin(), dtypes.end(), c.kv_cache_dtype) != dtypes.end(),

@@ -26,6 +26,10 @@ struct DaemonConfig {
   bool enable_auto_tool_choice = false;
   std::string override_generation_config;  // JSON object
   std::string chat_template;               // a file
+  std::string host = "127.0.0.1";          // the OpenAI HTTP API's address
+  int port = 8000;                         // 0: no HTTP API
+  std::string api_key;                     // empty: none
+  std::string allowed_origins;             // CORS, comma-separated ("*": any); empty: off
   // mmd's own.
   std::string config_file;          // --config; read before the other flags are applied
   double idle_sleep_seconds = 0.0;  // 0: never sleep by itself
@@ -39,6 +43,9 @@ struct DaemonConfig {
   uint64_t ipc_ring_bytes = 1024 * 1024;  // each client's daemon-to-client ring
   int ipc_max_unread_tokens = 4096;
   double drain_timeout_seconds = 30.0;
+  uint64_t http_max_body_bytes = 32 * 1024 * 1024;
+  double http_idle_timeout_seconds = 60.0;
+  int max_waiting_requests = 0;  // HTTP answers 429 beyond this many waiting (0: no limit)
   int load_report_ms = 1000;       // how often STATUS= reports load progress to systemd
   std::string log_level = "info";  // error, warning, notice, info, debug
 };

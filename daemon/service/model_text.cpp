@@ -63,6 +63,8 @@ class ModelTextStream : public TextStream, public DbusTextStream {
 
   bool stop_matched() const override { return detokenizer_.stopped(); }
 
+  void prime(const std::string& text, ipc::Delta& out) override { route(text, false, out); }
+
   // D-Bus: plain text, no parsers.
   std::string push(std::span<const int32_t> token_ids) override {
     std::string text;
@@ -281,6 +283,12 @@ std::unique_ptr<TextStream> ModelText::open_stream(bool chat, const std::vector<
   return std::make_unique<ModelTextStream>(tokenizer_, stop, reasoning, std::move(tools),
                                            hidden_ids());
 }
+
+std::string ModelText::token_bytes(int32_t id) {
+  return tokenizer_.token_bytes(id).value_or(std::string());
+}
+
+std::string ModelText::decode(std::span<const int32_t> ids) { return tokenizer_.decode(ids); }
 
 std::shared_ptr<const DbusTextCodec> ModelText::dbus_codec() const {
   return std::make_shared<ModelDbusCodec>(shared_from_this());

@@ -48,6 +48,8 @@ class ModelText : public TextAdapter, public std::enable_shared_from_this<ModelT
                                    bool add_generation_prompt) override;
   std::unique_ptr<TextStream> open_stream(bool chat, const std::vector<std::string>& stop,
                                           const std::vector<std::string>& tools_json) override;
+  std::string token_bytes(int32_t id) override;
+  std::string decode(std::span<const int32_t> ids) override;
 
   // The same model text for the D-Bus frontend (keeps this object alive; it must be owned by
   // a shared_ptr).

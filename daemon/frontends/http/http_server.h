@@ -1,0 +1,133 @@
+// The HTTP/1.1 server under the OpenAI API: a libuv TCP listener on the daemon's loop and one
+// HttpConnection per client. Keep-alive; one request in flight per connection (pipelined
+// requests wait their turn); responses whole or streamed (chunked, for SSE); limits on
+// header and body size; an idle timeout that also bounds a slow sender. What a request means
+// is the HttpHandler's business. Everything here runs on the loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "daemon/frontends/http/http_request_reader.h"
+
+namespace mm::http {
+
+class HttpConnection;
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  // A complete request. The handler answers through `connection` now or later (respond or
+  // a stream); until it has, the connection reads no further request.
+  virtual void handle(HttpConnection& connection, HttpRequest request) = 0;
+  // The client went away (or the server closed it) with a request unanswered: `connection`
+  // is about to be destroyed and must not be used afterwards.
+  virtual void connection_lost(HttpConnection& connection) = 0;
+};
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  HttpLimits limits;
+  std::chrono::milliseconds idle_timeout{60000};  // between requests, and to send one
+  size_t max_write_queue_bytes = 16 * 1024 * 1024;  // a stream's reader that falls this far behind is dropped
+};
+
+class HttpServer {
+ public:
+  HttpServer(uv_loop_t* loop, HttpServerOptions options, HttpHandler& handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens; throws std::runtime_error naming the address and the reason.
+  void start();
+  // The port actually bound (differs from the option when it was 0).
+  int port() const { return port_; }
+  // Stops accepting; idle keep-alive connections close, busy ones close after their answer.
+  void stop_accepting();
+  // Closes the listener and every connection (handlers see connection_lost for open ones).
+  void close();
+  int num_connections() const { return static_cast<int>(connections_.size()); }
+
+  // For connections.
+  const HttpServerOptions& options() const { return options_; }
+  HttpHandler& handler() { return handler_; }
+  bool accepting() const { return accepting_; }
+  void connection_closed(uint64_t id);
+  uv_loop_t* loop() { return loop_; }
+
+ private:
+  static void on_connection(uv_stream_t* listener, int status);
+
+  uv_loop_t* loop_;
+  HttpServerOptions options_;
+  HttpHandler& handler_;
+  uv_tcp_t* listener_ = nullptr;  // heap: freed in its close callback
+  int port_ = 0;
+  bool accepting_ = false;
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, HttpConnection*> connections_;
+};
+
+class HttpConnection {
+ public:
+  HttpConnection(HttpServer& server, uint64_t id);
+  ~HttpConnection();
+
+  uint64_t id() const { return id_; }
+  std::string peer() const;
+  // Answers the current request in one piece.
+  void respond(int status, const std::string& content_type, const std::string& body,
+               const HeaderList& extra_headers = {});
+  // Starts a chunked response (SSE: text/event-stream), then any number of chunks, then end.
+  void start_stream(int status, const std::string& content_type,
+                    const HeaderList& extra_headers = {});
+  void stream(const std::string& data);
+  void end_stream();
+  // Bytes written but not yet taken by the client's socket.
+  size_t write_queue_bytes() const;
+  // Closes now; a pending request is reported to the handler as lost.
+  void close();
+
+  // For the server.
+  void start(uv_stream_t* listener);
+  void finish_close();
+  void server_stopping();
+
+ private:
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_timer(uv_timer_t* timer);
+  void process();
+  void answered();
+  void write(std::string data);
+  void fail(const HttpParseError& error);
+  std::string head(int status, const std::string& content_type, const HeaderList& extra,
+                   const std::string& length_or_chunked) const;
+
+  HttpServer& server_;
+  uint64_t id_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  HttpRequestReader reader_;
+  std::string unparsed_;       // bytes read past the request in flight
+  bool busy_ = false;          // a request is being answered
+  bool streaming_ = false;
+  bool keep_alive_ = true;     // of the request in flight
+  bool closing_ = false;
+  bool in_process_ = false;
+  int handles_open_ = 0;
+  std::string read_buffer_;
+};
+
+}  // namespace mm::http

@@ -1,0 +1,608 @@
+#include "daemon/frontends/http/openai_frontend.h"
+
+#include <nlohmann/json.hpp>
+
+#include <random>
+#include <utility>
+
+#include "daemon/engine/engine.h"
+#include "daemon/frontends/http/prometheus.h"
+#include "daemon/frontends/request_mapping.h"
+#include "daemon/service/log.h"
+
+namespace mm {
+namespace {
+
+using nlohmann::json;
+
+// Dumps with invalid UTF-8 replaced (a token may end inside a character), never throwing.
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json bytes_array(const std::string& bytes) {
+  json out = json::array();
+  for (unsigned char c : bytes)
+    out.push_back(static_cast<int>(c));
+  return out;
+}
+
+// The opening the daemon writes for a forced tool call: reasoning closed, a call begun (and
+// named, for a named tool_choice). The model continues from there.
+std::string forced_tool_prefix(const http::GenerationRequest& r) {
+  std::string prefix = "</think>\n\n<minimax:tool_call>\n<invoke name=\"";
+  if (r.tool_choice == http::ToolChoice::kNamed) prefix += r.tool_choice_name + "\">\n";
+  return prefix;
+}
+
+}  // namespace
+
+OpenAiFrontend::OpenAiFrontend(OpenAiOptions options) : options_(std::move(options)) {
+  std::random_device device;
+  id_salt_ = (static_cast<uint64_t>(device()) << 32) ^ device();
+  started_ = unix_now();
+}
+
+OpenAiFrontend::~OpenAiFrontend() { close(); }
+
+void OpenAiFrontend::start(uv_loop_t* loop, Engine& engine) {
+  loop_ = loop;
+  engine_ = &engine;
+  async_ = new uv_async_t{};
+  uv_async_init(loop_, async_, &OpenAiFrontend::on_async);
+  async_->data = this;
+  notifier_ = std::make_shared<LoopNotifier>(async_);
+  mailbox_ = std::make_shared<ConnectionMailbox>(notifier_);
+  server_ = std::make_unique<http::HttpServer>(loop_, options_.http,
+                                               static_cast<http::HttpHandler&>(*this));
+  server_->start();
+  log_info("HTTP: serving the OpenAI API on http://" +
+           (options_.http.host.find(':') != std::string::npos ? "[" + options_.http.host + "]"
+                                                              : options_.http.host) +
+           ":" + std::to_string(server_->port()) + "/v1" +
+           (options_.api_key.empty() ? "" : " (API key required)"));
+}
+
+void OpenAiFrontend::begin_drain(std::function<void()> on_drained) {
+  draining_ = true;
+  on_drained_ = std::move(on_drained);
+  if (server_) server_->stop_accepting();
+  check_drained();
+}
+
+void OpenAiFrontend::check_drained() {
+  if (draining_ && exchanges_.empty() && on_drained_) std::exchange(on_drained_, nullptr)();
+}
+
+void OpenAiFrontend::close() {
+  for (auto& [key, exchange] : exchanges_) {
+    if (engine_ != nullptr) engine_->cancel(exchange->engine_id);
+    exchange->connection = nullptr;
+  }
+  exchanges_.clear();
+  exchange_of_connection_.clear();
+  if (mailbox_) mailbox_->close();
+  if (server_) {
+    server_->close();
+    server_.reset();
+  }
+  if (notifier_) notifier_->detach();
+  if (async_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(async_),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
+    async_ = nullptr;
+  }
+}
+
+// ---- routing ---------------------------------------------------------------------------------
+
+http::HeaderList OpenAiFrontend::cors_headers(const http::HttpRequest& request) const {
+  const std::string* origin = request.header("origin");
+  if (origin == nullptr || options_.allowed_origins.empty()) return {};
+  for (const std::string& allowed : options_.allowed_origins) {
+    if (allowed == "*" || allowed == *origin) {
+      return {{"Access-Control-Allow-Origin", allowed == "*" ? "*" : *origin},
+              {"Vary", "Origin"}};
+    }
+  }
+  return {};
+}
+
+void OpenAiFrontend::send_json(http::HttpConnection& connection, int status,
+                               const std::string& body) {
+  connection.respond(status, "application/json", body, pending_cors_);
+}
+
+void OpenAiFrontend::send_error(http::HttpConnection& connection, const http::ApiError& error) {
+  http::HeaderList headers = pending_cors_;
+  if (error.status() == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
+  connection.respond(error.status(), "application/json",
+                     http::error_body(error.status(), error.what(), error.param()), headers);
+}
+
+void OpenAiFrontend::handle(http::HttpConnection& connection, http::HttpRequest request) {
+  pending_cors_ = cors_headers(request);
+  try {
+    route(connection, request);
+  } catch (const http::ApiError& error) {
+    send_error(connection, error);
+  } catch (const std::exception& error) {
+    log_error(std::string("HTTP: ") + request.method + " " + request.path + ": " + error.what());
+    send_error(connection, http::ApiError(500, std::string("internal error: ") + error.what()));
+  }
+  pending_cors_.clear();
+}
+
+void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpRequest& request) {
+  const std::string& method = request.method;
+  const std::string& path = request.path;
+  if (method == "OPTIONS" && !pending_cors_.empty()) {  // CORS preflight
+    http::HeaderList headers = pending_cors_;
+    headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    headers.emplace_back("Access-Control-Max-Age", "600");
+    connection.respond(204, "", "", headers);
+    return;
+  }
+  auto expect = [&](const char* wanted) {
+    if (method != wanted)
+      throw http::ApiError(405, "method " + method + " is not allowed on " + path);
+  };
+  // Health and metrics stay open (probes and scrapers carry no key), like vLLM's.
+  if (path == "/health") {
+    expect("GET");
+    health(connection);
+    return;
+  }
+  if (path == "/metrics") {
+    expect("GET");
+    connection.respond(200, "text/plain; version=0.0.4; charset=utf-8",
+                       http::prometheus_text(engine_->status(), options_.served_model_name),
+                       pending_cors_);
+    return;
+  }
+  if (path == "/version") {
+    expect("GET");
+    send_json(connection, 200, dump(json{{"version", options_.daemon_version}}));
+    return;
+  }
+  if (!options_.api_key.empty()) {
+    const std::string* auth = request.header("authorization");
+    if (auth == nullptr || *auth != "Bearer " + options_.api_key)
+      throw http::ApiError(401, "missing or wrong API key (send 'Authorization: Bearer KEY')");
+  }
+  if (path == "/v1/models") {
+    expect("GET");
+    models(connection);
+  } else if (path == "/v1/chat/completions") {
+    expect("POST");
+    generate(connection, request, true);
+  } else if (path == "/v1/completions") {
+    expect("POST");
+    generate(connection, request, false);
+  } else if (path == "/tokenize") {
+    expect("POST");
+    tokenize(connection, request);
+  } else if (path == "/detokenize") {
+    expect("POST");
+    detokenize(connection, request);
+  } else {
+    throw http::ApiError(404, "no route for " + method + " " + path);
+  }
+}
+
+void OpenAiFrontend::health(http::HttpConnection& connection) {
+  // Reads the state only: a health check never wakes a sleeping engine.
+  const EngineStatus status = engine_->status();
+  json body = {{"status", engine_state_name(status.state)}};
+  int code = 503;
+  if (status.state == EngineState::kReady || status.state == EngineState::kSleeping) code = 200;
+  if (status.state == EngineState::kSleeping) body["sleep_level"] = status.sleep_level;
+  if (status.state == EngineState::kLoading || status.state == EngineState::kWaking)
+    body["progress"] = status.load_progress;
+  if (!status.error.empty()) body["error"] = status.error;
+  send_json(connection, code, dump(body));
+}
+
+void OpenAiFrontend::models(http::HttpConnection& connection) {
+  json model = {{"id", options_.served_model_name},
+                {"object", "model"},
+                {"created", started_},
+                {"owned_by", "mmd"},
+                {"root", options_.served_model_name},
+                {"parent", nullptr}};
+  if (options_.max_model_len > 0) model["max_model_len"] = options_.max_model_len;
+  send_json(connection, 200, dump(json{{"object", "list"}, {"data", json::array({model})}}));
+}
+
+void OpenAiFrontend::tokenize(http::HttpConnection& connection, const http::HttpRequest& request) {
+  if (!options_.text) throw http::ApiError(400, "this model has no tokenizer");
+  const http::TokenizeRequest r = http::parse_tokenize_request(request.body);
+  std::vector<int32_t> ids;
+  try {
+    ids = r.prompt ? options_.text->encode_prompt(*r.prompt)
+                   : options_.text->render_chat(r.messages, r.tools_json, "auto",
+                                                r.add_generation_prompt);
+  } catch (const std::invalid_argument& error) {
+    throw http::ApiError(400, error.what());
+  }
+  json body = {{"count", ids.size()}, {"max_model_len", options_.max_model_len}, {"tokens", ids}};
+  if (r.return_token_strs) {
+    json strs = json::array();
+    for (int32_t id : ids)
+      strs.push_back(options_.text->decode(std::span(&id, 1)));
+    body["token_strs"] = strs;
+  } else {
+    body["token_strs"] = nullptr;
+  }
+  send_json(connection, 200, dump(body));
+}
+
+void OpenAiFrontend::detokenize(http::HttpConnection& connection,
+                                const http::HttpRequest& request) {
+  if (!options_.text) throw http::ApiError(400, "this model has no tokenizer");
+  const std::vector<int32_t> ids = http::parse_detokenize_request(request.body);
+  send_json(connection, 200, dump(json{{"prompt", options_.text->decode(ids)}}));
+}
+
+// ---- generation ------------------------------------------------------------------------------
+
+void OpenAiFrontend::generate(http::HttpConnection& connection, const http::HttpRequest& request,
+                              bool chat) {
+  if (draining_) throw http::ApiError(503, "mmd is shutting down");
+  http::GenerationRequest r =
+      chat ? http::parse_chat_request(request.body) : http::parse_completion_request(request.body);
+  if (!r.model.empty() && r.model != options_.served_model_name)
+    throw http::ApiError(404, "the model '" + r.model + "' does not exist (this daemon serves '" +
+                                  options_.served_model_name + "')",
+                         "model");
+  if (!options_.text) throw http::ApiError(400, "this model has no tokenizer; mmd cannot serve text");
+  if (r.tool_choice != http::ToolChoice::kNone && !options_.enable_auto_tool_choice)
+    throw http::ApiError(400,
+                         "tool calls need mmd to run with --enable-auto-tool-choice (the "
+                         "minimax_m2 tool-call parser)",
+                         "tool_choice");
+  const EngineStatus status = engine_->status();
+  if (status.state == EngineState::kFailed)
+    throw http::ApiError(503, "the model failed to load: " + status.error);
+  if (status.state == EngineState::kStopped) throw http::ApiError(503, "the engine has stopped");
+  if (options_.max_waiting_requests > 0 && status.num_waiting >= options_.max_waiting_requests)
+    throw http::ApiError(429, "too many requests waiting (" + std::to_string(status.num_waiting) +
+                                  "); try again later");
+
+  EngineRequest engine_request;
+  if (auto problem = to_sampling_params(r.sampling, options_.default_sampling, engine_request.params))
+    throw http::ApiError(400, *problem);
+  auto exchange = std::make_unique<Exchange>();
+  ipc::Delta primed;
+  try {
+    const bool forced =
+        r.tool_choice == http::ToolChoice::kRequired || r.tool_choice == http::ToolChoice::kNamed;
+    if (chat) {
+      engine_request.prompt_token_ids = options_.text->render_chat(
+          r.messages, r.tools_json, r.tool_choice == http::ToolChoice::kNone ? "none" : "auto",
+          r.add_generation_prompt);
+      if (forced) {
+        for (int32_t id : options_.text->encode_prompt(forced_tool_prefix(r)))
+          engine_request.prompt_token_ids.push_back(id);
+      }
+    } else if (r.prompt) {
+      engine_request.prompt_token_ids = options_.text->encode_prompt(*r.prompt);
+    } else {
+      engine_request.prompt_token_ids = r.prompt_token_ids;
+    }
+    const std::vector<std::string> no_tools;
+    exchange->text = options_.text->open_stream(
+        chat, r.sampling.stop, r.tool_choice == http::ToolChoice::kNone ? no_tools : r.tools_json);
+    if (chat && forced) exchange->text->prime(forced_tool_prefix(r), primed);
+  } catch (const std::invalid_argument& error) {
+    throw http::ApiError(400, error.what());
+  }
+  if (r.echo) {
+    exchange->echo = r.prompt ? *r.prompt : options_.text->decode(r.prompt_token_ids);
+  }
+  exchange->key = next_key_++;
+  exchange->connection = &connection;
+  exchange->id = (chat ? "chatcmpl-" : "cmpl-") + [&] {
+    char buffer[20];
+    std::snprintf(buffer, sizeof buffer, "%016llx",
+                  static_cast<unsigned long long>(id_salt_ ^ (exchange->key * 0x9E3779B97F4A7C15ull)));
+    return std::string(buffer);
+  }();
+  exchange->created = unix_now();
+  exchange->prompt_tokens = static_cast<int>(engine_request.prompt_token_ids.size());
+  exchange->cors = pending_cors_;
+  exchange->request = std::move(r);
+  absorb(*exchange, primed);
+  Exchange& e = *exchange;
+  exchanges_.emplace(e.key, std::move(exchange));
+  exchange_of_connection_[connection.id()] = e.key;
+  e.engine_id = engine_->submit(std::move(engine_request),
+                                std::make_shared<MailboxSink>(mailbox_, e.key));
+  log_debug("HTTP: " + connection.peer() + " " + request.path + " -> request " +
+            std::to_string(e.engine_id) + " (" + std::to_string(e.prompt_tokens) +
+            " prompt tokens)");
+}
+
+void OpenAiFrontend::connection_lost(http::HttpConnection& connection) {
+  auto it = exchange_of_connection_.find(connection.id());
+  if (it == exchange_of_connection_.end()) return;
+  auto exchange = exchanges_.find(it->second);
+  exchange_of_connection_.erase(it);
+  if (exchange == exchanges_.end()) return;
+  exchange->second->connection = nullptr;
+  engine_->cancel(exchange->second->engine_id);
+  log_info("HTTP: request " + std::to_string(exchange->second->engine_id) +
+           " cancelled: the client disconnected");
+}
+
+void OpenAiFrontend::on_async(uv_async_t* handle) {
+  static_cast<OpenAiFrontend*>(handle->data)->deliver();
+}
+
+void OpenAiFrontend::deliver() {
+  std::vector<uint64_t> touched;
+  for (ConnectionMailbox::Event& event : mailbox_->take()) {
+    auto it = exchanges_.find(event.client_id);
+    if (it == exchanges_.end()) continue;
+    Exchange& e = *it->second;
+    if (event.finished) {
+      finish(e, event);
+      if (e.connection != nullptr) exchange_of_connection_.erase(e.connection->id());
+      exchanges_.erase(it);
+      continue;
+    }
+    if (e.stopped) continue;
+    ++e.num_tokens;
+    e.token_ids.push_back(event.token.token_id);
+    ipc::Delta delta;
+    e.text->push(std::span(&event.token.token_id, 1), delta);
+    absorb(e, delta);
+    if (e.request.sampling.logprobs >= 0) e.logprob_tokens.push_back(event.token);
+    if (e.text->stop_matched()) {
+      e.stopped = true;
+      engine_->cancel(e.engine_id);
+    }
+    if (e.request.stream) touched.push_back(e.key);
+  }
+  for (uint64_t key : touched) {
+    auto it = exchanges_.find(key);
+    if (it != exchanges_.end()) flush_chunk(*it->second);
+  }
+  check_drained();
+}
+
+void OpenAiFrontend::absorb(Exchange& e, const ipc::Delta& delta) {
+  e.content += delta.text;
+  e.reasoning += delta.reasoning;
+  for (const ipc::ToolCallDelta& call : delta.tool_calls) {
+    e.any_tool_call = true;
+    if (e.request.stream) e.tool_call_deltas.push_back(call);
+    if (call.index >= static_cast<int>(e.tool_calls.size()))
+      e.tool_calls.resize(static_cast<size_t>(call.index) + 1);
+    ToolCall& acc = e.tool_calls[static_cast<size_t>(call.index)];
+    if (!call.id.empty()) acc.id = call.id;
+    if (!call.name.empty()) acc.name = call.name;
+    acc.arguments += call.arguments;
+  }
+}
+
+namespace {
+
+json chat_logprob_entry(TextAdapter& text, const TokenLogprob& lp) {
+  const std::string bytes = text.token_bytes(lp.token_id);
+  return {{"token", text.decode(std::span(&lp.token_id, 1))},
+          {"logprob", lp.logprob},
+          {"bytes", bytes_array(bytes)}};
+}
+
+}  // namespace
+
+std::string OpenAiFrontend::chunk_json(Exchange& e, const std::string& finish_reason) {
+  TextAdapter& text = *options_.text;
+  json choice = {{"index", 0}};
+  json logprobs = nullptr;
+  if (e.request.sampling.logprobs >= 0 && !e.logprob_tokens.empty()) {
+    if (e.request.chat) {
+      json content = json::array();
+      for (const SampleResult& token : e.logprob_tokens) {
+        json entry = chat_logprob_entry(text, token.logprob.value_or(TokenLogprob{token.token_id, 0.0f}));
+        json top = json::array();
+        for (const TokenLogprob& t : token.top_logprobs)
+          top.push_back(chat_logprob_entry(text, t));
+        entry["top_logprobs"] = top;
+        content.push_back(entry);
+      }
+      logprobs = {{"content", content}};
+    } else {
+      json tokens = json::array(), token_logprobs = json::array(), top = json::array(),
+           offsets = json::array();
+      for (const SampleResult& token : e.logprob_tokens) {
+        const std::string piece = text.decode(std::span(&token.token_id, 1));
+        tokens.push_back(piece);
+        token_logprobs.push_back(token.logprob ? json(token.logprob->logprob) : json(nullptr));
+        json alternatives = json::object();
+        for (const TokenLogprob& t : token.top_logprobs)
+          alternatives[text.decode(std::span(&t.token_id, 1))] = t.logprob;
+        top.push_back(alternatives);
+        offsets.push_back(e.text_offset);
+        e.text_offset += piece.size();
+      }
+      logprobs = {{"tokens", tokens},
+                  {"token_logprobs", token_logprobs},
+                  {"top_logprobs", top},
+                  {"text_offset", offsets}};
+    }
+  }
+  e.logprob_tokens.clear();
+  if (e.request.chat) {
+    json delta = json::object();
+    if (!e.reasoning.empty()) delta["reasoning_content"] = e.reasoning;
+    if (!e.content.empty()) delta["content"] = e.content;
+    if (!e.tool_call_deltas.empty()) {
+      json calls = json::array();
+      for (const ipc::ToolCallDelta& call : e.tool_call_deltas) {
+        if (!call.name.empty() || !call.id.empty()) {
+          calls.push_back({{"index", call.index},
+                           {"id", call.id},
+                           {"type", "function"},
+                           {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+        } else if (!calls.empty() && calls.back()["index"] == call.index) {
+          calls.back()["function"]["arguments"] =
+              calls.back()["function"]["arguments"].get<std::string>() + call.arguments;
+        } else {
+          calls.push_back({{"index", call.index}, {"function", {{"arguments", call.arguments}}}});
+        }
+      }
+      delta["tool_calls"] = calls;
+    }
+    choice["delta"] = delta;
+  } else {
+    choice["text"] = e.content;
+  }
+  choice["logprobs"] = logprobs;
+  choice["finish_reason"] = finish_reason.empty() ? json(nullptr) : json(finish_reason);
+  e.content.clear();
+  e.reasoning.clear();
+  e.tool_call_deltas.clear();
+  json chunk = {{"id", e.id},
+                {"object", e.request.chat ? "chat.completion.chunk" : "text_completion"},
+                {"created", e.created},
+                {"model", options_.served_model_name},
+                {"choices", json::array({choice})}};
+  if (e.request.include_usage) chunk["usage"] = nullptr;
+  return dump(chunk);
+}
+
+void OpenAiFrontend::flush_chunk(Exchange& e) {
+  if (e.connection == nullptr) return;
+  const bool has_output = !e.content.empty() || !e.reasoning.empty() ||
+                          !e.tool_call_deltas.empty() || !e.logprob_tokens.empty();
+  if (!e.stream_started) {
+    e.stream_started = true;
+    e.connection->start_stream(200, "text/event-stream",
+                               [&] {
+                                 http::HeaderList headers = e.cors;
+                                 headers.emplace_back("Cache-Control", "no-cache");
+                                 return headers;
+                               }());
+    // The first chunk carries the role (chat) or the echoed prompt (completions).
+    Exchange opening;
+    opening.request.chat = e.request.chat;
+    opening.request.include_usage = e.request.include_usage;
+    opening.id = e.id;
+    opening.created = e.created;
+    if (e.request.chat) {
+      json chunk = json::parse(chunk_json(opening, ""));
+      chunk["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+      e.connection->stream("data: " + dump(chunk) + "\n\n");
+    } else if (!e.echo.empty()) {
+      opening.content = e.echo;
+      e.connection->stream("data: " + chunk_json(opening, "") + "\n\n");
+    }
+  }
+  if (has_output) e.connection->stream("data: " + chunk_json(e, "") + "\n\n");
+  if (e.connection->write_queue_bytes() > options_.http.max_write_queue_bytes) {
+    log_warning("HTTP: request " + std::to_string(e.engine_id) +
+                " cancelled: its client stopped reading the stream");
+    engine_->cancel(e.engine_id);
+    http::HttpConnection* connection = e.connection;
+    exchange_of_connection_.erase(connection->id());
+    e.connection = nullptr;
+    connection->close();
+  }
+}
+
+std::string OpenAiFrontend::usage_json(const Usage& usage) const {
+  return dump(json{{"prompt_tokens", usage.prompt_tokens},
+                   {"completion_tokens", usage.completion_tokens},
+                   {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+                   {"prompt_tokens_details", {{"cached_tokens", usage.cached_prompt_tokens}}}});
+}
+
+void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) {
+  if (e.connection == nullptr) return;
+  if (!e.stopped) {
+    ipc::Delta tail;
+    e.text->finish(tail);
+    absorb(e, tail);
+  }
+  Usage usage = event.usage;
+  usage.prompt_tokens = e.prompt_tokens;
+  if (e.stopped) usage.completion_tokens = e.num_tokens;
+  // A request the engine refused (prompt too long, a token id out of range) is the client's
+  // error; so is one cancelled before its stream began, if it came to that.
+  if (event.reason == FinishReason::kError && !e.stream_started) {
+    http::HeaderList headers = e.cors;
+    e.connection->respond(400, "application/json", http::error_body(400, event.message), headers);
+    return;
+  }
+  std::string reason = e.stopped ? "stop" : std::string(finish_reason_name(event.reason));
+  if (event.reason == FinishReason::kCancelled && !e.stopped) reason = "abort";
+  if (reason == "stop" && e.any_tool_call && e.request.chat) reason = "tool_calls";
+  if (e.request.stream) {
+    flush_chunk(e);
+    if (e.connection == nullptr) return;
+    if (event.reason == FinishReason::kError) {
+      e.connection->stream("data: " + http::error_body(500, event.message) + "\n\n");
+    }
+    e.connection->stream("data: " + chunk_json(e, reason) + "\n\n");
+    if (e.request.include_usage) {
+      json chunk = {{"id", e.id},
+                    {"object", e.request.chat ? "chat.completion.chunk" : "text_completion"},
+                    {"created", e.created},
+                    {"model", options_.served_model_name},
+                    {"choices", json::array()},
+                    {"usage", json::parse(usage_json(usage))}};
+      e.connection->stream("data: " + dump(chunk) + "\n\n");
+    }
+    e.connection->stream("data: [DONE]\n\n");
+    e.connection->end_stream();
+    return;
+  }
+  // Whole response.
+  json choice = {{"index", 0}};
+  const std::string content = e.content;
+  const std::string reasoning = e.reasoning;
+  json logprobs = nullptr;
+  if (e.request.sampling.logprobs >= 0) {
+    const bool chat = e.request.chat;
+    json parsed = json::parse(chunk_json(e, reason));  // formats and clears the logprobs
+    logprobs = parsed["choices"][0]["logprobs"];
+    if (logprobs.is_null()) logprobs = chat ? json{{"content", json::array()}} : json(nullptr);
+  }
+  if (e.request.chat) {
+    json message = {{"role", "assistant"}};
+    message["content"] = content.empty() && e.any_tool_call ? json(nullptr) : json(content);
+    if (options_.reasoning_parser)
+      message["reasoning_content"] = reasoning.empty() ? json(nullptr) : json(reasoning);
+    if (e.any_tool_call) {
+      json calls = json::array();
+      for (const ToolCall& call : e.tool_calls)
+        calls.push_back({{"id", call.id},
+                         {"type", "function"},
+                         {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+      message["tool_calls"] = calls;
+    } else {
+      message["tool_calls"] = json::array();
+    }
+    choice["message"] = message;
+  } else {
+    choice["text"] = e.echo + content;
+  }
+  choice["logprobs"] = logprobs;
+  choice["finish_reason"] = reason;
+  json body = {{"id", e.id},
+               {"object", e.request.chat ? "chat.completion" : "text_completion"},
+               {"created", e.created},
+               {"model", options_.served_model_name},
+               {"choices", json::array({choice})},
+               {"usage", json::parse(usage_json(usage))}};
+  e.connection->respond(200, "application/json", dump(body), e.cors);
+}
+
+}  // namespace mm

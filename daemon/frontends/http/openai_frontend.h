@@ -1,0 +1,125 @@
+// mmd's OpenAI-compatible HTTP API, as one of the daemon's frontends: /v1/chat/completions,
+// /v1/completions (whole or streamed as server-sent events), /v1/models, /tokenize,
+// /detokenize, /health, /metrics and /version, on the HttpServer. Requests become Engine
+// requests; the engine's sinks post to a mailbox the loop thread drains through a uv_async
+// handle, and each request's tokens go through the model's TextStream (detokenizer,
+// reasoning and tool-call parsers) into OpenAI's JSON. Errors take vLLM's JSON shape. A client
+// that disconnects cancels its request. Everything runs on the loop thread except the sinks.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/engine/request.h"
+#include "daemon/engine/sampling_params.h"
+#include "daemon/frontends/connection_mailbox.h"
+#include "daemon/frontends/http/http_server.h"
+#include "daemon/frontends/http/openai_request.h"
+#include "daemon/frontends/text_adapter.h"
+#include "daemon/service/frontend.h"
+
+namespace mm {
+
+struct OpenAiOptions {
+  http::HttpServerOptions http;
+  std::string served_model_name;
+  std::string daemon_version;
+  std::string api_key;                       // empty: no authentication
+  std::vector<std::string> allowed_origins;  // CORS; empty: no CORS headers; "*": any origin
+  SamplingParams default_sampling;
+  std::shared_ptr<TextAdapter> text;  // null: the model has no tokenizer (every /v1 call fails)
+  bool enable_auto_tool_choice = false;
+  bool reasoning_parser = false;  // messages carry reasoning_content
+  int max_model_len = 0;
+  int max_waiting_requests = 0;  // 0: no limit; else 429 once the engine has this many waiting
+};
+
+class OpenAiFrontend : public Frontend, private http::HttpHandler {
+ public:
+  explicit OpenAiFrontend(OpenAiOptions options);
+  ~OpenAiFrontend() override;
+
+  void start(uv_loop_t* loop, Engine& engine) override;
+  void begin_drain(std::function<void()> on_drained) override;
+  void close() override;
+  int port() const { return server_ ? server_->port() : 0; }
+
+ private:
+  struct ToolCall {
+    std::string id;
+    std::string name;
+    std::string arguments;
+  };
+  // One generation request from its arrival to its last byte.
+  struct Exchange {
+    uint64_t key = 0;
+    http::HttpConnection* connection = nullptr;  // null once the client is gone
+    RequestId engine_id = 0;
+    http::GenerationRequest request;
+    std::string id;  // chatcmpl-... / cmpl-...
+    int64_t created = 0;
+    std::unique_ptr<TextStream> text;
+    int prompt_tokens = 0;
+    int num_tokens = 0;
+    bool stopped = false;        // a stop string matched; the engine was told to cancel
+    bool stream_started = false;
+    std::string echo;            // completions with echo: the prompt's text
+    // Accumulated (whole responses) or pending for the next chunk (streams).
+    std::string content;
+    std::string reasoning;
+    std::vector<ToolCall> tool_calls;
+    bool any_tool_call = false;
+    std::vector<ipc::ToolCallDelta> tool_call_deltas;  // streams: since the last chunk
+    std::vector<SampleResult> logprob_tokens;
+    std::vector<int32_t> token_ids;  // since the last chunk
+    size_t text_offset = 0;          // completions logprobs: bytes of text before this chunk
+    http::HeaderList cors;
+  };
+
+  // HttpHandler
+  void handle(http::HttpConnection& connection, http::HttpRequest request) override;
+  void connection_lost(http::HttpConnection& connection) override;
+
+  void route(http::HttpConnection& connection, const http::HttpRequest& request);
+  void generate(http::HttpConnection& connection, const http::HttpRequest& request, bool chat);
+  void tokenize(http::HttpConnection& connection, const http::HttpRequest& request);
+  void detokenize(http::HttpConnection& connection, const http::HttpRequest& request);
+  void health(http::HttpConnection& connection);
+  void models(http::HttpConnection& connection);
+  void send_json(http::HttpConnection& connection, int status, const std::string& body);
+  void send_error(http::HttpConnection& connection, const http::ApiError& error);
+  http::HeaderList cors_headers(const http::HttpRequest& request) const;
+
+  static void on_async(uv_async_t* handle);
+  void deliver();
+  void absorb(Exchange& exchange, const ipc::Delta& delta);
+  void flush_chunk(Exchange& exchange);
+  void finish(Exchange& exchange, const ConnectionMailbox::Event& event);
+  std::string chunk_json(Exchange& exchange, const std::string& finish_reason);
+  std::string usage_json(const Usage& usage) const;
+  void check_drained();
+
+  OpenAiOptions options_;
+  uv_loop_t* loop_ = nullptr;
+  Engine* engine_ = nullptr;
+  std::unique_ptr<http::HttpServer> server_;
+  uv_async_t* async_ = nullptr;  // heap: freed in its close callback
+  std::shared_ptr<LoopNotifier> notifier_;
+  std::shared_ptr<ConnectionMailbox> mailbox_;
+  std::unordered_map<uint64_t, std::unique_ptr<Exchange>> exchanges_;
+  std::unordered_map<uint64_t, uint64_t> exchange_of_connection_;
+  http::HeaderList pending_cors_;  // CORS headers for the request being answered
+  uint64_t next_key_ = 1;
+  uint64_t id_salt_ = 0;
+  int64_t started_ = 0;
+  bool draining_ = false;
+  std::function<void()> on_drained_;
+};
+
+}  // namespace mm

@@ -1,0 +1,71 @@
+// The OpenAI API's request bodies (/v1/chat/completions, /v1/completions, /tokenize,
+// /detokenize) read into native values, with vLLM's extra sampling fields. Strict: malformed
+// JSON, an unknown field, a wrong type or an out-of-range value is an ApiError naming the
+// field (and, for bad JSON, the byte offset). Pure functions; thread-safe; fuzzed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ipc/protocol.h"
+
+namespace mm::http {
+
+// An error answered in vLLM's JSON shape: {"error": {"message", "type", "param", "code"}}.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, const std::string& message, std::string param = {})
+      : std::runtime_error(message), status_(status), param_(std::move(param)) {}
+  int status() const { return status_; }
+  const std::string& param() const { return param_; }
+
+ private:
+  int status_;
+  std::string param_;
+};
+
+// The OpenAI error type for an HTTP status ("BadRequestError", "NotFoundError", ...).
+const char* error_type(int status);
+// The error body vLLM sends.
+std::string error_body(int status, const std::string& message, const std::string& param = {});
+
+enum class ToolChoice : uint8_t { kNone, kAuto, kRequired, kNamed };
+
+struct GenerationRequest {
+  bool chat = false;
+  std::string model;  // empty: the served model
+  // Chat.
+  std::vector<ipc::ChatMessage> messages;
+  std::vector<std::string> tools_json;  // each tool object as JSON text
+  ToolChoice tool_choice = ToolChoice::kNone;
+  std::string tool_choice_name;  // kNamed
+  bool add_generation_prompt = true;
+  // Completions: text, or token ids.
+  std::optional<std::string> prompt;
+  std::vector<int32_t> prompt_token_ids;
+  bool echo = false;
+  // Both.
+  ipc::SamplingOptions sampling;  // logprobs: -1 unless asked for
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+};
+
+GenerationRequest parse_chat_request(std::string_view body);
+GenerationRequest parse_completion_request(std::string_view body);
+
+// POST /tokenize: a prompt or chat messages; POST /detokenize: token ids.
+struct TokenizeRequest {
+  std::optional<std::string> prompt;
+  std::vector<ipc::ChatMessage> messages;
+  std::vector<std::string> tools_json;
+  bool add_generation_prompt = true;
+  bool return_token_strs = false;
+};
+TokenizeRequest parse_tokenize_request(std::string_view body);
+std::vector<int32_t> parse_detokenize_request(std::string_view body);
+
+}  // namespace mm::http

@@ -1,0 +1,103 @@
+#include "daemon/frontends/http/prometheus.h"
+
+#include <cstdio>
+
+namespace mm::http {
+namespace {
+
+std::string number(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.17g", value);
+  return buffer;
+}
+
+class Writer {
+ public:
+  explicit Writer(std::string model) : labels_("model_name=\"" + escape(model) + "\"") {}
+
+  void metric(const char* name, const char* type, const char* help, double value) {
+    declare(name, type, help);
+    out_ += std::string(name) + "{" + labels_ + "} " + number(value) + "\n";
+  }
+  void histogram(const char* name, const char* help, const LatencyHistogram& h) {
+    declare(name, "histogram", help);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h.counts.size(); ++i) {
+      cumulative += h.counts[i];
+      const std::string le =
+          i < LatencyHistogram::kBounds.size() ? number(LatencyHistogram::kBounds[i]) : "+Inf";
+      out_ += std::string(name) + "_bucket{" + labels_ + ",le=\"" + le + "\"} " +
+              std::to_string(cumulative) + "\n";
+    }
+    out_ += std::string(name) + "_sum{" + labels_ + "} " + number(h.sum) + "\n";
+    out_ += std::string(name) + "_count{" + labels_ + "} " + std::to_string(h.count) + "\n";
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  static std::string escape(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '\\' || c == '"') out += '\\';
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out += c;
+    }
+    return out;
+  }
+  void declare(const char* name, const char* type, const char* help) {
+    out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  std::string labels_;
+  std::string out_;
+};
+
+}  // namespace
+
+std::string prometheus_text(const EngineStatus& s, const std::string& model_name) {
+  Writer w(model_name);
+  w.metric("mmd_num_requests_running", "gauge", "Requests in the running batch.", s.num_running);
+  w.metric("mmd_num_requests_waiting", "gauge", "Requests waiting to be scheduled.",
+           s.num_waiting);
+  const double usage = s.num_kv_blocks_total > 0
+                           ? static_cast<double>(s.num_kv_blocks_used) / s.num_kv_blocks_total
+                           : 0.0;
+  w.metric("mmd_kv_cache_usage_perc", "gauge", "Fraction of the KV cache blocks in use (1 = full).",
+           usage);
+  w.metric("mmd_kv_cache_blocks_allocated", "gauge",
+           "KV cache blocks the pool holds now (it grows on demand and shrinks when idle).",
+           s.num_kv_blocks_allocated);
+  w.metric("mmd_kv_cache_blocks_total", "gauge", "KV cache blocks the pool may grow to.",
+           s.num_kv_blocks_total);
+  w.metric("mmd_prefix_cache_queries_total", "counter",
+           "Prompt tokens looked up in the prefix cache.",
+           static_cast<double>(s.prefix_query_tokens_total));
+  w.metric("mmd_prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.",
+           static_cast<double>(s.prefix_hit_tokens_total));
+  w.metric("mmd_prefix_cache_hit_rate", "gauge", "Prefix cache hits / queries since start.",
+           s.prefix_query_tokens_total > 0
+               ? static_cast<double>(s.prefix_hit_tokens_total) / s.prefix_query_tokens_total
+               : 0.0);
+  w.metric("mmd_prompt_tokens_total", "counter", "Prefill tokens processed.",
+           static_cast<double>(s.prompt_tokens_total));
+  w.metric("mmd_generation_tokens_total", "counter", "Tokens generated.",
+           static_cast<double>(s.generation_tokens_total));
+  w.metric("mmd_num_preemptions_total", "counter", "Requests preempted for KV cache space.",
+           static_cast<double>(s.num_preemptions_total));
+  w.metric("mmd_request_success_total", "counter", "Requests finished.",
+           static_cast<double>(s.requests_finished_total));
+  w.histogram("mmd_time_to_first_token_seconds", "Time from arrival to the first token.",
+              s.time_to_first_token);
+  w.histogram("mmd_inter_token_latency_seconds", "Time between consecutive tokens of a request.",
+              s.inter_token_latency);
+  w.histogram("mmd_e2e_request_latency_seconds", "Time from arrival to the last token.",
+              s.end_to_end_latency);
+  w.metric("mmd_sleep_level", "gauge", "0 awake, 1 or 2 asleep at that level.", s.sleep_level);
+  w.metric("mmd_engine_ready", "gauge", "1 when the model is loaded and awake.",
+           s.state == EngineState::kReady ? 1 : 0);
+  return w.take();
+}
+
+}  // namespace mm::http
