@@ -45,8 +45,6 @@ size_t HttpRequestReader::feed(std::string_view data) {
   if (code != HPE_OK && !error_) {
     const int status = code == HPE_HEADER_OVERFLOW ? 431 : 400;
     fail(status, std::string("malformed HTTP request: ") + http_errno_description(code));
-  } else if (code == HPE_OK && parser_.upgrade && !error_) {
-    fail(501, "protocol upgrades are not supported");
   }
   return used;
 }
@@ -117,6 +115,10 @@ int HttpRequestReader::on_headers_complete(http_parser* parser) {
   r.current_.path = r.url_.substr(0, question);
   if (question != std::string::npos) r.current_.query = r.url_.substr(question + 1);
   r.current_.keep_alive = http_should_keep_alive(parser) != 0;
+  if (parser->upgrade) {  // WebSocket, h2c, CONNECT: not spoken here
+    r.fail(501, "protocol upgrades and CONNECT are not supported");
+    return -1;
+  }
   // A declared length over the limit is refused before a byte of it is read.
   if ((parser->flags & F_CONTENTLENGTH) != 0 && parser->content_length > r.limits_.max_body_bytes) {
     r.fail(413, "request body of " + std::to_string(parser->content_length) +

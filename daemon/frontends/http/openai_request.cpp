@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -15,14 +16,26 @@ using nlohmann::json;
 // vLLM's default --max-logprobs.
 constexpr int kMaxLogprobs = 20;
 
+// Deeper nesting than any real request has; it bounds the recursion of dump() and of
+// everything else that walks the value.
+constexpr int kMaxJsonDepth = 64;
+
 json parse_body(std::string_view body) {
   try {
-    json value = json::parse(body);
+    json value = json::parse(body, [](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth)
+        throw ApiError(400, "the request body nests deeper than " +
+                                std::to_string(kMaxJsonDepth) + " levels");
+      return true;
+    });
     if (!value.is_object()) throw ApiError(400, "the request body must be a JSON object");
     return value;
   } catch (const json::parse_error& error) {
     throw ApiError(400, "the request body is not valid JSON (at byte " +
                             std::to_string(error.byte) + ")");
+  } catch (const json::out_of_range& error) {
+    throw ApiError(400, std::string("the request body holds a number out of range: ") +
+                            error.what());
   }
 }
 
@@ -103,8 +116,9 @@ class Fields {
 
  private:
   static std::string format(double d) {
-    json j = d;
-    return j.dump();
+    char buffer[64];
+    const auto result = std::to_chars(buffer, buffer + sizeof buffer, d);
+    return std::string(buffer, result.ptr);
   }
   const json& object_;
   std::string where_;

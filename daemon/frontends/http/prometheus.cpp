@@ -1,14 +1,15 @@
 #include "daemon/frontends/http/prometheus.h"
 
-#include <cstdio>
+#include <charconv>
 
 namespace mm::http {
 namespace {
 
+// Shortest text that reads back as the same double ("0.005", not "0.0050000000000000001").
 std::string number(double value) {
   char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.17g", value);
-  return buffer;
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
 }
 
 class Writer {

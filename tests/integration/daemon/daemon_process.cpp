@@ -50,7 +50,9 @@ DaemonProcess::DaemonProcess(const std::vector<std::string>& args,
                                    "--max-num-batched-tokens",
                                    "256",
                                    "--threads",
-                                   "1"};
+                                   "1",
+                                   "--port",
+                                   "0"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::map<std::string, std::string> environment = env;
   environment["NOTIFY_SOCKET"] = notify_path_;
