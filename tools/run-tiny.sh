@@ -4,6 +4,7 @@
 #   tools/run-tiny.sh [FORMAT]     FORMAT: a folder of models/minimax-m2-tiny (default
 #                                  fp8-w4a16-g32, the FP8-attention + INT4-AWQ hybrid)
 # Extra mmctl arguments can follow the format, e.g. tools/run-tiny.sh bf16 --system "Be brief."
+# The OpenAI API listens on 127.0.0.1:$MMD_PORT (default 8000) while the chat runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,8 @@ model="models/minimax-m2-tiny/$format"
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/mmd-tiny.XXXXXX")"
 export MMD_SOCKET="$run_dir/mmd.sock"
-"$build/daemon/mmd" --model "$model" --socket "$MMD_SOCKET" --bus none \
+port="${MMD_PORT:-8000}"  # the OpenAI API, for other clients while the chat runs
+"$build/daemon/mmd" --model "$model" --socket "$MMD_SOCKET" --bus none --port "$port" \
   --reasoning-parser minimax_m2 --enable-auto-tool-choice --tool-call-parser minimax_m2 \
   >"$run_dir/mmd.log" 2>&1 &
 daemon=$!
@@ -31,5 +33,5 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 "$build/client/mmctl/mmctl" status
-echo "mmd serves $model; type a message (/exit to leave)."
+echo "mmd serves $model (also at http://127.0.0.1:$port/v1); type a message (/exit to leave)."
 "$build/client/mmctl/mmctl" chat "$@"

@@ -1,6 +1,7 @@
 #include "client/mmctl/bench_command.h"
 
 #include <algorithm>
+#include <functional>
 #include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "client/mmctl/daemon_session.h"
+#include "client/mmctl/http_stream_client.h"
 #include "client/mmctl/exit_codes.h"
 
 namespace mm {
@@ -30,6 +32,34 @@ nlohmann::ordered_json summary(const std::vector<double>& ms) {
           {"p99_ms", percentile(ms, 99)}, {"count", ms.size()}};
 }
 
+// One streamed completion through the OpenAI endpoint. `logprobs: 0` makes each chunk list
+// its tokens, so the count per chunk is exact (as a shm Delta's token_ids are).
+client::Outcome http_request(HttpStreamClient& http, const ipc::Submit& submit,
+                             const std::function<void(size_t)>& on_tokens) {
+  const nlohmann::json body = {{"prompt", submit.prompt_token_ids},
+                               {"max_tokens", *submit.sampling.max_tokens},
+                               {"ignore_eos", true},
+                               {"temperature", 0},
+                               {"logprobs", 0},
+                               {"stream", true}};
+  client::Outcome outcome;
+  std::string error;
+  const int status = http.post("/v1/completions", body.dump(), [&](const std::string& data) {
+    if (data == "[DONE]") return;
+    const auto event = nlohmann::json::parse(data, nullptr, false);
+    if (event.is_discarded() || !event.contains("choices")) {
+      error = data;
+      return;
+    }
+    if (event["choices"].empty()) return;
+    const auto& logprobs = event["choices"][0]["logprobs"];
+    on_tokens(logprobs.is_object() ? logprobs["tokens"].size() : 0);
+  });
+  outcome.ok = status == 200 && error.empty();
+  if (!outcome.ok) outcome.error.message = "HTTP " + std::to_string(status) + " " + error;
+  return outcome;
+}
+
 }  // namespace
 
 int run_bench_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -38,6 +68,7 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
   int num_requests = 0;  // default: 4 per client
   int prompt_tokens = 32;
   int output_tokens = 64;
+  std::string http_url;  // --http: the same load through the OpenAI endpoint instead of shm
   try {
     for (size_t i = 0; i < args.size(); ++i) {
       if (take_session_flag(args, i, options)) continue;
@@ -50,6 +81,8 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
         prompt_tokens = parse_int_flag(flag, flag_value(args, i, flag));
       } else if (flag == "--output-tokens") {
         output_tokens = parse_int_flag(flag, flag_value(args, i, flag));
+      } else if (flag == "--http") {
+        http_url = flag_value(args, i, flag);
       } else {
         throw std::invalid_argument("unknown argument '" + flag + "'");
       }
@@ -62,7 +95,7 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
   }
   if (num_requests == 0) num_requests = 4 * concurrency;
 
-  {
+  if (http_url.empty()) {
     auto probe = connect_or_report(options, err);
     if (!probe) return kExitNoDaemon;
     try {
@@ -86,11 +119,16 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
   for (int c = 0; c < concurrency; ++c) {
     threads.emplace_back([&, c] {
       std::unique_ptr<client::Client> client;
+      std::unique_ptr<HttpStreamClient> http;
       try {
-        client::ConnectOptions connect;
-        connect.socket_path = options.socket;
-        connect.client_name = "mmctl-bench";
-        client = client::Client::connect(connect);
+        if (!http_url.empty()) {
+          http = std::make_unique<HttpStreamClient>(http_url);
+        } else {
+          client::ConnectOptions connect;
+          connect.socket_path = options.socket;
+          connect.client_name = "mmctl-bench";
+          client = client::Client::connect(connect);
+        }
       } catch (const std::exception& error) {
         std::lock_guard lock(mutex);
         ++num_failed;
@@ -118,20 +156,28 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
         try {
           const auto submitted = Clock::now();
           auto last = submitted;
-          const uint64_t id = client->submit(submit);
-          const auto outcome = client->stream(id, [&](const ipc::Delta& delta) {
+          auto on_tokens = [&](size_t count) {
+            if (count == 0) return;
             const auto now = Clock::now();
             const double ms = std::chrono::duration<double, std::milli>(now - last).count();
             if (ttft < 0.0) {
               ttft = ms;
             } else {
               // A delta may carry several tokens (the client fell behind): spread the gap.
-              for (size_t k = 0; k < delta.token_ids.size(); ++k)
-                itl.push_back(ms / static_cast<double>(delta.token_ids.size()));
+              for (size_t k = 0; k < count; ++k)
+                itl.push_back(ms / static_cast<double>(count));
             }
-            tokens += delta.token_ids.size();
+            tokens += count;
             last = now;
-          });
+          };
+          client::Outcome outcome;
+          if (http) {
+            outcome = http_request(*http, submit, on_tokens);
+          } else {
+            const uint64_t id = client->submit(submit);
+            outcome = client->stream(
+                id, [&](const ipc::Delta& delta) { on_tokens(delta.token_ids.size()); });
+          }
           const double e2e =
               std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
           std::lock_guard lock(mutex);
