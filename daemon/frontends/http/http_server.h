@@ -56,6 +56,7 @@ class HttpServer {
   // Stops accepting; idle keep-alive connections close, busy ones close after their answer.
   void stop_accepting();
   // Closes the listener and every connection (handlers see connection_lost for open ones).
+  // The server must live until the loop has run their close callbacks.
   void close();
   int num_connections() const { return static_cast<int>(connections_.size()); }
 

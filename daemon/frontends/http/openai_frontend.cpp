@@ -86,10 +86,9 @@ void OpenAiFrontend::close() {
   exchanges_.clear();
   exchange_of_connection_.clear();
   if (mailbox_) mailbox_->close();
-  if (server_) {
-    server_->close();
-    server_.reset();
-  }
+  // The server object outlives close(): its connections' close callbacks still report to it
+  // while the loop runs down. It goes with this frontend, after the loop has finished.
+  if (server_) server_->close();
   if (notifier_) notifier_->detach();
   if (async_ != nullptr) {
     uv_close(reinterpret_cast<uv_handle_t*>(async_),
@@ -351,8 +350,9 @@ void OpenAiFrontend::deliver() {
     if (it == exchanges_.end()) continue;
     Exchange& e = *it->second;
     if (event.finished) {
-      finish(e, event);
+      // Unmapped first: answering may start the connection's next (pipelined) request.
       if (e.connection != nullptr) exchange_of_connection_.erase(e.connection->id());
+      finish(e, event);
       exchanges_.erase(it);
       continue;
     }
@@ -478,6 +478,12 @@ std::string OpenAiFrontend::chunk_json(Exchange& e, const std::string& finish_re
   return dump(chunk);
 }
 
+// One server-sent event; nothing once the client is gone (a failed write closes the
+// connection, and connection_lost() clears e.connection).
+void OpenAiFrontend::send_event(Exchange& e, const std::string& data) {
+  if (e.connection != nullptr) e.connection->stream("data: " + data + "\n\n");
+}
+
 void OpenAiFrontend::flush_chunk(Exchange& e) {
   if (e.connection == nullptr) return;
   const bool has_output = !e.content.empty() || !e.reasoning.empty() ||
@@ -499,14 +505,17 @@ void OpenAiFrontend::flush_chunk(Exchange& e) {
     if (e.request.chat) {
       json chunk = json::parse(chunk_json(opening, ""));
       chunk["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
-      e.connection->stream("data: " + dump(chunk) + "\n\n");
+      send_event(e, dump(chunk));
     } else if (!e.echo.empty()) {
       opening.content = e.echo;
-      e.connection->stream("data: " + chunk_json(opening, "") + "\n\n");
+      send_event(e, chunk_json(opening, ""));
     }
   }
-  if (has_output) e.connection->stream("data: " + chunk_json(e, "") + "\n\n");
-  if (e.connection->write_queue_bytes() > options_.http.max_write_queue_bytes) {
+  if (has_output && e.connection != nullptr)
+    send_event(e, chunk_json(e, ""));
+  // A failed write closes the connection, and connection_lost() clears e.connection.
+  if (e.connection != nullptr &&
+      e.connection->write_queue_bytes() > options_.http.max_write_queue_bytes) {
     log_warning("HTTP: request " + std::to_string(e.engine_id) +
                 " cancelled: its client stopped reading the stream");
     engine_->cancel(e.engine_id);
@@ -548,9 +557,9 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
     flush_chunk(e);
     if (e.connection == nullptr) return;
     if (event.reason == FinishReason::kError) {
-      e.connection->stream("data: " + http::error_body(500, event.message) + "\n\n");
+      send_event(e, http::error_body(500, event.message));
     }
-    e.connection->stream("data: " + chunk_json(e, reason) + "\n\n");
+    send_event(e, chunk_json(e, reason));
     if (e.request.include_usage) {
       json chunk = {{"id", e.id},
                     {"object", e.request.chat ? "chat.completion.chunk" : "text_completion"},
@@ -558,10 +567,10 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
                     {"model", options_.served_model_name},
                     {"choices", json::array()},
                     {"usage", json::parse(usage_json(usage))}};
-      e.connection->stream("data: " + dump(chunk) + "\n\n");
+      send_event(e, dump(chunk));
     }
-    e.connection->stream("data: [DONE]\n\n");
-    e.connection->end_stream();
+    send_event(e, "[DONE]");
+    if (e.connection != nullptr) e.connection->end_stream();
     return;
   }
   // Whole response.

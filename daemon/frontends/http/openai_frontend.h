@@ -100,6 +100,7 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   void deliver();
   void absorb(Exchange& exchange, const ipc::Delta& delta);
   void flush_chunk(Exchange& exchange);
+  void send_event(Exchange& exchange, const std::string& data);
   void finish(Exchange& exchange, const ConnectionMailbox::Event& event);
   std::string chunk_json(Exchange& exchange, const std::string& finish_reason);
   std::string usage_json(const Usage& usage) const;

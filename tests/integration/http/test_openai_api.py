@@ -18,7 +18,7 @@ import openai
 
 BUILD = os.environ["MMD_BINARY_DIR"]
 SOURCE = os.environ["MMD_SOURCE_DIR"]
-MMD = os.path.join(BUILD, "daemon", "mmd")
+MMD = os.environ.get("MMD_DAEMON", os.path.join(BUILD, "daemon", "mmd"))
 MMCTL = os.path.join(BUILD, "client", "mmctl", "mmctl")
 MODEL = os.path.join(SOURCE, "models", "minimax-m2-tiny", "bf16")
 
@@ -120,9 +120,13 @@ class Daemon:
         raise AssertionError(f"{name} not in /metrics")
 
     def stop(self):
+        """SIGTERM: the daemon drains and must exit 0 (a sanitizer report would make it fail)."""
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        code = self.proc.wait(timeout=30)
+        text = self.log_text()
         self.log.close()
+        if code != 0 or "Sanitizer" in text:
+            raise AssertionError(f"mmd exited with {code}:\n{text[-4000:]}")
 
 
 class OpenAiApiTest(unittest.TestCase):
