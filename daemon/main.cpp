@@ -43,11 +43,11 @@ int main(int argc, char** argv) {
   std::shared_ptr<mm::ModelText> text;
   if (std::filesystem::exists(std::filesystem::path(config.model) / "tokenizer.json")) {
     try {
-      text = std::make_shared<mm::ModelText>(mm::ModelTextOptions{
-          .model = config.model,
-          .chat_template_file = config.chat_template,
-          .reasoning_parser = config.reasoning_parser,
-          .enable_auto_tool_choice = config.enable_auto_tool_choice});
+      text = std::make_shared<mm::ModelText>(
+          mm::ModelTextOptions{.model = config.model,
+                               .chat_template_file = config.chat_template,
+                               .reasoning_parser = config.reasoning_parser,
+                               .enable_auto_tool_choice = config.enable_auto_tool_choice});
       mm::log_info("chat template: " + text->template_source());
       // MiniMax ends every message with [e~[ (minimax-m2.md §4.3): always a stop token.
       if (auto end = text->end_of_message_id()) {
@@ -75,8 +75,8 @@ int main(int argc, char** argv) {
     o.http.host = config.host;
     o.http.port = config.port;
     o.http.limits.max_body_bytes = config.http_max_body_bytes;
-    o.http.idle_timeout = std::chrono::milliseconds(
-        static_cast<int64_t>(config.http_idle_timeout_seconds * 1000.0));
+    o.http.idle_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(config.http_idle_timeout_seconds * 1000.0));
     o.served_model_name = setup.served_model_name;
     o.daemon_version = MMD_VERSION;
     o.api_key = config.api_key;

@@ -1,16 +1,16 @@
 #include "client/mmctl/bench_command.h"
 
 #include <algorithm>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "client/mmctl/daemon_session.h"
-#include "client/mmctl/http_stream_client.h"
 #include "client/mmctl/exit_codes.h"
+#include "client/mmctl/http_stream_client.h"
 
 namespace mm {
 
@@ -28,8 +28,10 @@ double percentile(std::vector<double> values, double p) {
 }
 
 nlohmann::ordered_json summary(const std::vector<double>& ms) {
-  return {{"p50_ms", percentile(ms, 50)}, {"p90_ms", percentile(ms, 90)},
-          {"p99_ms", percentile(ms, 99)}, {"count", ms.size()}};
+  return {{"p50_ms", percentile(ms, 50)},
+          {"p90_ms", percentile(ms, 90)},
+          {"p99_ms", percentile(ms, 99)},
+          {"count", ms.size()}};
 }
 
 // One streamed completion through the OpenAI endpoint. `logprobs: 0` makes each chunk list

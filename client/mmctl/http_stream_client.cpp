@@ -29,7 +29,8 @@ struct HttpStreamClient::Impl {
   bool done = false;
 
   void connect_socket() {
-    fd = ::socket(host.find(':') != std::string::npos ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = ::socket(host.find(':') != std::string::npos ? AF_INET6 : AF_INET,
+                  SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -71,13 +72,14 @@ HttpStreamClient::HttpStreamClient(const std::string& url) : impl_(std::make_uni
   if (colon == std::string::npos || colon + 1 == rest.size())
     throw std::runtime_error("--http wants http://HOST:PORT, not '" + url + "'");
   impl_->host = rest.substr(0, colon);
-  if (impl_->host.size() > 2 && impl_->host.front() == '[') impl_->host = impl_->host.substr(1, impl_->host.size() - 2);
+  if (impl_->host.size() > 2 && impl_->host.front() == '[')
+    impl_->host = impl_->host.substr(1, impl_->host.size() - 2);
   impl_->port = std::stoi(rest.substr(colon + 1));
   auto& s = impl_->settings;
   http_parser_settings_init(&s);
   s.on_header_field = [](http_parser* p, const char* at, size_t n) {
-    Impl::self(p).in_content_type = std::string_view(at, n) == "Content-Type" ||
-                                    std::string_view(at, n) == "content-type";
+    Impl::self(p).in_content_type =
+        std::string_view(at, n) == "Content-Type" || std::string_view(at, n) == "content-type";
     return 0;
   };
   s.on_header_value = [](http_parser* p, const char* at, size_t n) {
@@ -114,9 +116,10 @@ HttpStreamClient::~HttpStreamClient() {
 int HttpStreamClient::post(const std::string& path, const std::string& body,
                            const std::function<void(const std::string&)>& on_event) {
   Impl& i = *impl_;
-  const std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + i.host +
-                              "\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string request =
+      "POST " + path + " HTTP/1.1\r\nHost: " + i.host +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
   for (size_t sent = 0; sent < request.size();) {
     const ssize_t n = ::send(i.fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) throw std::runtime_error(std::string("send: ") + std::strerror(errno));

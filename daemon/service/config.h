@@ -45,7 +45,7 @@ struct DaemonConfig {
   double drain_timeout_seconds = 30.0;
   uint64_t http_max_body_bytes = 32 * 1024 * 1024;
   double http_idle_timeout_seconds = 60.0;
-  int max_waiting_requests = 0;  // HTTP answers 429 beyond this many waiting (0: no limit)
+  int max_waiting_requests = 0;    // HTTP answers 429 beyond this many waiting (0: no limit)
   int load_report_ms = 1000;       // how often STATUS= reports load progress to systemd
   std::string log_level = "info";  // error, warning, notice, info, debug
 };

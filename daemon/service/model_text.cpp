@@ -288,7 +288,9 @@ std::string ModelText::token_bytes(int32_t id) {
   return tokenizer_.token_bytes(id).value_or(std::string());
 }
 
-std::string ModelText::decode(std::span<const int32_t> ids) { return tokenizer_.decode(ids); }
+std::string ModelText::decode(std::span<const int32_t> ids) {
+  return tokenizer_.decode(ids);
+}
 
 std::shared_ptr<const DbusTextCodec> ModelText::dbus_codec() const {
   return std::make_shared<ModelDbusCodec>(shared_from_this());

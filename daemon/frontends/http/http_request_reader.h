@@ -16,14 +16,14 @@
 namespace mm::http {
 
 struct HttpLimits {
-  size_t max_header_bytes = 64 * 1024;        // request line and headers together
-  size_t max_body_bytes = 32 * 1024 * 1024;   // a 200k-token chat fits with room to spare
+  size_t max_header_bytes = 64 * 1024;       // request line and headers together
+  size_t max_body_bytes = 32 * 1024 * 1024;  // a 200k-token chat fits with room to spare
 };
 
 struct HttpRequest {
   std::string method;
-  std::string path;   // without the query
-  std::string query;  // after '?', undecoded
+  std::string path;                                          // without the query
+  std::string query;                                         // after '?', undecoded
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   bool keep_alive = true;

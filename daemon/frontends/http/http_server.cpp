@@ -1,8 +1,7 @@
 #include "daemon/frontends/http/http_server.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace mm::http {
@@ -36,13 +35,15 @@ std::string hex(size_t n) {
 HttpServer::HttpServer(uv_loop_t* loop, HttpServerOptions options, HttpHandler& handler)
     : loop_(loop), options_(std::move(options)), handler_(handler) {}
 
-HttpServer::~HttpServer() { close(); }
+HttpServer::~HttpServer() {
+  close();
+}
 
 void HttpServer::start() {
   const std::string where = options_.host + ":" + std::to_string(options_.port);
   sockaddr_storage address{};
-  if (uv_ip4_addr(options_.host.c_str(), options_.port,
-                  reinterpret_cast<sockaddr_in*>(&address)) != 0 &&
+  if (uv_ip4_addr(options_.host.c_str(), options_.port, reinterpret_cast<sockaddr_in*>(&address)) !=
+          0 &&
       uv_ip6_addr(options_.host.c_str(), options_.port,
                   reinterpret_cast<sockaddr_in6*>(&address)) != 0) {
     throw std::runtime_error("HTTP: --host '" + options_.host + "' is not an IPv4 or IPv6 address");
@@ -61,9 +62,8 @@ void HttpServer::start() {
   sockaddr_storage bound{};
   int length = sizeof bound;
   uv_tcp_getsockname(listener_, reinterpret_cast<sockaddr*>(&bound), &length);
-  port_ = bound.ss_family == AF_INET6
-              ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-              : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  port_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                      : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   accepting_ = true;
 }
 
@@ -99,7 +99,9 @@ void HttpServer::close() {
     connection->close();
 }
 
-void HttpServer::connection_closed(uint64_t id) { connections_.erase(id); }
+void HttpServer::connection_closed(uint64_t id) {
+  connections_.erase(id);
+}
 
 // ---- connection ------------------------------------------------------------------------------
 
@@ -130,8 +132,8 @@ std::string HttpConnection::peer() const {
   char name[64] = {};
   if (address.ss_family == AF_INET6) {
     uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&address), name, sizeof name);
-    return std::string("[") + name + "]:" +
-           std::to_string(ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port));
+    return std::string("[") + name +
+           "]:" + std::to_string(ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port));
   }
   uv_ip4_name(reinterpret_cast<sockaddr_in*>(&address), name, sizeof name);
   return std::string(name) + ":" +
@@ -282,10 +284,11 @@ void HttpConnection::write(std::string data) {
 }
 
 void HttpConnection::fail(const HttpParseError& error) {
-  const nlohmann::json body = {
-      {"error",
-       {{"message", error.message}, {"type", "BadRequestError"}, {"param", nullptr},
-        {"code", error.status}}}};
+  const nlohmann::json body = {{"error",
+                                {{"message", error.message},
+                                 {"type", "BadRequestError"},
+                                 {"param", nullptr},
+                                 {"code", error.status}}}};
   busy_ = true;
   keep_alive_ = false;
   respond(error.status, "application/json", body.dump());

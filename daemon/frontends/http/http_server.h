@@ -39,7 +39,8 @@ struct HttpServerOptions {
   int port = 8000;
   HttpLimits limits;
   std::chrono::milliseconds idle_timeout{60000};  // between requests, and to send one
-  size_t max_write_queue_bytes = 16 * 1024 * 1024;  // a stream's reader that falls this far behind is dropped
+  size_t max_write_queue_bytes =
+      16 * 1024 * 1024;  // a stream's reader that falls this far behind is dropped
 };
 
 class HttpServer {
@@ -121,10 +122,10 @@ class HttpConnection {
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   HttpRequestReader reader_;
-  std::string unparsed_;       // bytes read past the request in flight
-  bool busy_ = false;          // a request is being answered
+  std::string unparsed_;  // bytes read past the request in flight
+  bool busy_ = false;     // a request is being answered
   bool streaming_ = false;
-  bool keep_alive_ = true;     // of the request in flight
+  bool keep_alive_ = true;  // of the request in flight
   bool closing_ = false;
   bool in_process_ = false;
   int handles_open_ = 0;

@@ -1,7 +1,6 @@
 #include "daemon/frontends/http/openai_frontend.h"
 
 #include <nlohmann/json.hpp>
-
 #include <random>
 #include <utility>
 
@@ -16,7 +15,9 @@ namespace {
 using nlohmann::json;
 
 // Dumps with invalid UTF-8 replaced (a token may end inside a character), never throwing.
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -47,7 +48,9 @@ OpenAiFrontend::OpenAiFrontend(OpenAiOptions options) : options_(std::move(optio
   started_ = unix_now();
 }
 
-OpenAiFrontend::~OpenAiFrontend() { close(); }
+OpenAiFrontend::~OpenAiFrontend() {
+  close();
+}
 
 void OpenAiFrontend::start(uv_loop_t* loop, Engine& engine) {
   loop_ = loop;
@@ -104,8 +107,7 @@ http::HeaderList OpenAiFrontend::cors_headers(const http::HttpRequest& request) 
   if (origin == nullptr || options_.allowed_origins.empty()) return {};
   for (const std::string& allowed : options_.allowed_origins) {
     if (allowed == "*" || allowed == *origin) {
-      return {{"Access-Control-Allow-Origin", allowed == "*" ? "*" : *origin},
-              {"Vary", "Origin"}};
+      return {{"Access-Control-Allow-Origin", allowed == "*" ? "*" : *origin}, {"Vary", "Origin"}};
     }
   }
   return {};
@@ -256,10 +258,12 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
   http::GenerationRequest r =
       chat ? http::parse_chat_request(request.body) : http::parse_completion_request(request.body);
   if (!r.model.empty() && r.model != options_.served_model_name)
-    throw http::ApiError(404, "the model '" + r.model + "' does not exist (this daemon serves '" +
-                                  options_.served_model_name + "')",
+    throw http::ApiError(404,
+                         "the model '" + r.model + "' does not exist (this daemon serves '" +
+                             options_.served_model_name + "')",
                          "model");
-  if (!options_.text) throw http::ApiError(400, "this model has no tokenizer; mmd cannot serve text");
+  if (!options_.text)
+    throw http::ApiError(400, "this model has no tokenizer; mmd cannot serve text");
   if (r.tool_choice != http::ToolChoice::kNone && !options_.enable_auto_tool_choice)
     throw http::ApiError(400,
                          "tool calls need mmd to run with --enable-auto-tool-choice (the "
@@ -274,7 +278,8 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
                                   "); try again later");
 
   EngineRequest engine_request;
-  if (auto problem = to_sampling_params(r.sampling, options_.default_sampling, engine_request.params))
+  if (auto problem =
+          to_sampling_params(r.sampling, options_.default_sampling, engine_request.params))
     throw http::ApiError(400, *problem);
   auto exchange = std::make_unique<Exchange>();
   ipc::Delta primed;
@@ -308,8 +313,9 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
   exchange->connection = &connection;
   exchange->id = (chat ? "chatcmpl-" : "cmpl-") + [&] {
     char buffer[20];
-    std::snprintf(buffer, sizeof buffer, "%016llx",
-                  static_cast<unsigned long long>(id_salt_ ^ (exchange->key * 0x9E3779B97F4A7C15ull)));
+    std::snprintf(
+        buffer, sizeof buffer, "%016llx",
+        static_cast<unsigned long long>(id_salt_ ^ (exchange->key * 0x9E3779B97F4A7C15ull)));
     return std::string(buffer);
   }();
   exchange->created = unix_now();
@@ -320,8 +326,8 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
   Exchange& e = *exchange;
   exchanges_.emplace(e.key, std::move(exchange));
   exchange_of_connection_[connection.id()] = e.key;
-  e.engine_id = engine_->submit(std::move(engine_request),
-                                std::make_shared<MailboxSink>(mailbox_, e.key));
+  e.engine_id =
+      engine_->submit(std::move(engine_request), std::make_shared<MailboxSink>(mailbox_, e.key));
   log_debug("HTTP: " + connection.peer() + " " + request.path + " -> request " +
             std::to_string(e.engine_id) + " (" + std::to_string(e.prompt_tokens) +
             " prompt tokens)");
@@ -410,7 +416,8 @@ std::string OpenAiFrontend::chunk_json(Exchange& e, const std::string& finish_re
     if (e.request.chat) {
       json content = json::array();
       for (const SampleResult& token : e.logprob_tokens) {
-        json entry = chat_logprob_entry(text, token.logprob.value_or(TokenLogprob{token.token_id, 0.0f}));
+        json entry =
+            chat_logprob_entry(text, token.logprob.value_or(TokenLogprob{token.token_id, 0.0f}));
         json top = json::array();
         for (const TokenLogprob& t : token.top_logprobs)
           top.push_back(chat_logprob_entry(text, t));
@@ -490,12 +497,11 @@ void OpenAiFrontend::flush_chunk(Exchange& e) {
                           !e.tool_call_deltas.empty() || !e.logprob_tokens.empty();
   if (!e.stream_started) {
     e.stream_started = true;
-    e.connection->start_stream(200, "text/event-stream",
-                               [&] {
-                                 http::HeaderList headers = e.cors;
-                                 headers.emplace_back("Cache-Control", "no-cache");
-                                 return headers;
-                               }());
+    e.connection->start_stream(200, "text/event-stream", [&] {
+      http::HeaderList headers = e.cors;
+      headers.emplace_back("Cache-Control", "no-cache");
+      return headers;
+    }());
     // The first chunk carries the role (chat) or the echoed prompt (completions).
     Exchange opening;
     opening.request.chat = e.request.chat;
@@ -511,8 +517,7 @@ void OpenAiFrontend::flush_chunk(Exchange& e) {
       send_event(e, chunk_json(opening, ""));
     }
   }
-  if (has_output && e.connection != nullptr)
-    send_event(e, chunk_json(e, ""));
+  if (has_output && e.connection != nullptr) send_event(e, chunk_json(e, ""));
   // A failed write closes the connection, and connection_lost() clears e.connection.
   if (e.connection != nullptr &&
       e.connection->write_queue_bytes() > options_.http.max_write_queue_bytes) {

@@ -67,9 +67,9 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
     std::unique_ptr<TextStream> text;
     int prompt_tokens = 0;
     int num_tokens = 0;
-    bool stopped = false;        // a stop string matched; the engine was told to cancel
+    bool stopped = false;  // a stop string matched; the engine was told to cancel
     bool stream_started = false;
-    std::string echo;            // completions with echo: the prompt's text
+    std::string echo;  // completions with echo: the prompt's text
     // Accumulated (whole responses) or pending for the next chunk (streams).
     std::string content;
     std::string reasoning;

@@ -1,11 +1,10 @@
 #include "daemon/frontends/http/openai_request.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 
 namespace mm::http {
@@ -24,18 +23,18 @@ json parse_body(std::string_view body) {
   try {
     json value = json::parse(body, [](int depth, json::parse_event_t, json&) {
       if (depth > kMaxJsonDepth)
-        throw ApiError(400, "the request body nests deeper than " +
-                                std::to_string(kMaxJsonDepth) + " levels");
+        throw ApiError(
+            400, "the request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
       return true;
     });
     if (!value.is_object()) throw ApiError(400, "the request body must be a JSON object");
     return value;
   } catch (const json::parse_error& error) {
-    throw ApiError(400, "the request body is not valid JSON (at byte " +
-                            std::to_string(error.byte) + ")");
+    throw ApiError(
+        400, "the request body is not valid JSON (at byte " + std::to_string(error.byte) + ")");
   } catch (const json::out_of_range& error) {
-    throw ApiError(400, std::string("the request body holds a number out of range: ") +
-                            error.what());
+    throw ApiError(400,
+                   std::string("the request body holds a number out of range: ") + error.what());
   }
 }
 
@@ -131,8 +130,9 @@ std::vector<int32_t> token_ids(const json& array, const std::string& where) {
     const json& v = array[i];
     if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
         v.get<int64_t>() > std::numeric_limits<int32_t>::max())
-      throw ApiError(400, "'" + where + "[" + std::to_string(i) + "]' must be a token id (an integer >= 0)",
-                     where);
+      throw ApiError(
+          400, "'" + where + "[" + std::to_string(i) + "]' must be a token id (an integer >= 0)",
+          where);
     out.push_back(static_cast<int32_t>(v.get<int64_t>()));
   }
   return out;
@@ -175,14 +175,17 @@ std::vector<ipc::ChatMessage> parse_messages(const json& messages) {
     static const std::set<std::string> kRoles = {"system", "developer", "user", "assistant",
                                                  "tool"};
     if (!kRoles.contains(message.role))
-      m.fail("role", "'" + message.role + "' is not one of system, developer, user, assistant, tool");
+      m.fail("role",
+             "'" + message.role + "' is not one of system, developer, user, assistant, tool");
     if (message.role == "developer") message.role = "system";
-    if (const json* content = m.get("content")) message.content = content_text(*content, at + ".content");
+    if (const json* content = m.get("content"))
+      message.content = content_text(*content, at + ".content");
     message.name = m.string("name").value_or("");
     message.reasoning_content =
         m.string("reasoning_content").value_or(m.string("reasoning").value_or(""));
     if (const json* calls = m.get("tool_calls")) {
-      if (message.role != "assistant") m.fail("tool_calls", "is only allowed on assistant messages");
+      if (message.role != "assistant")
+        m.fail("tool_calls", "is only allowed on assistant messages");
       if (!calls->is_array()) m.fail("tool_calls", "must be an array");
       for (size_t j = 0; j < calls->size(); ++j) {
         const std::string call_at = at + ".tool_calls[" + std::to_string(j) + "]";
@@ -226,8 +229,7 @@ std::vector<std::string> parse_tools(const json& tools) {
     if (!tools[i].is_object()) throw ApiError(400, "'" + at + "' must be an object", at);
     Fields t(tools[i], at + ".");
     t.only({"type", "function"});
-    if (t.string("type").value_or("function") != "function")
-      t.fail("type", "must be \"function\"");
+    if (t.string("type").value_or("function") != "function") t.fail("type", "must be \"function\"");
     const json& function = t.require("function");
     if (!function.is_object()) t.fail("function", "must be an object");
     Fields f(function, at + ".function.");
@@ -276,7 +278,8 @@ void parse_sampling(const Fields& f, GenerationRequest& r) {
   if (auto v = f.number("min_p", 0.0, 1.0)) s.min_p = static_cast<float>(*v);
   if (auto v = f.number("repetition_penalty", 1e-6, 1e6))
     s.repetition_penalty = static_cast<float>(*v);
-  if (auto v = f.number("frequency_penalty", -2.0, 2.0)) s.frequency_penalty = static_cast<float>(*v);
+  if (auto v = f.number("frequency_penalty", -2.0, 2.0))
+    s.frequency_penalty = static_cast<float>(*v);
   if (auto v = f.number("presence_penalty", -2.0, 2.0)) s.presence_penalty = static_cast<float>(*v);
   if (auto v = f.integer("seed", std::numeric_limits<int64_t>::min(),
                          std::numeric_limits<int64_t>::max()))
@@ -293,8 +296,9 @@ void parse_sampling(const Fields& f, GenerationRequest& r) {
     if (!bias->is_object()) f.fail("logit_bias", "must be an object of token id to bias");
     for (auto it = bias->begin(); it != bias->end(); ++it) {
       const std::string& key = it.key();
-      const bool digits = !key.empty() && key.size() <= 9 &&
-                          std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+      const bool digits =
+          !key.empty() && key.size() <= 9 &&
+          std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (!digits) f.fail("logit_bias", "key '" + key + "' is not a token id");
       if (!it->is_number() || !(it->get<double>() >= -100.0 && it->get<double>() <= 100.0))
         f.fail("logit_bias", "value for '" + key + "' must be a number in [-100, 100]");
@@ -324,19 +328,26 @@ void parse_sampling(const Fields& f, GenerationRequest& r) {
     f.fail("skip_special_tokens", "false is not supported");
 }
 
-
 }  // namespace
 
 const char* error_type(int status) {
   switch (status) {
-    case 400: return "BadRequestError";
-    case 401: return "AuthenticationError";
-    case 404: return "NotFoundError";
-    case 405: return "MethodNotAllowedError";
-    case 413: return "RequestTooLargeError";
-    case 429: return "RateLimitError";
-    case 503: return "ServiceUnavailableError";
-    default: return status >= 500 ? "InternalServerError" : "BadRequestError";
+    case 400:
+      return "BadRequestError";
+    case 401:
+      return "AuthenticationError";
+    case 404:
+      return "NotFoundError";
+    case 405:
+      return "MethodNotAllowedError";
+    case 413:
+      return "RequestTooLargeError";
+    case 429:
+      return "RateLimitError";
+    case 503:
+      return "ServiceUnavailableError";
+    default:
+      return status >= 500 ? "InternalServerError" : "BadRequestError";
   }
 }
 
@@ -352,12 +363,38 @@ std::string error_body(int status, const std::string& message, const std::string
 GenerationRequest parse_chat_request(std::string_view body) {
   const json request = parse_body(body);
   Fields f(request);
-  f.only({"model", "messages", "tools", "tool_choice", "stream", "stream_options", "max_tokens",
-          "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
-          "repetition_penalty", "frequency_penalty", "presence_penalty", "seed", "stop",
-          "stop_token_ids", "logprobs", "top_logprobs", "n", "logit_bias", "min_tokens",
-          "ignore_eos", "user", "metadata", "store", "service_tier", "parallel_tool_calls",
-          "add_generation_prompt", "skip_special_tokens", "response_format"});
+  f.only({"model",
+          "messages",
+          "tools",
+          "tool_choice",
+          "stream",
+          "stream_options",
+          "max_tokens",
+          "max_completion_tokens",
+          "temperature",
+          "top_p",
+          "top_k",
+          "min_p",
+          "repetition_penalty",
+          "frequency_penalty",
+          "presence_penalty",
+          "seed",
+          "stop",
+          "stop_token_ids",
+          "logprobs",
+          "top_logprobs",
+          "n",
+          "logit_bias",
+          "min_tokens",
+          "ignore_eos",
+          "user",
+          "metadata",
+          "store",
+          "service_tier",
+          "parallel_tool_calls",
+          "add_generation_prompt",
+          "skip_special_tokens",
+          "response_format"});
   GenerationRequest r;
   r.chat = true;
   r.messages = parse_messages(f.require("messages"));
@@ -399,7 +436,8 @@ GenerationRequest parse_chat_request(std::string_view body) {
     } else if (choice->is_object()) {
       Fields c(*choice, "tool_choice.");
       c.only({"type", "function"});
-      if (c.string("type").value_or("function") != "function") c.fail("type", "must be \"function\"");
+      if (c.string("type").value_or("function") != "function")
+        c.fail("type", "must be \"function\"");
       const json& function = c.require("function");
       if (!function.is_object()) c.fail("function", "must be an object");
       Fields fn(function, "tool_choice.function.");
@@ -409,8 +447,7 @@ GenerationRequest parse_chat_request(std::string_view body) {
       bool known = false;
       for (const std::string& tool : r.tools_json)
         known = known || json::parse(tool)["function"]["name"] == r.tool_choice_name;
-      if (!known)
-        fn.fail("name", "'" + r.tool_choice_name + "' is not one of the request's tools");
+      if (!known) fn.fail("name", "'" + r.tool_choice_name + "' is not one of the request's tools");
     } else {
       f.fail("tool_choice", "must be a string or an object");
     }
@@ -423,11 +460,34 @@ GenerationRequest parse_chat_request(std::string_view body) {
 GenerationRequest parse_completion_request(std::string_view body) {
   const json request = parse_body(body);
   Fields f(request);
-  f.only({"model", "prompt", "suffix", "echo", "stream", "stream_options", "max_tokens",
-          "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "frequency_penalty",
-          "presence_penalty", "seed", "stop", "stop_token_ids", "logprobs", "n", "best_of",
-          "logit_bias", "min_tokens", "ignore_eos", "user", "metadata", "store",
-          "service_tier", "skip_special_tokens"});
+  f.only({"model",
+          "prompt",
+          "suffix",
+          "echo",
+          "stream",
+          "stream_options",
+          "max_tokens",
+          "temperature",
+          "top_p",
+          "top_k",
+          "min_p",
+          "repetition_penalty",
+          "frequency_penalty",
+          "presence_penalty",
+          "seed",
+          "stop",
+          "stop_token_ids",
+          "logprobs",
+          "n",
+          "best_of",
+          "logit_bias",
+          "min_tokens",
+          "ignore_eos",
+          "user",
+          "metadata",
+          "store",
+          "service_tier",
+          "skip_special_tokens"});
   GenerationRequest r;
   const json& prompt = f.require("prompt");
   // A string, one string in an array, token ids, or one token-id array in an array.

@@ -60,8 +60,7 @@ class Writer {
 std::string prometheus_text(const EngineStatus& s, const std::string& model_name) {
   Writer w(model_name);
   w.metric("mmd_num_requests_running", "gauge", "Requests in the running batch.", s.num_running);
-  w.metric("mmd_num_requests_waiting", "gauge", "Requests waiting to be scheduled.",
-           s.num_waiting);
+  w.metric("mmd_num_requests_waiting", "gauge", "Requests waiting to be scheduled.", s.num_waiting);
   const double usage = s.num_kv_blocks_total > 0
                            ? static_cast<double>(s.num_kv_blocks_used) / s.num_kv_blocks_total
                            : 0.0;

@@ -13,7 +13,9 @@ namespace {
 
 // Python's int() would grow a big integer; ours is int64, so a float outside it (or NaN) is not
 // convertible and the filter's default applies.
-bool fits_int64(double d) { return d >= -9223372036854775808.0 && d < 9223372036854775808.0; }
+bool fits_int64(double d) {
+  return d >= -9223372036854775808.0 && d < 9223372036854775808.0;
+}
 
 // Positional-or-keyword argument access for builtins.
 struct Args {
@@ -89,8 +91,8 @@ Value dotted_attribute(Interpreter& in, const Node& at, Value item, const std::s
     // is looked up as a name, which finds nothing.
     int64_t index = 0;
     const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
-    const bool numeric = !part.empty() && part[0] != '-' && ec == std::errc() &&
-                         end == part.data() + part.size();
+    const bool numeric =
+        !part.empty() && part[0] != '-' && ec == std::errc() && end == part.data() + part.size();
     item = numeric ? in.get_item(at, item, Value::of(index)) : in.get_attr(at, item, part);
     if (dot == std::string::npos) break;
     start = dot + 1;

@@ -54,7 +54,8 @@ TEST(HttpRequestReader, PipelinedRequestsComeOutOneAtATime) {
 
 TEST(HttpRequestReader, ChunkedBodiesAreJoined) {
   HttpRequestReader reader;
-  reader.feed("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  reader.feed(
+      "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
   ASSERT_TRUE(reader.has_request());
   EXPECT_EQ(reader.take().body, "abcde");
 }

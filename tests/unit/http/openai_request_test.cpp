@@ -2,8 +2,8 @@
 #include "daemon/frontends/http/openai_request.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace mm::http {
@@ -58,9 +58,9 @@ TEST(OpenAiRequest, ToolChoiceDefaultsToAutoWithTools) {
   const std::string tools = R"("tools": [{"type": "function", "function": {"name": "f"}}])";
   const std::string messages = R"("messages": [{"role": "user", "content": "x"}])";
   EXPECT_EQ(parse_chat_request("{" + messages + "," + tools + "}").tool_choice, ToolChoice::kAuto);
-  const GenerationRequest named = parse_chat_request(
-      "{" + messages + "," + tools +
-      R"(, "tool_choice": {"type": "function", "function": {"name": "f"}}})");
+  const GenerationRequest named =
+      parse_chat_request("{" + messages + "," + tools +
+                         R"(, "tool_choice": {"type": "function", "function": {"name": "f"}}})");
   EXPECT_EQ(named.tool_choice, ToolChoice::kNamed);
   EXPECT_EQ(named.tool_choice_name, "f");
   expect_error("{" + messages + "," + tools +
@@ -111,9 +111,9 @@ TEST(OpenAiRequest, CompletionPromptsTextOrTokenIds) {
 
 TEST(OpenAiRequest, TokenizeAndDetokenize) {
   EXPECT_EQ(*parse_tokenize_request(R"({"prompt": "a"})").prompt, "a");
-  EXPECT_EQ(parse_tokenize_request(R"({"messages": [{"role": "user", "content": "a"}]})")
-                .messages.size(),
-            1u);
+  EXPECT_EQ(
+      parse_tokenize_request(R"({"messages": [{"role": "user", "content": "a"}]})").messages.size(),
+      1u);
   EXPECT_EQ(parse_detokenize_request(R"({"tokens": [4, 5]})"), (std::vector<int32_t>{4, 5}));
   EXPECT_THROW(parse_tokenize_request("{}"), ApiError);
   EXPECT_THROW(parse_detokenize_request(R"({"tokens": "4"})"), ApiError);

@@ -24,11 +24,14 @@ TEST(Prometheus, ExposesGaugesCountersAndCumulativeBuckets) {
             std::string::npos);
   EXPECT_NE(text.find("mmd_prefix_cache_hit_rate{model_name=\"my \\\"model\\\"\"} 0.4\n"),
             std::string::npos);
-  EXPECT_NE(text.find("mmd_time_to_first_token_seconds_bucket{model_name=\"my \\\"model\\\"\",le=\"0.001\"} 0\n"),
+  EXPECT_NE(text.find("mmd_time_to_first_token_seconds_bucket{model_name=\"my "
+                      "\\\"model\\\"\",le=\"0.001\"} 0\n"),
             std::string::npos);
-  EXPECT_NE(text.find("mmd_time_to_first_token_seconds_bucket{model_name=\"my \\\"model\\\"\",le=\"0.005\"} 1\n"),
+  EXPECT_NE(text.find("mmd_time_to_first_token_seconds_bucket{model_name=\"my "
+                      "\\\"model\\\"\",le=\"0.005\"} 1\n"),
             std::string::npos);
-  EXPECT_NE(text.find("mmd_time_to_first_token_seconds_bucket{model_name=\"my \\\"model\\\"\",le=\"+Inf\"} 2\n"),
+  EXPECT_NE(text.find("mmd_time_to_first_token_seconds_bucket{model_name=\"my "
+                      "\\\"model\\\"\",le=\"+Inf\"} 2\n"),
             std::string::npos);
   EXPECT_NE(text.find("mmd_time_to_first_token_seconds_count{model_name=\"my \\\"model\\\"\"} 2\n"),
             std::string::npos);

@@ -129,9 +129,9 @@ TEST(JinjaTemplate, NumbersBeyondInt64AreNotCrashes) {
   EXPECT_EQ(JinjaTemplate::parse("{{ 1e300 | int }}|{{ 'nan' | int(7) }}").render({}), "0|7");
   // An attribute path with a huge index finds nothing, like any missing name, instead of
   // throwing out_of_range.
-  EXPECT_EQ(JinjaTemplate::parse("{{ [[1]] | map(attribute='99999999999999999999') | list }}")
-                .render({}),
-            JinjaTemplate::parse("{{ [[1]] | map(attribute='nosuch') | list }}").render({}));
+  EXPECT_EQ(
+      JinjaTemplate::parse("{{ [[1]] | map(attribute='99999999999999999999') | list }}").render({}),
+      JinjaTemplate::parse("{{ [[1]] | map(attribute='nosuch') | list }}").render({}));
 }
 
 }  // namespace
