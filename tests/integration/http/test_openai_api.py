@@ -403,6 +403,22 @@ class OpenAiApiTest(unittest.TestCase):
             self.assertTrue(event.startswith("data: {"), event)
             json.loads(event[len("data: "):])
 
+    def test_curl_reads_the_event_stream(self):
+        body = json.dumps({"messages": CHAT, "max_tokens": 6, "stream": True})
+        out = subprocess.run(
+            ["curl", "-sS", "-N", "--fail-with-body", "-H", "Content-Type: application/json",
+             "-d", body, self.daemon.url + "/v1/chat/completions"],
+            capture_output=True, text=True, timeout=60, check=True).stdout
+        lines = out.split("\n")
+        events = [line for line in lines if line]
+        self.assertEqual(events[-1], "data: [DONE]")
+        self.assertTrue(all(e.startswith("data: ") for e in events))
+        # Every event is followed by exactly one blank line.
+        self.assertEqual(lines.count(""), len(events) + 1)
+        chunks = [json.loads(e[6:]) for e in events[:-1]]
+        self.assertEqual(chunks[0]["choices"][0]["delta"]["role"], "assistant")
+        self.assertIsNotNone(chunks[-1]["choices"][0]["finish_reason"])
+
     def test_keep_alive_serves_several_requests_on_one_connection(self):
         body = json.dumps({"prompt": "Hi", "max_tokens": 2}).encode()
         one = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
