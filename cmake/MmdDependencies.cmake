@@ -32,3 +32,7 @@ find_library(HTTP_PARSER_LIBRARY NAMES http_parser REQUIRED)
 add_library(mmd::http_parser UNKNOWN IMPORTED)
 set_target_properties(mmd::http_parser PROPERTIES IMPORTED_LOCATION ${HTTP_PARSER_LIBRARY}
                                                   INTERFACE_INCLUDE_DIRECTORIES ${HTTP_PARSER_INCLUDE_DIR})
+
+# OpenMPI (libopenmpi-dev, openmpi-bin) starts and connects tensor-parallel ranks; without it
+# mmd builds for one rank.
+find_package(MPI COMPONENTS C)

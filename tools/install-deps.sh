@@ -7,7 +7,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsimdjson-dev nlohmann-json3-dev libpcre2-dev libicu-dev
   libboost-dev libmsgpack-cxx-dev libuv1-dev libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
-  libtomlplusplus-dev libhttp-parser-dev
+  libtomlplusplus-dev libhttp-parser-dev libopenmpi-dev openmpi-bin
   python3-venv python3-pip curl wrk
   dbus man-db groff-base
   debhelper lintian desktop-file-utils libglib2.0-bin systemd git util-linux dpkg-dev

@@ -60,6 +60,9 @@ nlohmann::ordered_json report_json(const InspectReport& report) {
                    {"active_bytes_per_token", report.active_bytes_per_token},
                    {"kv_bytes_per_token_bf16", report.kv_bytes_per_token_bf16},
                    {"kv_bytes_per_token_fp8", report.kv_bytes_per_token_fp8}};
+  out["tensor_parallel_sizes"] = report.tensor_parallel_sizes;
+  if (!report.tensor_parallel_limit.empty())
+    out["tensor_parallel_limit"] = report.tensor_parallel_limit;
   out["warnings"] = report.warnings;
   return out;
 }
@@ -124,6 +127,12 @@ void print_text(const InspectReport& report, std::ostream& out) {
         << " (batch-1 decode)\n"
         << "  KV per token      BF16 " << format_bytes(report.kv_bytes_per_token_bf16) << ", FP8 "
         << format_bytes(report.kv_bytes_per_token_fp8) << "\n";
+    out << "  tensor parallel   ";
+    for (size_t i = 0; i < report.tensor_parallel_sizes.size(); ++i)
+      out << (i > 0 ? ", " : "") << report.tensor_parallel_sizes[i];
+    out << (report.tensor_parallel_sizes.size() == 1 ? " rank only" : " ranks") << "\n";
+    if (!report.tensor_parallel_limit.empty())
+      out << "                    (" << report.tensor_parallel_limit << ")\n";
   }
   for (const std::string& warning : report.warnings)
     out << "warning: " << warning << "\n";

@@ -7,6 +7,7 @@
 #include "daemon/model/load_error.h"
 #include "daemon/model/model_weights.h"
 #include "daemon/model/quant_config.h"
+#include "daemon/model/tensor_parallel_plan.h"
 
 namespace mm {
 namespace {
@@ -118,6 +119,11 @@ InspectReport inspect_checkpoint(const std::filesystem::path& folder) {
     const int64_t kv_elements = config.num_hidden_layers * 2 * config.kv_size();
     report.kv_bytes_per_token_bf16 = static_cast<uint64_t>(kv_elements) * 2;
     report.kv_bytes_per_token_fp8 = static_cast<uint64_t>(kv_elements);
+    report.tensor_parallel_sizes = workable_tensor_parallel_sizes(config, quant);
+    for (int tp = 2; tp <= 16; tp *= 2) {
+      if (!plan_tensor_parallel(config, quant, tp, &report.tensor_parallel_limit)) break;
+      report.tensor_parallel_limit.clear();
+    }
 
     const ModelWeights weights = bind_model_weights(checkpoint, config, quant);
     RowBuilder rows;

@@ -41,6 +41,10 @@ struct InspectReport {
   uint64_t active_bytes_per_token = 0;  // weight bytes one decode step reads at batch 1
   uint64_t kv_bytes_per_token_bf16 = 0;
   uint64_t kv_bytes_per_token_fp8 = 0;
+  // Tensor-parallel sizes up to 16 that keep every quantization block whole, and why the next
+  // power of two above the largest does not (tensor_parallel_plan.h).
+  std::vector<int> tensor_parallel_sizes;
+  std::string tensor_parallel_limit;
   std::vector<std::string> warnings;
 };
 

@@ -204,9 +204,6 @@ void validate(const DaemonConfig& c) {
   };
   require(!c.model.empty(), "no model: give --model DIR or `model = \"DIR\"` in the config file");
   require(c.tensor_parallel_size >= 1, "--tensor-parallel-size must be at least 1");
-  require(c.tensor_parallel_size == 1,
-          "--tensor-parallel-size " + std::to_string(c.tensor_parallel_size) +
-              ": tensor parallelism needs the MPI/NCCL build, which this mmd is not");
   require(c.max_model_len >= 0, "--max-model-len must not be negative");
   require(c.max_num_seqs >= 1, "--max-num-seqs must be at least 1");
   require(c.max_num_batched_tokens >= 1, "--max-num-batched-tokens must be at least 1");

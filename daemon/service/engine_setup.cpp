@@ -6,6 +6,8 @@
 
 #include "daemon/engine/generation_defaults.h"
 #include "daemon/model/model_config.h"
+#include "daemon/model/quant_config.h"
+#include "daemon/model/tensor_parallel_plan.h"
 
 namespace mm {
 
@@ -32,6 +34,29 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
     model = parse_model_config(*config_text, config_path.string());
   } catch (const std::exception& error) {
     throw ConfigError(error.what());
+  }
+
+  if (config.tensor_parallel_size > 1) {
+    // Say first whether this checkpoint can split that way at all, naming the sizes that can.
+    const QuantConfig quant = [&] {
+      try {
+        return QuantConfig::parse(*config_text, config_path.string());
+      } catch (const std::exception& error) {
+        throw ConfigError(error.what());
+      }
+    }();
+    const int tp = config.tensor_parallel_size;
+    std::string why;
+    std::string sizes;
+    for (int n : workable_tensor_parallel_sizes(model, quant))
+      sizes += (sizes.empty() ? "" : ", ") + std::to_string(n);
+    if (!plan_tensor_parallel(model, quant, tp, &why))
+      throw ConfigError("--tensor-parallel-size: " + why +
+                        "; sizes that split this checkpoint: " + sizes);
+    throw ConfigError("--tensor-parallel-size " + std::to_string(tp) +
+                      ": this checkpoint splits over " + std::to_string(tp) +
+                      " ranks, but this mmd runs the forward on one rank only (the " +
+                      "sharded forward is not built yet); run with --tensor-parallel-size 1");
   }
 
   EngineOptions& e = setup.engine;

@@ -1,12 +1,13 @@
 // mmd's configuration: TOML file, vLLM-named flags over it, and errors that name the key.
-#include <gtest/gtest.h>
+#include "daemon/service/config.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 
-#include "daemon/service/config.h"
+#include "daemon/service/engine_setup.h"
 
 namespace mm {
 namespace {
@@ -49,12 +50,44 @@ void expect_error(const std::vector<std::string>& args, const std::string& needl
   }
 }
 
+// -tp is checked against the checkpoint: whether it splits that way (naming the layer and the
+// sizes that do), then that this build runs one rank.
+TEST(EngineSetup, TensorParallelSizeIsCheckedAgainstTheCheckpoint) {
+  auto error_of = [](int tp) {
+    DaemonConfig config;
+    config.model = std::string(MMD_FIXTURE_DIR) + "/tiny-fp8-w4a16-g32";
+    config.tensor_parallel_size = tp;
+    try {
+      make_engine_setup(config);
+    } catch (const ConfigError& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  // The tiny fixture's 2 KV heads of 64 make 64-row k_proj slices at tp 2: half an FP8 block.
+  EXPECT_NE(error_of(2).find("model.layers.0.self_attn.k_proj"), std::string::npos) << error_of(2);
+  EXPECT_NE(error_of(2).find("sizes that split this checkpoint: 1"), std::string::npos)
+      << error_of(2);
+  DaemonConfig bf16;
+  bf16.model = std::string(MMD_FIXTURE_DIR) + "/tiny-bf16";
+  bf16.tensor_parallel_size = 2;
+  try {
+    make_engine_setup(bf16);
+    ADD_FAILURE() << "tp 2 accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what())
+                  .find("splits over 2 ranks, but this mmd runs the forward on one rank"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
 TEST(Config, ErrorsNameTheFlagOrKey) {
-  expect_error({"--model", "m", "--max-num-seqs", "many"}, "--max-num-seqs: 'many' is not an integer");
+  expect_error({"--model", "m", "--max-num-seqs", "many"},
+               "--max-num-seqs: 'many' is not an integer");
   expect_error({"--model", "m", "--frobnicate"}, "unknown flag --frobnicate");
   expect_error({"--max-num-seqs", "4"}, "no model");
   expect_error({"--model", "m", "--kv-cache-dtype", "int3"}, "--kv-cache-dtype 'int3'");
-  expect_error({"--model", "m", "-tp", "2"}, "tensor parallelism needs the MPI/NCCL build");
   expect_error({"--model", "m", "--ipc-ring-bytes", "3000"}, "must be a power of two");
   const std::string bad_key = write_file("model = \"m\"\nmax_num_seq = 3\n");
   expect_error({"--config", bad_key}, bad_key + ":2: max_num_seq: unknown key");
@@ -73,9 +106,9 @@ TEST(Config, HelpListsTheVllmFlags) {
   for (const char* flag :
        {"--model", "--served-model-name", "--tensor-parallel-size", "--max-model-len",
         "--max-num-seqs", "--max-num-batched-tokens", "--gpu-memory-utilization",
-        "--kv-cache-dtype", "--tool-call-parser", "--reasoning-parser",
-        "--enable-auto-tool-choice", "--override-generation-config", "--chat-template",
-        "--idle-sleep-seconds", "--idle-sleep-level", "--socket", "--bus"}) {
+        "--kv-cache-dtype", "--tool-call-parser", "--reasoning-parser", "--enable-auto-tool-choice",
+        "--override-generation-config", "--chat-template", "--idle-sleep-seconds",
+        "--idle-sleep-level", "--socket", "--bus"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
 }

@@ -1,0 +1,124 @@
+// The MPI communicator under `mpirun -np N` (ctest runs N = 2 and 4; one rank also works):
+// every collective's result, on every rank, and bit-identical results across ranks.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/comm/mpi_communicator.h"
+
+namespace mm {
+namespace {
+
+Communicator* comm = nullptr;
+
+TEST(MpiCommunicator, RankAndSizeComeFromTheLauncher) {
+  EXPECT_EQ(comm->kind(), "mpi");
+  EXPECT_GE(comm->size(), 1);
+  EXPECT_GE(comm->rank(), 0);
+  EXPECT_LT(comm->rank(), comm->size());
+  if (const char* size = std::getenv("OMPI_COMM_WORLD_SIZE")) {
+    EXPECT_EQ(comm->size(), std::atoi(size));
+  }
+}
+
+// Integer-valued floats sum exactly, so the expected value is exact whatever the order.
+TEST(MpiCommunicator, AllReduceSumsEveryRanksContribution) {
+  const int n = comm->size();
+  for (const size_t length : {size_t{1}, size_t{3}, size_t{3072}, size_t{1} << 20}) {
+    std::vector<float> data(length);
+    for (size_t i = 0; i < length; ++i)
+      data[i] = static_cast<float>((comm->rank() + 1) * static_cast<int>(i % 1000));
+    comm->all_reduce_sum(data);
+    const float ranks = static_cast<float>(n * (n + 1) / 2);
+    for (size_t i = 0; i < length; ++i) {
+      ASSERT_EQ(data[i], ranks * static_cast<float>(i % 1000))
+          << "length " << length << " index " << i;
+    }
+  }
+}
+
+// Rounding depends on the order of the sum: every rank must still get the same bits, or the
+// ranks' copies of the residual stream would drift apart step by step.
+TEST(MpiCommunicator, AllReduceGivesEveryRankTheSameBits) {
+  for (const size_t length : {size_t{7}, size_t{3072}, size_t{1} << 18}) {
+    std::mt19937 random(1234 + static_cast<uint32_t>(comm->rank()));
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    std::vector<float> data(length);
+    for (float& v : data)
+      v = normal(random);
+    comm->all_reduce_sum(data);
+    std::vector<float> all(length * static_cast<size_t>(comm->size()));
+    comm->all_gather(data, all);
+    for (int r = 0; r < comm->size(); ++r) {
+      ASSERT_EQ(std::memcmp(all.data() + static_cast<size_t>(r) * length, data.data(),
+                            length * sizeof(float)),
+                0)
+          << "rank " << r << " got other bits than rank " << comm->rank() << " (length " << length
+          << ")";
+    }
+  }
+}
+
+TEST(MpiCommunicator, AllGatherConcatenatesInRankOrder) {
+  const size_t length = 5;
+  std::vector<float> mine(length);
+  for (size_t i = 0; i < length; ++i)
+    mine[i] = static_cast<float>(100 * comm->rank() + static_cast<int>(i));
+  std::vector<float> all(length * static_cast<size_t>(comm->size()));
+  comm->all_gather(mine, all);
+  for (int r = 0; r < comm->size(); ++r) {
+    for (size_t i = 0; i < length; ++i)
+      EXPECT_EQ(all[static_cast<size_t>(r) * length + i], 100.0f * r + i);
+  }
+  std::vector<float> wrong(all.size() + 1);
+  EXPECT_THROW(comm->all_gather(mine, wrong), CommError);
+}
+
+TEST(MpiCommunicator, BroadcastFromAnyRoot) {
+  for (const int root : {0, comm->size() - 1}) {
+    std::vector<std::byte> data(1000, std::byte{0});
+    if (comm->rank() == root) {
+      for (size_t i = 0; i < data.size(); ++i)
+        data[i] = static_cast<std::byte>((i * 7 + root) & 0xFF);
+    }
+    comm->broadcast(data, root);
+    for (size_t i = 0; i < data.size(); ++i)
+      ASSERT_EQ(data[i], static_cast<std::byte>((i * 7 + root) & 0xFF));
+  }
+  std::vector<std::byte> data(4);
+  EXPECT_THROW(comm->broadcast(data, comm->size()), CommError);
+}
+
+TEST(SingleRankCommunicator, IsTheIdentity) {
+  auto single = make_single_rank_communicator();
+  std::vector<float> data = {1.5f, -2.0f};
+  single->all_reduce_sum(data);
+  EXPECT_EQ(data, (std::vector<float>{1.5f, -2.0f}));
+  std::vector<float> all(2);
+  single->all_gather(data, all);
+  EXPECT_EQ(all, data);
+  EXPECT_THROW(single->broadcast({}, 1), CommError);
+}
+
+}  // namespace
+}  // namespace mm
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  auto comm = mm::MpiCommunicator::create();
+  mm::comm = comm.get();
+  // Only rank 0 prints progress; every rank's failures still fail its exit code (and mpirun's).
+  if (comm->rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int failed = RUN_ALL_TESTS();
+  std::vector<float> failures = {static_cast<float>(failed != 0)};
+  comm->all_reduce_sum(failures);
+  if (comm->rank() == 0 && failures[0] > 0)
+    std::fprintf(stderr, "%g of %d ranks failed\n", failures[0], comm->size());
+  return failures[0] > 0 ? 1 : 0;
+}
