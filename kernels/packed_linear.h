@@ -30,7 +30,7 @@ struct PackedLinear {
   int64_t group_cols = 0;  // columns sharing one scale (kFp8Block, kInt4Group); K otherwise
   int64_t block_rows = 1;  // kFp8Block: rows sharing one scale
   std::vector<uint8_t> data;
-  std::vector<float> scales;           // kFp8Block / kInt8Channel, see the format
+  std::vector<float> scales;          // kFp8Block / kInt8Channel, see the format
   std::vector<uint16_t> int4_scales;  // kInt4Group: bf16 bits [N, num_groups()] (2 bytes/group)
   std::vector<int8_t> int4_zeros;     // kInt4Group asymmetric: [N, num_groups()]; empty = symmetric
   // Activation-ordered int4 (compressed-tensors actorder "group"): packed column j holds
@@ -40,13 +40,17 @@ struct PackedLinear {
   // (quant-formats §2.3); false = W8A16 (f32 activations).
   bool int8_activations = false;
 
-  int64_t num_groups() const { return group_cols > 0 ? (num_cols + group_cols - 1) / group_cols : 1; }
+  int64_t num_groups() const {
+    return group_cols > 0 ? (num_cols + group_cols - 1) / group_cols : 1;
+  }
   int64_t row_bytes() const;
   uint64_t num_bytes() const;  // resident bytes: data, scales, zeros, col_perm
 };
 
 // The additive term of a kInt4Group weight: −(8 + z) · s.
-inline float int4_bias(float scale, int zero) { return -static_cast<float>(8 + zero) * scale; }
+inline float int4_bias(float scale, int zero) {
+  return -static_cast<float>(8 + zero) * scale;
+}
 
 // Nibble of column k in a kInt4Group row.
 inline int int4_chunked_get(const uint8_t* row, int64_t k) {
@@ -55,5 +59,13 @@ inline int int4_chunked_get(const uint8_t* row, int64_t k) {
 
 // Dequantized W [N, K] in f32, checkpoint column order (for round-trip tests and references).
 std::vector<float> unpack_to_f32(const PackedLinear& weight);
+
+// One tensor-parallel rank's share of a packed weight, cut in packed form (no requantization):
+// rows [begin, end) for a column-parallel layer, columns [begin, end) for a row-parallel one.
+// Cuts must keep scale blocks whole (FP8 block rows / columns, int4 groups and 16-column
+// chunks); activation-ordered int4 cannot be cut by columns. Throws std::invalid_argument
+// naming the weight and the misfit.
+PackedLinear slice_rows(const PackedLinear& weight, int64_t begin, int64_t end);
+PackedLinear slice_columns(const PackedLinear& weight, int64_t begin, int64_t end);
 
 }  // namespace mm

@@ -17,7 +17,9 @@
 #include "daemon/model/kv_cache.h"
 #include "daemon/model/model_config.h"
 #include "daemon/model/model_weights.h"
+#include "daemon/model/tensor_parallel_plan.h"
 #include "kernels/backend.h"
+#include "kernels/comm/communicator.h"
 
 namespace mm {
 
@@ -31,6 +33,10 @@ struct RunnerOptions {
   bool runtime_activation_quant = true;
   // Called on the loading thread after each layer is repacked: the fraction of layers done.
   std::function<void(double fraction)> on_load_progress;
+  // Tensor parallelism: this rank's group (null or one rank: the whole model here). Every rank
+  // loads its share (tensor_parallel_plan.h) and must run the same forward() calls in the
+  // same order; each returns the full logits. Not owned.
+  Communicator* comm = nullptr;
 };
 
 // Receives named intermediates of the forward: "embed", "layer.L.attn_norm", "layer.L.attn_out",
@@ -67,10 +73,15 @@ class ModelRunner {
  private:
   struct Layer;
   void check_batch(const ForwardBatch& batch) const;
+  // The full-width q/k RMSNorm of this rank's head slices: sums of squares across the ranks.
+  void sharded_qk_norm(const Layer& layer, float* q, float* k, int64_t num_tokens);
   float* scratch(int slot, size_t num_floats);
 
   ModelConfig config_;
   RunnerOptions options_;
+  int tp_ = 1;
+  int rank_ = 0;
+  TensorParallelPlan plan_;  // tp_ == 1: the whole model
   std::unique_ptr<Backend> backend_;
   std::vector<uint16_t> embed_;  // bf16 bits [vocab, hidden]
   std::vector<float> final_norm_;

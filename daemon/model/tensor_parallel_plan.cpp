@@ -96,6 +96,11 @@ class Planner {
   bool rows(const std::string& module, int64_t columns_per_rank) {
     if (tp_ == 1) return true;
     const LinearScheme s = quant_.resolve(module);
+    if (s.has_g_idx) {
+      fail(module + " (" + s.label() +
+           ") is activation-ordered (g_idx): its columns cannot be split");
+      return false;
+    }
     const int64_t align = column_alignment(s);
     if (columns_per_rank % align == 0) return true;
     fail(module + " (" + s.label() + ") gives each rank " + std::to_string(columns_per_rank) +

@@ -1,0 +1,145 @@
+// Tensor-parallel forward on CPU ranks, under `mpirun -np 2` and `-np 4`: every rank loads its
+// share of the model, and the logits and greedy continuation equal the one-rank runner's
+// (which every rank also loads) on the fixtures and the bundled model.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "kernels/comm/mpi_communicator.h"
+#include "tests/unit/runner/golden.h"
+
+namespace mm::testing {
+namespace {
+
+Communicator* comm = nullptr;
+
+// Logit tolerance relative to the largest |logit|: sharding reorders f32 sums (each rank sums
+// its heads / intermediate slice, then the all-reduce adds the ranks' partials), and the q/k
+// norms' sums of squares cross ranks in f32 instead of one f64 sum — a few ulps per layer,
+// ~1e-6 relative after 2-4 layers. 2e-5 is the same bound the one-rank goldens use against
+// transformers, and 10^4 below what a wrong shard (a head or expert slice misplaced) gives.
+constexpr double kTolerance = 2e-5;
+
+struct Model {
+  const char* folder;  // under tests/fixtures, or models/minimax-m2-tiny when bundled
+  bool bundled;
+};
+
+class TensorParallelRunner : public ::testing::TestWithParam<Model> {
+ protected:
+  std::filesystem::path path() const {
+    return GetParam().bundled ? std::filesystem::path(MMD_SOURCE_DIR) / "models/minimax-m2-tiny" /
+                                    GetParam().folder
+                              : fixture_dir() / GetParam().folder;
+  }
+  // runtime_quant false runs W8A8 as W8A16 (exact products): the strict comparison.
+  std::unique_ptr<ModelRunner> load(Communicator* group, bool runtime_quant = false) const {
+    RunnerOptions options;
+    options.kv_dtype = KvDType::kF32;
+    options.num_kv_blocks = 128;
+    options.num_threads = 1;
+    options.comm = group;
+    options.runtime_activation_quant = runtime_quant;
+    return ModelRunner::load(path(), options);
+  }
+};
+
+TEST_P(TensorParallelRunner, LogitsAndGreedyEqualOneRank) {
+  auto sharded = load(comm);
+  auto whole = load(nullptr);
+  const int64_t vocab = whole->config().vocab_size;
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 37; ++i)
+    prompt.push_back(static_cast<int32_t>((i * 37 + 11) % (vocab - 3) + 3));
+  // Chunks of 7: prefill chunks and the cached prefix both cross the ranks.
+  const std::vector<float> got = prefill_all_logits(*sharded, prompt, 7);
+  const std::vector<float> want = prefill_all_logits(*whole, prompt, 7, 32);
+  ASSERT_EQ(got.size(), want.size());
+  const ErrorStats err = compare(got, want);
+  if (comm->rank() == 0)
+    std::printf("%s, %d ranks: max abs err %.3g, max |ref| %.3g, rel %.3g\n", GetParam().folder,
+                comm->size(), err.max_abs, err.ref_max, err.rel());
+  EXPECT_LE(err.rel(), kTolerance);
+  // Fresh runners for the greedy runs (their KV caches start empty).
+  auto sharded2 = load(comm);
+  auto whole2 = load(nullptr);
+  EXPECT_EQ(greedy(*sharded2, prompt, 32), greedy(*whole2, prompt, 32)) << GetParam().folder;
+}
+
+// W8A8 with its run-time int8 activations: a row-parallel layer (o_proj, w2) sees only its
+// rank's columns, so each per-token scale comes from that slice's maximum, as in vLLM's
+// tensor parallelism; the int8 rounding differs from one rank's, its size does not. Bound: 3×
+// the distance between one rank's W8A8 and W8A16 logits (the size of that rounding here).
+TEST(TensorParallelRunnerW8A8, RuntimeInt8ActivationsStayWithinTheirOwnRounding) {
+  auto load = [](Communicator* group, bool runtime_quant) {
+    RunnerOptions options;
+    options.kv_dtype = KvDType::kF32;
+    options.num_kv_blocks = 128;
+    options.num_threads = 1;
+    options.comm = group;
+    options.runtime_activation_quant = runtime_quant;
+    return ModelRunner::load(fixture_dir() / "tiny-w8a8-int8", options);
+  };
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 37; ++i)
+    prompt.push_back(static_cast<int32_t>((i * 37 + 11) % 253 + 3));
+  const std::vector<float> sharded = prefill_all_logits(*load(comm, true), prompt, 7);
+  const std::vector<float> whole = prefill_all_logits(*load(nullptr, true), prompt, 7);
+  const std::vector<float> w8a16 = prefill_all_logits(*load(nullptr, false), prompt, 7);
+  const double rounding = compare(whole, w8a16).rel();
+  const double split = compare(sharded, whole).rel();
+  if (comm->rank() == 0)
+    std::printf("W8A8 %d ranks: vs one rank %.3g, one rank's int8 rounding %.3g\n", comm->size(),
+                split, rounding);
+  EXPECT_GT(rounding, 0.0);
+  EXPECT_LE(split, 3 * rounding);
+}
+
+// The shapes split over 2 and 4 ranks (4 query heads, 2 KV heads: replicated at 4 ranks;
+// intermediate 128 = 4 × 32, a whole group of 32 per rank for the int4 experts).
+INSTANTIATE_TEST_SUITE_P(
+    Models, TensorParallelRunner,
+    ::testing::Values(Model{"tiny-bf16", false}, Model{"tiny-w8a8-int8", false},
+                      Model{"tiny-bf16-w4a16-g32-lastbf16", false}, Model{"bf16", true},
+                      Model{"bf16-w4a16-g32-lastbf16", true}),
+    [](const auto& param_info) {
+      std::string name =
+          std::string(param_info.param.bundled ? "bundled_" : "") + param_info.param.folder;
+      for (char& c : name) {
+        if (c == '-') c = '_';
+      }
+      return name;
+    });
+
+TEST(TensorParallelRunnerErrors, AnImpossibleSplitNamesTheLayer) {
+  if (comm->size() == 1) GTEST_SKIP() << "one rank splits nothing";
+  RunnerOptions options;
+  options.comm = comm;
+  try {
+    // FP8 128x128 blocks: the tiny fixture's attention slices (64 or 32 rows) cut a block.
+    ModelRunner::load(fixture_dir() / "tiny-fp8", options);
+    ADD_FAILURE() << "loaded";
+  } catch (const std::exception& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("model.layers.0.self_attn."), std::string::npos) << what;
+    EXPECT_NE(what.find("not a multiple of its 128-row scale blocks"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace mm::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  auto comm = mm::MpiCommunicator::create();
+  mm::testing::comm = comm.get();
+  if (comm->rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int failed = RUN_ALL_TESTS();
+  std::vector<float> failures = {static_cast<float>(failed != 0)};
+  comm->all_reduce_sum(failures);
+  return failures[0] > 0 ? 1 : 0;
+}
