@@ -17,6 +17,10 @@
 #ifdef MMD_HAVE_DBUS
 #include "daemon/service/dbus_frontend.h"
 #endif
+#ifdef MMD_HAVE_MPI
+#include "daemon/engine/rank_link.h"
+#include "kernels/comm/mpi_communicator.h"
+#endif
 
 int main(int argc, char** argv) {
   mm::DaemonConfig config;
@@ -39,6 +43,41 @@ int main(int argc, char** argv) {
                     : level == "notice"  ? mm::LogPriority::kNotice
                     : level == "debug"   ? mm::LogPriority::kDebug
                                          : mm::LogPriority::kInfo);
+  // Tensor parallelism: `mpirun -np N mmd -tp N ...`. Rank 0 continues as the daemon and
+  // leads; the other ranks follow it until it stops.
+  std::unique_ptr<mm::Communicator> comm;
+#ifdef MMD_HAVE_MPI
+  if (config.tensor_parallel_size > 1 || mm::MpiCommunicator::launched_by_mpi()) {
+    if (!mm::MpiCommunicator::launched_by_mpi()) {
+      mm::log_error("mmd: --tensor-parallel-size " + std::to_string(config.tensor_parallel_size) +
+                    ": start mmd under mpirun with one rank per shard: mpirun -np " +
+                    std::to_string(config.tensor_parallel_size) + " mmd ...");
+      return 2;
+    }
+    try {
+      comm = mm::MpiCommunicator::create();
+    } catch (const std::exception& error) {
+      mm::log_error(std::string("mmd: ") + error.what());
+      return 1;
+    }
+    if (comm->size() != config.tensor_parallel_size) {
+      mm::log_error("mmd: mpirun started " + std::to_string(comm->size()) +
+                    " ranks but --tensor-parallel-size is " +
+                    std::to_string(config.tensor_parallel_size));
+      return 2;
+    }
+    if (comm->rank() != 0) return mm::follow_rank_zero(*comm, config.model, config.num_threads);
+    if (comm->size() > 1) {
+      setup.engine.comm = comm.get();
+      mm::log_info("tensor parallel: rank 0 of " + std::to_string(comm->size()) + " (MPI)");
+    }
+  }
+#else
+  if (config.tensor_parallel_size > 1) {
+    mm::log_error("mmd: --tensor-parallel-size needs MPI, and this mmd was built without OpenMPI");
+    return 2;
+  }
+#endif
   // Text prompts and chats need the model's tokenizer; without one mmd serves token ids.
   std::shared_ptr<mm::ModelText> text;
   if (std::filesystem::exists(std::filesystem::path(config.model) / "tokenizer.json")) {

@@ -11,15 +11,14 @@
 
 namespace mm {
 
-int run_generate_command(const std::vector<std::string>& args, std::istream& in,
-                         std::ostream& out, std::ostream& err) {
+int run_generate_command(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+                         std::ostream& err) {
   SessionOptions options;
   ipc::Submit submit;
   std::optional<std::string> prompt;
   try {
     for (size_t i = 0; i < args.size(); ++i) {
-      if (take_session_flag(args, i, options) ||
-          take_sampling_flag(args, i, submit.sampling)) {
+      if (take_session_flag(args, i, options) || take_sampling_flag(args, i, submit.sampling)) {
         continue;
       }
       if (args[i] == "--tokens") {
@@ -70,7 +69,11 @@ int run_generate_command(const std::vector<std::string>& args, std::istream& in,
         if (tty && in_reasoning) out << "\033[0m";
         in_reasoning = false;
         out << delta.text;
-      } else if (delta.reasoning.empty()) {
+      } else if (delta.reasoning.empty() && submit.prompt.empty() && text.empty() &&
+                 reasoning.empty()) {
+        // A daemon without a tokenizer sends ids only. With one, a delta may still carry only
+        // ids that show nothing (the end-of-message marker, bytes of an unfinished character):
+        // those print nothing, however the deltas happened to be cut.
         for (int32_t token : delta.token_ids)
           out << token << ' ';
       }
@@ -96,9 +99,11 @@ int run_generate_command(const std::vector<std::string>& args, std::istream& in,
       out << result.dump() << "\n";
     } else {
       out << "\n";
-      if (!outcome.ok) err << "mmctl generate: " << outcome.error.message << "\n";
+      if (!outcome.ok)
+        err << "mmctl generate: " << outcome.error.message << "\n";
       else if (outcome.finished.reason == "cancelled" || outcome.finished.reason == "error")
-        err << "mmctl generate: " << outcome.finished.reason << ": " << outcome.finished.message << "\n";
+        err << "mmctl generate: " << outcome.finished.reason << ": " << outcome.finished.message
+            << "\n";
     }
     if (!outcome.ok || outcome.finished.reason == "error" ||
         outcome.finished.reason == "cancelled") {

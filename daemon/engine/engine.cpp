@@ -72,6 +72,8 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
       static_cast<int64_t>(options_.pool.max_num_chunks) * options_.pool.blocks_per_chunk;
   std::random_device device;
   seed_counter_ = (static_cast<uint64_t>(device()) << 32) ^ device();
+  if (options_.comm != nullptr && options_.comm->size() > 1)
+    leader_ = std::make_unique<RankLeader>(*options_.comm);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -138,6 +140,8 @@ bool Engine::load_model() {
       std::lock_guard lock(mutex_);
       status_.load_progress = 0.0;
     }
+    runner_options.comm = options_.comm;
+    if (leader_) leader_->load(runner_options);
     runner_ = ModelRunner::load(options_.model, runner_options);
     pool_ = std::make_unique<BlockPool>(options_.pool);
     scheduler_ = std::make_unique<Scheduler>(options_.scheduler, *pool_);
@@ -154,6 +158,7 @@ void Engine::unload_model(int level) {
   scheduler_.reset();
   pool_.reset();
   runner_.reset();
+  if (leader_) leader_->unload();
   if (level >= 2) drop_page_cache(options_.model);
 }
 
@@ -263,6 +268,7 @@ void Engine::step(std::vector<Finish>& finishes) {
 
   std::vector<float> logits;
   try {
+    if (leader_) leader_->forward(batch);
     logits = runner_->forward(batch);
   } catch (const std::exception& error) {
     // A batch the runner refuses fails its requests, not the engine.
@@ -410,6 +416,7 @@ void Engine::run() {
         status_.state = EngineState::kStopped;
       }
       state_changed_.notify_all();
+      if (leader_) leader_->stop();  // the other ranks exit too
       return;
     }
 
@@ -438,7 +445,10 @@ void Engine::run() {
     apply_cancels(finishes);
     if (release_kv && pool_ && !scheduler_->has_work()) {
       const int released = pool_->shrink();
-      if (released > 0) runner_->kv_cache().discard_blocks(pool_->num_blocks(), released);
+      if (released > 0) {
+        if (leader_) leader_->discard_kv(pool_->num_blocks(), released);
+        runner_->kv_cache().discard_blocks(pool_->num_blocks(), released);
+      }
     }
     if (sleep && active_.empty() && state == EngineState::kReady) {
       unload_model(*sleep);

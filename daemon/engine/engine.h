@@ -21,6 +21,7 @@
 
 #include "daemon/engine/block_pool.h"
 #include "daemon/engine/engine_metrics.h"
+#include "daemon/engine/rank_link.h"
 #include "daemon/engine/request.h"
 #include "daemon/engine/scheduler.h"
 #include "daemon/model/model_runner.h"
@@ -38,6 +39,9 @@ struct EngineOptions {
   // After this long without work, the KV pool gives back the chunks it grew by (their memory
   // returns to the system, their cached prefixes are forgotten).
   std::chrono::milliseconds kv_release_after{10000};
+  // Tensor parallelism: the group this engine (rank 0) leads; the other ranks run
+  // follow_rank_zero() (rank_link.h). Null or one rank: no other ranks. Not owned.
+  Communicator* comm = nullptr;
 };
 
 class Engine {
@@ -113,6 +117,7 @@ class Engine {
 
   // Owned by the loop thread.
   std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<RankLeader> leader_;  // tensor parallelism: tells the other ranks each step
   std::unique_ptr<BlockPool> pool_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unordered_map<RequestId, Active> active_;

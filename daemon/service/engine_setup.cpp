@@ -53,10 +53,6 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
     if (!plan_tensor_parallel(model, quant, tp, &why))
       throw ConfigError("--tensor-parallel-size: " + why +
                         "; sizes that split this checkpoint: " + sizes);
-    throw ConfigError("--tensor-parallel-size " + std::to_string(tp) +
-                      ": this checkpoint splits over " + std::to_string(tp) +
-                      " ranks, but this mmd runs the forward on one rank only (the " +
-                      "sharded forward is not built yet); run with --tensor-parallel-size 1");
   }
 
   EngineOptions& e = setup.engine;

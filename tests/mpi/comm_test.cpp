@@ -1,6 +1,7 @@
 // The MPI communicator under `mpirun -np N` (ctest runs N = 2 and 4; one rank also works):
 // every collective's result, on every rank, and bit-identical results across ranks.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <numeric>
@@ -90,6 +91,22 @@ TEST(MpiCommunicator, BroadcastFromAnyRoot) {
   }
   std::vector<std::byte> data(4);
   EXPECT_THROW(comm->broadcast(data, comm->size()), CommError);
+}
+
+// Under tests/mpi/two_hosts_test.sh each rank runs in its own network namespace (a simulated
+// host): the ranks must see distinct namespaces, so their traffic really crossed TCP.
+TEST(MpiCommunicator, RanksLiveOnDistinctHostsWhenAskedTo) {
+  if (std::getenv("MMD_TEST_DISTINCT_NETNS") == nullptr)
+    GTEST_SKIP() << "not under two_hosts_test.sh";
+  struct stat self {};
+  ASSERT_EQ(::stat("/proc/self/ns/net", &self), 0);
+  std::vector<float> mine = {static_cast<float>(self.st_ino)};
+  std::vector<float> all(static_cast<size_t>(comm->size()));
+  comm->all_gather(mine, all);
+  for (int a = 0; a < comm->size(); ++a) {
+    for (int b = a + 1; b < comm->size(); ++b)
+      EXPECT_NE(all[static_cast<size_t>(a)], all[static_cast<size_t>(b)]);
+  }
 }
 
 TEST(SingleRankCommunicator, IsTheIdentity) {

@@ -1,0 +1,55 @@
+#!/bin/sh
+# `mpirun -np 2 mmd -tp 2` on the bundled model: it serves, its greedy output equals a
+# one-rank mmd's, SIGTERM to mpirun stops every rank, and a follower rank that dies takes the
+# job down (no hang) with mpirun naming it.
+#   tp_daemon_test.sh MPIEXEC BUILD_DIR SOURCE_DIR
+set -u
+mpiexec="$1"; build="$2"; source="$3"
+mmd="$build/daemon/mmd"; mmctl="$build/client/mmctl/mmctl"
+model="$source/models/minimax-m2-tiny/bf16"
+dir="$(mktemp -d /tmp/mmd-tp-test.XXXXXX)"
+trap 'pkill -KILL -f "$dir/" 2>/dev/null; rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*"; for f in "$dir"/*.log; do echo "== $f"; cat "$f"; done; exit 1; }
+flags="--bus none --port 0 --threads 1 --kv-cache-dtype float32"
+
+wait_socket() {
+  for _ in $(seq 300); do [ -S "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
+generate() {
+  "$mmctl" generate "The weather in Paris" --max-tokens 24 --temperature 0 --socket "$1" --timeout 60
+}
+
+# One rank: the reference output.
+"$mmd" --model "$model" --socket "$dir/one.sock" $flags >"$dir/one.log" 2>&1 &
+one=$!
+wait_socket "$dir/one.sock" || fail "one-rank mmd did not start"
+want="$(generate "$dir/one.sock")" || fail "one-rank generate failed"
+kill -TERM $one; wait $one
+
+# Two ranks.
+"$mpiexec" -np 2 "$mmd" --model "$model" -tp 2 --socket "$dir/two.sock" $flags >"$dir/two.log" 2>&1 &
+job=$!
+wait_socket "$dir/two.sock" || fail "mpirun -np 2 mmd did not start"
+got="$(generate "$dir/two.sock")" || fail "two-rank generate failed"
+[ "$got" = "$want" ] || fail "two ranks wrote '$got', one rank '$want'"
+grep -q "tensor parallel: rank 0 of 2" "$dir/two.log" || fail "rank 0 did not report the group"
+kill -TERM $job
+for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+kill -0 $job 2>/dev/null && fail "SIGTERM did not stop the job in 30 s"
+pgrep -f "$dir/two.sock" >/dev/null && fail "a rank outlived the job"
+
+# A follower dies: the job ends (no hang) and mpirun names the rank.
+"$mpiexec" -np 2 "$mmd" --model "$model" -tp 2 --socket "$dir/three.sock" $flags >"$dir/three.log" 2>&1 &
+job=$!
+wait_socket "$dir/three.sock" || fail "third job did not start"
+follower=""
+for pid in $(pgrep -f "$dir/three.sock"); do
+  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && follower=$pid
+done
+[ -n "$follower" ] || fail "no rank-1 process found"
+kill -KILL "$follower"
+for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+kill -0 $job 2>/dev/null && fail "the job hung after rank 1 died"
+grep -Eq "Process name: \[\[[0-9]+,1\],1\]|rank 1" "$dir/three.log" || fail "mpirun did not name the dead rank"
+echo "ok: two ranks = one rank ('$got'); SIGTERM stops the job; a dead follower ends it"
