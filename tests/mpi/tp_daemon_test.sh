@@ -1,5 +1,5 @@
 #!/bin/sh
-# `mpirun -np 2 mmd -tp 2` on the bundled model: it serves, its greedy output equals a
+# `mpirun -np N mmd -tp N` (N = 2, 4) on the bundled model: it serves, its greedy output equals a
 # one-rank mmd's, SIGTERM to mpirun stops every rank, and a follower rank that dies takes the
 # job down (no hang) with mpirun naming it.
 #   tp_daemon_test.sh MPIEXEC BUILD_DIR SOURCE_DIR
@@ -27,17 +27,20 @@ wait_socket "$dir/one.sock" || fail "one-rank mmd did not start"
 want="$(generate "$dir/one.sock")" || fail "one-rank generate failed"
 kill -TERM $one; wait $one
 
-# Two ranks.
-"$mpiexec" -np 2 "$mmd" --model "$model" -tp 2 --socket "$dir/two.sock" $flags >"$dir/two.log" 2>&1 &
-job=$!
-wait_socket "$dir/two.sock" || fail "mpirun -np 2 mmd did not start"
-got="$(generate "$dir/two.sock")" || fail "two-rank generate failed"
-[ "$got" = "$want" ] || fail "two ranks wrote '$got', one rank '$want'"
-grep -q "tensor parallel: rank 0 of 2" "$dir/two.log" || fail "rank 0 did not report the group"
-kill -TERM $job
-for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
-kill -0 $job 2>/dev/null && fail "SIGTERM did not stop the job in 30 s"
-pgrep -f "$dir/two.sock" >/dev/null && fail "a rank outlived the job"
+# Two and four ranks (4 query heads, 2 KV heads: replicated at 4).
+for np in 2 4; do
+  sock="$dir/np$np.sock"
+  "$mpiexec" -np $np "$mmd" --model "$model" -tp $np --socket "$sock" $flags >"$dir/np$np.log" 2>&1 &
+  job=$!
+  wait_socket "$sock" || fail "mpirun -np $np mmd did not start"
+  got="$(generate "$sock")" || fail "$np-rank generate failed"
+  [ "$got" = "$want" ] || fail "$np ranks wrote '$got', one rank '$want'"
+  grep -q "tensor parallel: rank 0 of $np" "$dir/np$np.log" || fail "rank 0 did not report the group"
+  kill -TERM $job
+  for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+  kill -0 $job 2>/dev/null && fail "SIGTERM did not stop the $np-rank job in 30 s"
+  pgrep -f "$sock" >/dev/null && fail "a rank outlived the $np-rank job"
+done
 
 # A follower dies: the job ends (no hang) and mpirun names the rank.
 "$mpiexec" -np 2 "$mmd" --model "$model" -tp 2 --socket "$dir/three.sock" $flags >"$dir/three.log" 2>&1 &
@@ -52,4 +55,4 @@ kill -KILL "$follower"
 for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
 kill -0 $job 2>/dev/null && fail "the job hung after rank 1 died"
 grep -Eq "Process name: \[\[[0-9]+,1\],1\]|rank 1" "$dir/three.log" || fail "mpirun did not name the dead rank"
-echo "ok: two ranks = one rank ('$got'); SIGTERM stops the job; a dead follower ends it"
+echo "ok: 2 and 4 ranks = one rank ('$got'); SIGTERM stops the job; a dead follower ends it"
