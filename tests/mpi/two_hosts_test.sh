@@ -28,14 +28,19 @@ for h in h1 h2; do ip -n "$tag-$h" link set lo up; done
 ip -n "$tag-h1" link set "$tag-a" up && ip -n "$tag-h2" link set "$tag-b" up || fail "links up"
 
 # The launch agent mpirun calls as `agent HOST command...` (what ssh would do).
+# Each "host" has its own TMPDIR: they share one file system and one hostname, so OpenMPI's
+# session directories (under TMPDIR, named by hostname) would otherwise collide.
+mkdir -p "$dir/tmp-h1" "$dir/tmp-h2"
 cat >"$dir/agent.sh" <<AGENT
 #!/bin/sh
 host="\$1"; shift
-exec ip netns exec "$tag-\$host" sh -c "\$*"
+TMPDIR="$dir/tmp-\$host" exec ip netns exec "$tag-\$host" sh -c "\$*"
 AGENT
 chmod +x "$dir/agent.sh"
 run() {  # mpirun in host 1, rank 0 there and rank 1 on host 2, TCP only
-  ip netns exec "$tag-h1" "$mpiexec" -np 2 -H h1:1,h2:1 --mca plm_rsh_agent "$dir/agent.sh" \
+  # rtc ^hwloc: the remote daemon (orted) otherwise maps a shared-memory topology at an
+  # address that can collide with its stack (it crashed so once in hwloc_shmem_topology_write).
+  TMPDIR="$dir/tmp-h1" ip netns exec "$tag-h1" "$mpiexec" -np 2 -H h1:1,h2:1 --mca plm_rsh_agent "$dir/agent.sh" --mca rtc ^hwloc \
     --mca btl self,tcp --mca btl_tcp_if_include "$net.0/24" --mca oob_tcp_if_include "$net.0/24" \
     -x MMD_TEST_DISTINCT_NETNS=1 -x ASAN_OPTIONS "$@"
 }
