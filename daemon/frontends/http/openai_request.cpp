@@ -1,11 +1,13 @@
 #include "daemon/frontends/http/openai_request.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 
 namespace mm::http {
 namespace {
@@ -57,9 +59,12 @@ class Fields {
   [[noreturn]] void fail(const std::string& key, const std::string& what) const {
     throw ApiError(400, "'" + name(key) + "' " + what, name(key));
   }
-  void only(std::initializer_list<std::string_view> known) const {
+  // Every field must be one of `known` or `more`.
+  void only(std::initializer_list<std::string_view> known,
+            std::span<const std::string_view> more = {}) const {
     for (auto it = object_.begin(); it != object_.end(); ++it) {
-      if (std::find(known.begin(), known.end(), it.key()) == known.end())
+      if (std::find(known.begin(), known.end(), it.key()) == known.end() &&
+          std::find(more.begin(), more.end(), it.key()) == more.end())
         throw ApiError(400, "unknown field '" + name(it.key()) + "'", name(it.key()));
     }
   }
@@ -265,6 +270,30 @@ void parse_stop(const Fields& f, ipc::SamplingOptions& sampling) {
   }
 }
 
+// The fields parse_sampling() reads, common to both endpoints (OpenAI's and vLLM's names).
+constexpr std::array<std::string_view, 22> kSamplingFields = {"model",
+                                                              "stream",
+                                                              "stream_options",
+                                                              "temperature",
+                                                              "top_p",
+                                                              "top_k",
+                                                              "min_p",
+                                                              "repetition_penalty",
+                                                              "frequency_penalty",
+                                                              "presence_penalty",
+                                                              "seed",
+                                                              "stop",
+                                                              "stop_token_ids",
+                                                              "logit_bias",
+                                                              "min_tokens",
+                                                              "ignore_eos",
+                                                              "n",
+                                                              "user",
+                                                              "metadata",
+                                                              "store",
+                                                              "service_tier",
+                                                              "skip_special_tokens"};
+
 // Sampling fields shared by both endpoints (OpenAI's and vLLM's names).
 void parse_sampling(const Fields& f, GenerationRequest& r) {
   ipc::SamplingOptions& s = r.sampling;
@@ -363,38 +392,9 @@ std::string error_body(int status, const std::string& message, const std::string
 GenerationRequest parse_chat_request(std::string_view body) {
   const json request = parse_body(body);
   Fields f(request);
-  f.only({"model",
-          "messages",
-          "tools",
-          "tool_choice",
-          "stream",
-          "stream_options",
-          "max_tokens",
-          "max_completion_tokens",
-          "temperature",
-          "top_p",
-          "top_k",
-          "min_p",
-          "repetition_penalty",
-          "frequency_penalty",
-          "presence_penalty",
-          "seed",
-          "stop",
-          "stop_token_ids",
-          "logprobs",
-          "top_logprobs",
-          "n",
-          "logit_bias",
-          "min_tokens",
-          "ignore_eos",
-          "user",
-          "metadata",
-          "store",
-          "service_tier",
-          "parallel_tool_calls",
-          "add_generation_prompt",
-          "skip_special_tokens",
-          "response_format"});
+  f.only({"messages", "tools", "tool_choice", "max_tokens", "max_completion_tokens", "logprobs",
+          "top_logprobs", "parallel_tool_calls", "add_generation_prompt", "response_format"},
+         kSamplingFields);
   GenerationRequest r;
   r.chat = true;
   r.messages = parse_messages(f.require("messages"));
@@ -460,34 +460,7 @@ GenerationRequest parse_chat_request(std::string_view body) {
 GenerationRequest parse_completion_request(std::string_view body) {
   const json request = parse_body(body);
   Fields f(request);
-  f.only({"model",
-          "prompt",
-          "suffix",
-          "echo",
-          "stream",
-          "stream_options",
-          "max_tokens",
-          "temperature",
-          "top_p",
-          "top_k",
-          "min_p",
-          "repetition_penalty",
-          "frequency_penalty",
-          "presence_penalty",
-          "seed",
-          "stop",
-          "stop_token_ids",
-          "logprobs",
-          "n",
-          "best_of",
-          "logit_bias",
-          "min_tokens",
-          "ignore_eos",
-          "user",
-          "metadata",
-          "store",
-          "service_tier",
-          "skip_special_tokens"});
+  f.only({"prompt", "suffix", "echo", "max_tokens", "logprobs", "best_of"}, kSamplingFields);
   GenerationRequest r;
   const json& prompt = f.require("prompt");
   // A string, one string in an array, token ids, or one token-id array in an array.
