@@ -71,10 +71,12 @@ void Interpreter::check_defined(const Node& at, const Value& value) const {
 }
 
 std::string Interpreter::render(const Node& root) {
+  NamespaceRegistry namespaces;  // breaks namespace cycles when the render ends
   std::string output;
   out_ = &output;
   root_.vars = {};
   exec_body(root, root_);
+  root_.vars = {};
   return output;
 }
 
@@ -195,7 +197,7 @@ Interpreter::Flow Interpreter::exec_for(const Node& node, Scope& scope) {
   const auto length = static_cast<int64_t>(items.size());
   for (int64_t i = 0; i < length; ++i) {
     count_step(node);
-    auto loop = std::make_shared<Namespace>();
+    auto loop = make_namespace();
     auto& attrs = loop->attributes;
     attrs.emplace_back("index0", Value::of(i));
     attrs.emplace_back("index", Value::of(i + 1));

@@ -51,7 +51,7 @@ std::vector<std::pair<std::string, Value>> make_globals() {
                        }));
   globals.emplace_back(
       "namespace", function("namespace", [](std::vector<Value>& args, KwArgs& kwargs) -> Value {
-        auto ns = std::make_shared<jinja::Namespace>();
+        auto ns = jinja::make_namespace();
         for (const Value& arg : args) {
           if (!arg.is_dict()) throw TextError("namespace: positional argument must be a mapping");
           for (const auto& [k, v] : arg.data().as_object())

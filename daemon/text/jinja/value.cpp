@@ -4,6 +4,31 @@
 
 namespace mm::text::jinja {
 
+namespace {
+thread_local NamespaceRegistry* current_registry = nullptr;
+}  // namespace
+
+NamespaceRegistry::NamespaceRegistry() : outer_(current_registry) {
+  current_registry = this;
+}
+
+NamespaceRegistry::~NamespaceRegistry() {
+  current_registry = outer_;
+  for (const std::weak_ptr<Namespace>& weak : made_) {
+    if (std::shared_ptr<Namespace> ns = weak.lock()) {
+      // Moved out first: destroying the attributes may release other namespaces.
+      auto attributes = std::move(ns->attributes);
+      ns->attributes.clear();
+    }
+  }
+}
+
+std::shared_ptr<Namespace> make_namespace() {
+  auto ns = std::make_shared<Namespace>();
+  if (current_registry != nullptr) current_registry->made_.push_back(ns);
+  return ns;
+}
+
 Value* Namespace::find(std::string_view name) {
   for (auto& [key, value] : attributes) {
     if (key == name) return &value;

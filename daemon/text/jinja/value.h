@@ -32,6 +32,24 @@ struct Namespace {
   Value* find(std::string_view name);
 };
 
+// Namespaces can hold each other (`set ns.a = ns`, `set loop.x = ns`), and shared ownership
+// alone would leak such a cycle. Every namespace is made by make_namespace(); during a render a
+// NamespaceRegistry on the rendering thread records them and, when the render ends (normally
+// or by an error), empties the ones still alive, which breaks every cycle.
+std::shared_ptr<Namespace> make_namespace();
+class NamespaceRegistry {
+ public:
+  NamespaceRegistry();
+  ~NamespaceRegistry();
+  NamespaceRegistry(const NamespaceRegistry&) = delete;
+  NamespaceRegistry& operator=(const NamespaceRegistry&) = delete;
+
+ private:
+  friend std::shared_ptr<Namespace> make_namespace();
+  NamespaceRegistry* outer_;
+  std::vector<std::weak_ptr<Namespace>> made_;
+};
+
 class Value {
  public:
   Value() : data_(Undefined{}) {}

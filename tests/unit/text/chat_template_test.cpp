@@ -124,6 +124,24 @@ TEST(JinjaTemplate, RuntimeErrorsNameThePlace) {
   EXPECT_THROW(JinjaTemplate::parse("{{ unknown | nosuchfilter }}").render({}), TextError);
 }
 
+// Namespaces holding each other (found by fuzz_jinja as a leak): the render works as Jinja2's
+// does, and the cycle is broken when it ends (LeakSanitizer in the debug-asan preset checks).
+TEST(JinjaTemplate, NamespaceCyclesRenderAndDoNotLeak) {
+  EXPECT_EQ(JinjaTemplate::parse(
+                "{% set ns = namespace(a=1) %}{% set ns.self = ns %}{{ ns.self.self.a }}")
+                .render({}),
+            "1");
+  EXPECT_EQ(
+      JinjaTemplate::parse("{% set a = namespace() %}{% set b = namespace(x=a) %}{% set a.y = b %}"
+                           "{% for i in [1] %}{% set loop.ns = a %}{% set a.l = loop %}{% endfor %}"
+                           "{{ a.y.x.y.x is defined }}")
+          .render({}),
+      "True");
+  EXPECT_THROW(JinjaTemplate::parse("{% set ns = namespace() %}{% set ns.self = ns %}{{ 1 // 0 }}")
+                   .render({}),
+               TextError);
+}
+
 TEST(JinjaTemplate, NumbersBeyondInt64AreNotCrashes) {
   // int() of an unrepresentable float takes the filter's default, as a failed conversion does.
   EXPECT_EQ(JinjaTemplate::parse("{{ 1e300 | int }}|{{ 'nan' | int(7) }}").render({}), "0|7");
