@@ -52,15 +52,20 @@ float reference_value(const Checkpoint& ckpt, const LinearWeights& lw, int64_t n
   return 0;
 }
 
-class WeightPackingTest : public ::testing::TestWithParam<const char*> {};
+// The fixture's checkpoint and every Linear as bind_model_weights resolves it (the weights
+// point into the checkpoint, which therefore comes first).
+class WeightPackingTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  static ModelWeights bind(const Checkpoint& checkpoint) {
+    const std::string text = *checkpoint.read_text_file("config.json");
+    return bind_model_weights(checkpoint, parse_model_config(text, "config.json"),
+                              QuantConfig::parse(text, "config.json"));
+  }
+  const Checkpoint ckpt{fixture_dir() / GetParam()};
+  const ModelWeights weights = bind(ckpt);
+};
 
 TEST_P(WeightPackingTest, UnpackOfPackEqualsCheckpointDequantization) {
-  const std::filesystem::path folder = fixture_dir() / GetParam();
-  const Checkpoint ckpt(folder);
-  const std::string text = *ckpt.read_text_file("config.json");
-  const ModelConfig config = parse_model_config(text, "config.json");
-  const QuantConfig quant = QuantConfig::parse(text, "config.json");
-  const ModelWeights weights = bind_model_weights(ckpt, config, quant);
   std::vector<const LinearWeights*> all = {&weights.lm_head};
   for (const LayerWeights& layer : weights.layers) {
     for (const LinearWeights* w :
@@ -97,12 +102,6 @@ TEST_P(WeightPackingTest, UnpackOfPackEqualsCheckpointDequantization) {
 // the unpacked whole, for every fixture linear and every cut its blocks allow (2 and 4 ranks);
 // a cut through a block is refused with the weight's name.
 TEST_P(WeightPackingTest, SlicesEqualTheSliceOfTheWhole) {
-  const std::filesystem::path folder = fixture_dir() / GetParam();
-  const Checkpoint ckpt(folder);
-  const std::string text = *ckpt.read_text_file("config.json");
-  const ModelConfig config = parse_model_config(text, "config.json");
-  const QuantConfig quant = QuantConfig::parse(text, "config.json");
-  const ModelWeights weights = bind_model_weights(ckpt, config, quant);
   const LayerWeights& layer = weights.layers[0];
   int num_cuts = 0, num_refused = 0;
   for (const LinearWeights* lw : {&layer.q_proj, &layer.o_proj, &layer.experts[0].w1,
