@@ -408,7 +408,7 @@ json chat_logprob_entry(TextAdapter& text, const TokenLogprob& lp) {
 
 }  // namespace
 
-std::string OpenAiFrontend::chunk_json(Exchange& e, const std::string& finish_reason) {
+json OpenAiFrontend::chunk(Exchange& e, const std::string& finish_reason) {
   TextAdapter& text = *options_.text;
   json choice = {{"index", 0}};
   json logprobs = nullptr;
@@ -476,13 +476,13 @@ std::string OpenAiFrontend::chunk_json(Exchange& e, const std::string& finish_re
   e.content.clear();
   e.reasoning.clear();
   e.tool_call_deltas.clear();
-  json chunk = {{"id", e.id},
-                {"object", e.request.chat ? "chat.completion.chunk" : "text_completion"},
-                {"created", e.created},
-                {"model", options_.served_model_name},
-                {"choices", json::array({choice})}};
-  if (e.request.include_usage) chunk["usage"] = nullptr;
-  return dump(chunk);
+  json out = {{"id", e.id},
+              {"object", e.request.chat ? "chat.completion.chunk" : "text_completion"},
+              {"created", e.created},
+              {"model", options_.served_model_name},
+              {"choices", json::array({choice})}};
+  if (e.request.include_usage) out["usage"] = nullptr;
+  return out;
 }
 
 // One server-sent event; nothing once the client is gone (a failed write closes the
@@ -509,15 +509,15 @@ void OpenAiFrontend::flush_chunk(Exchange& e) {
     opening.id = e.id;
     opening.created = e.created;
     if (e.request.chat) {
-      json chunk = json::parse(chunk_json(opening, ""));
-      chunk["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
-      send_event(e, dump(chunk));
+      json first = chunk(opening, "");
+      first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+      send_event(e, dump(first));
     } else if (!e.echo.empty()) {
       opening.content = e.echo;
-      send_event(e, chunk_json(opening, ""));
+      send_event(e, dump(chunk(opening, "")));
     }
   }
-  if (has_output && e.connection != nullptr) send_event(e, chunk_json(e, ""));
+  if (has_output && e.connection != nullptr) send_event(e, dump(chunk(e, "")));
   // A failed write closes the connection, and connection_lost() clears e.connection.
   if (e.connection != nullptr &&
       e.connection->write_queue_bytes() > options_.http.max_write_queue_bytes) {
@@ -531,11 +531,11 @@ void OpenAiFrontend::flush_chunk(Exchange& e) {
   }
 }
 
-std::string OpenAiFrontend::usage_json(const Usage& usage) const {
-  return dump(json{{"prompt_tokens", usage.prompt_tokens},
-                   {"completion_tokens", usage.completion_tokens},
-                   {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
-                   {"prompt_tokens_details", {{"cached_tokens", usage.cached_prompt_tokens}}}});
+json OpenAiFrontend::usage_object(const Usage& usage) {
+  return {{"prompt_tokens", usage.prompt_tokens},
+          {"completion_tokens", usage.completion_tokens},
+          {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", usage.cached_prompt_tokens}}}};
 }
 
 void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) {
@@ -564,14 +564,14 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
     if (event.reason == FinishReason::kError) {
       send_event(e, http::error_body(500, event.message));
     }
-    send_event(e, chunk_json(e, reason));
+    send_event(e, dump(chunk(e, reason)));
     if (e.request.include_usage) {
       json chunk = {{"id", e.id},
                     {"object", e.request.chat ? "chat.completion.chunk" : "text_completion"},
                     {"created", e.created},
                     {"model", options_.served_model_name},
                     {"choices", json::array()},
-                    {"usage", json::parse(usage_json(usage))}};
+                    {"usage", usage_object(usage)}};
       send_event(e, dump(chunk));
     }
     send_event(e, "[DONE]");
@@ -585,7 +585,7 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   json logprobs = nullptr;
   if (e.request.sampling.logprobs >= 0) {
     const bool chat = e.request.chat;
-    json parsed = json::parse(chunk_json(e, reason));  // formats and clears the logprobs
+    json parsed = chunk(e, reason);  // formats and clears the logprobs
     logprobs = parsed["choices"][0]["logprobs"];
     if (logprobs.is_null()) logprobs = chat ? json{{"content", json::array()}} : json(nullptr);
   }
@@ -615,7 +615,7 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
                {"created", e.created},
                {"model", options_.served_model_name},
                {"choices", json::array({choice})},
-               {"usage", json::parse(usage_json(usage))}};
+               {"usage", usage_object(usage)}};
   e.connection->respond(200, "application/json", dump(body), e.cors);
 }
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -102,8 +103,9 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   void flush_chunk(Exchange& exchange);
   void send_event(Exchange& exchange, const std::string& data);
   void finish(Exchange& exchange, const ConnectionMailbox::Event& event);
-  std::string chunk_json(Exchange& exchange, const std::string& finish_reason);
-  std::string usage_json(const Usage& usage) const;
+  // The next chunk of `exchange` (its pending output and logprobs, which it takes).
+  nlohmann::json chunk(Exchange& exchange, const std::string& finish_reason);
+  static nlohmann::json usage_object(const Usage& usage);
   void check_drained();
 
   OpenAiOptions options_;
