@@ -16,7 +16,8 @@ namespace {
 const float* e4m3_table() {
   static const std::array<float, 256> table = [] {
     std::array<float, 256> t{};
-    for (int code = 0; code < 256; ++code) t[static_cast<size_t>(code)] = e4m3fn_to_f32(static_cast<uint8_t>(code));
+    for (int code = 0; code < 256; ++code)
+      t[static_cast<size_t>(code)] = e4m3fn_to_f32(static_cast<uint8_t>(code));
     return t;
   }();
   return table.data();
@@ -35,9 +36,12 @@ inline float weight_unscaled(const LinearWeightsView& w, const uint8_t* row, int
       __builtin_memcpy(&bits, row + 2 * j, 2);
       return bf16_to_f32(bits);
     }
-    case PackedFormat::kFp8Block: return e4m3_table()[row[j]];
-    case PackedFormat::kInt4Group: return static_cast<float>(int4_chunked_get(row, j));
-    case PackedFormat::kInt8Channel: return static_cast<float>(static_cast<int8_t>(row[j]));
+    case PackedFormat::kFp8Block:
+      return e4m3_table()[row[j]];
+    case PackedFormat::kInt4Group:
+      return static_cast<float>(int4_chunked_get(row, j));
+    case PackedFormat::kInt8Channel:
+      return static_cast<float>(static_cast<int8_t>(row[j]));
   }
   return 0;
 }
@@ -57,16 +61,22 @@ void rows_float_scalar(const LinearWeightsView& w, const LinearInputs& in, int64
       for (int64_t g = 0; g < num_groups; ++g) {
         float scale = 1.0f, bias = 0.0f;
         switch (w.format) {
-          case PackedFormat::kFp8Block: scale = w.scales[(n / w.block_rows) * num_groups + g]; break;
+          case PackedFormat::kFp8Block:
+            scale = w.scales[(n / w.block_rows) * num_groups + g];
+            break;
           case PackedFormat::kInt4Group:
             scale = bf16_to_f32(w.int4_scales[n * num_groups + g]);
             bias = int4_bias(scale, w.int4_zeros != nullptr ? w.int4_zeros[n * num_groups + g] : 0);
             break;
-          case PackedFormat::kInt8Channel: scale = w.scales[n]; break;
-          default: break;
+          case PackedFormat::kInt8Channel:
+            scale = w.scales[n];
+            break;
+          default:
+            break;
         }
         const int64_t k_end = std::min(k_cols, (g + 1) * group_cols);
-        for (int64_t k = g * group_cols; k < k_end; ++k) acc += (weight_unscaled(w, row, k) * scale + bias) * x[k];
+        for (int64_t k = g * group_cols; k < k_end; ++k)
+          acc += (weight_unscaled(w, row, k) * scale + bias) * x[k];
       }
       y[m * w.num_rows + n] = acc;
     }
@@ -81,9 +91,9 @@ void rows_w8a8_scalar(const LinearWeightsView& w, const LinearInputs& in, int64_
     for (int64_t m = 0; m < in.num_tokens; ++m) {
       const int8_t* xq = in.xq + m * k_cols;
       int32_t acc = 0;
-      for (int64_t k = 0; k < k_cols; ++k) acc += static_cast<int32_t>(row[k]) * xq[k];
-      y[m * w.num_rows + n] =
-          (static_cast<float>(acc) * in.x_scales[m]) * w.scales[n];
+      for (int64_t k = 0; k < k_cols; ++k)
+        acc += static_cast<int32_t>(row[k]) * xq[k];
+      y[m * w.num_rows + n] = (static_cast<float>(acc) * in.x_scales[m]) * w.scales[n];
     }
   }
 }
@@ -97,7 +107,8 @@ LinearRowsFn linear_rows_scalar(PackedFormat format, bool int8_activations) {
 
 float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq) {
   float amax = 0;
-  for (int64_t k = 0; k < num_cols; ++k) amax = std::max(amax, std::fabs(x[k]));
+  for (int64_t k = 0; k < num_cols; ++k)
+    amax = std::max(amax, std::fabs(x[k]));
   if (amax == 0.0f) {
     std::fill(xq, xq + num_cols, int8_t{0});
     return 1.0f;
@@ -123,7 +134,8 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     scratch.x_perm.resize(static_cast<size_t>(num_tokens * k_cols));
     for (int64_t m = 0; m < num_tokens; ++m) {
       for (int64_t j = 0; j < k_cols; ++j) {
-        scratch.x_perm[static_cast<size_t>(m * k_cols + j)] = x[m * k_cols + w.col_perm[static_cast<size_t>(j)]];
+        scratch.x_perm[static_cast<size_t>(m * k_cols + j)] =
+            x[m * k_cols + w.col_perm[static_cast<size_t>(j)]];
       }
     }
     in.x = scratch.x_perm.data();
@@ -139,6 +151,21 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     in.xq = scratch.xq.data();
     in.x_scales = scratch.x_scales.data();
   }
+  if (isa == CpuIsa::kAvx2 && w.format == PackedFormat::kInt4Group && w.group_cols % 16 == 0 &&
+      k_cols % w.group_cols == 0) {
+    const int64_t num_groups = w.num_groups();
+    scratch.x_group_sums.resize(static_cast<size_t>(num_tokens * num_groups));
+    for (int64_t m = 0; m < num_tokens; ++m) {
+      for (int64_t g = 0; g < num_groups; ++g) {
+        const float* xg = in.x + m * k_cols + g * w.group_cols;
+        float sum = 0;
+        for (int64_t j = 0; j < w.group_cols; ++j)
+          sum += xg[j];
+        scratch.x_group_sums[static_cast<size_t>(m * num_groups + g)] = sum;
+      }
+    }
+    in.x_group_sums = scratch.x_group_sums.data();
+  }
   LinearWeightsView& view = task.view;
   view.format = w.format;
   view.num_rows = w.num_rows;
@@ -151,7 +178,8 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
   view.scales = w.scales.data();
   view.int4_scales = w.int4_scales.data();
   view.int4_zeros = w.int4_zeros.empty() ? nullptr : w.int4_zeros.data();
-  task.rows = isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8) : linear_rows_scalar(w.format, w8a8);
+  task.rows =
+      isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8) : linear_rows_scalar(w.format, w8a8);
   return task;
 }
 
@@ -169,7 +197,8 @@ void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tas
     if (tasks[t].in.num_tokens <= 0) continue;
     const int64_t rows = tasks[t].view.num_rows;
     const int64_t grain = std::max<int64_t>(16, rows / (int64_t{4} * pool.num_threads()));
-    for (int64_t begin = 0; begin < rows; begin += grain) chunks.push_back({t, begin, std::min(rows, begin + grain)});
+    for (int64_t begin = 0; begin < rows; begin += grain)
+      chunks.push_back({t, begin, std::min(rows, begin + grain)});
   }
   pool.parallel_for(static_cast<int64_t>(chunks.size()), 1, [&](int64_t first, int64_t last) {
     for (int64_t c = first; c < last; ++c) {

@@ -15,10 +15,10 @@ namespace mm {
 // instantiates no standard-library templates, so no AVX2 code can leak into shared symbols).
 struct LinearWeightsView {
   PackedFormat format = PackedFormat::kF32;
-  int64_t num_rows = 0;      // N
-  int64_t num_cols = 0;      // K
-  int64_t row_bytes = 0;     // bytes of one packed row of `data`
-  int64_t group_cols = 0;    // columns per scale group (K when the format has none)
+  int64_t num_rows = 0;    // N
+  int64_t num_cols = 0;    // K
+  int64_t row_bytes = 0;   // bytes of one packed row of `data`
+  int64_t group_cols = 0;  // columns per scale group (K when the format has none)
   int64_t num_groups = 1;
   int64_t block_rows = 1;
   const uint8_t* data = nullptr;
@@ -29,10 +29,14 @@ struct LinearWeightsView {
 
 // Activations prepared once per call, shared by every row kernel.
 struct LinearInputs {
-  const float* x = nullptr;           // f32 [num_tokens, K], packed column order
+  const float* x = nullptr;  // f32 [num_tokens, K], packed column order
   int64_t num_tokens = 0;
-  const int8_t* xq = nullptr;         // W8A8: i8 [num_tokens, K]
-  const float* x_scales = nullptr;    // W8A8: f32 [num_tokens], amax / 127
+  const int8_t* xq = nullptr;       // W8A8: i8 [num_tokens, K]
+  const float* x_scales = nullptr;  // W8A8: f32 [num_tokens], amax / 127
+  // kInt4Group with whole groups of 16·j columns: f32 [num_tokens, num_groups], the sum of x over
+  // each group. The AVX2 kernel multiplies raw nibbles and takes the +8 / zero-point offset out
+  // of the sum once per group through it: Σ (u − o)·x = Σ u·x − o·Σ x.
+  const float* x_group_sums = nullptr;
 };
 
 // Writes y[m, n] (f32 [num_tokens, N] row-major) for rows n in [row_begin, row_end).
@@ -48,6 +52,7 @@ struct LinearScratch {
   std::vector<float> x_perm;
   std::vector<int8_t> xq;
   std::vector<float> x_scales;
+  std::vector<float> x_group_sums;
 };
 
 // One prepared linear call: y = x · Wᵀ, ready to run rows of.

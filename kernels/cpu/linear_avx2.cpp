@@ -26,7 +26,9 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
 
 // Dequantizers: 8 consecutive weights of one row starting at column k, as their exact f32
 // values (set_group(g) first for the formats with group scales); `scalar` does one column.
@@ -36,7 +38,9 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 struct DequantF32 {
   const uint8_t* row;
   void set_group(int64_t) {}
-  __m256 operator()(int64_t k) const { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k); }
+  __m256 operator()(int64_t k) const {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
+  }
   float scalar(int64_t k) const {
     float v;
     std::memcpy(&v, row + 4 * k, 4);
@@ -77,8 +81,10 @@ struct DequantFp8 {
     scale_v = _mm256_set1_ps(scale * 256.0f);
   }
   __m256 operator()(int64_t k) const {
-    const __m128i codes = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)));
-    const __m128i half = _mm_and_si128(_mm_slli_epi16(codes, 7), _mm_set1_epi16(static_cast<short>(0xBF80)));
+    const __m128i codes =
+        _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)));
+    const __m128i half =
+        _mm_and_si128(_mm_slli_epi16(codes, 7), _mm_set1_epi16(static_cast<short>(0xBF80)));
     return _mm256_mul_ps(_mm256_cvtph_ps(half), scale_v);
   }
   float scalar(int64_t k) const {
@@ -109,7 +115,9 @@ struct DequantInt4 {
     const uint64_t chunk = static_cast<uint64_t>(k) >> 4;
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * chunk)));
   }
-  __m256 dequant(__m256i nibbles) const { return _mm256_fmadd_ps(_mm256_cvtepi32_ps(nibbles), scale_v, bias_v); }
+  __m256 dequant(__m256i nibbles) const {
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(nibbles), scale_v, bias_v);
+  }
   void pair(int64_t k, __m256& w0, __m256& w1) const {
     const __m256i b = bytes(k);
     w0 = dequant(_mm256_and_si256(b, _mm256_set1_epi32(0xF)));
@@ -117,7 +125,8 @@ struct DequantInt4 {
   }
   __m256 operator()(int64_t k) const {
     const __m256i b = bytes(k);
-    return dequant((k & 8) != 0 ? _mm256_srli_epi32(b, 4) : _mm256_and_si256(b, _mm256_set1_epi32(0xF)));
+    return dequant((k & 8) != 0 ? _mm256_srli_epi32(b, 4)
+                                : _mm256_and_si256(b, _mm256_set1_epi32(0xF)));
   }
   float scalar(int64_t k) const {
     const uint64_t uk = static_cast<uint64_t>(k);
@@ -132,11 +141,158 @@ struct DequantInt8 {
   __m256 scale_v;
   void set_group(int64_t) {}
   __m256 operator()(int64_t k) const {
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)))),
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                             _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + k)))),
                          scale_v);
   }
   float scalar(int64_t k) const { return static_cast<float>(static_cast<int8_t>(row[k])) * scale; }
 };
+
+// Group-scaled formats decoded without their scale: the products of one group are summed with
+// the raw weights and the group's scale multiplies that sum once (group_step below), instead of
+// scaling every weight. Raw INT4 weights are the unsigned nibbles u, their offset 8 + z taken
+// out once per row and token through the group sums of x (offset_term); raw FP8 weights are the
+// e4m3 values times 2^−8 (the F16C trick above), the 2^8 folded into the scale. Both are exact
+// in f32, so only the order of the f32 additions differs from the dequantize-first kernels.
+struct RawInt4 {
+  const uint8_t* row;
+  const uint16_t* scales;  // this row's bf16 scales, one per group
+  const int8_t* zeros;     // this row's zero points, or null (symmetric)
+  int64_t num_groups;
+  __m256 scale_v = _mm256_setzero_ps();
+  void set_group(int64_t g) {
+    scale_v = _mm256_castsi256_ps(
+        _mm256_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(scales[g]) << 16)));
+  }
+  // Unsigned nibbles u (0..15) as f32; the offset is taken out by offset_term.
+  void pair(int64_t k, __m256& w0, __m256& w1) const {
+    const uint64_t chunk = static_cast<uint64_t>(k) >> 4;
+    const __m256i b =
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * chunk)));
+    w0 = _mm256_cvtepi32_ps(_mm256_and_si256(b, _mm256_set1_epi32(0xF)));
+    w1 = _mm256_cvtepi32_ps(_mm256_srli_epi32(b, 4));
+  }
+  // Σ_g (8 + z_g) · s_g · Σx_g for one token, 8 groups per step.
+  float offset_term(const float* x_sums) const {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t g = 0;
+    for (; g + 8 <= num_groups; g += 8) {
+      const __m256 s = _mm256_castsi256_ps(_mm256_slli_epi32(
+          _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + g))),
+          16));
+      __m256 o = _mm256_set1_ps(8.0f);
+      if (zeros != nullptr) {
+        o = _mm256_add_ps(o, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                 _mm_loadl_epi64(reinterpret_cast<const __m128i*>(zeros + g)))));
+      }
+      acc = _mm256_fmadd_ps(_mm256_mul_ps(o, s), _mm256_loadu_ps(x_sums + g), acc);
+    }
+    float total = hsum(acc);
+    for (; g < num_groups; ++g) {
+      const uint32_t wide = static_cast<uint32_t>(scales[g]) << 16;
+      float s;
+      std::memcpy(&s, &wide, 4);
+      const float o = 8.0f + (zeros != nullptr ? static_cast<float>(zeros[g]) : 0.0f);
+      total += (o * s) * x_sums[g];
+    }
+    return total;
+  }
+};
+
+struct RawFp8 {
+  const uint8_t* row;
+  const float* scales;  // this row's block-row of scales, one per group
+  __m256 scale_v = _mm256_setzero_ps();
+  void set_group(int64_t g) { scale_v = _mm256_set1_ps(scales[g] * 256.0f); }
+  void pair(int64_t k, __m256& w0, __m256& w1) const {
+    const __m256i codes =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
+    const __m256i half = _mm256_and_si256(_mm256_slli_epi16(codes, 7),
+                                          _mm256_set1_epi16(static_cast<short>(0xBF80)));
+    w0 = _mm256_cvtph_ps(_mm256_castsi256_si128(half));
+    w1 = _mm256_cvtph_ps(_mm256_extracti128_si256(half, 1));
+  }
+};
+
+// True when every group is whole and a multiple of 16 columns: the shape grouped_tile needs.
+inline bool groups_fit_pairs(const LinearWeightsView& w) {
+  return w.group_cols % (2 * kLanes) == 0 && w.num_groups * w.group_cols == w.num_cols;
+}
+
+// One weight row against `kTile` tokens, group by group. Per token: two chains (even / odd
+// 8-column steps) sum a group's raw products; the sum times the group scale is added to the
+// token's total (a multiply and an add rather than an FMA: the total's dependency chain is then
+// one 3-cycle add per group). The sequence is the same for every tile size, so a token's result
+// does not depend on the batch it is in. (Interleaving two rows for a lone token, to give the
+// core more independent chains, measured slower: register spills.)
+template <int kTile, class Raw>
+inline void grouped_tile(Raw& dq, const LinearWeightsView& w, const float* const* xs,
+                         const float* const* x_sums, float* out) {
+  __m256 acc[kTile];
+  for (int i = 0; i < kTile; ++i)
+    acc[i] = _mm256_setzero_ps();
+  const int64_t steps = w.group_cols / (2 * kLanes);
+  int64_t k = 0;
+  for (int64_t g = 0; g < w.num_groups; ++g) {
+    dq.set_group(g);
+    __m256 s0[kTile], s1[kTile];
+    __m256 w0, w1;
+    dq.pair(k, w0, w1);
+    for (int i = 0; i < kTile; ++i) {
+      s0[i] = _mm256_mul_ps(w0, _mm256_loadu_ps(xs[i] + k));
+      s1[i] = _mm256_mul_ps(w1, _mm256_loadu_ps(xs[i] + k + kLanes));
+    }
+    k += 2 * kLanes;
+    for (int64_t j = 1; j < steps; ++j, k += 2 * kLanes) {
+      dq.pair(k, w0, w1);
+      for (int i = 0; i < kTile; ++i) {
+        s0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[i] + k), s0[i]);
+        s1[i] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xs[i] + k + kLanes), s1[i]);
+      }
+    }
+    for (int i = 0; i < kTile; ++i)
+      acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(_mm256_add_ps(s0[i], s1[i]), dq.scale_v));
+  }
+  for (int i = 0; i < kTile; ++i) {
+    out[i] = hsum(acc[i]);
+    if constexpr (requires { dq.offset_term(x_sums[i]); }) out[i] -= dq.offset_term(x_sums[i]);
+  }
+}
+
+// Rows [begin, end) of a group-scaled format; make_raw(n) builds row n's decoder.
+template <class MakeRaw>
+inline void rows_grouped(const LinearWeightsView& w, const LinearInputs& in, int64_t begin,
+                         int64_t end, float* y, MakeRaw make_raw) {
+  const float* xs[kTokenTile];
+  const float* x_sums[kTokenTile] = {};
+  float out[kTokenTile];
+  for (int64_t n = begin; n < end; ++n) {
+    auto dq = make_raw(n);
+    for (int64_t m0 = 0; m0 < in.num_tokens; m0 += kTokenTile) {
+      const int tile = static_cast<int>(min64(kTokenTile, in.num_tokens - m0));
+      for (int i = 0; i < tile; ++i) {
+        xs[i] = in.x + (m0 + i) * w.num_cols;
+        if (in.x_group_sums != nullptr) x_sums[i] = in.x_group_sums + (m0 + i) * w.num_groups;
+      }
+      switch (tile) {
+        case 4:
+          grouped_tile<4>(dq, w, xs, x_sums, out);
+          break;
+        case 3:
+          grouped_tile<3>(dq, w, xs, x_sums, out);
+          break;
+        case 2:
+          grouped_tile<2>(dq, w, xs, x_sums, out);
+          break;
+        default:
+          grouped_tile<1>(dq, w, xs, x_sums, out);
+          break;
+      }
+      for (int i = 0; i < tile; ++i)
+        y[(m0 + i) * w.num_rows + n] = out[i];
+    }
+  }
+}
 
 // 16 consecutive weights: one call for formats that decode them together (int4), else two.
 template <class Dequant>
@@ -190,55 +346,87 @@ inline void row_tile(Dequant& dq, const LinearWeightsView& w, const float* const
     const int64_t k_end = min64(w.num_cols, (g + 1) * w.group_cols);
     for (; k + kLanes <= k_end; k += kLanes) {
       const __m256 w0 = dq(k);
-      for (int i = 0; i < kTile; ++i) acc0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[i] + k), acc0[i]);
+      for (int i = 0; i < kTile; ++i)
+        acc0[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xs[i] + k), acc0[i]);
     }
     for (; k < k_end; ++k) {
       const float wk = dq.scalar(k);
-      for (int i = 0; i < kTile; ++i) tail[i] += wk * xs[i][k];
+      for (int i = 0; i < kTile; ++i)
+        tail[i] += wk * xs[i][k];
     }
   }
-  for (int i = 0; i < kTile; ++i) out[i] = hsum(_mm256_add_ps(acc0[i], acc1[i])) + tail[i];
+  for (int i = 0; i < kTile; ++i)
+    out[i] = hsum(_mm256_add_ps(acc0[i], acc1[i])) + tail[i];
 }
 
 template <class Dequant>
-inline void row_all_tokens(Dequant& dq, const LinearWeightsView& w, const LinearInputs& in, int64_t n, float* y) {
+inline void row_all_tokens(Dequant& dq, const LinearWeightsView& w, const LinearInputs& in,
+                           int64_t n, float* y) {
   const float* xs[kTokenTile];
   float out[kTokenTile];
   for (int64_t m0 = 0; m0 < in.num_tokens; m0 += kTokenTile) {
     const int tile = static_cast<int>(min64(kTokenTile, in.num_tokens - m0));
-    for (int i = 0; i < tile; ++i) xs[i] = in.x + (m0 + i) * w.num_cols;
+    for (int i = 0; i < tile; ++i)
+      xs[i] = in.x + (m0 + i) * w.num_cols;
     switch (tile) {
-      case 4: row_tile<4>(dq, w, xs, out); break;
-      case 3: row_tile<3>(dq, w, xs, out); break;
-      case 2: row_tile<2>(dq, w, xs, out); break;
-      default: row_tile<1>(dq, w, xs, out); break;
+      case 4:
+        row_tile<4>(dq, w, xs, out);
+        break;
+      case 3:
+        row_tile<3>(dq, w, xs, out);
+        break;
+      case 2:
+        row_tile<2>(dq, w, xs, out);
+        break;
+      default:
+        row_tile<1>(dq, w, xs, out);
+        break;
     }
-    for (int i = 0; i < tile; ++i) y[(m0 + i) * w.num_rows + n] = out[i];
+    for (int i = 0; i < tile; ++i)
+      y[(m0 + i) * w.num_rows + n] = out[i];
   }
 }
 
-void rows_f32(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
+void rows_f32(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
+              float* y) {
   for (int64_t n = begin; n < end; ++n) {
     DequantF32 dq{w.data + n * w.row_bytes};
     row_all_tokens(dq, w, in, n, y);
   }
 }
 
-void rows_bf16(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
+void rows_bf16(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
+               float* y) {
   for (int64_t n = begin; n < end; ++n) {
     DequantBf16 dq{w.data + n * w.row_bytes};
     row_all_tokens(dq, w, in, n, y);
   }
 }
 
-void rows_fp8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
+void rows_fp8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
+              float* y) {
+  if (groups_fit_pairs(w)) {
+    rows_grouped(w, in, begin, end, y, [&](int64_t n) {
+      return RawFp8{w.data + n * w.row_bytes, w.scales + (n / w.block_rows) * w.num_groups};
+    });
+    return;
+  }
   for (int64_t n = begin; n < end; ++n) {
     DequantFp8 dq{w.data + n * w.row_bytes, w.scales + (n / w.block_rows) * w.num_groups};
     row_all_tokens(dq, w, in, n, y);
   }
 }
 
-void rows_int4(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
+void rows_int4(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
+               float* y) {
+  if (groups_fit_pairs(w) && in.x_group_sums != nullptr) {
+    rows_grouped(w, in, begin, end, y, [&](int64_t n) {
+      return RawInt4{w.data + n * w.row_bytes, w.int4_scales + n * w.num_groups,
+                     w.int4_zeros != nullptr ? w.int4_zeros + n * w.num_groups : nullptr,
+                     w.num_groups};
+    });
+    return;
+  }
   for (int64_t n = begin; n < end; ++n) {
     DequantInt4 dq{w.data + n * w.row_bytes, w.int4_scales + n * w.num_groups,
                    w.int4_zeros != nullptr ? w.int4_zeros + n * w.num_groups : nullptr};
@@ -256,7 +444,8 @@ void rows_int8_w8a16(const LinearWeightsView& w, const LinearInputs& in, int64_t
 
 // W8A8: exact int32 dot products. 16 int8 → 16 int16 lanes, pmaddwd pairs them into 8 int32
 // partial sums (no overflow: |a·b| ≤ 128·128, pair sums ≤ 2^15, K ≤ 2^16 keeps int32 exact).
-void rows_w8a8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end, float* y) {
+void rows_w8a8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
+               float* y) {
   const int64_t k_cols = w.num_cols;
   for (int64_t n = begin; n < end; ++n) {
     const int8_t* row = reinterpret_cast<const int8_t*>(w.data + n * k_cols);
@@ -265,15 +454,18 @@ void rows_w8a8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin
       __m256i acc = _mm256_setzero_si256();
       int64_t k = 0;
       for (; k + 16 <= k_cols; k += 16) {
-        const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
-        const __m256i xv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + k)));
+        const __m256i wv =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + k)));
+        const __m256i xv =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + k)));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wv, xv));
       }
       __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
       s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
       s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
       int32_t total = _mm_cvtsi128_si32(s);
-      for (; k < k_cols; ++k) total += static_cast<int32_t>(row[k]) * xq[k];
+      for (; k < k_cols; ++k)
+        total += static_cast<int32_t>(row[k]) * xq[k];
       y[m * w.num_rows + n] = (static_cast<float>(total) * in.x_scales[m]) * w.scales[n];
     }
   }
@@ -283,11 +475,16 @@ void rows_w8a8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin
 
 LinearRowsFn linear_rows_avx2(PackedFormat format, bool int8_activations) {
   switch (format) {
-    case PackedFormat::kF32: return &rows_f32;
-    case PackedFormat::kBf16: return &rows_bf16;
-    case PackedFormat::kFp8Block: return &rows_fp8;
-    case PackedFormat::kInt4Group: return &rows_int4;
-    case PackedFormat::kInt8Channel: return int8_activations ? &rows_w8a8 : &rows_int8_w8a16;
+    case PackedFormat::kF32:
+      return &rows_f32;
+    case PackedFormat::kBf16:
+      return &rows_bf16;
+    case PackedFormat::kFp8Block:
+      return &rows_fp8;
+    case PackedFormat::kInt4Group:
+      return &rows_int4;
+    case PackedFormat::kInt8Channel:
+      return int8_activations ? &rows_w8a8 : &rows_int8_w8a16;
   }
   return nullptr;
 }
