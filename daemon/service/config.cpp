@@ -50,7 +50,7 @@ std::vector<Option> options_of(DaemonConfig& c) {
       {"allow-other-users", &c.allow_other_users, "let users other than mmd's connect"},
       {"kv-block-size", &c.kv_block_size, "tokens per KV block"},
       {"num-kv-blocks", &c.num_kv_blocks, "KV pool cap in blocks"},
-      {"threads", &c.num_threads, "CPU backend threads (0: all)"},
+      {"threads", &c.num_threads, "CPU backend threads (0: one per CPU in the affinity mask)"},
       {"ipc-ring-bytes", &c.ipc_ring_bytes, "each client's reply ring (power of two)"},
       {"ipc-max-unread-tokens", &c.ipc_max_unread_tokens,
        "unread tokens after which a request is cancelled"},

@@ -6,6 +6,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace mm {
 namespace {
@@ -16,11 +19,21 @@ inline void cpu_relax() {
 #endif
 }
 
+// The CPUs this process may run on: under `mpirun` (which binds each rank to a core by default)
+// or a cgroup / taskset, fewer than the machine has. Threads beyond them would share a core and
+// spin against each other.
+int usable_cpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  if (num_threads <= 0)
-    num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (num_threads <= 0) num_threads = usable_cpus();
   workers_.reserve(static_cast<size_t>(num_threads - 1));
   for (int i = 1; i < num_threads; ++i)
     workers_.emplace_back([this] { worker_loop(); });

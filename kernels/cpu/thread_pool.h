@@ -19,7 +19,8 @@ namespace mm {
 
 class ThreadPool {
  public:
-  // `num_threads` counts the caller: 1 runs everything inline. 0 means one per hardware thread.
+  // `num_threads` counts the caller: 1 runs everything inline. 0 means one per CPU this process
+  // may run on (its affinity mask: mpirun binds ranks to cores).
   explicit ThreadPool(int num_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
