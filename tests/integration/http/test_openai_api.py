@@ -6,6 +6,7 @@ the source tree. Each class starts its own daemon on a free loopback port.
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -53,13 +54,13 @@ def free_port():
 
 
 class Daemon:
-    def __init__(self, *extra):
+    def __init__(self, *extra, model=MODEL):
         self.dir = tempfile.mkdtemp(prefix="mmd-http-")
         self.port = free_port()
         self.socket = os.path.join(self.dir, "mmd.sock")
         self.log = open(os.path.join(self.dir, "mmd.log"), "w+")
         self.proc = subprocess.Popen(
-            [MMD, "--model", MODEL, "--socket", self.socket, "--bus", "none",
+            [MMD, "--model", model, "--socket", self.socket, "--bus", "none",
              "--port", str(self.port), "--threads", "1", "--kv-cache-dtype", "float32",
              "--reasoning-parser", "minimax_m2", "--enable-auto-tool-choice",
              "--tool-call-parser", "minimax_m2", *extra],
@@ -481,6 +482,96 @@ class HealthAndKeyTest(unittest.TestCase):
         self.assertEqual(self.daemon.metric("mmd_sleep_level"), 1)
         subprocess.run([MMCTL, "wake"], env=env, check=True, capture_output=True, timeout=60)
         self.assertEqual(json.loads(self.daemon.get("/health")[1])["status"], "ready")
+
+
+class SaturatedEngineTest(unittest.TestCase):
+    """--max-waiting-requests: with one sequence running and one waiting, the next request is
+    refused with 429 in vLLM's error shape; the others are unaffected and serving goes on."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon("--max-num-seqs", "1", "--max-waiting-requests", "1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+
+    def open_stream(self):
+        body = json.dumps({"messages": CHAT, "max_tokens": 4000, "stream": True,
+                           "ignore_eos": True}).encode()
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=30)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                  str(len(body)).encode() + b"\r\n\r\n" + body)
+        return s
+
+    def wait_metric(self, name, value):
+        deadline = time.time() + 20
+        while self.daemon.metric(name) != value and time.time() < deadline:
+            time.sleep(0.002)
+        self.assertEqual(self.daemon.metric(name), value, name)
+
+    def test_third_request_is_429_and_the_first_two_are_served(self):
+        running = self.open_stream()
+        self.wait_metric("mmd_num_requests_running", 1)
+        waiting = self.open_stream()
+        # 4000 tokens keep the first request busy for far longer than these few round trips.
+        self.wait_metric("mmd_num_requests_waiting", 1)
+        status, body, _ = self.daemon.request(
+            "POST", "/v1/chat/completions", {"messages": CHAT, "max_tokens": 4})
+        self.assertEqual(status, 429, body)
+        error = json.loads(body)["error"]
+        self.assertEqual(error["code"], 429)
+        self.assertIn("too many requests waiting", error["message"])
+        # The refused request took nothing from the two admitted ones: both stream to the end.
+        for s in (running, waiting):
+            data = b""
+            while b"data: [DONE]" not in data:
+                chunk = s.recv(1 << 20)
+                self.assertTrue(chunk, "stream ended before [DONE]")
+                data += chunk
+            s.close()
+            self.assertIn(b"200 OK", data[:64])
+            self.assertIn(b'"finish_reason":"length"', data)
+        status, _, _ = self.daemon.request("POST", "/v1/chat/completions",
+                                           {"messages": CHAT, "max_tokens": 4})
+        self.assertEqual(status, 200)
+
+
+class FailedEngineTest(unittest.TestCase):
+    """A checkpoint damaged while the daemon sleeps: waking fails, /health says so (503, with the
+    loader's message), generation requests get 503 naming the failure, and the daemon stays up
+    to say it (systemd's watchdog, not a crash, restarts it)."""
+
+    def test_damaged_checkpoint_at_wake_gives_503_with_the_reason(self):
+        model = tempfile.mkdtemp(prefix="mmd-model-")
+        for name in os.listdir(MODEL):
+            shutil.copy(os.path.join(MODEL, name), model)
+        daemon = Daemon(model=model)
+        try:
+            env = dict(os.environ, MMD_SOCKET=daemon.socket)
+            subprocess.run([MMCTL, "sleep", "--level", "2"], env=env, check=True,
+                           capture_output=True, timeout=60)
+            weights = os.path.join(model, "model.safetensors")
+            with open(weights, "r+b") as f:
+                f.truncate(os.path.getsize(weights) // 2)
+            subprocess.run([MMCTL, "wake"], env=env, capture_output=True, timeout=60)
+            deadline = time.time() + 30
+            while json.loads(daemon.get("/health")[1])["status"] != "failed" and \
+                    time.time() < deadline:
+                time.sleep(0.05)
+            status, body, _ = daemon.get("/health")
+            self.assertEqual(status, 503)
+            health = json.loads(body)
+            self.assertEqual(health["status"], "failed")
+            self.assertIn("model.safetensors", health["error"])
+            status, body, _ = daemon.request("POST", "/v1/chat/completions",
+                                             {"messages": CHAT, "max_tokens": 4})
+            self.assertEqual(status, 503, body)
+            self.assertIn("the model failed to load", json.loads(body)["error"]["message"])
+            self.assertEqual(daemon.get("/v1/models")[0], 200)  # the frontend still answers
+        finally:
+            daemon.stop()
+            shutil.rmtree(model)
 
 
 if __name__ == "__main__":
