@@ -266,7 +266,16 @@ def greedy(hf, tok, prompts, max_new, batch=1):
 
 
 @torch.no_grad()
-def write_fixture(fx_dir, fmt, ids, plain, sim):
+def sim_f64(cfg, sd, info):
+    """The same simulation with every float in f64. Dynamic INT8 activation quantization is
+    discontinuous: f32-rounding-level differences before it flip int8 codes next to a rounding
+    tie, and one flipped code moves the logits visibly. The f32 and f64 runs of the *same*
+    reference show how far that goes for this prompt; the engine test allows that much."""
+    sd64 = {k: v.double() if v.is_floating_point() else v for k, v in sd.items()}
+    return build_sim(cfg, sd64, info, True).double()
+
+
+def write_fixture(fx_dir, fmt, ids, plain, sim, sim64=None):
     """Golden logits (F32). `logits`: dequantized weights, fp32 activations; `*_runtime_sim`:
     with the format's activation / KV quantization simulated (omitted when identical). The last
     LAST_POSITIONS positions only: models/ must stay within 20 MB."""
@@ -278,6 +287,8 @@ def write_fixture(fx_dir, fmt, ids, plain, sim):
     ls = sim(x)[0, keep].float().contiguous()
     if not torch.equal(ls, t["logits"]):  # only formats with activation / KV quantization
         t["logits_runtime_sim"] = ls
+        if sim64 is not None:
+            t["logits_runtime_sim_f64"] = sim64(x)[0, keep].float().contiguous()
     save_file(t, str(fx_dir / f"{fmt}.safetensors"))
 
 
@@ -330,7 +341,8 @@ def main():
         cfg, sd, info = load_format(root / fmt)
         if args.fixtures_only:
             write_fixture(fx_dir, fmt, fx_ids, build_sim(cfg, sd, info, False),
-                          build_sim(cfg, sd, info, True))
+                          build_sim(cfg, sd, info, True),
+                          sim_f64(cfg, sd, info) if info["int8_act"] else None)
             continue
         r = {"quant_method": info["method"]}
         if info["method"] == "compressed-tensors":
@@ -340,7 +352,8 @@ def main():
         plain = build_sim(cfg, sd, info, simulate=False)
         if info["fp8_act"] or info["int8_act"] or info["kv"]:
             r["ppl_weight_only"] = perplexity(plain, docs)[0]
-        write_fixture(fx_dir, fmt, fx_ids, plain, sim)
+        write_fixture(fx_dir, fmt, fx_ids, plain, sim,
+                      sim_f64(cfg, sd, info) if info["int8_act"] else None)
         hf = load_hf(sd, cfg)
         if fmt == "bf16":
             # transformers must agree with TinyM2 on the shipped weights

@@ -71,6 +71,8 @@ def main():
                          "(bit-reproducible); otherwise the schedule follows the wall clock")
     ap.add_argument("--bias-rate", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-every", type=int, default=0,
+                    help="if > 0: also write model_step<N>.pt every N steps (to evaluate a run early)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -144,6 +146,9 @@ def main():
                        "max_load_over_mean": round(imb, 2)}
                 log.append(rec)
                 print(json.dumps(rec), flush=True)
+            if args.save_every > 0 and step % args.save_every == 0:
+                Path(args.out).mkdir(parents=True, exist_ok=True)
+                torch.save(model.state_dict(), Path(args.out) / f"model_step{step}.pt")
             if (args.steps > 0 and step >= args.steps) or (args.steps <= 0 and el > args.minutes * 60) \
                     or step >= args.max_steps:
                 done = True

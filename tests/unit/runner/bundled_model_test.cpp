@@ -88,7 +88,24 @@ TEST_P(BundledModelTest, LogitsMatchTransformers) {
       std::printf("%s%s position %lld: max abs err %.3g, max |ref| %.3g, rel %.3g\n", folder(),
                   runtime_quant ? " (runtime quant)" : "", static_cast<long long>(position),
                   err.max_abs, err.ref_max, err.rel());
-      EXPECT_LE(err.rel(), kExactKvTolerance) << folder() << " position " << position;
+      // Run-time INT8 activations are discontinuous: an f32-rounding-level difference before
+      // the quantizer flips a code that sits next to a rounding tie, and one flipped code moves
+      // the logits visibly. The fixture holds the same reference computed in f64
+      // (`logits_runtime_sim_f64`); how far the reference's own f32 and f64 runs differ is how
+      // far an equally correct f32 engine may land (allowed twice that, for flips of its own).
+      // When the reference is well-conditioned the spread is ~1e-6 and this is the exact bound.
+      double tolerance = kExactKvTolerance;
+      if (runtime_quant) {
+        const TensorView f64 = tensor("logits_runtime_sim_f64");
+        std::vector<float> want64(static_cast<size_t>(vocab));
+        for (int64_t v = 0; v < vocab; ++v)
+          want64[static_cast<size_t>(v)] = f64.get_f32(p * vocab + v);
+        const double spread = compare(want64, want).max_abs / err.ref_max;
+        std::printf("  reference f32 vs f64 spread: rel %.3g; engine vs f64 reference: rel %.3g\n",
+                    spread, compare(row, want64).rel());
+        tolerance = std::max(tolerance, 2 * spread);
+      }
+      EXPECT_LE(err.rel(), tolerance) << folder() << " position " << position;
       EXPECT_EQ(argmax(row), argmax(want)) << folder() << " position " << position;
     }
   }
