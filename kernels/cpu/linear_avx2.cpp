@@ -161,8 +161,9 @@ struct RawInt4 {
   int64_t num_groups;
   __m256 scale_v = _mm256_setzero_ps();
   void set_group(int64_t g) {
+    // Both halves of each lane hold the bf16 bits; the shift leaves its f32 value.
     scale_v = _mm256_castsi256_ps(
-        _mm256_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(scales[g]) << 16)));
+        _mm256_slli_epi32(_mm256_set1_epi16(static_cast<short>(scales[g])), 16));
   }
   // Unsigned nibbles u (0..15) as f32; the offset is taken out by offset_term.
   void pair(int64_t k, __m256& w0, __m256& w1) const {
@@ -225,13 +226,13 @@ inline bool groups_fit_pairs(const LinearWeightsView& w) {
 // one 3-cycle add per group). The sequence is the same for every tile size, so a token's result
 // does not depend on the batch it is in. (Interleaving two rows for a lone token, to give the
 // core more independent chains, measured slower: register spills.)
-template <int kTile, class Raw>
+template <int kTile, int kSteps, class Raw>
 inline void grouped_tile(Raw& dq, const LinearWeightsView& w, const float* const* xs,
                          const float* const* x_sums, float* out) {
   __m256 acc[kTile];
   for (int i = 0; i < kTile; ++i)
     acc[i] = _mm256_setzero_ps();
-  const int64_t steps = w.group_cols / (2 * kLanes);
+  const int64_t steps = kSteps > 0 ? kSteps : w.group_cols / (2 * kLanes);
   int64_t k = 0;
   for (int64_t g = 0; g < w.num_groups; ++g) {
     dq.set_group(g);
@@ -259,6 +260,25 @@ inline void grouped_tile(Raw& dq, const LinearWeightsView& w, const float* const
   }
 }
 
+// The common group sizes (32 for INT4, 128 for FP8 blocks and INT4 g128) with the step count a
+// compile-time constant: the unrolled group loop saves the loop's own instructions, which at
+// batch 1 cost as much as the arithmetic (the kernel is bound by instruction throughput).
+template <int kTile, class Raw>
+inline void grouped_tile_for(Raw& dq, const LinearWeightsView& w, const float* const* xs,
+                             const float* const* x_sums, float* out) {
+  switch (w.group_cols) {
+    case 32:
+      grouped_tile<kTile, 2>(dq, w, xs, x_sums, out);
+      break;
+    case 128:
+      grouped_tile<kTile, 8>(dq, w, xs, x_sums, out);
+      break;
+    default:
+      grouped_tile<kTile, 0>(dq, w, xs, x_sums, out);
+      break;
+  }
+}
+
 // Rows [begin, end) of a group-scaled format; make_raw(n) builds row n's decoder.
 template <class MakeRaw>
 inline void rows_grouped(const LinearWeightsView& w, const LinearInputs& in, int64_t begin,
@@ -276,16 +296,16 @@ inline void rows_grouped(const LinearWeightsView& w, const LinearInputs& in, int
       }
       switch (tile) {
         case 4:
-          grouped_tile<4>(dq, w, xs, x_sums, out);
+          grouped_tile_for<4>(dq, w, xs, x_sums, out);
           break;
         case 3:
-          grouped_tile<3>(dq, w, xs, x_sums, out);
+          grouped_tile_for<3>(dq, w, xs, x_sums, out);
           break;
         case 2:
-          grouped_tile<2>(dq, w, xs, x_sums, out);
+          grouped_tile_for<2>(dq, w, xs, x_sums, out);
           break;
         default:
-          grouped_tile<1>(dq, w, xs, x_sums, out);
+          grouped_tile_for<1>(dq, w, xs, x_sums, out);
           break;
       }
       for (int i = 0; i < tile; ++i)
