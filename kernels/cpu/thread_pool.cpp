@@ -51,8 +51,7 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::run(int64_t num_items, int64_t grain, ChunkFn fn, void* context) {
   // A worker that saw the previous loop open may still be on its way out.
-  while (active_.load() != 0)
-    cpu_relax();
+  wait_for_workers_inside();
   fn_ = fn;
   context_ = context;
   num_items_ = num_items;
@@ -66,6 +65,10 @@ void ThreadPool::run(int64_t num_items, int64_t grain, ChunkFn fn, void* context
   work_on_job();
   phase_.fetch_add(1);  // closed: no worker joins from now on
   // Workers inside are running their last chunk; it is as short as any chunk the caller ran.
+  wait_for_workers_inside();
+}
+
+void ThreadPool::wait_for_workers_inside() {
   for (int spins = 0; active_.load() != 0; ++spins) {
     if (spins < 4096) {
       cpu_relax();

@@ -58,6 +58,8 @@ class ThreadPool {
 
   void run(int64_t num_items, int64_t grain, ChunkFn fn, void* context);
   void work_on_job();
+  // Spins (yielding the core after a while) until no worker is inside the current loop.
+  void wait_for_workers_inside();
   void worker_loop();
   // Waits until `phase_` differs from `seen` (or the pool stops); returns the new phase.
   uint64_t wait_for_phase(uint64_t seen);
