@@ -149,7 +149,7 @@ struct DequantInt8 {
 };
 
 // Group-scaled formats decoded without their scale: the products of one group are summed with
-// the raw weights and the group's scale multiplies that sum once (group_step below), instead of
+// the raw weights and the group's scale multiplies that sum once (grouped_tile below), instead of
 // scaling every weight. Raw INT4 weights are the unsigned nibbles u, their offset 8 + z taken
 // out once per row and token through the group sums of x (offset_term); raw FP8 weights are the
 // e4m3 values times 2^−8 (the F16C trick above), the 2^8 folded into the scale. Both are exact
