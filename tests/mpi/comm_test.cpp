@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/comm/mpi_communicator.h"
+#include "tests/mpi/run_on_every_rank.h"
 
 namespace mm {
 namespace {
@@ -103,7 +104,8 @@ TEST(MpiCommunicator, RanksLiveOnDistinctHostsWhenAskedTo) {
   // The inode in 16-bit pieces: each is exact in a float (the whole number is not).
   const auto inode = static_cast<uint64_t>(self.st_ino);
   std::vector<float> mine;
-  for (int shift = 0; shift < 64; shift += 16) mine.push_back(static_cast<float>((inode >> shift) & 0xFFFF));
+  for (int shift = 0; shift < 64; shift += 16)
+    mine.push_back(static_cast<float>((inode >> shift) & 0xFFFF));
   std::vector<float> all(mine.size() * static_cast<size_t>(comm->size()));
   comm->all_gather(mine, all);
   auto inode_of = [&](int r) {
@@ -111,7 +113,8 @@ TEST(MpiCommunicator, RanksLiveOnDistinctHostsWhenAskedTo) {
                               all.begin() + static_cast<ptrdiff_t>((r + 1) * mine.size()));
   };
   for (int a = 0; a < comm->size(); ++a) {
-    for (int b = a + 1; b < comm->size(); ++b) EXPECT_NE(inode_of(a), inode_of(b)) << "ranks " << a << " and " << b;
+    for (int b = a + 1; b < comm->size(); ++b)
+      EXPECT_NE(inode_of(a), inode_of(b)) << "ranks " << a << " and " << b;
   }
 }
 
@@ -133,15 +136,5 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   auto comm = mm::MpiCommunicator::create();
   mm::comm = comm.get();
-  // Only rank 0 prints progress; every rank's failures still fail its exit code (and mpirun's).
-  if (comm->rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  const int failed = RUN_ALL_TESTS();
-  std::vector<float> failures = {static_cast<float>(failed != 0)};
-  comm->all_reduce_sum(failures);
-  if (comm->rank() == 0 && failures[0] > 0)
-    std::fprintf(stderr, "%g of %d ranks failed\n", failures[0], comm->size());
-  return failures[0] > 0 ? 1 : 0;
+  return mm::testing::run_tests_on_every_rank(*comm);
 }

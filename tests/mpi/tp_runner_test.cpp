@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/comm/mpi_communicator.h"
+#include "tests/mpi/run_on_every_rank.h"
 #include "tests/unit/runner/golden.h"
 
 namespace mm::testing {
@@ -26,6 +27,19 @@ struct Model {
   bool bundled;
 };
 
+// One rank's runner (group null) or this rank's shard (group = the MPI communicator). runtime_quant
+// false runs W8A8 as W8A16 (exact products): the strict comparison.
+std::unique_ptr<ModelRunner> load_runner(const std::filesystem::path& path, Communicator* group,
+                                         bool runtime_quant = false) {
+  RunnerOptions options;
+  options.kv_dtype = KvDType::kF32;
+  options.num_kv_blocks = 128;
+  options.num_threads = 1;
+  options.comm = group;
+  options.runtime_activation_quant = runtime_quant;
+  return ModelRunner::load(path, options);
+}
+
 class TensorParallelRunner : public ::testing::TestWithParam<Model> {
  protected:
   std::filesystem::path path() const {
@@ -33,15 +47,8 @@ class TensorParallelRunner : public ::testing::TestWithParam<Model> {
                                     GetParam().folder
                               : fixture_dir() / GetParam().folder;
   }
-  // runtime_quant false runs W8A8 as W8A16 (exact products): the strict comparison.
-  std::unique_ptr<ModelRunner> load(Communicator* group, bool runtime_quant = false) const {
-    RunnerOptions options;
-    options.kv_dtype = KvDType::kF32;
-    options.num_kv_blocks = 128;
-    options.num_threads = 1;
-    options.comm = group;
-    options.runtime_activation_quant = runtime_quant;
-    return ModelRunner::load(path(), options);
+  std::unique_ptr<ModelRunner> load(Communicator* group) const {
+    return load_runner(path(), group);
   }
 };
 
@@ -73,13 +80,7 @@ TEST_P(TensorParallelRunner, LogitsAndGreedyEqualOneRank) {
 // the distance between one rank's W8A8 and W8A16 logits (the size of that rounding here).
 TEST(TensorParallelRunnerW8A8, RuntimeInt8ActivationsStayWithinTheirOwnRounding) {
   auto load = [](Communicator* group, bool runtime_quant) {
-    RunnerOptions options;
-    options.kv_dtype = KvDType::kF32;
-    options.num_kv_blocks = 128;
-    options.num_threads = 1;
-    options.comm = group;
-    options.runtime_activation_quant = runtime_quant;
-    return ModelRunner::load(fixture_dir() / "tiny-w8a8-int8", options);
+    return load_runner(fixture_dir() / "tiny-w8a8-int8", group, runtime_quant);
   };
   std::vector<int32_t> prompt;
   for (int i = 0; i < 37; ++i)
@@ -134,12 +135,5 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   auto comm = mm::MpiCommunicator::create();
   mm::testing::comm = comm.get();
-  if (comm->rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  const int failed = RUN_ALL_TESTS();
-  std::vector<float> failures = {static_cast<float>(failed != 0)};
-  comm->all_reduce_sum(failures);
-  return failures[0] > 0 ? 1 : 0;
+  return mm::testing::run_tests_on_every_rank(*comm);
 }
