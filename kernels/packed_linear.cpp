@@ -25,6 +25,7 @@ int64_t PackedLinear::row_bytes() const {
 }
 
 uint64_t PackedLinear::num_bytes() const {
+  if (resident) return resident->num_bytes();
   return data.size() + 4 * (scales.size() + col_perm.size()) + 2 * int4_scales.size() +
          int4_zeros.size();
 }

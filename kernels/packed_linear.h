@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,14 @@ enum class PackedFormat : uint8_t {
                  // s = int4_scales[n, g] (bf16) and z = int4_zeros[n, g] (0 when symmetric):
                  // W[n, k] = u · s + int4_bias(s, z), exact in f32 (= (u − 8 − z) · s)
   kInt8Channel,  // data: i8 [N, K]; scales f32 [N]: W[n, k] = q · scales[n]
+};
+
+// A weight copied into a backend's own memory (Backend::make_resident); what it holds is that
+// backend's business.
+class ResidentWeights {
+ public:
+  virtual ~ResidentWeights() = default;
+  virtual uint64_t num_bytes() const = 0;
 };
 
 struct PackedLinear {
@@ -39,6 +48,9 @@ struct PackedLinear {
   // kInt8Channel W8A8: quantize activations per token to int8 and accumulate in int32
   // (quant-formats §2.3); false = W8A16 (f32 activations).
   bool int8_activations = false;
+  // The backend's copy, when it keeps one (then the host vectors above may be empty; the
+  // shape fields stay valid). Null on the CPU backend.
+  std::shared_ptr<const ResidentWeights> resident;
 
   int64_t num_groups() const {
     return group_cols > 0 ? (num_cols + group_cols - 1) / group_cols : 1;

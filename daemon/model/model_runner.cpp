@@ -14,10 +14,11 @@
 
 namespace mm {
 
+// One decoder layer's weights, resident in the backend's memory.
 struct ModelRunner::Layer {
-  std::vector<float> input_norm, post_attn_norm, q_norm, k_norm;
+  std::unique_ptr<Buffer> input_norm, post_attn_norm, q_norm, k_norm;  // f32 gains
   PackedLinear q_proj, k_proj, v_proj, o_proj, router;
-  std::vector<float> router_bias;  // empty when use_routing_bias is false
+  std::unique_ptr<Buffer> router_bias;  // f32 [num_experts]; null when use_routing_bias is false
   MoeWeights experts;
 };
 
@@ -38,7 +39,11 @@ enum Slot : int {
   kMoeOut,
   kFinalRows,
   kLogits,
-  kIndices,
+  kMetadata,  // the step's ids, positions, slots, block tables and logits rows
+  kNormSums,  // tensor parallel: per-row sums of squares of q and k
+  kGatherMine,
+  kGatherAll,
+  kHookCopy,
   kNumSlots
 };
 
@@ -56,6 +61,10 @@ float scalar_scale(const Checkpoint& checkpoint, TensorRef ref, const std::strin
                     ") is not a positive scale");
   }
   return values.front();
+}
+
+std::unique_ptr<Buffer> upload_f32(Backend& backend, const std::vector<float>& values) {
+  return backend.upload(values.data(), values.size() * sizeof(float));
 }
 
 }  // namespace
@@ -131,27 +140,30 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config
                     "' is " + std::string(dtype_name(embed.dtype())) +
                     "; the embedding must be BF16");
   }
-  embed_.resize(embed.num_bytes() / 2);
-  std::memcpy(embed_.data(), embed.data, embed.num_bytes());
-  final_norm_ = load_f32_vector(checkpoint, weights.final_norm);
+  Backend& be = *backend_;
+  embed_ = be.upload(embed.data, embed.num_bytes());
+  final_norm_ = upload_f32(be, load_f32_vector(checkpoint, weights.final_norm));
   lm_head_ = rows(pack_linear(checkpoint, weights.lm_head), rank_ * plan_.vocab_per_rank,
                   plan_.vocab_per_rank);
+  be.make_resident(lm_head_);
   weight_bytes_ = embed.num_bytes() + lm_head_.num_bytes();
 
   std::vector<float> k_scales, v_scales;
   for (size_t l = 0; l < weights.layers.size(); ++l) {
     const LayerWeights& src = weights.layers[l];
     Layer layer;
-    layer.input_norm = load_f32_vector(checkpoint, src.input_norm);
-    layer.post_attn_norm = load_f32_vector(checkpoint, src.post_attn_norm);
-    layer.q_norm = gains(load_f32_vector(checkpoint, src.q_norm), q_begin, q_rows);
-    layer.k_norm = gains(load_f32_vector(checkpoint, src.k_norm), kv_begin, kv_rows);
+    layer.input_norm = upload_f32(be, load_f32_vector(checkpoint, src.input_norm));
+    layer.post_attn_norm = upload_f32(be, load_f32_vector(checkpoint, src.post_attn_norm));
+    layer.q_norm = upload_f32(be, gains(load_f32_vector(checkpoint, src.q_norm), q_begin, q_rows));
+    layer.k_norm =
+        upload_f32(be, gains(load_f32_vector(checkpoint, src.k_norm), kv_begin, kv_rows));
     layer.q_proj = rows(pack_linear(checkpoint, src.q_proj), q_begin, q_rows);
     layer.k_proj = rows(pack_linear(checkpoint, src.k_proj), kv_begin, kv_rows);
     layer.v_proj = rows(pack_linear(checkpoint, src.v_proj), kv_begin, kv_rows);
     layer.o_proj = columns(pack_linear(checkpoint, src.o_proj), q_begin, q_rows);
     layer.router = pack_linear(checkpoint, src.router);
-    if (src.router_bias) layer.router_bias = load_f32_vector(checkpoint, src.router_bias);
+    if (src.router_bias)
+      layer.router_bias = upload_f32(be, load_f32_vector(checkpoint, src.router_bias));
     layer.experts.intermediate_size = inter;
     for (const ExpertWeights& expert : src.experts) {
       layer.experts.w1.push_back(rows(pack_linear(checkpoint, expert.w1), rank_ * inter, inter));
@@ -160,13 +172,17 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config
     }
     for (PackedLinear* w :
          {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
-      weight_bytes_ += w->num_bytes();
       w->int8_activations = w->int8_activations && options.runtime_activation_quant;
+      be.make_resident(*w);
+      weight_bytes_ += w->num_bytes();
     }
     for (auto* list : {&layer.experts.w1, &layer.experts.w3, &layer.experts.w2}) {
-      for (PackedLinear& w : *list)
+      for (PackedLinear& w : *list) {
         w.int8_activations = w.int8_activations && options.runtime_activation_quant;
+        be.make_resident(w);
+      }
     }
+    be.make_resident(layer.experts);
     for (size_t e = 0; e < layer.experts.w1.size(); ++e) {
       weight_bytes_ += layer.experts.w1[e].num_bytes() + layer.experts.w3[e].num_bytes() +
                        layer.experts.w2[e].num_bytes();
@@ -197,30 +213,18 @@ void ModelRunner::sharded_qk_norm(const Layer& layer, float* q, float* k, int64_
   const int64_t q_width = plan_.q_heads_per_rank * hd;
   const int64_t k_width = plan_.kv_heads_per_rank * hd;
   const auto eps = static_cast<float>(config_.rms_norm_eps);
-  // Local sums of squares in f64 (as the one-rank norm), summed across ranks in f32; a KV head
-  // held by several ranks counts once.
-  std::vector<float> sums(static_cast<size_t>(2 * num_tokens));
-  for (int64_t r = 0; r < num_tokens; ++r) {
-    double sq = 0, sk = 0;
-    for (int64_t i = 0; i < q_width; ++i)
-      sq += static_cast<double>(q[r * q_width + i]) * q[r * q_width + i];
-    for (int64_t i = 0; i < k_width; ++i)
-      sk += static_cast<double>(k[r * k_width + i]) * k[r * k_width + i];
-    sums[static_cast<size_t>(r)] = static_cast<float>(sq);
-    sums[static_cast<size_t>(num_tokens + r)] = static_cast<float>(sk / plan_.kv_head_replicas);
-  }
-  options_.comm->all_reduce_sum(sums);
-  auto apply = [&](float* x, int64_t width, const std::vector<float>& gain, float sum,
-                   int64_t full_width) {
-    const float inv = 1.0f / std::sqrt(sum / static_cast<float>(full_width) + eps);
-    for (int64_t i = 0; i < width; ++i)
-      x[i] = gain[static_cast<size_t>(i)] * (x[i] * inv);
-  };
-  for (int64_t r = 0; r < num_tokens; ++r) {
-    apply(q + r * q_width, q_width, layer.q_norm, sums[static_cast<size_t>(r)], config_.q_size());
-    apply(k + r * k_width, k_width, layer.k_norm, sums[static_cast<size_t>(num_tokens + r)],
-          config_.kv_size());
-  }
+  // Local sums of squares (f64 inside each row, as the one-rank norm), summed across ranks in
+  // f32; a KV head held by several ranks counts once.
+  float* sums = scratch(kNormSums, static_cast<size_t>(2 * num_tokens));
+  Backend& be = *backend_;
+  be.sum_squares(q, num_tokens, q_width, 1.0, sums);
+  be.sum_squares(k, num_tokens, k_width, 1.0 / static_cast<double>(plan_.kv_head_replicas),
+                 sums + num_tokens);
+  options_.comm->all_reduce_sum(std::span<float>(sums, static_cast<size_t>(2 * num_tokens)));
+  be.rms_norm_with_sums(q, layer.q_norm->f32(), sums, num_tokens, q_width, config_.q_size(), eps,
+                        q);
+  be.rms_norm_with_sums(k, layer.k_norm->f32(), sums + num_tokens, num_tokens, k_width,
+                        config_.kv_size(), eps, k);
 }
 
 float* ModelRunner::scratch(int slot, size_t num_floats) {
@@ -281,6 +285,40 @@ void ModelRunner::check_batch(const ForwardBatch& batch) const {
   }
 }
 
+namespace {
+
+// The step's host-side inputs packed into one block, copied to the backend in one transfer:
+// slot_mapping (int64) first for alignment, then the int32 arrays.
+struct StepMetadata {
+  std::vector<std::byte> bytes;
+  size_t slots = 0, token_ids = 0, positions = 0, seq_of_token = 0, tables = 0, logits_rows = 0;
+
+  StepMetadata(const ForwardBatch& batch, size_t max_blocks) {
+    const size_t t = batch.token_ids.size();
+    slots = 0;
+    token_ids = slots + t * sizeof(int64_t);
+    positions = token_ids + t * sizeof(int32_t);
+    seq_of_token = positions + t * sizeof(int32_t);
+    tables = seq_of_token + t * sizeof(int32_t);
+    logits_rows = tables + batch.block_tables.size() * max_blocks * sizeof(int32_t);
+    bytes.resize(logits_rows + batch.logits_indices.size() * sizeof(int32_t));
+    put(slots, batch.slot_mapping.data(), t * sizeof(int64_t));
+    put(token_ids, batch.token_ids.data(), t * sizeof(int32_t));
+    put(positions, batch.positions.data(), t * sizeof(int32_t));
+    put(seq_of_token, batch.seq_of_token.data(), t * sizeof(int32_t));
+    for (size_t s = 0; s < batch.block_tables.size(); ++s) {
+      put(tables + s * max_blocks * sizeof(int32_t), batch.block_tables[s].data(),
+          batch.block_tables[s].size() * sizeof(int32_t));
+    }
+    put(logits_rows, batch.logits_indices.data(), batch.logits_indices.size() * sizeof(int32_t));
+  }
+  void put(size_t offset, const void* src, size_t num_bytes) {
+    if (num_bytes > 0) std::memcpy(bytes.data() + offset, src, num_bytes);
+  }
+};
+
+}  // namespace
+
 std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const IntermediateHook& hook) {
   check_batch(batch);
   const int64_t t = batch.num_tokens();
@@ -292,27 +330,37 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
   const int64_t top_k = config_.num_experts_per_tok;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const auto ut = static_cast<size_t>(t);
+  const auto num_layers = static_cast<int64_t>(layers_.size());
   Backend& be = *backend_;
 
-  // Flattened block tables [num_seqs, max_blocks] for the kernels.
+  // The batch's metadata in backend memory; block tables flattened to [num_seqs, max_blocks].
   size_t max_blocks = 1;
   for (const auto& table : batch.block_tables)
     max_blocks = std::max(max_blocks, table.size());
-  std::vector<int32_t> tables(batch.block_tables.size() * max_blocks, 0);
-  for (size_t s = 0; s < batch.block_tables.size(); ++s) {
-    std::copy(batch.block_tables[s].begin(), batch.block_tables[s].end(),
-              tables.begin() + static_cast<ptrdiff_t>(s * max_blocks));
-  }
+  const StepMetadata staging(batch, max_blocks);
+  auto* device_meta =
+      reinterpret_cast<std::byte*>(scratch(kMetadata, (staging.bytes.size() + 3) / 4));
+  be.copy_to_backend(device_meta, staging.bytes.data(), staging.bytes.size());
+  auto device_ints = [&](size_t offset) {
+    return reinterpret_cast<const int32_t*>(device_meta + offset);
+  };
+  const int32_t* token_ids = device_ints(staging.token_ids);
+  const int32_t* positions = device_ints(staging.positions);
+  const int32_t* logits_rows = device_ints(staging.logits_rows);
   AttentionMetadata meta;
   meta.num_tokens = t;
-  meta.positions = batch.positions.data();
-  meta.seq_of_token = batch.seq_of_token.data();
-  meta.slot_mapping = batch.slot_mapping.data();
-  meta.block_tables = tables.data();
+  meta.positions = positions;
+  meta.seq_of_token = device_ints(staging.seq_of_token);
+  meta.slot_mapping = reinterpret_cast<const int64_t*>(device_meta + staging.slots);
+  meta.block_tables = device_ints(staging.tables);
   meta.max_num_blocks_per_seq = static_cast<int64_t>(max_blocks);
 
+  std::vector<float> host_copy;
   auto report = [&](const std::string& name, const float* data, int64_t cols) {
-    if (hook) hook(name, data, t, cols);
+    if (!hook) return;
+    host_copy.resize(static_cast<size_t>(t * cols));
+    be.copy_to_host(host_copy.data(), data, host_copy.size() * sizeof(float));
+    hook(name, host_copy.data(), t, cols);
   };
 
   float* x = scratch(kResidual, ut * hidden);
@@ -323,20 +371,22 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
   float* attn = scratch(kAttn, ut * q_size);
   float* proj = scratch(kProj, ut * hidden);
   float* router_logits = scratch(kRouterLogits, ut * num_experts);
-  auto* topk_ids = reinterpret_cast<int32_t*>(scratch(kTopkIds, ut * top_k));
+  // Every layer's expert choices stay until the step ends, for the weight-bytes count below.
+  auto* all_topk_ids =
+      reinterpret_cast<int32_t*>(scratch(kTopkIds, static_cast<size_t>(num_layers) * ut * top_k));
   float* topk_weights = scratch(kTopkWeights, ut * top_k);
   float* moe_out = scratch(kMoeOut, ut * hidden);
 
-  uint64_t bytes_read = static_cast<uint64_t>(t * hidden * 2);  // embedding rows
-  std::vector<char> expert_used(static_cast<size_t>(num_experts));
-  be.embedding(embed_.data(), config_.vocab_size, hidden, batch.token_ids.data(), t, x);
+  be.embedding(static_cast<const uint16_t*>(embed_->data()), config_.vocab_size, hidden, token_ids,
+               t, x);
   report("embed", x, hidden);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& layer = layers_[l];
+  for (int64_t l = 0; l < num_layers; ++l) {
+    const Layer& layer = layers_[static_cast<size_t>(l)];
     const std::string prefix = "layer." + std::to_string(l) + ".";
-    const KvLayerView cache = kv_cache_->layer(static_cast<int64_t>(l));
+    const KvLayerView cache = kv_cache_->layer(l);
+    int32_t* topk_ids = all_topk_ids + l * t * top_k;
 
-    be.rms_norm(x, layer.input_norm.data(), t, hidden, eps, normed);
+    be.rms_norm(x, layer.input_norm->f32(), t, hidden, eps, normed);
     report(prefix + "attn_norm", normed, hidden);
     be.linear(layer.q_proj, normed, t, q);
     be.linear(layer.k_proj, normed, t, k);
@@ -345,13 +395,13 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
     if (tp_ > 1) {
       sharded_qk_norm(layer, q, k, t);
     } else {
-      be.rms_norm(q, layer.q_norm.data(), t, q_size, eps, q);
-      be.rms_norm(k, layer.k_norm.data(), t, kv_size, eps, k);
+      be.rms_norm(q, layer.q_norm->f32(), t, q_size, eps, q);
+      be.rms_norm(k, layer.k_norm->f32(), t, kv_size, eps, k);
     }
-    be.rope_neox(q, batch.positions.data(), t, plan_.q_heads_per_rank, config_.head_dim,
-                 config_.rotary_dim, config_.rope_theta);
-    be.rope_neox(k, batch.positions.data(), t, plan_.kv_heads_per_rank, config_.head_dim,
-                 config_.rotary_dim, config_.rope_theta);
+    be.rope_neox(q, positions, t, plan_.q_heads_per_rank, config_.head_dim, config_.rotary_dim,
+                 config_.rope_theta);
+    be.rope_neox(k, positions, t, plan_.kv_heads_per_rank, config_.head_dim, config_.rotary_dim,
+                 config_.rope_theta);
     be.kv_write(cache, meta, k, v);
     be.paged_attention(cache, meta, q, plan_.q_heads_per_rank, attn);
     be.linear(layer.o_proj, attn, t, proj);
@@ -360,61 +410,52 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
     report(prefix + "attn_out", proj, hidden);
     be.add(x, proj, t * hidden, x);
 
-    be.rms_norm(x, layer.post_attn_norm.data(), t, hidden, eps, normed);
+    be.rms_norm(x, layer.post_attn_norm->f32(), t, hidden, eps, normed);
     report(prefix + "moe_norm", normed, hidden);
     be.linear(layer.router, normed, t, router_logits);
     report(prefix + "router_logits", router_logits, num_experts);
-    be.router_topk(router_logits, layer.router_bias.empty() ? nullptr : layer.router_bias.data(), t,
+    be.router_topk(router_logits, layer.router_bias ? layer.router_bias->f32() : nullptr, t,
                    num_experts, top_k, topk_ids, topk_weights);
     be.moe(layer.experts, normed, t, hidden, topk_ids, topk_weights, top_k, moe_out);
     // Each rank ran its slice of every expert's intermediate dimension.
     if (tp_ > 1) options_.comm->all_reduce_sum(std::span<float>(moe_out, ut * hidden));
-    // Host-visible ids on the CPU backend; a device backend would count on the device.
-    std::fill(expert_used.begin(), expert_used.end(), 0);
-    for (int64_t i = 0; i < t * top_k; ++i)
-      expert_used[static_cast<size_t>(topk_ids[i])] = 1;
-    for (const PackedLinear* w :
-         {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
-      bytes_read += w->num_bytes();
-    }
-    for (size_t e = 0; e < expert_used.size(); ++e) {
-      if (expert_used[e] == 0) continue;
-      bytes_read += layer.experts.w1[e].num_bytes() + layer.experts.w3[e].num_bytes() +
-                    layer.experts.w2[e].num_bytes();
-    }
     report(prefix + "moe_out", moe_out, hidden);
     be.add(x, moe_out, t * hidden, x);
     report(prefix + "out", x, hidden);
   }
 
   if (hook) {
-    be.rms_norm(x, final_norm_.data(), t, hidden, eps, normed);
+    be.rms_norm(x, final_norm_->f32(), t, hidden, eps, normed);
     report("final_norm", normed, hidden);
   }
   // lm_head only for the rows that want logits.
   const auto num_rows = static_cast<int64_t>(batch.logits_indices.size());
-  float* rows = scratch(kFinalRows, static_cast<size_t>(num_rows * hidden));
-  for (int64_t r = 0; r < num_rows; ++r) {
-    const float* src =
-        x + static_cast<int64_t>(batch.logits_indices[static_cast<size_t>(r)]) * hidden;
-    std::copy(src, src + hidden, rows + r * hidden);
-  }
-  be.rms_norm(rows, final_norm_.data(), num_rows, hidden, eps, rows);
-  std::vector<float> logits(static_cast<size_t>(num_rows * config_.vocab_size));
+  const auto un = static_cast<size_t>(num_rows);
+  float* rows = scratch(kFinalRows, un * hidden);
+  be.gather_rows(x, hidden, logits_rows, num_rows, rows);
+  be.rms_norm(rows, final_norm_->f32(), num_rows, hidden, eps, rows);
+  std::vector<float> logits(un * static_cast<size_t>(config_.vocab_size));
+  float* device_logits = scratch(kLogits, un * static_cast<size_t>(lm_head_.num_rows));
+  be.linear(lm_head_, rows, num_rows, device_logits);
   if (tp_ == 1) {
-    be.linear(lm_head_, rows, num_rows, logits.data());
+    be.copy_to_host(logits.data(), device_logits, logits.size() * sizeof(float));
   } else {
     // Each rank's vocabulary slice (the last one padded), gathered rank by rank, then laid out
     // row by row.
     const int64_t slice = plan_.vocab_per_rank;
-    std::vector<float> mine(static_cast<size_t>(num_rows * slice), 0.0f);
-    std::vector<float> local(static_cast<size_t>(num_rows * lm_head_.num_rows));
-    be.linear(lm_head_, rows, num_rows, local.data());
+    std::vector<float> local(un * static_cast<size_t>(lm_head_.num_rows));
+    be.copy_to_host(local.data(), device_logits, local.size() * sizeof(float));
+    std::vector<float> mine(un * static_cast<size_t>(slice), 0.0f);
     for (int64_t r = 0; r < num_rows; ++r)
       std::copy_n(local.begin() + r * lm_head_.num_rows, lm_head_.num_rows,
                   mine.begin() + r * slice);
     std::vector<float> all(mine.size() * static_cast<size_t>(tp_));
-    options_.comm->all_gather(mine, all);
+    float* device_mine = scratch(kGatherMine, mine.size());
+    float* device_all = scratch(kGatherAll, all.size());
+    be.copy_to_backend(device_mine, mine.data(), mine.size() * sizeof(float));
+    options_.comm->all_gather(std::span<const float>(device_mine, mine.size()),
+                              std::span<float>(device_all, all.size()));
+    be.copy_to_host(all.data(), device_all, all.size() * sizeof(float));
     for (int rank = 0; rank < tp_; ++rank) {
       const int64_t first = rank * slice;
       const int64_t count = std::min(slice, config_.vocab_size - first);
@@ -422,6 +463,28 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
         std::copy_n(all.begin() + (rank * num_rows + r) * slice, count,
                     logits.begin() + r * config_.vocab_size + first);
       }
+    }
+  }
+
+  // Weight bytes this step read: the embedding rows, every dense Linear, the experts some
+  // token was routed to, and the lm_head. The expert choices come back in one copy.
+  uint64_t bytes_read = static_cast<uint64_t>(t * hidden * 2);
+  std::vector<int32_t> chosen(static_cast<size_t>(num_layers * t * top_k));
+  be.copy_to_host(chosen.data(), all_topk_ids, chosen.size() * sizeof(int32_t));
+  std::vector<char> expert_used(static_cast<size_t>(num_experts));
+  for (int64_t l = 0; l < num_layers; ++l) {
+    const Layer& layer = layers_[static_cast<size_t>(l)];
+    for (const PackedLinear* w :
+         {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
+      bytes_read += w->num_bytes();
+    }
+    std::fill(expert_used.begin(), expert_used.end(), 0);
+    for (int64_t i = 0; i < t * top_k; ++i)
+      expert_used[static_cast<size_t>(chosen[static_cast<size_t>(l * t * top_k + i)])] = 1;
+    for (size_t e = 0; e < expert_used.size(); ++e) {
+      if (expert_used[e] == 0) continue;
+      bytes_read += layer.experts.w1[e].num_bytes() + layer.experts.w3[e].num_bytes() +
+                    layer.experts.w2[e].num_bytes();
     }
   }
   if (num_rows > 0) bytes_read += lm_head_.num_bytes();

@@ -35,7 +35,8 @@ struct RunnerOptions {
   std::function<void(double fraction)> on_load_progress;
   // Tensor parallelism: this rank's group (null or one rank: the whole model here). Every rank
   // loads its share (tensor_parallel_plan.h) and must run the same forward() calls in the
-  // same order; each returns the full logits. Not owned.
+  // same order; each returns the full logits. Its collectives are given backend memory (host
+  // memory for MPI with CPU ranks, device memory for NCCL with GPU ranks). Not owned.
   Communicator* comm = nullptr;
 };
 
@@ -83,8 +84,9 @@ class ModelRunner {
   int rank_ = 0;
   TensorParallelPlan plan_;  // tp_ == 1: the whole model
   std::unique_ptr<Backend> backend_;
-  std::vector<uint16_t> embed_;  // bf16 bits [vocab, hidden]
-  std::vector<float> final_norm_;
+  // Resident in the backend's memory, as the layers' weights.
+  std::unique_ptr<Buffer> embed_;       // bf16 bits [vocab, hidden]
+  std::unique_ptr<Buffer> final_norm_;  // f32 [hidden]
   PackedLinear lm_head_;
   std::vector<Layer> layers_;
   std::unique_ptr<KvCache> kv_cache_;

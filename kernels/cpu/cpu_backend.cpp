@@ -80,6 +80,14 @@ std::unique_ptr<Buffer> CpuBackend::allocate(size_t num_bytes) {
   return std::make_unique<HostBuffer>(num_bytes);
 }
 
+void CpuBackend::copy_to_backend(void* dst, const void* src, size_t num_bytes) {
+  if (num_bytes > 0) std::memcpy(dst, src, num_bytes);
+}
+
+void CpuBackend::copy_to_host(void* dst, const void* src, size_t num_bytes) {
+  if (num_bytes > 0) std::memcpy(dst, src, num_bytes);
+}
+
 void CpuBackend::embedding(const uint16_t* table, int64_t vocab, int64_t hidden, const int32_t* ids,
                            int64_t num_tokens, float* out) {
   embedding_cpu(table, vocab, hidden, ids, num_tokens, out);
@@ -121,6 +129,24 @@ void CpuBackend::moe(const MoeWeights& experts, const float* x, int64_t num_toke
 
 void CpuBackend::add(const float* a, const float* b, int64_t num_elements, float* out) {
   add_cpu(a, b, num_elements, out);
+}
+
+void CpuBackend::gather_rows(const float* x, int64_t width, const int32_t* indices,
+                             int64_t num_rows, float* out) {
+  for (int64_t r = 0; r < num_rows; ++r)
+    std::memcpy(out + r * width, x + static_cast<int64_t>(indices[r]) * width,
+                static_cast<size_t>(width) * sizeof(float));
+}
+
+void CpuBackend::sum_squares(const float* x, int64_t num_rows, int64_t width, double scale,
+                             float* sums) {
+  sum_squares_cpu(x, num_rows, width, scale, sums);
+}
+
+void CpuBackend::rms_norm_with_sums(const float* x, const float* gain, const float* sums,
+                                    int64_t num_rows, int64_t width, int64_t full_width, float eps,
+                                    float* out) {
+  rms_norm_with_sums_cpu(x, gain, sums, num_rows, width, full_width, eps, out);
 }
 
 }  // namespace mm

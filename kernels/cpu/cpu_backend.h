@@ -19,6 +19,8 @@ class CpuBackend final : public Backend {
   std::string_view name() const override { return "cpu"; }
   bool supports(Op op) const override;
   std::unique_ptr<Buffer> allocate(size_t num_bytes) override;
+  void copy_to_backend(void* dst, const void* src, size_t num_bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t num_bytes) override;
   CpuIsa isa() const { return isa_; }
   int num_threads() const { return pool_.num_threads(); }
 
@@ -38,6 +40,12 @@ class CpuBackend final : public Backend {
   void moe(const MoeWeights& experts, const float* x, int64_t num_tokens, int64_t hidden,
            const int32_t* ids, const float* weights, int64_t top_k, float* out) override;
   void add(const float* a, const float* b, int64_t num_elements, float* out) override;
+  void gather_rows(const float* x, int64_t width, const int32_t* indices, int64_t num_rows,
+                   float* out) override;
+  void sum_squares(const float* x, int64_t num_rows, int64_t width, double scale,
+                   float* sums) override;
+  void rms_norm_with_sums(const float* x, const float* gain, const float* sums, int64_t num_rows,
+                          int64_t width, int64_t full_width, float eps, float* out) override;
 
  private:
   CpuIsa isa_;

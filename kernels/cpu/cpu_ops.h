@@ -19,6 +19,10 @@ void embedding_cpu(const uint16_t* table, int64_t vocab, int64_t hidden, const i
 void rms_norm_cpu(ThreadPool& pool, const float* x, const float* gain, int64_t num_rows,
                   int64_t width, float eps, float* out);
 void add_cpu(const float* a, const float* b, int64_t num_elements, float* out);
+// The two halves of a sharded RMSNorm (Backend::sum_squares / rms_norm_with_sums).
+void sum_squares_cpu(const float* x, int64_t num_rows, int64_t width, double scale, float* sums);
+void rms_norm_with_sums_cpu(const float* x, const float* gain, const float* sums, int64_t num_rows,
+                            int64_t width, int64_t full_width, float eps, float* out);
 
 // rope.cpp
 void rope_neox_cpu(float* x, const int32_t* positions, int64_t num_tokens, int64_t num_heads,
@@ -31,8 +35,8 @@ void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const Atten
                          const float* q, int64_t num_heads, float* out);
 
 // moe.cpp
-void router_topk_cpu(const float* logits, const float* bias, int64_t num_tokens, int64_t num_experts,
-                     int64_t top_k, int32_t* ids, float* weights);
+void router_topk_cpu(const float* logits, const float* bias, int64_t num_tokens,
+                     int64_t num_experts, int64_t top_k, int32_t* ids, float* weights);
 void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const float* x,
              int64_t num_tokens, int64_t hidden, const int32_t* ids, const float* weights,
              int64_t top_k, float* out);
