@@ -14,6 +14,7 @@
 #include "daemon/service/engine_setup.h"
 #include "daemon/service/log.h"
 #include "daemon/service/model_text.h"
+#include "kernels/backend_factory.h"
 #ifdef MMD_HAVE_DBUS
 #include "daemon/service/dbus_frontend.h"
 #endif
@@ -36,6 +37,18 @@ int main(int argc, char** argv) {
   } catch (const mm::ConfigError& error) {
     mm::log_error(std::string("mmd: ") + error.what());
     return 2;
+  }
+  // A device this build or this machine lacks is a start-up error, not a failed load.
+  if (config.device != "cpu") {
+    if (!mm::cuda_backend_built()) {
+      mm::log_error("mmd: --device " + config.device +
+                    ": this mmd was built without the CUDA backend (the cuda preset)");
+      return 2;
+    }
+    if (mm::cuda_device_count() == 0) {
+      mm::log_error("mmd: --device " + config.device + ": no CUDA device is visible");
+      return 2;
+    }
   }
   const std::string& level = config.log_level;
   mm::set_log_level(level == "error"     ? mm::LogPriority::kError

@@ -10,7 +10,7 @@
 #include "daemon/model/load_error.h"
 #include "daemon/model/quant_config.h"
 #include "daemon/model/weight_packing.h"
-#include "kernels/cpu/cpu_backend.h"
+#include "kernels/backend_factory.h"
 
 namespace mm {
 
@@ -78,8 +78,13 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const std::filesystem::path& fold
   const ModelConfig config = parse_model_config(*text, config_file);
   const QuantConfig quant = QuantConfig::parse(*text, config_file);
   const ModelWeights weights = bind_model_weights(checkpoint, config, quant);
-  return std::make_unique<ModelRunner>(checkpoint, config, weights, options,
-                                       std::make_unique<CpuBackend>(options.num_threads));
+  std::unique_ptr<Backend> backend;
+  try {
+    backend = make_backend(options.device, options.num_threads);
+  } catch (const std::exception& error) {
+    throw LoadError(error.what());
+  }
+  return std::make_unique<ModelRunner>(checkpoint, config, weights, options, std::move(backend));
 }
 
 ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config,

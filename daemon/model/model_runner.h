@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -27,7 +28,9 @@ struct RunnerOptions {
   KvDType kv_dtype = KvDType::kBf16;
   int block_size = 16;
   int64_t num_kv_blocks = 256;
-  int num_threads = 0;  // CPU backend: 0 = one per hardware thread
+  // The backend load() builds: "cpu", "cuda" or "cuda:N" (kernels/backend_factory.h).
+  std::string device = "cpu";
+  int num_threads = 0;  // CPU backend: 0 = one per CPU in the affinity mask
   // W8A8 checkpoints quantize activations per token at run time (their semantics). false runs
   // them as W8A16 instead, to compare with a reference that does not emulate it.
   bool runtime_activation_quant = true;
@@ -48,8 +51,9 @@ using IntermediateHook =
 
 class ModelRunner {
  public:
-  // Opens a checkpoint folder, checks and binds it, repacks every weight and allocates the KV
-  // cache on a new CPU backend. Throws LoadError naming the problem.
+  // Opens a checkpoint folder, checks and binds it, repacks every weight, makes it resident on a
+  // new backend of options.device, and allocates the KV cache there. Throws LoadError naming
+  // the problem (a device that cannot be opened included).
   static std::unique_ptr<ModelRunner> load(const std::filesystem::path& folder,
                                            const RunnerOptions& options);
 

@@ -50,6 +50,7 @@ std::vector<Option> options_of(DaemonConfig& c) {
       {"allow-other-users", &c.allow_other_users, "let users other than mmd's connect"},
       {"kv-block-size", &c.kv_block_size, "tokens per KV block"},
       {"num-kv-blocks", &c.num_kv_blocks, "KV pool cap in blocks"},
+      {"device", &c.device, "compute backend: cpu, cuda or cuda:N"},
       {"threads", &c.num_threads, "CPU backend threads (0: one per CPU in the affinity mask)"},
       {"ipc-ring-bytes", &c.ipc_ring_bytes, "each client's reply ring (power of two)"},
       {"ipc-max-unread-tokens", &c.ipc_max_unread_tokens,
@@ -217,6 +218,14 @@ void validate(const DaemonConfig& c) {
   require(c.kv_block_size >= 1, "--kv-block-size must be at least 1");
   require(c.num_kv_blocks >= 1, "--num-kv-blocks must be at least 1");
   require(c.num_threads >= 0, "--threads must not be negative");
+  require(c.device == "cpu" || c.device == "cuda" ||
+              (c.device.starts_with("cuda:") && c.device.size() > 5 &&
+               c.device.find_first_not_of("0123456789", 5) == std::string::npos),
+          "--device must be cpu, cuda or cuda:N, not '" + c.device + "'");
+  require(c.device == "cpu" || c.tensor_parallel_size == 1,
+          "--device " + c.device +
+              " with --tensor-parallel-size > 1: GPU ranks (NCCL) are not wired into the daemon "
+              "yet; run tensor parallelism on CPU ranks");
   require(c.ipc_ring_bytes >= 1024 && (c.ipc_ring_bytes & (c.ipc_ring_bytes - 1)) == 0,
           "--ipc-ring-bytes " + std::to_string(c.ipc_ring_bytes) +
               " must be a power of two of at least 1024");

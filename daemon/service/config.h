@@ -39,6 +39,7 @@ struct DaemonConfig {
   bool allow_other_users = true;
   int kv_block_size = 16;
   int num_kv_blocks = 4096;
+  std::string device = "cpu";             // compute backend: cpu, cuda or cuda:N
   int num_threads = 0;                    // CPU backend threads; 0: one per hardware thread
   uint64_t ipc_ring_bytes = 1024 * 1024;  // each client's daemon-to-client ring
   int ipc_max_unread_tokens = 4096;

@@ -81,6 +81,7 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
                       : dtype == "float32"                  ? KvDType::kF32
                                                             : KvDType::kBf16;
   e.runner.num_threads = config.num_threads;
+  e.runner.device = config.device;
   const int blocks_per_chunk = std::min(config.num_kv_blocks, 256);
   e.pool = BlockPoolOptions{
       .block_size = config.kv_block_size,

@@ -47,10 +47,14 @@ std::ostream& operator<<(std::ostream& os, const Format& f) {
 
 class BundledModelTest : public ::testing::TestWithParam<Format> {
  protected:
+  void SetUp() override {
+    if (const std::string why = device_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  }
   const char* folder() const { return GetParam().folder; }
   // `runtime_quant` false: the W·A16 path the reference's `logits` describe.
   std::unique_ptr<ModelRunner> load(bool runtime_quant = false) {
     RunnerOptions options;
+    options.device = test_device();
     options.kv_dtype = KvDType::kF32;
     options.num_kv_blocks = 256;
     options.runtime_activation_quant = runtime_quant;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <numeric>
 #include <span>
@@ -12,10 +13,30 @@
 
 #include "daemon/model/model_runner.h"
 #include "daemon/model/safetensors.h"
+#include "kernels/backend_factory.h"
 
 namespace mm::testing {
 
-inline std::filesystem::path fixture_dir() { return MMD_FIXTURE_DIR; }
+// The backend the whole-model tests run on: MMD_TEST_DEVICE (cpu, cuda or cuda:N; the cuda
+// preset registers runner_test_cuda with MMD_TEST_DEVICE=cuda), cpu when unset.
+inline std::string test_device() {
+  const char* device = std::getenv("MMD_TEST_DEVICE");
+  return device != nullptr && *device != '\0' ? device : "cpu";
+}
+
+// Why the test cannot run on test_device() here (empty: it can).
+inline std::string device_skip_reason() {
+  const std::string device = test_device();
+  if (device == "cpu") return "";
+  if (!cuda_backend_built()) return "MMD_TEST_DEVICE=" + device + ": built without CUDA";
+  if (cuda_device_count() == 0)
+    return "MMD_TEST_DEVICE=" + device + ": no CUDA device on this machine (needs a GPU)";
+  return "";
+}
+
+inline std::filesystem::path fixture_dir() {
+  return MMD_FIXTURE_DIR;
+}
 
 class Golden {
  public:
@@ -27,13 +48,15 @@ class Golden {
   std::vector<float> f32(const std::string& name) const {
     const TensorView view = file_.view(*find_or_throw(name));
     std::vector<float> out(static_cast<size_t>(view.info->num_elements()));
-    for (size_t i = 0; i < out.size(); ++i) out[i] = view.get_f32(static_cast<int64_t>(i));
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = view.get_f32(static_cast<int64_t>(i));
     return out;
   }
   std::vector<int32_t> ids(const std::string& name) const {
     const TensorView view = file_.view(*find_or_throw(name));
     std::vector<int32_t> out(static_cast<size_t>(view.info->num_elements()));
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int32_t>(view.get_i64(static_cast<int64_t>(i)));
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = static_cast<int32_t>(view.get_i64(static_cast<int64_t>(i)));
     return out;
   }
 
@@ -64,7 +87,8 @@ inline std::vector<int32_t> contiguous_blocks(int32_t first_block, int32_t count
 inline std::vector<float> prefill_all_logits(ModelRunner& runner, std::span<const int32_t> ids,
                                              size_t chunk, int32_t first_block = 0) {
   const int block_size = runner.options().block_size;
-  const auto table = contiguous_blocks(first_block, static_cast<int32_t>((ids.size() + 64) / block_size + 1));
+  const auto table =
+      contiguous_blocks(first_block, static_cast<int32_t>((ids.size() + 64) / block_size + 1));
   std::vector<float> logits;
   for (size_t start = 0; start < ids.size(); start += chunk) {
     const size_t n = std::min(chunk, ids.size() - start);
@@ -82,16 +106,19 @@ inline int32_t argmax(std::span<const float> row) {
 
 // Greedy decode: prefill `prompt`, then feed back the argmax `num_steps` times (one token per
 // step, as a decode). Returns the generated ids.
-inline std::vector<int32_t> greedy(ModelRunner& runner, std::span<const int32_t> prompt, int num_steps) {
+inline std::vector<int32_t> greedy(ModelRunner& runner, std::span<const int32_t> prompt,
+                                   int num_steps) {
   const int block_size = runner.options().block_size;
-  const auto table = contiguous_blocks(0, static_cast<int32_t>((prompt.size() + num_steps) / block_size + 1));
+  const auto table =
+      contiguous_blocks(0, static_cast<int32_t>((prompt.size() + num_steps) / block_size + 1));
   const int64_t vocab = runner.config().vocab_size;
   ForwardBatch batch;
   batch.add_chunk(table, block_size, prompt, 0, false);
   std::vector<float> logits = runner.forward(batch);
   std::vector<int32_t> out;
   for (int step = 0; step < num_steps; ++step) {
-    const int32_t next = argmax(std::span<const float>(logits).subspan(0, static_cast<size_t>(vocab)));
+    const int32_t next =
+        argmax(std::span<const float>(logits).subspan(0, static_cast<size_t>(vocab)));
     out.push_back(next);
     if (step + 1 == num_steps) break;
     ForwardBatch decode;

@@ -2,12 +2,12 @@
 // (tests/fixtures/README.md). The reference is transformers in float32 on the dequantized
 // weights; mmd's CPU path is also f32 end to end on the same dequantized values, so with an
 // F32 KV cache the only differences are summation order and libm ulps.
+#include "tests/unit/runner/golden.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <string>
-
-#include "tests/unit/runner/golden.h"
 
 namespace mm::testing {
 namespace {
@@ -31,12 +31,18 @@ struct Format {
   bool runtime_activation_quant = false;  // W8A8: quantize activations per token
 };
 
-std::ostream& operator<<(std::ostream& os, const Format& f) { return os << f.folder; }
+std::ostream& operator<<(std::ostream& os, const Format& f) {
+  return os << f.folder;
+}
 
 class GoldenTest : public ::testing::TestWithParam<Format> {
  protected:
+  void SetUp() override {
+    if (const std::string why = device_skip_reason(); !why.empty()) GTEST_SKIP() << why;
+  }
   std::unique_ptr<ModelRunner> load() {
     RunnerOptions options;
+    options.device = test_device();
     options.kv_dtype = GetParam().kv_dtype;
     options.num_kv_blocks = 64;
     options.runtime_activation_quant = GetParam().runtime_activation_quant;
@@ -83,9 +89,9 @@ TEST_P(GoldenTest, GreedyContinuationMatches) {
       if (got[i] == want[i]) continue;
       // A different token is only acceptable where the reference itself had a near-tie; after
       // it the two continuations legitimately diverge.
-      EXPECT_LT(margin[i], kNearTie) << GetParam().folder << " prompt " << p << ": greedy step " << i
-                                     << " gave " << got[i] << ", reference " << want[i]
-                                     << " with margin " << margin[i];
+      EXPECT_LT(margin[i], kNearTie)
+          << GetParam().folder << " prompt " << p << ": greedy step " << i << " gave " << got[i]
+          << ", reference " << want[i] << " with margin " << margin[i];
       std::printf("%s prompt %d: near-tie at step %zu (margin %.2g); stopped comparing\n",
                   GetParam().folder, p, i, margin[i]);
       break;
@@ -100,6 +106,7 @@ TEST_P(GoldenTest, GreedyContinuationMatches) {
 TEST_P(GoldenTest, GreedyWithBf16KvMatchesOutsideNearTies) {
   const Golden golden(GetParam().folder);
   RunnerOptions options;
+  options.device = test_device();
   options.kv_dtype = KvDType::kBf16;
   options.num_kv_blocks = 64;
   options.runtime_activation_quant = GetParam().runtime_activation_quant;
@@ -107,7 +114,9 @@ TEST_P(GoldenTest, GreedyWithBf16KvMatchesOutsideNearTies) {
   for (int p = 0; p < 3; ++p) {
     const std::string prefix = "prompt." + std::to_string(p) + ".";
     const std::vector<int32_t> ids = golden.ids(prefix + "ids");
-    const double e = compare(prefill_all_logits(*runner, ids, ids.size()), golden.f32(prefix + "logits")).max_abs;
+    const double e =
+        compare(prefill_all_logits(*runner, ids, ids.size()), golden.f32(prefix + "logits"))
+            .max_abs;
     EXPECT_LT(e, 0.05) << "BF16 KV moved prompt logits by " << e;  // 2^-9 through 2 layers: ~1e-2
     std::printf("%s prompt %d: BF16 KV prompt-logit max abs err %.3g\n", GetParam().folder, p, e);
     const std::vector<int32_t> want = golden.ids("greedy." + std::to_string(p) + ".ids");
@@ -115,11 +124,12 @@ TEST_P(GoldenTest, GreedyWithBf16KvMatchesOutsideNearTies) {
     const std::vector<int32_t> got = greedy(*runner, ids, 32);
     for (size_t i = 0; i < want.size(); ++i) {
       if (got[i] == want[i]) continue;
-      EXPECT_LT(margin[i], 2 * e + kNearTie) << GetParam().folder << " prompt " << p << ": greedy step " << i
-                                             << " gave " << got[i] << ", reference " << want[i] << " (margin "
-                                             << margin[i] << ", BF16 KV logit error " << e << ")";
-      std::printf("%s prompt %d (bf16 kv): near-tie at step %zu (margin %.2g < 2·%.2g)\n", GetParam().folder, p, i,
-                  margin[i], e);
+      EXPECT_LT(margin[i], 2 * e + kNearTie)
+          << GetParam().folder << " prompt " << p << ": greedy step " << i << " gave " << got[i]
+          << ", reference " << want[i] << " (margin " << margin[i] << ", BF16 KV logit error " << e
+          << ")";
+      std::printf("%s prompt %d (bf16 kv): near-tie at step %zu (margin %.2g < 2·%.2g)\n",
+                  GetParam().folder, p, i, margin[i], e);
       break;
     }
   }
@@ -131,15 +141,16 @@ TEST_P(GoldenTest, IntermediatesMatchByName) {
   auto runner = load();
   const std::vector<int32_t> ids = golden.ids("prompt.0.ids");
   int num_compared = 0;
-  const IntermediateHook hook = [&](std::string_view name, const float* data, int64_t rows, int64_t cols) {
+  const IntermediateHook hook = [&](std::string_view name, const float* data, int64_t rows,
+                                    int64_t cols) {
     const std::string key = "hidden." + std::string(name);
     ASSERT_TRUE(golden.has(key)) << "golden has no " << key;
     const std::vector<float> want = golden.f32(key);
     ASSERT_EQ(want.size(), static_cast<size_t>(rows * cols)) << key;
     const ErrorStats err = compare(std::span<const float>(data, want.size()), want);
     // Same bound and reasoning as the logits (relative to the tensor's largest element).
-    EXPECT_LE(err.rel(), kExactKvTolerance) << key << ": max abs err " << err.max_abs << " (max |ref| "
-                                            << err.ref_max << ")";
+    EXPECT_LE(err.rel(), kExactKvTolerance)
+        << key << ": max abs err " << err.max_abs << " (max |ref| " << err.ref_max << ")";
     ++num_compared;
   };
   const auto table = contiguous_blocks(0, 1);
@@ -162,7 +173,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Format{"tiny-w8a8-int8", "logits", KvDType::kF32}),
     [](const ::testing::TestParamInfo<Format>& param_info) {
       std::string name = param_info.param.folder;
-      for (char& c : name) if (c == '-') c = '_';
+      for (char& c : name)
+        if (c == '-') c = '_';
       return name;
     });
 
