@@ -1,8 +1,10 @@
-// Decode and prefill throughput of the CPU runner, with the machine's memory bandwidth
+// Decode and prefill throughput of the model runner, with the machine's memory bandwidth
 // measured in the same run (a STREAM-like triad), so decode can be read as achieved bytes/s
 // over that bandwidth. Checkpoints: the tiny fixture, and the synthetic mid-size pair written by
 // make_checkpoint (see bench/RESULTS.md for the commands). Run:
-//   runner_bench [--ckpt=NAME:DIR ...] [google-benchmark flags]
+//   runner_bench [--ckpt=NAME:DIR ...] [--device=cuda --peak-gbs=3350] [google-benchmark flags]
+// On a GPU (--device, a cuda-preset build) the roofline is the device's memory bandwidth, given
+// by --peak-gbs (the data sheet's figure: H100 SXM 3350, H200 4800), not the host triad.
 // Default checkpoints: tiny (tests/fixtures/tiny-fp8-w4a16-g32) and, when present,
 // /tmp/mmd-bench/mid-w4a16-fp8 and /tmp/mmd-bench/mid-bf16.
 #include <benchmark/benchmark.h>
@@ -27,6 +29,7 @@ constexpr int kMaxDecodePositions = 256;  // decode positions wrap here (slots a
 constexpr int kPrefillTokens = 128;
 
 double g_triad_bytes_per_s = 0;
+std::string g_device = "cpu";
 
 // a = b + s·c over arrays far larger than the last-level cache (3 × 128 MiB), split over every
 // thread. STREAM convention: 3 × 4 bytes per element (write-allocate traffic not counted).
@@ -64,6 +67,7 @@ mm::ModelRunner& runner_for(const std::string& dir) {
   if (!slot) {
     mm::RunnerOptions options;
     options.num_kv_blocks = 16 * (kMaxDecodePositions / 16 + 1) + kPrefillTokens / 16 + 1;
+    options.device = g_device;
     slot = mm::ModelRunner::load(dir, options);
   }
   return *slot;
@@ -132,9 +136,14 @@ void bm_prefill(benchmark::State& state, const std::string& dir) {
 int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> checkpoints;
   std::vector<char*> rest = {argv[0]};
+  double peak_gbs = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg.starts_with("--ckpt=")) {
+    if (arg.starts_with("--device=")) {
+      g_device = arg.substr(9);
+    } else if (arg.starts_with("--peak-gbs=")) {
+      peak_gbs = std::stod(arg.substr(11));
+    } else if (arg.starts_with("--ckpt=")) {
       const std::string spec = arg.substr(7);
       const size_t colon = spec.find(':');
       checkpoints.emplace_back(spec.substr(0, colon), spec.substr(colon + 1));
@@ -155,6 +164,15 @@ int main(int argc, char** argv) {
     std::printf("isa %s, %d threads, triad bandwidth %.2f GB/s (best of 5)\n",
                 std::string(mm::cpu_isa_name(mm::detected_cpu_isa())).c_str(), pool.num_threads(),
                 g_triad_bytes_per_s / 1e9);
+  }
+  if (g_device != "cpu") {
+    if (peak_gbs <= 0) {
+      std::fprintf(stderr, "runner_bench: --device=%s needs --peak-gbs=N (the device's memory "
+                           "bandwidth in GB/s) for the roofline fraction\n", g_device.c_str());
+      return 2;
+    }
+    g_triad_bytes_per_s = peak_gbs * 1e9;
+    std::printf("device %s, roofline %.0f GB/s (given)\n", g_device.c_str(), peak_gbs);
   }
   benchmark::RegisterBenchmark("triad", bm_triad)->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const auto& [name, dir] : checkpoints) {
