@@ -2,6 +2,7 @@
 // flags), loads the model on the engine thread and serves clients over shared memory.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -21,6 +22,22 @@
 #ifdef MMD_HAVE_MPI
 #include "daemon/engine/rank_link.h"
 #include "kernels/comm/mpi_communicator.h"
+#ifdef MMD_HAVE_NCCL
+#include "kernels/comm/nccl_communicator.h"
+#endif
+#endif
+
+#ifdef MMD_HAVE_NCCL
+namespace {
+
+// This rank's index among the ranks on its host (OpenMPI's OMPI_COMM_WORLD_LOCAL_RANK), which
+// picks its GPU; the world rank when the launcher does not say.
+int local_rank(const mm::Communicator& comm) {
+  const char* text = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  return text != nullptr && *text != '\0' ? std::atoi(text) : comm.rank();
+}
+
+}  // namespace
 #endif
 
 int main(int argc, char** argv) {
@@ -59,6 +76,7 @@ int main(int argc, char** argv) {
   // Tensor parallelism: `mpirun -np N mmd -tp N ...`. Rank 0 continues as the daemon and
   // leads; the other ranks follow it until it stops.
   std::unique_ptr<mm::Communicator> comm;
+  std::unique_ptr<mm::Communicator> device_collectives;  // GPU ranks (NCCL)
 #ifdef MMD_HAVE_MPI
   if (config.tensor_parallel_size > 1 || mm::MpiCommunicator::launched_by_mpi()) {
     if (!mm::MpiCommunicator::launched_by_mpi()) {
@@ -79,10 +97,36 @@ int main(int argc, char** argv) {
                     std::to_string(config.tensor_parallel_size));
       return 2;
     }
-    if (comm->rank() != 0) return mm::follow_rank_zero(*comm, config.model, config.num_threads);
+    // GPU ranks: each takes the GPU of its local rank on its host, and the runner's collectives
+    // run over NCCL on device memory (the NCCL id travels over MPI); the step broadcasts stay
+    // on MPI.
+    std::string device = config.device;
+    if (device != "cpu" && comm->size() > 1) {
+#ifdef MMD_HAVE_NCCL
+      const int local = local_rank(*comm);
+      device = "cuda:" + std::to_string(local);
+      try {
+        device_collectives = mm::NcclCommunicator::create(*comm, local);
+      } catch (const std::exception& error) {
+        mm::log_error("mmd rank " + std::to_string(comm->rank()) + ": " + error.what());
+        return 1;
+      }
+#else
+      mm::log_error("mmd: --device " + device +
+                    " with tensor parallelism needs NCCL (a cuda-preset build with OpenMPI)");
+      return 2;
+#endif
+    }
+    if (comm->rank() != 0) {
+      return mm::follow_rank_zero(*comm, config.model, config.num_threads, device,
+                                  device_collectives.get());
+    }
     if (comm->size() > 1) {
       setup.engine.comm = comm.get();
-      mm::log_info("tensor parallel: rank 0 of " + std::to_string(comm->size()) + " (MPI)");
+      setup.engine.collectives = device_collectives.get();
+      setup.engine.runner.device = device;
+      mm::log_info("tensor parallel: rank 0 of " + std::to_string(comm->size()) +
+                   (device_collectives ? " (NCCL on " + device + ", MPI control)" : " (MPI)"));
     }
   }
 #else

@@ -140,7 +140,7 @@ bool Engine::load_model() {
       std::lock_guard lock(mutex_);
       status_.load_progress = 0.0;
     }
-    runner_options.comm = options_.comm;
+    runner_options.comm = options_.collectives != nullptr ? options_.collectives : options_.comm;
     if (leader_) leader_->load(runner_options);
     runner_ = ModelRunner::load(options_.model, runner_options);
     pool_ = std::make_unique<BlockPool>(options_.pool);

@@ -42,6 +42,9 @@ struct EngineOptions {
   // Tensor parallelism: the group this engine (rank 0) leads; the other ranks run
   // follow_rank_zero() (rank_link.h). Null or one rank: no other ranks. Not owned.
   Communicator* comm = nullptr;
+  // GPU ranks: the group's collectives on device memory (NCCL), used by the model runner while
+  // `comm` (MPI) carries the step broadcasts. Null: the runner uses `comm`. Not owned.
+  Communicator* collectives = nullptr;
 };
 
 class Engine {

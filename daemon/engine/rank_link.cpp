@@ -137,7 +137,8 @@ void RankLeader::stop() {
   send(comm_, Command::kStop);
 }
 
-int follow_rank_zero(Communicator& comm, const std::filesystem::path& model, int threads) {
+int follow_rank_zero(Communicator& comm, const std::filesystem::path& model, int threads,
+                     const std::string& device, Communicator* collectives) {
   // mpirun forwards SIGTERM / SIGINT to every rank: rank 0 drains and then says stop; a
   // follower that died first would fail the forwards of the requests still draining.
   std::signal(SIGTERM, SIG_IGN);
@@ -159,7 +160,8 @@ int follow_rank_zero(Communicator& comm, const std::filesystem::path& model, int
         options.num_kv_blocks = s.num_kv_blocks;
         options.runtime_activation_quant = s.runtime_activation_quant != 0;
         options.num_threads = threads;
-        options.comm = &comm;
+        options.device = device;
+        options.comm = collectives != nullptr ? collectives : &comm;
         try {
           runner = ModelRunner::load(model, options);
         } catch (const std::exception& error) {

@@ -33,6 +33,9 @@ class RankLeader {
 // command line; every other runner setting comes from rank 0 with each load. Returns the
 // process exit code (0 after stop; 1 when the model cannot load here, after saying why on
 // stderr).
-int follow_rank_zero(Communicator& comm, const std::filesystem::path& model, int threads);
+// device: this rank's backend ("cpu", or "cuda:N" for a GPU rank); collectives: the runner's
+// group on device memory (NCCL) for a GPU rank, null to run them over `comm`.
+int follow_rank_zero(Communicator& comm, const std::filesystem::path& model, int threads,
+                     const std::string& device = "cpu", Communicator* collectives = nullptr);
 
 }  // namespace mm

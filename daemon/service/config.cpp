@@ -222,10 +222,10 @@ void validate(const DaemonConfig& c) {
               (c.device.starts_with("cuda:") && c.device.size() > 5 &&
                c.device.find_first_not_of("0123456789", 5) == std::string::npos),
           "--device must be cpu, cuda or cuda:N, not '" + c.device + "'");
-  require(c.device == "cpu" || c.tensor_parallel_size == 1,
+  require(c.tensor_parallel_size == 1 || c.device == "cpu" || c.device == "cuda",
           "--device " + c.device +
-              " with --tensor-parallel-size > 1: GPU ranks (NCCL) are not wired into the daemon "
-              "yet; run tensor parallelism on CPU ranks");
+              " with --tensor-parallel-size > 1: give --device cuda; each rank takes the GPU of "
+              "its local rank");
   require(c.ipc_ring_bytes >= 1024 && (c.ipc_ring_bytes & (c.ipc_ring_bytes - 1)) == 0,
           "--ipc-ring-bytes " + std::to_string(c.ipc_ring_bytes) +
               " must be a power of two of at least 1024");

@@ -1,19 +1,30 @@
 // Tensor-parallel forward on CPU ranks, under `mpirun -np 2` and `-np 4`: every rank loads its
 // share of the model, and the logits and greedy continuation equal the one-rank runner's
-// (which every rank also loads) on the fixtures and the bundled model.
+// (which every rank also loads) on the fixtures and the bundled model. With
+// MMD_TEST_DEVICE=cuda (cuda preset) the ranks are GPU ranks: rank r on GPU r, the runner's
+// collectives over NCCL; the test exits 77 (skipped) with fewer GPUs than ranks.
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <string>
 
 #include "kernels/comm/mpi_communicator.h"
+#ifdef MMD_HAVE_NCCL
+#include "kernels/comm/nccl_communicator.h"
+#endif
 #include "tests/mpi/run_on_every_rank.h"
 #include "tests/unit/runner/golden.h"
 
 namespace mm::testing {
 namespace {
 
-Communicator* comm = nullptr;
+Communicator* comm = nullptr;         // the MPI group
+Communicator* collectives = nullptr;  // what sharded runners sum over: comm, or NCCL on GPUs
+
+// This rank's backend: the CPU, or its own GPU.
+std::string rank_device() {
+  return test_device() == "cpu" ? "cpu" : "cuda:" + std::to_string(comm->rank());
+}
 
 // Logit tolerance relative to the largest |logit|: sharding reorders f32 sums (each rank sums
 // its heads / intermediate slice, then the all-reduce adds the ranks' partials), and the q/k
@@ -35,7 +46,8 @@ std::unique_ptr<ModelRunner> load_runner(const std::filesystem::path& path, Comm
   options.kv_dtype = KvDType::kF32;
   options.num_kv_blocks = 128;
   options.num_threads = 1;
-  options.comm = group;
+  options.device = rank_device();
+  options.comm = group == comm ? collectives : group;
   options.runtime_activation_quant = runtime_quant;
   return ModelRunner::load(path, options);
 }
@@ -135,5 +147,29 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   auto comm = mm::MpiCommunicator::create();
   mm::testing::comm = comm.get();
+  mm::testing::collectives = comm.get();
+  std::unique_ptr<mm::Communicator> nccl;
+  if (mm::testing::test_device() != "cpu") {
+    const std::string why = mm::testing::device_skip_reason();
+    const int devices = mm::cuda_device_count();
+    if (!why.empty() || devices < comm->size()) {
+      if (comm->rank() == 0) {
+        std::printf("SKIP: %s\n", !why.empty()
+                                      ? why.c_str()
+                                      : (std::to_string(comm->size()) +
+                                         " GPU ranks need as many GPUs; this machine has " +
+                                         std::to_string(devices))
+                                            .c_str());
+      }
+      return 77;
+    }
+#ifdef MMD_HAVE_NCCL
+    nccl = mm::NcclCommunicator::create(*comm, comm->rank());
+    mm::testing::collectives = nccl.get();
+#else
+    if (comm->rank() == 0) std::printf("SKIP: built without NCCL\n");
+    return 77;
+#endif
+  }
   return mm::testing::run_tests_on_every_rank(*comm);
 }
