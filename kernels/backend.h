@@ -105,6 +105,9 @@ class Backend {
   virtual bool supports(Op op) const = 0;
   virtual std::unique_ptr<Buffer> allocate(size_t num_bytes) = 0;
 
+  // Returns when every op queued so far has finished (a no-op where ops run synchronously).
+  // Work queued elsewhere on the same memory — a collective on its own stream — must wait for it.
+  virtual void synchronize() {}
   // Host ↔ backend memory; `dst` / `src` on the backend side point into one of its Buffers.
   // Both return when the copy is complete (a GPU backend waits for the work queued before it).
   virtual void copy_to_backend(void* dst, const void* src, size_t num_bytes) = 0;

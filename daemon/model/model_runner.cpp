@@ -225,6 +225,7 @@ void ModelRunner::sharded_qk_norm(const Layer& layer, float* q, float* k, int64_
   be.sum_squares(q, num_tokens, q_width, 1.0, sums);
   be.sum_squares(k, num_tokens, k_width, 1.0 / static_cast<double>(plan_.kv_head_replicas),
                  sums + num_tokens);
+  be.synchronize();  // the collective runs on its own stream (NCCL)
   options_.comm->all_reduce_sum(std::span<float>(sums, static_cast<size_t>(2 * num_tokens)));
   be.rms_norm_with_sums(q, layer.q_norm->f32(), sums, num_tokens, q_width, config_.q_size(), eps,
                         q);
@@ -410,8 +411,10 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
     be.kv_write(cache, meta, k, v);
     be.paged_attention(cache, meta, q, plan_.q_heads_per_rank, attn);
     be.linear(layer.o_proj, attn, t, proj);
-    if (tp_ > 1)
+    if (tp_ > 1) {
+      be.synchronize();  // o_proj must be done before the collective reads it
       options_.comm->all_reduce_sum(std::span<float>(proj, ut * hidden));  // row-parallel
+    }
     report(prefix + "attn_out", proj, hidden);
     be.add(x, proj, t * hidden, x);
 
@@ -423,7 +426,10 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
                    num_experts, top_k, topk_ids, topk_weights);
     be.moe(layer.experts, normed, t, hidden, topk_ids, topk_weights, top_k, moe_out);
     // Each rank ran its slice of every expert's intermediate dimension.
-    if (tp_ > 1) options_.comm->all_reduce_sum(std::span<float>(moe_out, ut * hidden));
+    if (tp_ > 1) {
+      be.synchronize();
+      options_.comm->all_reduce_sum(std::span<float>(moe_out, ut * hidden));
+    }
     report(prefix + "moe_out", moe_out, hidden);
     be.add(x, moe_out, t * hidden, x);
     report(prefix + "out", x, hidden);
@@ -458,6 +464,7 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
     float* device_mine = scratch(kGatherMine, mine.size());
     float* device_all = scratch(kGatherAll, all.size());
     be.copy_to_backend(device_mine, mine.data(), mine.size() * sizeof(float));
+    be.synchronize();
     options_.comm->all_gather(std::span<const float>(device_mine, mine.size()),
                               std::span<float>(device_all, all.size()));
     be.copy_to_host(all.data(), device_all, all.size() * sizeof(float));

@@ -143,7 +143,7 @@ void launch_kv_write(const KvLayerView& cache, const AttentionMetadata& meta, co
 
 void launch_paged_attention(const KvLayerView& cache, const AttentionMetadata& meta, const float* q,
                             int64_t num_heads, float* out, cudaStream_t stream) {
-  if (meta.num_tokens == 0) return;
+  if (meta.num_tokens == 0 || num_heads == 0) return;
   const dim3 grid(static_cast<unsigned>(meta.num_tokens), static_cast<unsigned>(num_heads));
   paged_attention_kernel<<<grid, kWarps * kWarp, 0, stream>>>(cache, meta, q, num_heads, out);
 }

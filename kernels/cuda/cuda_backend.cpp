@@ -114,6 +114,8 @@ struct CudaLinear final : ResidentWeights {
 struct CudaMoe final : ResidentWeights {
   DeviceMoe view;
   DeviceMemory w1, w3, w2;
+  // The experts' own device copies, which the view's tables point into.
+  std::vector<std::shared_ptr<const ResidentWeights>> experts;
   uint64_t num_bytes() const override { return w1.num_bytes() + w3.num_bytes() + w2.num_bytes(); }
 };
 
@@ -153,6 +155,19 @@ struct CudaBackend::Impl {
   DeviceMemory scratch[kNumScratch];
   // inv_freq per (rotary_dim, theta), computed on the host exactly as the CPU backend does.
   std::map<std::pair<int64_t, double>, DeviceMemory> inv_freq;
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    cudaSetDevice(device);
+    if (stream != nullptr) cudaStreamSynchronize(stream);
+    inv_freq.clear();
+    for (auto& memory : scratch)
+      memory = DeviceMemory();
+    if (blas != nullptr) cublasDestroy(blas);
+    if (stream != nullptr) cudaStreamDestroy(stream);
+  }
 };
 
 int CudaBackend::device_count() {
@@ -174,15 +189,7 @@ CudaBackend::CudaBackend(int device) : impl_(std::make_unique<Impl>()) {
   check(cublasSetMathMode(impl_->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
 }
 
-CudaBackend::~CudaBackend() {
-  cudaSetDevice(impl_->device);
-  cudaStreamSynchronize(impl_->stream);
-  impl_->inv_freq.clear();
-  for (auto& memory : impl_->scratch)
-    memory = DeviceMemory();
-  cublasDestroy(impl_->blas);
-  cudaStreamDestroy(impl_->stream);
-}
+CudaBackend::~CudaBackend() = default;
 
 bool CudaBackend::supports(Op /*op*/) const {
   return true;
@@ -273,6 +280,8 @@ void CudaBackend::make_resident(MoeWeights& experts) {
   std::vector<DeviceLinear> w1, w3, w2;
   bool int8_activations = false;
   for (size_t e = 0; e < experts.w1.size(); ++e) {
+    for (const PackedLinear* w : {&experts.w1[e], &experts.w3[e], &experts.w2[e]})
+      resident->experts.push_back(w->resident);
     w1.push_back(device_view(experts.w1[e]));
     w3.push_back(device_view(experts.w3[e]));
     w2.push_back(device_view(experts.w2[e]));
@@ -280,11 +289,6 @@ void CudaBackend::make_resident(MoeWeights& experts) {
       int8_activations = int8_activations ||
                          (view->format == PackedFormat::kInt8Channel && view->int8_activations);
     }
-  }
-  if (w1.size() > static_cast<size_t>(cuda::kMaxExperts)) {
-    throw std::invalid_argument("CUDA backend: " + std::to_string(w1.size()) +
-                                " experts per layer; the router kernel takes at most " +
-                                std::to_string(cuda::kMaxExperts));
   }
   resident->w1 = upload_vector(w1);
   resident->w3 = upload_vector(w3);
@@ -337,6 +341,12 @@ void CudaBackend::linear(const PackedLinear& w, const float* x, int64_t num_toke
   if (num_tokens == 0 || view.num_rows == 0) return;
   cudaStream_t stream = impl_->stream;
   const int64_t cols = view.num_cols;
+  if (cols == 0) {  // an empty sum
+    check(cudaMemsetAsync(y, 0, static_cast<size_t>(num_tokens * view.num_rows) * sizeof(float),
+                          stream),
+          "cudaMemsetAsync");
+    return;
+  }
   if (view.format == PackedFormat::kInt8Channel && view.int8_activations) {
     auto* xq = static_cast<int8_t*>(scratch(kXq, static_cast<size_t>(num_tokens * cols)));
     auto* x_scales =

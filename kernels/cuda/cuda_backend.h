@@ -1,7 +1,8 @@
 // The CUDA backend: every Backend op on one CUDA device and one stream, weights resident in
 // device memory (make_resident copies each packed weight once and frees its host copy).
 // Numerics follow the CPU backend (f32 activations, f32 accumulation, f64 norm sums, exact
-// W8A8); results differ from it only in the order of f32 additions (tests/unit/cuda).
+// W8A8); results differ from it in the order of f32 additions and in nvcc contracting the dot
+// products' multiply-adds into FMAs (tests/unit/cuda bounds both).
 // Owned and called by one model runner thread; not thread-safe. Built with MMD_CUDA.
 #pragma once
 
@@ -52,8 +53,7 @@ class CudaBackend final : public Backend {
   void rms_norm_with_sums(const float* x, const float* gain, const float* sums, int64_t num_rows,
                           int64_t width, int64_t full_width, float eps, float* out) override;
 
-  // Waits for every queued op (tests and benchmarks; copy_to_host already waits).
-  void synchronize();
+  void synchronize() override;
 
  private:
   struct Impl;

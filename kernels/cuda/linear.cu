@@ -45,9 +45,9 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
     gemv_kernel(DeviceLinear w, const float* x, int64_t num_tokens, float* y) {
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int64_t n =
-      static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + static_cast<int64_t>(threadIdx.x) / kWarp;
+      static_cast<int64_t>(blockIdx.y) * kRowsPerBlock + static_cast<int64_t>(threadIdx.x) / kWarp;
   if (n >= w.num_rows) return;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTokenTile;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTokenTile;
   const int64_t tile = min(static_cast<int64_t>(kTokenTile), num_tokens - m0);
   const int64_t cols = w.num_cols;
   float acc[kTokenTile] = {};
@@ -73,9 +73,9 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
                      float* y) {
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int64_t n =
-      static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + static_cast<int64_t>(threadIdx.x) / kWarp;
+      static_cast<int64_t>(blockIdx.y) * kRowsPerBlock + static_cast<int64_t>(threadIdx.x) / kWarp;
   if (n >= w.num_rows) return;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTokenTile;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTokenTile;
   const int64_t tile = min(static_cast<int64_t>(kTokenTile), num_tokens - m0);
   const int64_t cols = w.num_cols;
   const auto* row = reinterpret_cast<const int8_t*>(w.data) + n * cols;
@@ -118,7 +118,8 @@ void launch_quantize_rows_int8(const float* x, int64_t num_rows, int64_t width, 
 void launch_linear_gemv(const DeviceLinear& w, const float* x, const int8_t* xq,
                         const float* x_scales, int64_t num_tokens, float* y, cudaStream_t stream) {
   if (num_tokens == 0 || w.num_rows == 0) return;
-  const dim3 grid(blocks_for(w.num_rows, kRowsPerBlock), blocks_for(num_tokens, kTokenTile));
+  // Token tiles in x (up to 2³¹ − 1 blocks), rows in y (65,535 blocks: 262,140 rows).
+  const dim3 grid(blocks_for(num_tokens, kTokenTile), blocks_for(w.num_rows, kRowsPerBlock));
   if (w.format == PackedFormat::kInt8Channel && w.int8_activations) {
     gemv_int8_kernel<<<grid, kRowsPerBlock * kWarp, 0, stream>>>(w, xq, x_scales, num_tokens, y);
   } else {

@@ -135,6 +135,10 @@ void launch_moe(const DeviceMoe& moe, const float* x, int64_t num_tokens, int64_
                 const int32_t* ids, const float* weights, int64_t top_k, const MoeScratch& scratch,
                 float* out, cudaStream_t stream) {
   if (num_tokens == 0) return;
+  if (top_k == 0 || moe.intermediate_size == 0) {
+    cudaMemsetAsync(out, 0, static_cast<size_t>(num_tokens * hidden) * sizeof(float), stream);
+    return;
+  }
   const int64_t pairs = num_tokens * top_k;
   const int64_t inter = moe.intermediate_size;
   if (moe.int8_activations)

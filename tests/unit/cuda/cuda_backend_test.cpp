@@ -118,6 +118,36 @@ TEST_F(CudaBackendTest, LinearMatchesAnErrorBoundInEveryFormat) {
   }
 }
 
+// A batch past the GEMV limit on a weight whose f32 copy exceeds one 64 MiB dequantization
+// chunk (4096 rows of 4096 columns): the SGEMM runs chunk by chunk into y + n0 with ldc = N.
+// Rows on both sides of the chunk boundary and at the end are checked against the f64 product.
+TEST_F(CudaBackendTest, LinearAcrossDequantizationChunks) {
+  const int64_t rows = 4200, cols = 4096, tokens = 17;
+  PackedLinear w = random_linear(rng_, PackedFormat::kInt4Group, rows, cols, 128);
+  const std::vector<float> dense = unpack_to_f32(w);
+  gpu_->make_resident(w);
+  const std::vector<float> x = random_normal(rng_, static_cast<size_t>(tokens * cols));
+  float* y = zeros<float>(static_cast<size_t>(tokens * rows));
+  gpu_->linear(w, put(x), tokens, y);
+  const std::vector<float> got = get(y, static_cast<size_t>(tokens * rows));
+  for (const int64_t n :
+       {int64_t{0}, int64_t{1}, int64_t{4095}, int64_t{4096}, int64_t{4097}, rows - 1}) {
+    for (int64_t m = 0; m < tokens; ++m) {
+      double exact = 0, magnitude = 0;
+      for (int64_t k = 0; k < cols; ++k) {
+        const double term = static_cast<double>(dense[static_cast<size_t>(n * cols + k)]) *
+                            x[static_cast<size_t>(m * cols + k)];
+        exact += term;
+        magnitude += std::fabs(term);
+      }
+      // The same rigorous recursive-summation bound as above.
+      const double bound = static_cast<double>(cols + 1) * std::ldexp(1.0, -24) * magnitude;
+      ASSERT_LE(std::fabs(got[static_cast<size_t>(m * rows + n)] - exact), bound)
+          << "y[" << m << ", " << n << "]";
+    }
+  }
+}
+
 TEST_F(CudaBackendTest, W8A8IsBitIdenticalToTheCpu) {
   PackedLinear w = random_linear(rng_, PackedFormat::kInt8Channel, 75, 136);
   w.int8_activations = true;
@@ -151,6 +181,9 @@ TEST_F(CudaBackendTest, NormsEmbeddingAddAndGatherMatchTheCpu) {
   // f64 sums of squares round to the same f32 mean (order changes the f64 sum by ~1e-16
   // relative); after that the arithmetic is the same IEEE f32 operations.
   expect_close(get(out, x.size()), want, 1e-6, max_abs(want), "rms_norm");
+  float* in_place = put(x);  // out == x, as the runner's q/k norms
+  gpu_->rms_norm(in_place, put(gain), rows, width, eps, in_place);
+  expect_close(get(in_place, x.size()), want, 1e-6, max_abs(want), "rms_norm in place");
 
   // The sharded halves: a slice of 120 columns normalised as part of a 300-wide row.
   std::vector<float> sums(rows), want_slice(static_cast<size_t>(rows * 120));
@@ -203,9 +236,11 @@ TEST_F(CudaBackendTest, RopeMatchesTheCpuAtLargePositions) {
   cpu_.rope_neox(want.data(), positions.data(), tokens, heads, head_dim, rotary_dim, 5e6);
   float* dx = put(x);
   gpu_->rope_neox(dx, put(positions), tokens, heads, head_dim, rotary_dim, 5e6);
-  // Same f32 angles; CUDA's cosf/sinf and glibc's differ by at most 2 ulp (CUDA C
-  // Programming Guide, mathematical functions), so each output by ≤ 2·2⁻²³·(|a| + |b|).
-  expect_close(get(dx, x.size()), want, 5e-7, max_abs(x), "rope");
+  // Same f32 angles and the same rounded products and sums (__fmul_rn / __fsub_rn); only
+  // cos and sin differ: CUDA's cosf/sinf are within 2 ulp (CUDA C++ Programming Guide,
+  // mathematical functions), glibc's within 1, so c and s differ by ≤ 3 ulp ≤ 3·2⁻²³, and
+  // each output by ≤ (|a| + |b|)·3·2⁻²³ ≤ 7.2e-7·max|x|.
+  expect_close(get(dx, x.size()), want, 7.2e-7, max_abs(x), "rope");
   // Dimensions past rotary_dim pass through untouched.
   const std::vector<float> got = get(dx, x.size());
   for (int64_t row = 0; row < tokens * heads; ++row) {
