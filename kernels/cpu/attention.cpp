@@ -12,31 +12,37 @@
 namespace mm {
 namespace {
 
-inline int64_t slot_of(const AttentionMetadata& meta, int64_t seq, int64_t position, int block_size) {
-  const int32_t block = meta.block_tables[seq * meta.max_num_blocks_per_seq + position / block_size];
+inline int64_t slot_of(const AttentionMetadata& meta, int64_t seq, int64_t position,
+                       int block_size) {
+  const int32_t block =
+      meta.block_tables[seq * meta.max_num_blocks_per_seq + position / block_size];
   return static_cast<int64_t>(block) * block_size + position % block_size;
 }
 
 // Stores one row of head_dim values at element offset `offset` of `base`.
-void store_row(KvDType dtype, void* base, int64_t offset, const float* src, int head_dim, float scale) {
+void store_row(KvDType dtype, void* base, int64_t offset, const float* src, int head_dim,
+               float scale) {
   switch (dtype) {
     case KvDType::kF32:
       std::copy(src, src + head_dim, static_cast<float*>(base) + offset);
       break;
     case KvDType::kBf16: {
       uint16_t* dst = static_cast<uint16_t*>(base) + offset;
-      for (int i = 0; i < head_dim; ++i) dst[i] = f32_to_bf16(src[i]);
+      for (int i = 0; i < head_dim; ++i)
+        dst[i] = f32_to_bf16(src[i]);
       break;
     }
     case KvDType::kFp8E4M3: {
       uint8_t* dst = static_cast<uint8_t*>(base) + offset;
-      for (int i = 0; i < head_dim; ++i) dst[i] = f32_to_e4m3fn(src[i] / scale);
+      for (int i = 0; i < head_dim; ++i)
+        dst[i] = f32_to_e4m3fn(src[i] / scale);
       break;
     }
   }
 }
 
-void load_row(KvDType dtype, const void* base, int64_t offset, int head_dim, float scale, float* dst) {
+void load_row(KvDType dtype, const void* base, int64_t offset, int head_dim, float scale,
+              float* dst) {
   switch (dtype) {
     case KvDType::kF32: {
       const float* src = static_cast<const float*>(base) + offset;
@@ -45,19 +51,51 @@ void load_row(KvDType dtype, const void* base, int64_t offset, int head_dim, flo
     }
     case KvDType::kBf16: {
       const uint16_t* src = static_cast<const uint16_t*>(base) + offset;
-      for (int i = 0; i < head_dim; ++i) dst[i] = bf16_to_f32(src[i]);
+      for (int i = 0; i < head_dim; ++i)
+        dst[i] = bf16_to_f32(src[i]);
       break;
     }
     case KvDType::kFp8E4M3: {
       const uint8_t* src = static_cast<const uint8_t*>(base) + offset;
-      for (int i = 0; i < head_dim; ++i) dst[i] = e4m3fn_to_f32(src[i]) * scale;
+      for (int i = 0; i < head_dim; ++i)
+        dst[i] = e4m3fn_to_f32(src[i]) * scale;
       break;
     }
   }
 }
 
+// Keys are stored in panels of kPanel positions: panel b holds [head_dim][kPanel], so key p's
+// element i sits at (p / kPanel)·head_dim·kPanel + i·kPanel + p % kPanel. Writing a key touches
+// one 4 KiB panel, and the score loop reads each panel front to back.
+constexpr int kPanel = 8;
+
+inline size_t panel_index(int64_t p, int i, int head_dim) {
+  return static_cast<size_t>((p / kPanel) * head_dim * kPanel + i * kPanel + p % kPanel);
+}
+
+// Scores of positions [0, context) against one query head: each score is Σ_i q[i]·k[i]
+// accumulated in ascending i, exactly the scalar dot product's sequence of f32 multiplies and
+// adds, but the kPanel positions of a panel advance together in independent lanes the compiler
+// vectorizes. (Reordering the dot itself would change W8A8's rounding ties downstream; this
+// does not change a bit.) Lanes past `context` in the last panel are computed and dropped.
+void scores_of(const float* q, const float* panels, int64_t context, int head_dim, float scale,
+               float* scores) {
+  for (int64_t p0 = 0; p0 < context; p0 += kPanel) {
+    const float* panel = panels + (p0 / kPanel) * head_dim * kPanel;
+    float acc[kPanel] = {};
+    for (int i = 0; i < head_dim; ++i) {
+      const float qi = q[i];
+      for (int j = 0; j < kPanel; ++j)
+        acc[j] += qi * panel[i * kPanel + j];
+    }
+    for (int j = 0; j < kPanel && p0 + j < context; ++j)
+      scores[p0 + j] = acc[j] * scale;
+  }
+}
+
 struct AttentionScratch {
-  std::vector<float> keys;    // [context, head_dim]
+  std::vector<float> row;     // [head_dim]: one decoded key
+  std::vector<float> keys;    // panels of kPanel positions (panel_index)
   std::vector<float> values;  // [context, head_dim]
   std::vector<float> scores;  // [context]
 };
@@ -71,8 +109,10 @@ void kv_write_cpu(const KvLayerView& cache, const AttentionMetadata& meta, const
     const int64_t base = meta.slot_mapping[t] * row;
     for (int64_t h = 0; h < cache.num_kv_heads; ++h) {
       const int64_t in_row = h * cache.head_dim;
-      store_row(cache.dtype, cache.k, base + in_row, k + t * row + in_row, cache.head_dim, cache.k_scale);
-      store_row(cache.dtype, cache.v, base + in_row, v + t * row + in_row, cache.head_dim, cache.v_scale);
+      store_row(cache.dtype, cache.k, base + in_row, k + t * row + in_row, cache.head_dim,
+                cache.k_scale);
+      store_row(cache.dtype, cache.v, base + in_row, v + t * row + in_row, cache.head_dim,
+                cache.v_scale);
     }
   }
 }
@@ -91,25 +131,27 @@ void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const Atten
       const int64_t kvh = item % num_kv_heads;
       const int64_t seq = meta.seq_of_token[t];
       const int64_t context = static_cast<int64_t>(meta.positions[t]) + 1;
-      scratch.keys.resize(static_cast<size_t>(context * head_dim));
+      scratch.row.resize(static_cast<size_t>(head_dim));
+      // Whole panels; the last one's unused lanes are zeros.
+      const int64_t panels = (context + kPanel - 1) / kPanel;
+      scratch.keys.resize(static_cast<size_t>(panels * kPanel * head_dim));
+      std::fill(scratch.keys.begin() + (panels - 1) * kPanel * head_dim, scratch.keys.end(), 0.0f);
       scratch.values.resize(static_cast<size_t>(context * head_dim));
       scratch.scores.resize(static_cast<size_t>(context));
       for (int64_t p = 0; p < context; ++p) {
         const int64_t offset = slot_of(meta, seq, p, cache.block_size) * kv_row + kvh * head_dim;
-        load_row(cache.dtype, cache.k, offset, head_dim, cache.k_scale, scratch.keys.data() + p * head_dim);
-        load_row(cache.dtype, cache.v, offset, head_dim, cache.v_scale, scratch.values.data() + p * head_dim);
+        load_row(cache.dtype, cache.k, offset, head_dim, cache.k_scale, scratch.row.data());
+        for (int i = 0; i < head_dim; ++i)
+          scratch.keys[panel_index(p, i, head_dim)] = scratch.row[static_cast<size_t>(i)];
+        load_row(cache.dtype, cache.v, offset, head_dim, cache.v_scale,
+                 scratch.values.data() + p * head_dim);
       }
       for (int64_t hq = kvh * group; hq < (kvh + 1) * group; ++hq) {
         const float* qh = q + (t * num_heads + hq) * head_dim;
+        scores_of(qh, scratch.keys.data(), context, head_dim, softmax_scale, scratch.scores.data());
         float max_score = -INFINITY;
-        for (int64_t p = 0; p < context; ++p) {
-          const float* kp = scratch.keys.data() + p * head_dim;
-          float dot = 0;
-          for (int i = 0; i < head_dim; ++i) dot += qh[i] * kp[i];
-          const float s = dot * softmax_scale;
-          scratch.scores[static_cast<size_t>(p)] = s;
-          max_score = std::max(max_score, s);
-        }
+        for (int64_t p = 0; p < context; ++p)
+          max_score = std::max(max_score, scratch.scores[static_cast<size_t>(p)]);
         float denom = 0;
         for (int64_t p = 0; p < context; ++p) {
           const float e = std::exp(scratch.scores[static_cast<size_t>(p)] - max_score);
@@ -121,7 +163,8 @@ void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const Atten
         for (int64_t p = 0; p < context; ++p) {
           const float weight = scratch.scores[static_cast<size_t>(p)] / denom;
           const float* vp = scratch.values.data() + p * head_dim;
-          for (int i = 0; i < head_dim; ++i) oh[i] += weight * vp[i];
+          for (int i = 0; i < head_dim; ++i)
+            oh[i] += weight * vp[i];
         }
       }
     }
