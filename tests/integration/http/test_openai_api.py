@@ -519,8 +519,8 @@ class SaturatedEngineTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.daemon.stop()
 
-    def open_stream(self):
-        body = json.dumps({"messages": CHAT, "max_tokens": 4000, "stream": True,
+    def open_stream(self, max_tokens):
+        body = json.dumps({"messages": CHAT, "max_tokens": max_tokens, "stream": True,
                            "ignore_eos": True}).encode()
         s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=30)
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
@@ -534,10 +534,10 @@ class SaturatedEngineTest(unittest.TestCase):
         self.assertEqual(self.daemon.metric(name), value, name)
 
     def test_third_request_is_429_and_the_first_two_are_served(self):
-        running = self.open_stream()
-        self.wait_metric("mmd_num_requests_running", 1)
-        waiting = self.open_stream()
         # 4000 tokens keep the first request busy for far longer than these few round trips.
+        running = self.open_stream(4000)
+        self.wait_metric("mmd_num_requests_running", 1)
+        waiting = self.open_stream(16)
         self.wait_metric("mmd_num_requests_waiting", 1)
         status, body, _ = self.daemon.request(
             "POST", "/v1/chat/completions", {"messages": CHAT, "max_tokens": 4})
@@ -545,16 +545,25 @@ class SaturatedEngineTest(unittest.TestCase):
         error = json.loads(body)["error"]
         self.assertEqual(error["code"], 429)
         self.assertIn("too many requests waiting", error["message"])
-        # The refused request took nothing from the two admitted ones: both stream to the end.
-        for s in (running, waiting):
-            data = b""
-            while b"data: [DONE]" not in data:
-                chunk = s.recv(1 << 20)
-                self.assertTrue(chunk, "stream ended before [DONE]")
-                data += chunk
-            s.close()
-            self.assertIn(b"200 OK", data[:64])
-            self.assertIn(b'"finish_reason":"length"', data)
+        # The refused request took nothing from the two admitted ones: the running one streams
+        # on (read some of it, then hang up: the daemon cancels it and frees its slot), and the
+        # waiting one is admitted and streams to the end.
+        data = b""
+        while data.count(b"data: ") < 8:
+            chunk = running.recv(1 << 16)
+            self.assertTrue(chunk, "the running stream ended early")
+            data += chunk
+        self.assertIn(b"200 OK", data[:64])
+        running.close()
+        data = b""
+        while b"data: [DONE]" not in data:
+            chunk = waiting.recv(1 << 20)
+            self.assertTrue(chunk, "stream ended before [DONE]")
+            data += chunk
+        waiting.close()
+        self.assertIn(b"200 OK", data[:64])
+        self.assertIn(b'"finish_reason":"length"', data)
+        self.wait_metric("mmd_num_requests_running", 0)
         status, _, _ = self.daemon.request("POST", "/v1/chat/completions",
                                            {"messages": CHAT, "max_tokens": 4})
         self.assertEqual(status, 200)
