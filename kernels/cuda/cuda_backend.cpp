@@ -223,21 +223,21 @@ std::unique_ptr<Buffer> CudaBackend::allocate(size_t num_bytes) {
   return std::make_unique<CudaBuffer>(num_bytes, impl_->stream);
 }
 
-void CudaBackend::copy_to_backend(void* dst, const void* src, size_t num_bytes) {
+void CudaBackend::copy(void* dst, const void* src, size_t num_bytes, int direction) {
   if (num_bytes == 0) return;
-  check(cudaSetDevice(impl_->device), "cudaSetDevice");
-  check(cudaMemcpyAsync(dst, src, num_bytes, cudaMemcpyHostToDevice, impl_->stream),
-        "cudaMemcpyAsync (to device)");
-  // The host source may be reused as soon as this returns.
+  enter();
+  const auto kind = static_cast<cudaMemcpyKind>(direction);
+  check(cudaMemcpyAsync(dst, src, num_bytes, kind, impl_->stream), "cudaMemcpyAsync");
+  // Both directions return complete: a host source may be reused, a host result read.
   check(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize");
 }
 
+void CudaBackend::copy_to_backend(void* dst, const void* src, size_t num_bytes) {
+  copy(dst, src, num_bytes, cudaMemcpyHostToDevice);
+}
+
 void CudaBackend::copy_to_host(void* dst, const void* src, size_t num_bytes) {
-  if (num_bytes == 0) return;
-  check(cudaSetDevice(impl_->device), "cudaSetDevice");
-  check(cudaMemcpyAsync(dst, src, num_bytes, cudaMemcpyDeviceToHost, impl_->stream),
-        "cudaMemcpyAsync (to host)");
-  check(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize");
+  copy(dst, src, num_bytes, cudaMemcpyDeviceToHost);
 }
 
 void CudaBackend::make_resident(PackedLinear& w) {

@@ -58,6 +58,8 @@ class CudaBackend final : public Backend {
  private:
   struct Impl;
   void enter();  // makes this backend's device current on the calling thread
+  // A cudaMemcpyKind (as int: this header stays free of CUDA's), waited for.
+  void copy(void* dst, const void* src, size_t num_bytes, int direction);
   // Device scratch of at least num_bytes for `slot`, kept between calls (grown on demand).
   void* scratch(int slot, size_t num_bytes);
 

@@ -41,15 +41,25 @@ __global__ void quantize_rows_int8_kernel(const float* x, int64_t width, int8_t*
   if (threadIdx.x == 0) x_scales[r] = __fdiv_rn(amax, 127.0f);
 }
 
+// Where a GEMV warp works: its lane, its output row n (block y, warp), and its tile of tokens
+// [m0, m0 + tile) (block x).
+struct GemvPlace {
+  int lane;
+  int64_t n, m0, tile;
+  __device__ explicit GemvPlace(int64_t num_tokens)
+      : lane(static_cast<int>(threadIdx.x) % kWarp),
+        n(static_cast<int64_t>(blockIdx.y) * kRowsPerBlock +
+          static_cast<int64_t>(threadIdx.x) / kWarp),
+        m0(static_cast<int64_t>(blockIdx.x) * kTokenTile),
+        tile(min(static_cast<int64_t>(kTokenTile), num_tokens - m0)) {}
+};
+
 __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
     gemv_kernel(DeviceLinear w, const float* x, int64_t num_tokens, float* y) {
-  const int lane = static_cast<int>(threadIdx.x) % kWarp;
-  const int64_t n =
-      static_cast<int64_t>(blockIdx.y) * kRowsPerBlock + static_cast<int64_t>(threadIdx.x) / kWarp;
-  if (n >= w.num_rows) return;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTokenTile;
-  const int64_t tile = min(static_cast<int64_t>(kTokenTile), num_tokens - m0);
-  const int64_t cols = w.num_cols;
+  const GemvPlace at(num_tokens);
+  if (at.n >= w.num_rows) return;  // warp-uniform: the whole warp has this row
+  const int lane = at.lane;
+  const int64_t n = at.n, m0 = at.m0, tile = at.tile, cols = w.num_cols;
   float acc[kTokenTile] = {};
   for (int64_t k = lane; k < cols; k += kWarp) {
     const float wv = weight_at(w, n, k);
@@ -71,13 +81,10 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
 __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
     gemv_int8_kernel(DeviceLinear w, const int8_t* xq, const float* x_scales, int64_t num_tokens,
                      float* y) {
-  const int lane = static_cast<int>(threadIdx.x) % kWarp;
-  const int64_t n =
-      static_cast<int64_t>(blockIdx.y) * kRowsPerBlock + static_cast<int64_t>(threadIdx.x) / kWarp;
-  if (n >= w.num_rows) return;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kTokenTile;
-  const int64_t tile = min(static_cast<int64_t>(kTokenTile), num_tokens - m0);
-  const int64_t cols = w.num_cols;
+  const GemvPlace at(num_tokens);
+  if (at.n >= w.num_rows) return;  // warp-uniform: the whole warp has this row
+  const int lane = at.lane;
+  const int64_t n = at.n, m0 = at.m0, tile = at.tile, cols = w.num_cols;
   const auto* row = reinterpret_cast<const int8_t*>(w.data) + n * cols;
   int acc[kTokenTile] = {};
   for (int64_t k = lane; k < cols; k += kWarp) {
