@@ -41,9 +41,8 @@ enum Slot : int {
   kLogits,
   kMetadata,  // the step's ids, positions, slots, block tables and logits rows
   kNormSums,  // tensor parallel: per-row sums of squares of q and k
-  kGatherMine,
-  kGatherAll,
-  kHookCopy,
+  kGatherMine,  // tensor parallel: this rank's lm_head slice, padded
+  kGatherAll,   // tensor parallel: every rank's slice
   kNumSlots
 };
 
