@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/triad.h"
 #include "kernels/backend_factory.h"
 #include "kernels/common/numeric.h"
 #include "kernels/cpu/thread_pool.h"
@@ -65,7 +66,8 @@ mm::PackedLinear int4_group(Bytes& bytes, int64_t rows, int64_t cols, int64_t gr
   w.num_cols = cols;
   w.group_cols = group;
   w.data.resize(static_cast<size_t>(rows * w.row_bytes()));
-  for (uint8_t& b : w.data) b = bytes.next();
+  for (uint8_t& b : w.data)
+    b = bytes.next();
   w.int4_scales.assign(static_cast<size_t>(rows * w.num_groups()), mm::f32_to_bf16(0.01f));
   return w;
 }
@@ -83,24 +85,6 @@ mm::PackedLinear bf16_dense(Bytes& bytes, int64_t rows, int64_t cols) {
     w.data[i + 1] = static_cast<uint8_t>(0x3C + (bytes.next() & 1));  // |x| ≈ 0.01
   }
   return w;
-}
-
-double host_triad_bytes_per_s() {
-  mm::ThreadPool pool(0);
-  const int64_t n = int64_t{32} << 20;
-  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n), 1.0f),
-      c(static_cast<size_t>(n), 2.0f);
-  double best = 0;
-  for (int r = 0; r < 5; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(n, int64_t{1} << 20, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        a[static_cast<size_t>(i)] = b[static_cast<size_t>(i)] + 3.0f * c[static_cast<size_t>(i)];
-    });
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, 12.0 * static_cast<double>(n) / s);
-  }
-  return best;
 }
 
 }  // namespace
@@ -131,7 +115,10 @@ int main(int argc, char** argv) {
     }
   }
   double roofline = peak_gbs * 1e9;
-  if (device == "cpu" && roofline <= 0) roofline = host_triad_bytes_per_s();
+  if (device == "cpu" && roofline <= 0) {
+    mm::ThreadPool pool(0);
+    roofline = mm::bench::measure_triad(pool, 5);
+  }
   if (roofline <= 0) {
     std::fprintf(stderr, "layer_bench: --device=%s needs --peak-gbs=N\n", device.c_str());
     return 2;
@@ -154,8 +141,8 @@ int main(int argc, char** argv) {
     experts.w3.push_back(int4_group(bytes, shape.inter, shape.hidden, shape.group));
     experts.w2.push_back(int4_group(bytes, shape.hidden, shape.inter, shape.group));
     if (e == 0) {
-      expert_bytes = experts.w1[0].num_bytes() + experts.w3[0].num_bytes() +
-                     experts.w2[0].num_bytes();
+      expert_bytes =
+          experts.w1[0].num_bytes() + experts.w3[0].num_bytes() + experts.w2[0].num_bytes();
     }
     for (mm::PackedLinear* w : {&experts.w1.back(), &experts.w3.back(), &experts.w2.back()})
       be->make_resident(*w);
@@ -171,11 +158,11 @@ int main(int argc, char** argv) {
   std::vector<float> zero_bias(static_cast<size_t>(shape.experts), 0.0f);
   auto bias = be->upload(zero_bias.data(), zero_bias.size() * sizeof(float));
 
-  std::printf("layer_bench: device %s, experts %lld top-%lld, W4A16 g%lld, FP8 attention, "
-              "context %lld, roofline %.0f GB/s\n",
-              device.c_str(), static_cast<long long>(shape.experts),
-              static_cast<long long>(shape.top_k), static_cast<long long>(shape.group),
-              static_cast<long long>(shape.context), roofline / 1e9);
+  std::printf(
+      "layer_bench: device %s, experts %lld top-%lld, W4A16 g%lld, FP8 attention, "
+      "context %lld, roofline %.0f GB/s\n",
+      device.c_str(), static_cast<long long>(shape.experts), static_cast<long long>(shape.top_k),
+      static_cast<long long>(shape.group), static_cast<long long>(shape.context), roofline / 1e9);
   std::printf("%6s %12s %10s %14s %10s %10s\n", "batch", "us/layer", "experts", "bytes/step",
               "GB/s", "roofline");
   for (const int64_t batch : {1, 8, 32, 64}) {
@@ -185,9 +172,15 @@ int main(int argc, char** argv) {
     const size_t kv_bytes = static_cast<size_t>(num_blocks * block_size * kv_size * 2);
     auto k_cache = be->allocate(kv_bytes);
     auto v_cache = be->allocate(kv_bytes);
-    mm::KvLayerView cache{mm::KvDType::kBf16, k_cache->data(), v_cache->data(), num_blocks,
-                          block_size, static_cast<int>(shape.kv_heads),
-                          static_cast<int>(shape.head_dim), 1.0f, 1.0f};
+    mm::KvLayerView cache{mm::KvDType::kBf16,
+                          k_cache->data(),
+                          v_cache->data(),
+                          num_blocks,
+                          block_size,
+                          static_cast<int>(shape.kv_heads),
+                          static_cast<int>(shape.head_dim),
+                          1.0f,
+                          1.0f};
     // Every sequence decodes its position context − 1 over its own contiguous blocks.
     std::vector<int32_t> positions(static_cast<size_t>(batch),
                                    static_cast<int32_t>(shape.context - 1));
@@ -213,7 +206,8 @@ int main(int argc, char** argv) {
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<float> x_host(static_cast<size_t>(batch * shape.hidden));
-    for (float& v : x_host) v = normal(rng);
+    for (float& v : x_host)
+      v = normal(rng);
     auto x = be->upload(x_host.data(), x_host.size() * 4);
     auto f = [&](int64_t count) { return be->allocate(static_cast<size_t>(count) * 4); };
     auto normed = f(batch * shape.hidden), q = f(batch * q_size), k = f(batch * kv_size),
@@ -253,7 +247,8 @@ int main(int argc, char** argv) {
     const uint64_t step_bytes = dense_bytes + used.size() * expert_bytes +
                                 static_cast<uint64_t>(batch * shape.context * kv_size * 2 * 2);
     const auto t0 = std::chrono::steady_clock::now();
-    for (int it = 0; it < iterations; ++it) step();
+    for (int it = 0; it < iterations; ++it)
+      step();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iterations;
     const double rate = static_cast<double>(step_bytes) / seconds;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/triad.h"
 #include "daemon/model/model_runner.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/thread_pool.h"
@@ -31,23 +32,7 @@ constexpr int kPrefillTokens = 128;
 double g_triad_bytes_per_s = 0;
 std::string g_device = "cpu";
 
-// a = b + s·c over arrays far larger than the last-level cache (3 × 128 MiB), split over every
-// thread. STREAM convention: 3 × 4 bytes per element (write-allocate traffic not counted).
-double measure_triad(mm::ThreadPool& pool, int repeats) {
-  const int64_t n = int64_t{32} << 20;
-  std::vector<float> a(static_cast<size_t>(n), 0.0f), b(static_cast<size_t>(n), 1.0f), c(static_cast<size_t>(n), 2.0f);
-  double best = 0;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(n, int64_t{1} << 20, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) a[static_cast<size_t>(i)] = b[static_cast<size_t>(i)] + 3.0f * c[static_cast<size_t>(i)];
-    });
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, 3.0 * 4.0 * static_cast<double>(n) / s);
-  }
-  benchmark::DoNotOptimize(a.data());
-  return best;
-}
+using mm::bench::measure_triad;
 
 void bm_triad(benchmark::State& state) {
   mm::ThreadPool pool(0);
@@ -91,7 +76,8 @@ void bm_decode(benchmark::State& state, const std::string& dir) {
     for (int s = 0; s < batch_size; ++s) {
       tables.push_back(blocks_of(s));
       std::vector<int32_t> prompt(kPromptTokens);
-      for (int i = 0; i < kPromptTokens; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>((s * 977 + i * 131) % vocab);
+      for (int i = 0; i < kPromptTokens; ++i)
+        prompt[static_cast<size_t>(i)] = static_cast<int32_t>((s * 977 + i * 131) % vocab);
       prefill.add_chunk(tables.back(), block_size, prompt, 0, false);
     }
     runner.forward(prefill);
@@ -110,8 +96,10 @@ void bm_decode(benchmark::State& state, const std::string& dir) {
   }
   state.SetItemsProcessed(state.iterations() * batch_size);
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch_size), benchmark::Counter::kIsRate);
-  state.counters["weightGB/s"] = benchmark::Counter(static_cast<double>(bytes) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch_size),
+                                               benchmark::Counter::kIsRate);
+  state.counters["weightGB/s"] =
+      benchmark::Counter(static_cast<double>(bytes) / 1e9, benchmark::Counter::kIsRate);
   state.counters["frac_of_triad"] = benchmark::Counter(
       static_cast<double>(bytes) / g_triad_bytes_per_s, benchmark::Counter::kIsRate);
 }
@@ -121,14 +109,16 @@ void bm_prefill(benchmark::State& state, const std::string& dir) {
   const int block_size = runner.options().block_size;
   const int64_t vocab = runner.config().vocab_size;
   std::vector<int32_t> prompt(kPrefillTokens);
-  for (int i = 0; i < kPrefillTokens; ++i) prompt[static_cast<size_t>(i)] = static_cast<int32_t>((i * 131 + 7) % vocab);
+  for (int i = 0; i < kPrefillTokens; ++i)
+    prompt[static_cast<size_t>(i)] = static_cast<int32_t>((i * 131 + 7) % vocab);
   const std::vector<int32_t> table = blocks_of(0);
   for (auto _ : state) {
     mm::ForwardBatch batch;
     batch.add_chunk(table, block_size, prompt, 0, false);
     benchmark::DoNotOptimize(runner.forward(batch));
   }
-  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kPrefillTokens), benchmark::Counter::kIsRate);
+  state.counters["tok/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kPrefillTokens), benchmark::Counter::kIsRate);
 }
 
 }  // namespace
@@ -152,7 +142,8 @@ int main(int argc, char** argv) {
     }
   }
   if (checkpoints.empty()) {
-    checkpoints.emplace_back("tiny-w4a16-fp8", std::string(MMD_SOURCE_DIR) + "/tests/fixtures/tiny-fp8-w4a16-g32");
+    checkpoints.emplace_back("tiny-w4a16-fp8",
+                             std::string(MMD_SOURCE_DIR) + "/tests/fixtures/tiny-fp8-w4a16-g32");
     for (const char* name : {"mid-w4a16-fp8", "mid-bf16"}) {
       const std::string dir = std::string("/tmp/mmd-bench/") + name;
       if (std::filesystem::exists(dir + "/config.json")) checkpoints.emplace_back(name, dir);
@@ -167,19 +158,31 @@ int main(int argc, char** argv) {
   }
   if (g_device != "cpu") {
     if (peak_gbs <= 0) {
-      std::fprintf(stderr, "runner_bench: --device=%s needs --peak-gbs=N (the device's memory "
-                           "bandwidth in GB/s) for the roofline fraction\n", g_device.c_str());
+      std::fprintf(stderr,
+                   "runner_bench: --device=%s needs --peak-gbs=N (the device's memory "
+                   "bandwidth in GB/s) for the roofline fraction\n",
+                   g_device.c_str());
       return 2;
     }
     g_triad_bytes_per_s = peak_gbs * 1e9;
     std::printf("device %s, roofline %.0f GB/s (given)\n", g_device.c_str(), peak_gbs);
   }
-  benchmark::RegisterBenchmark("triad", bm_triad)->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("triad", bm_triad)
+      ->Iterations(5)
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
   for (const auto& [name, dir] : checkpoints) {
     benchmark::RegisterBenchmark(("decode/" + name).c_str(), bm_decode, dir)
-        ->Arg(1)->Arg(4)->Arg(16)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+        ->Arg(1)
+        ->Arg(4)
+        ->Arg(16)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(2.0);
     benchmark::RegisterBenchmark(("prefill128/" + name).c_str(), bm_prefill, dir)
-        ->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(2.0);
   }
   int rest_argc = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());
