@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages mmd builds and tests with. Run as root (or through sudo).
+# Installs the Debian 12 packages mmd builds and tests with. Run it as yourself or as root:
+# it needs root only when a package is missing, and then re-runs itself through sudo (saying
+# so) unless it already is root.
 set -euo pipefail
 
 packages=(
@@ -21,6 +23,15 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    echo "install-deps: ${#missing[@]} packages missing; installing them needs root: re-running through sudo"
+    exec sudo -- "$(readlink -f "$0")" "$@"
+  fi
+  echo "install-deps: ${#missing[@]} packages missing (${missing[*]}); installing them needs root," \
+    "and sudo is not installed: run tools/install-deps.sh as root" >&2
+  exit 1
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive

@@ -17,21 +17,38 @@ done
 model="models/minimax-m2-tiny/$format"
 [ -f "$model/config.json" ] || { echo "run-tiny: no model at $model" >&2; exit 1; }
 
-run_dir="$(mktemp -d "${TMPDIR:-/tmp}/mmd-tiny.XXXXXX")"
-export MMD_SOCKET="$run_dir/mmd.sock"
 port="${MMD_PORT:-8000}"  # the OpenAI API, for other clients while the chat runs
+port_hint="MMD_PORT=8001 tools/run-tiny.sh picks another port (MMD_PORT=0: no HTTP API)"
+# Something already answering on the port would make mmd fail at start: say so first.
+if [ "$port" != 0 ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "run-tiny: port $port is taken (something listens on 127.0.0.1:$port); $port_hint" >&2
+  exit 1
+fi
+
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/mmd-tiny.XXXXXX")"
+daemon=""
+# Runs under set -e: the daemon may be gone already (Ctrl-C reached it too, or it failed), so
+# neither kill nor wait may stop the clean-up before the folder is removed.
+trap '[ -z "$daemon" ] || { kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; }; rm -rf "$run_dir"' EXIT
+export MMD_SOCKET="$run_dir/mmd.sock"
 "$build/daemon/mmd" --model "$model" --socket "$MMD_SOCKET" --bus none --port "$port" \
   --reasoning-parser minimax_m2 --enable-auto-tool-choice --tool-call-parser minimax_m2 \
   >"$run_dir/mmd.log" 2>&1 &
 daemon=$!
-trap 'kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; rm -rf "$run_dir"' EXIT
+
+# mmd stopped: its log, and the port hint when the port was its problem.
+daemon_failed() {
+  cat "$run_dir/mmd.log" >&2
+  if grep -q "cannot listen on" "$run_dir/mmd.log"; then echo "run-tiny: $port_hint" >&2; fi
+  exit 1
+}
 
 # The socket appears once mmd listens; mmctl then waits for the model with a progress bar.
 for _ in $(seq 100); do
   [ -S "$MMD_SOCKET" ] && break
-  kill -0 "$daemon" 2>/dev/null || { cat "$run_dir/mmd.log" >&2; exit 1; }
+  kill -0 "$daemon" 2>/dev/null || daemon_failed
   sleep 0.1
 done
-"$build/client/mmctl/mmctl" status
+"$build/client/mmctl/mmctl" status || { kill -0 "$daemon" 2>/dev/null || daemon_failed; exit 1; }
 echo "mmd serves $model (also at http://127.0.0.1:$port/v1); type a message (/exit to leave)."
 "$build/client/mmctl/mmctl" chat "$@"
