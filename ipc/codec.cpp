@@ -106,11 +106,11 @@ void put_sampling(Packer& pk, const SamplingOptions& s) {
 }
 
 void put_body(Packer& pk, const Submit& m) {
-  pk.pack_map(8);
+  pk.pack_map(11);
   key(pk, "messages");
   pk.pack_array(static_cast<uint32_t>(m.messages.size()));
   for (const ChatMessage& c : m.messages) {
-    pk.pack_map(6);
+    pk.pack_map(7);
     key(pk, "role");
     put_str(pk, c.role);
     key(pk, "content");
@@ -123,6 +123,8 @@ void put_body(Packer& pk, const Submit& m) {
     put_str(pk, c.tool_call_id);
     key(pk, "name");
     put_str(pk, c.name);
+    key(pk, "content_json");
+    put_str(pk, c.content_json);
   }
   key(pk, "prompt");
   put_str(pk, m.prompt);
@@ -138,6 +140,12 @@ void put_body(Packer& pk, const Submit& m) {
   pk.pack(m.add_generation_prompt);
   key(pk, "priority");
   pk.pack_int32(m.priority);
+  key(pk, "chat_template_kwargs");
+  put_str(pk, m.chat_template_kwargs_json);
+  key(pk, "continue_final_message");
+  pk.pack(m.continue_final_message);
+  key(pk, "return_prompt_token_ids");
+  pk.pack(m.return_prompt_token_ids);
 }
 
 void put_body(Packer& pk, const Cancel&) { pk.pack_map(0); }
@@ -163,11 +171,13 @@ void put_body(Packer& pk, const HelloReply& m) {
 }
 
 void put_body(Packer& pk, const Accepted& m) {
-  pk.pack_map(2);
+  pk.pack_map(3);
   key(pk, "request");
   pk.pack_int64(m.engine_request_id);
   key(pk, "prompt_tokens");
   pk.pack_int32(m.prompt_tokens);
+  key(pk, "prompt_token_ids");
+  put_ids(pk, m.prompt_token_ids);
 }
 
 void put_body(Packer& pk, const Delta& m) {
@@ -226,7 +236,7 @@ void put_body(Packer& pk, const Error& m) {
 }
 
 void put_body(Packer& pk, const StatusReply& m) {
-  pk.pack_map(23);
+  pk.pack_map(25);
   key(pk, "model");
   put_str(pk, m.model);
   key(pk, "state");
@@ -247,6 +257,8 @@ void put_body(Packer& pk, const StatusReply& m) {
   pk.pack_int32(m.num_kv_blocks_cached);
   key(pk, "kv_block_size");
   pk.pack_int32(m.kv_block_size);
+  key(pk, "kv_cache_dtype");
+  put_str(pk, m.kv_cache_dtype);
   key(pk, "num_steps");
   pk.pack_uint64(m.num_steps);
   key(pk, "prompt_tokens_total");
@@ -273,6 +285,17 @@ void put_body(Packer& pk, const StatusReply& m) {
   put_histogram(pk, m.inter_token_latency);
   key(pk, "end_to_end_latency");
   put_histogram(pk, m.end_to_end_latency);
+  key(pk, "settings");
+  pk.pack_array(static_cast<uint32_t>(m.settings.size()));
+  for (const Setting& setting : m.settings) {
+    pk.pack_map(3);
+    key(pk, "name");
+    put_str(pk, setting.name);
+    key(pk, "value");
+    put_str(pk, setting.value);
+    key(pk, "source");
+    put_str(pk, setting.source);
+  }
 }
 
 template <typename Frame>
@@ -523,7 +546,8 @@ ClientMessage read_client_body(uint8_t type, const msgpack::object& body) {
           MapReader c(items[i], at(r.path("messages"), i));
           m.messages.push_back(ChatMessage{c.get_str("role"), c.get_str("content"),
                                            c.get_str("reasoning_content"), c.get_str("tool_calls"),
-                                           c.get_str("tool_call_id"), c.get_str("name")});
+                                           c.get_str("tool_call_id"), c.get_str("name"),
+                                           c.get_str("content_json")});
         }
       }
       m.prompt = r.get_str("prompt");
@@ -533,6 +557,9 @@ ClientMessage read_client_body(uint8_t type, const msgpack::object& body) {
       m.tool_choice = r.get_str("tool_choice");
       m.add_generation_prompt = r.get_bool("add_generation_prompt", true);
       m.priority = static_cast<int>(r.get_int("priority", 0, kInt32Min, kInt32Max));
+      m.chat_template_kwargs_json = r.get_str("chat_template_kwargs");
+      m.continue_final_message = r.get_bool("continue_final_message", false);
+      m.return_prompt_token_ids = r.get_bool("return_prompt_token_ids", false);
       return m;
     }
     case 2:
@@ -569,6 +596,7 @@ ServerMessage read_server_body(uint8_t type, const msgpack::object& body) {
       Accepted m;
       m.engine_request_id = r.get_int("request", 0, 0, std::numeric_limits<int64_t>::max());
       m.prompt_tokens = static_cast<int>(r.get_int("prompt_tokens", 0, 0, kInt32Max));
+      m.prompt_token_ids = r.get_ids("prompt_token_ids");
       return m;
     }
     case 2: {
@@ -632,6 +660,7 @@ ServerMessage read_server_body(uint8_t type, const msgpack::object& body) {
       m.num_kv_blocks_used = static_cast<int>(r.get_int("num_kv_blocks_used", 0, 0, kInt32Max));
       m.num_kv_blocks_cached = static_cast<int>(r.get_int("num_kv_blocks_cached", 0, 0, kInt32Max));
       m.kv_block_size = static_cast<int>(r.get_int("kv_block_size", 0, 0, kInt32Max));
+      m.kv_cache_dtype = r.get_str("kv_cache_dtype");
       m.num_steps = r.get_u64("num_steps", 0);
       m.prompt_tokens_total = r.get_u64("prompt_tokens_total", 0);
       m.generation_tokens_total = r.get_u64("generation_tokens_total", 0);
@@ -645,6 +674,14 @@ ServerMessage read_server_body(uint8_t type, const msgpack::object& body) {
       m.time_to_first_token = get_histogram(r, "time_to_first_token");
       m.inter_token_latency = get_histogram(r, "inter_token_latency");
       m.end_to_end_latency = get_histogram(r, "end_to_end_latency");
+      if (const auto* list = r.find("settings")) {
+        const auto items = as_array(*list, r.path("settings"));
+        for (size_t i = 0; i < items.size(); ++i) {
+          MapReader sr(items[i], at(r.path("settings"), i));
+          m.settings.push_back(
+              Setting{sr.get_str("name"), sr.get_str("value"), sr.get_str("source")});
+        }
+      }
       return m;
     }
     case 6:

@@ -33,6 +33,9 @@ struct ChatMessage {
   std::string tool_calls_json;    // an assistant turn's tool calls: a JSON array, or empty
   std::string tool_call_id;       // a tool turn: which call it answers
   std::string name;
+  // The content as JSON (an array of {"type":"text","text":...} parts, passed to the chat
+  // template as such) instead of `content`; empty: `content` is the text.
+  std::string content_json;
 };
 
 // Sampling options a client may set; unset fields take the model's generation_config.json,
@@ -65,6 +68,11 @@ struct Submit {
   std::string tool_choice;              // "", "auto", "none", "required" or a JSON object
   bool add_generation_prompt = true;
   int priority = 0;  // smaller runs first
+  // Chats: extra chat-template variables as a JSON object (vLLM's chat_template_kwargs), and
+  // continuing the final assistant message instead of opening a new one.
+  std::string chat_template_kwargs_json;
+  bool continue_final_message = false;
+  bool return_prompt_token_ids = false;  // Accepted carries the prompt's ids
 };
 
 struct Cancel {};
@@ -96,6 +104,7 @@ struct HelloReply {
 struct Accepted {
   int64_t engine_request_id = 0;  // as the daemon's log and status name it
   int prompt_tokens = 0;
+  std::vector<int32_t> prompt_token_ids;  // when the Submit asked for them
 };
 
 struct ToolCallDelta {
@@ -159,6 +168,14 @@ struct Histogram {
   uint64_t count = 0;
 };
 
+// A setting the daemon resolved at start and where its value came from: "flag", "config"
+// (the TOML file), "checkpoint" or "default".
+struct Setting {
+  std::string name;  // the TOML key, e.g. "kv_cache_dtype"
+  std::string value;
+  std::string source;
+};
+
 struct StatusReply {
   std::string model;
   std::string state;  // loading, ready, sleeping, waking, stopped, failed, draining
@@ -170,6 +187,7 @@ struct StatusReply {
   int num_kv_blocks_used = 0;
   int num_kv_blocks_cached = 0;
   int kv_block_size = 0;
+  std::string kv_cache_dtype;  // float32, bfloat16 or fp8_e4m3
   uint64_t num_steps = 0;
   uint64_t prompt_tokens_total = 0;
   uint64_t generation_tokens_total = 0;
@@ -183,6 +201,7 @@ struct StatusReply {
   Histogram time_to_first_token;
   Histogram inter_token_latency;
   Histogram end_to_end_latency;
+  std::vector<Setting> settings;
 };
 
 // A Sleep or Wake was taken (the state change follows; Status shows it).

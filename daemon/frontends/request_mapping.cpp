@@ -1,5 +1,10 @@
 #include "daemon/frontends/request_mapping.h"
 
+#include <algorithm>
+#include <iterator>
+
+#include "daemon/text/error.h"
+
 namespace mm {
 
 namespace {
@@ -13,7 +18,70 @@ ipc::Histogram to_histogram(const LatencyHistogram& h) {
   return out;
 }
 
+// JSON text from a Submit field, parsed; a syntax error names the field and the byte offset.
+text::JsonValue parse_field(const std::string& json_text, const std::string& field) {
+  try {
+    return text::JsonValue::parse(json_text, field);
+  } catch (const text::TextError& error) {
+    throw text::ChatRequestError(field, std::string("is not valid JSON: ") + error.what());
+  }
+}
+
 }  // namespace
+
+text::ChatRequest to_chat_request(const ipc::Submit& submit) {
+  text::ChatRequest request;
+  if (submit.messages.empty()) throw text::ChatRequestError("messages", "must not be empty");
+  static constexpr std::string_view kRoles[] = {"system", "developer", "user", "assistant", "tool"};
+  for (size_t i = 0; i < submit.messages.size(); ++i) {
+    const ipc::ChatMessage& m = submit.messages[i];
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    text::ChatMessage message;
+    message.role = m.role == "developer" ? "system" : m.role;
+    if (std::find(std::begin(kRoles), std::end(kRoles), m.role) == std::end(kRoles))
+      throw text::ChatRequestError(
+          at + ".role", "'" + m.role + "' is not one of system, developer, user, assistant, tool");
+    message.content = m.content_json.empty()
+                          ? text::JsonValue(m.content)
+                          : text::chat_content_from_json(
+                                parse_field(m.content_json, at + ".content_json"), at + ".content");
+    // Over shm an empty string is "not set".
+    if (!m.reasoning_content.empty()) message.reasoning_content = m.reasoning_content;
+    if (!m.tool_calls_json.empty()) {
+      if (message.role != "assistant")
+        throw text::ChatRequestError(at + ".tool_calls", "is only allowed on assistant messages");
+      message.tool_calls = text::chat_tool_calls_from_json(
+          parse_field(m.tool_calls_json, at + ".tool_calls"), at + ".tool_calls");
+    }
+    if (!m.tool_call_id.empty() && message.role != "tool")
+      throw text::ChatRequestError(at + ".tool_call_id", "is only allowed on tool messages");
+    message.tool_call_id = m.tool_call_id;
+    message.name = m.name;
+    request.messages.push_back(std::move(message));
+  }
+  text::JsonArray tools;
+  for (size_t i = 0; i < submit.tools_json.size(); ++i) {
+    const std::string at = "tools[" + std::to_string(i) + "]";
+    tools.push_back(parse_field(submit.tools_json[i], at));
+  }
+  request.tools = text::chat_tools_from_json(text::JsonValue(std::move(tools)));
+  request.tool_choice = request.tools.empty() ? text::ToolChoice::kNone : text::ToolChoice::kAuto;
+  const std::string& choice = submit.tool_choice;
+  if (!choice.empty()) {
+    // A mode by name, or a named function as JSON.
+    const bool object = choice.find_first_not_of(" \t\r\n") != std::string::npos &&
+                        choice[choice.find_first_not_of(" \t\r\n")] == '{';
+    text::apply_tool_choice(object ? parse_field(choice, "tool_choice") : text::JsonValue(choice),
+                            request);
+  }
+  request.add_generation_prompt = submit.add_generation_prompt;
+  request.continue_final_message = submit.continue_final_message;
+  if (!submit.chat_template_kwargs_json.empty())
+    request.template_kwargs = text::chat_template_kwargs_from_json(
+        parse_field(submit.chat_template_kwargs_json, "chat_template_kwargs"));
+  text::check_chat_request(request);
+  return request;
+}
 
 std::optional<std::string> to_sampling_params(const ipc::SamplingOptions& o,
                                               const SamplingParams& d, SamplingParams& p) {
@@ -56,6 +124,9 @@ ipc::StatusReply to_status_reply(const EngineStatus& s) {
   r.num_kv_blocks_used = s.num_kv_blocks_used;
   r.num_kv_blocks_cached = s.num_kv_blocks_cached;
   r.kv_block_size = s.kv_block_size;
+  r.kv_cache_dtype = s.kv_cache_dtype;
+  for (const SettingOrigin& setting : s.settings)
+    r.settings.push_back({setting.name, setting.value, setting.source});
   r.num_steps = s.num_steps;
   r.prompt_tokens_total = s.prompt_tokens_total;
   r.generation_tokens_total = s.generation_tokens_total;

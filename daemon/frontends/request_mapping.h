@@ -8,6 +8,7 @@
 
 #include "daemon/engine/engine_metrics.h"
 #include "daemon/engine/request.h"
+#include "daemon/text/chat_request.h"
 #include "ipc/protocol.h"
 
 namespace mm {
@@ -20,5 +21,10 @@ std::optional<std::string> to_sampling_params(const ipc::SamplingOptions& option
                                               SamplingParams& params);
 
 ipc::StatusReply to_status_reply(const EngineStatus& status);
+
+// A Submit's chat as the native ChatRequest every frontend builds: tool calls, tools,
+// tool_choice and template kwargs (JSON text on the wire) parsed once and checked by the same
+// rules as HTTP's. Throws text::ChatRequestError naming the field ("messages[1].tool_calls").
+text::ChatRequest to_chat_request(const ipc::Submit& submit);
 
 }  // namespace mm

@@ -81,9 +81,9 @@ void ShmConnection::reply(uint64_t id, ipc::ServerMessage message) {
 void ShmConnection::handle_frame(ipc::ClientFrame frame) {
   const uint64_t id = frame.id;
   if (!hello_done_ && !std::holds_alternative<ipc::Hello>(frame.message)) {
-    fail_connection(ipc::ErrorCode::kBadFrame,
-                    std::string("frame 1 is a ") + ipc::message_name(frame.message) +
-                        "; the first frame must be a Hello");
+    fail_connection(ipc::ErrorCode::kBadFrame, std::string("frame 1 is a ") +
+                                                   ipc::message_name(frame.message) +
+                                                   "; the first frame must be a Hello");
     return;
   }
   if (auto* hello = std::get_if<ipc::Hello>(&frame.message)) {
@@ -155,34 +155,44 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
     return;
   }
   EngineRequest request;
-  if (auto problem = to_sampling_params(submit.sampling, server_.options().default_sampling,
-                                        request.params)) {
+  if (auto problem =
+          to_sampling_params(submit.sampling, server_.options().default_sampling, request.params)) {
     refuse(ipc::ErrorCode::kBadRequest, *problem);
     return;
   }
   std::unique_ptr<TextStream> stream;
+  ipc::Delta primed;
   try {
+    TextStreamOptions stream_options{.stop = submit.sampling.stop};
     if (!submit.messages.empty()) {
-      request.prompt_token_ids = text->render_chat(submit.messages, submit.tools_json,
-                                                   submit.tool_choice, submit.add_generation_prompt);
-    } else if (!submit.prompt.empty()) {
-      request.prompt_token_ids = text->encode_prompt(submit.prompt);
+      const text::ChatRequest chat = to_chat_request(submit);
+      const text::ChatPrompt prompt = text->render_chat(chat);
+      request.prompt_token_ids = prompt.token_ids;
+      stream_options.chat = &chat;
+      stream = open_chat_stream(*text, prompt, stream_options, primed);
     } else {
-      request.prompt_token_ids = std::move(submit.prompt_token_ids);
+      if (!submit.prompt.empty()) {
+        request.prompt_token_ids = text->encode_prompt(submit.prompt);
+      } else {
+        request.prompt_token_ids = std::move(submit.prompt_token_ids);
+      }
+      if (text != nullptr) stream = text->open_stream(stream_options);
     }
-    if (text != nullptr) stream = text->open_stream(!submit.messages.empty(), submit.sampling.stop,
-                                                      submit.tools_json);
   } catch (const std::invalid_argument& error) {
     refuse(ipc::ErrorCode::kBadRequest, error.what());
     return;
   }
   request.priority = submit.priority;
   const int prompt_tokens = static_cast<int>(request.prompt_token_ids.size());
+  std::vector<int32_t> prompt_ids;
+  if (submit.return_prompt_token_ids) prompt_ids = request.prompt_token_ids;
   const RequestId engine_id =
       server_.engine().submit(std::move(request), std::make_shared<MailboxSink>(mailbox_, id));
   requests_[id].engine_id = engine_id;
   requests_[id].text = std::move(stream);
-  reply(id, ipc::Accepted{engine_id, prompt_tokens});
+  // What the forced tool-call opening completed goes out right after Accepted.
+  requests_[id].pending = std::move(primed);
+  reply(id, ipc::Accepted{engine_id, prompt_tokens, std::move(prompt_ids)});
 }
 
 void ShmConnection::deliver_engine_events() {
@@ -216,13 +226,12 @@ void ShmConnection::deliver_engine_events() {
     // After a stop string the client saw only the tokens up to it, whatever the engine did
     // with the steps it had already scheduled (ran to length, or took the cancel).
     const bool stopped = request.stopped;
-    request.last = ipc::Finished{stopped ? std::string("stop")
-                                         : std::string(finish_reason_name(event.reason)),
-                                 stopped ? std::string() : event.message,
-                                 ipc::Usage{event.usage.prompt_tokens,
-                                            stopped ? request.num_tokens
-                                                    : event.usage.completion_tokens,
-                                            event.usage.cached_prompt_tokens}};
+    request.last =
+        ipc::Finished{stopped ? std::string("stop") : std::string(finish_reason_name(event.reason)),
+                      stopped ? std::string() : event.message,
+                      ipc::Usage{event.usage.prompt_tokens,
+                                 stopped ? request.num_tokens : event.usage.completion_tokens,
+                                 event.usage.cached_prompt_tokens}};
   }
   flush();
   // Back-pressure: what is still pending did not fit in the client's ring.
@@ -330,8 +339,9 @@ void ShmConnection::close(const std::string& why) {
       ++num_cancelled;
     }
   }
-  log_info("connection " + std::to_string(id_) + " (pid " + std::to_string(peer_.pid) + ") closed: " +
-           why + (num_cancelled > 0 ? "; cancelled " + std::to_string(num_cancelled) + " requests" : ""));
+  log_info("connection " + std::to_string(id_) + " (pid " + std::to_string(peer_.pid) +
+           ") closed: " + why +
+           (num_cancelled > 0 ? "; cancelled " + std::to_string(num_cancelled) + " requests" : ""));
   requests_.clear();
   control_.clear();
   server_.connection_closed(id_);

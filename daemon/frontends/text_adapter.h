@@ -1,9 +1,10 @@
 // The seam between the frontends and daemon/text: turns a text prompt or chat messages (with
 // tools) into prompt token ids, and a request's generated ids into text, reasoning and
 // tool-call deltas, matching stop strings. mmd without an adapter serves token ids only and
-// refuses text prompts with kNotSupported. The lead wires daemon/text's tokenizer, chat
-// template, detokenizer and parsers behind this interface.
-// Called on the frontend's loop thread only (never on the engine thread).
+// refuses text prompts with kNotSupported. ModelText (daemon/service) wires daemon/text's
+// tokenizer, chat template, detokenizer and parsers behind this interface for every frontend.
+// Adapters are immutable and callable from any frontend thread (never the engine thread); a
+// stream belongs to one request and one thread.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "daemon/text/chat_prompt.h"
+#include "daemon/text/chat_request.h"
 #include "ipc/protocol.h"
 
 namespace mm {
@@ -33,19 +36,25 @@ class TextStream {
   virtual void prime(const std::string& text, ipc::Delta& out) { (void)text, (void)out; }
 };
 
+// How one request's output becomes text.
+struct TextStreamOptions {
+  // A chat: the output goes through the reasoning parser and, when the request offers tools it
+  // may call, the tool-call parser typed by their schemas. Null: a plain completion.
+  const text::ChatRequest* chat = nullptr;
+  std::vector<std::string> stop;
+  bool include_stop_str_in_output = false;
+  bool skip_special_tokens = true;  // vLLM's default: `]~b]`, `[e~[` never show as text
+};
+
 class TextAdapter {
  public:
   virtual ~TextAdapter() = default;
-  // Throw std::invalid_argument naming the problem (unknown role, template error, bad tool).
+  // Both throw std::invalid_argument naming the problem (text::ChatRequestError names the
+  // field: a bad message, a template error, tool_choice without the tool-call parser).
   virtual std::vector<int32_t> encode_prompt(const std::string& prompt) = 0;
-  virtual std::vector<int32_t> render_chat(const std::vector<ipc::ChatMessage>& messages,
-                                           const std::vector<std::string>& tools_json,
-                                           const std::string& tool_choice,
-                                           bool add_generation_prompt) = 0;
-  // `chat`: the output goes through the reasoning and tool-call parsers; `tools_json` (the
-  // request's tools) types the tool-call arguments by their schemas.
-  virtual std::unique_ptr<TextStream> open_stream(bool chat, const std::vector<std::string>& stop,
-                                                  const std::vector<std::string>& tools_json) = 0;
+  // The one prompt path of every frontend's chat (text::build_chat_prompt).
+  virtual text::ChatPrompt render_chat(const text::ChatRequest& request) = 0;
+  virtual std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) = 0;
   // The raw bytes one token stands for (empty when unknown), for logprobs.
   virtual std::string token_bytes(int32_t id) {
     (void)id;
@@ -59,5 +68,15 @@ class TextAdapter {
     return out;
   }
 };
+
+// Opens the output stream of a chat and runs the opening the daemon wrote for a forced tool call
+// through its parsers, appending what that completes to `primed`.
+inline std::unique_ptr<TextStream> open_chat_stream(TextAdapter& text,
+                                                    const text::ChatPrompt& prompt,
+                                                    TextStreamOptions options, ipc::Delta& primed) {
+  std::unique_ptr<TextStream> stream = text.open_stream(options);
+  if (!prompt.forced_opening.empty()) stream->prime(prompt.forced_opening, primed);
+  return stream;
+}
 
 }  // namespace mm

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "daemon/text/chat_prompt.h"
 #include "daemon/text/detokenizer.h"
 #include "daemon/text/error.h"
 #include "daemon/text/markers.h"
@@ -37,14 +38,15 @@ text::JsonValue parse_json(const std::string& text, const std::string& what) {
 class ModelTextStream : public TextStream, public DbusTextStream {
  public:
   // `hidden_ids` (the end-of-message marker) end a request and are never shown as text.
-  ModelTextStream(const text::Tokenizer& tokenizer, const std::vector<std::string>& stop,
+  ModelTextStream(const text::Tokenizer& tokenizer, const TextStreamOptions& options,
                   std::optional<text::ReasoningMode> reasoning,
                   std::optional<std::vector<text::ToolSchema>> tools,
                   std::vector<int32_t> hidden_ids)
       : hidden_ids_(std::move(hidden_ids)),
-        detokenizer_(tokenizer, text::DetokenizerOptions{.skip_special_tokens = false,
-                                                         .stop_strings = stop,
-                                                         .include_stop_string = false}) {
+        detokenizer_(tokenizer, text::DetokenizerOptions{
+                                    .skip_special_tokens = options.skip_special_tokens,
+                                    .stop_strings = options.stop,
+                                    .include_stop_string = options.include_stop_str_in_output}) {
     if (reasoning) reasoning_.emplace(*reasoning);
     if (tools) tool_calls_.emplace(std::move(*tools));
   }
@@ -132,11 +134,13 @@ class ModelDbusCodec : public DbusTextCodec {
     return text_->tokenizer().encode(prompt);
   }
   std::vector<int32_t> render_chat(const std::string& messages_json) const override {
-    return text_->render_chat_json(parse_json(messages_json, "messages"), text::JsonValue(), true);
+    text::ChatRequest request;
+    request.messages = text::chat_messages_from_json(parse_json(messages_json, "messages_json"));
+    return text_->build_prompt(request).token_ids;
   }
   std::unique_ptr<DbusTextStream> new_stream() const override {
-    return std::make_unique<ModelTextStream>(text_->tokenizer(), std::vector<std::string>{},
-                                             std::nullopt, std::nullopt, text_->hidden_ids());
+    return std::make_unique<ModelTextStream>(text_->tokenizer(), TextStreamOptions{}, std::nullopt,
+                                             std::nullopt, text_->hidden_ids());
   }
 
  private:
@@ -205,82 +209,33 @@ std::vector<int32_t> ModelText::encode_prompt(const std::string& prompt) {
   return tokenizer_.encode(prompt);
 }
 
-std::vector<int32_t> ModelText::render_chat_json(const text::JsonValue& messages,
-                                                 const text::JsonValue& tools,
-                                                 bool add_generation_prompt) const {
-  text::ChatTemplateInputs inputs;
-  inputs.messages = messages;
-  inputs.tools = tools;
-  inputs.add_generation_prompt = add_generation_prompt;
-  try {
-    // The template writes the BOS marker itself: special tokens parsed, none added.
-    return tokenizer_.encode(template_->render(inputs));
-  } catch (const text::TextError& error) {
-    throw std::invalid_argument(std::string("chat template: ") + error.what());
-  }
+text::ChatPrompt ModelText::render_chat(const text::ChatRequest& request) {
+  return build_prompt(request);
 }
 
-std::vector<int32_t> ModelText::render_chat(const std::vector<ipc::ChatMessage>& messages,
-                                            const std::vector<std::string>& tools_json,
-                                            const std::string& tool_choice,
-                                            bool add_generation_prompt) {
-  text::JsonArray array;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const ipc::ChatMessage& m = messages[i];
-    text::JsonObject message{{"role", m.role}, {"content", m.content}};
-    if (!m.reasoning_content.empty())
-      message.emplace_back("reasoning_content", m.reasoning_content);
-    if (!m.tool_calls_json.empty()) {
-      // OpenAI sends arguments as a JSON string; the template needs a mapping.
-      text::JsonArray calls;
-      for (const text::JsonValue& call :
-           parse_json(m.tool_calls_json, "messages[" + std::to_string(i) + "].tool_calls")
-               .as_array()) {
-        text::JsonObject function;
-        const text::JsonValue* fn = call.find("function");
-        const text::JsonValue& source = fn ? *fn : call;
-        if (const text::JsonValue* name = source.find("name")) function.emplace_back("name", *name);
-        if (const text::JsonValue* args = source.find("arguments")) {
-          function.emplace_back(
-              "arguments", args->is_string() ? parse_json(args->as_string(), "arguments") : *args);
-        }
-        calls.emplace_back(
-            text::JsonObject{{"type", "function"}, {"function", text::JsonValue(function)}});
-      }
-      message.emplace_back("tool_calls", text::JsonValue(calls));
-    }
-    if (!m.tool_call_id.empty()) message.emplace_back("tool_call_id", m.tool_call_id);
-    if (!m.name.empty()) message.emplace_back("name", m.name);
-    array.emplace_back(std::move(message));
-  }
-  text::JsonValue tools;
-  if (!tools_json.empty() && tool_choice != "none") {
-    text::JsonArray list;
-    for (size_t i = 0; i < tools_json.size(); ++i) {
-      list.push_back(parse_json(tools_json[i], "tools[" + std::to_string(i) + "]"));
-    }
-    tools = text::JsonValue(std::move(list));
-  }
-  return render_chat_json(text::JsonValue(std::move(array)), tools, add_generation_prompt);
+text::ChatPrompt ModelText::build_prompt(const text::ChatRequest& request) const {
+  if (!request.tools.empty() && request.tool_choice != text::ToolChoice::kNone &&
+      !options_.enable_auto_tool_choice)
+    throw text::ChatRequestError("tool_choice",
+                                 "needs mmd to run with --enable-auto-tool-choice (the minimax_m2 "
+                                 "tool-call parser); send \"none\" to offer no tools");
+  return text::build_chat_prompt(*template_, tokenizer_, request);
 }
 
-std::unique_ptr<TextStream> ModelText::open_stream(bool chat, const std::vector<std::string>& stop,
-                                                   const std::vector<std::string>& tools_json) {
+std::unique_ptr<TextStream> ModelText::open_stream(const TextStreamOptions& options) {
   std::optional<text::ReasoningMode> reasoning;
   std::optional<std::vector<text::ToolSchema>> tools;
-  if (chat && parse_reasoning_) reasoning = reasoning_mode_;
-  if (chat && options_.enable_auto_tool_choice && !tools_json.empty()) {
-    text::JsonArray list;
-    for (size_t i = 0; i < tools_json.size(); ++i) {
-      list.push_back(parse_json(tools_json[i], "tools[" + std::to_string(i) + "]"));
-    }
+  const text::ChatRequest* chat = options.chat;
+  if (chat != nullptr && parse_reasoning_) reasoning = reasoning_mode_;
+  if (chat != nullptr && options_.enable_auto_tool_choice && !chat->tools.empty() &&
+      chat->tool_choice != text::ToolChoice::kNone) {
     try {
-      tools = text::tools_from_json(text::JsonValue(std::move(list)));
+      tools = text::tools_from_json(text::JsonValue(chat->tools));
     } catch (const text::TextError& error) {
       throw std::invalid_argument(error.what());
     }
   }
-  return std::make_unique<ModelTextStream>(tokenizer_, stop, reasoning, std::move(tools),
+  return std::make_unique<ModelTextStream>(tokenizer_, options, reasoning, std::move(tools),
                                            hidden_ids());
 }
 

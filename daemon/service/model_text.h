@@ -40,26 +40,19 @@ class ModelText : public TextAdapter, public std::enable_shared_from_this<ModelT
   const std::string& template_source() const { return template_origin_; }
   const text::Tokenizer& tokenizer() const { return tokenizer_; }
 
-  // TextAdapter (shared-memory frontend).
+  // The prompt of a chat (the one path; render_chat is this).
+  text::ChatPrompt build_prompt(const text::ChatRequest& request) const;
+
+  // TextAdapter (every frontend).
   std::vector<int32_t> encode_prompt(const std::string& prompt) override;
-  std::vector<int32_t> render_chat(const std::vector<ipc::ChatMessage>& messages,
-                                   const std::vector<std::string>& tools_json,
-                                   const std::string& tool_choice,
-                                   bool add_generation_prompt) override;
-  std::unique_ptr<TextStream> open_stream(bool chat, const std::vector<std::string>& stop,
-                                          const std::vector<std::string>& tools_json) override;
+  text::ChatPrompt render_chat(const text::ChatRequest& request) override;
+  std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) override;
   std::string token_bytes(int32_t id) override;
   std::string decode(std::span<const int32_t> ids) override;
 
   // The same model text for the D-Bus frontend (keeps this object alive; it must be owned by
   // a shared_ptr).
   std::shared_ptr<const DbusTextCodec> dbus_codec() const;
-
-  // Renders `messages` (a JSON array of OpenAI-style messages) and tokenizes the prompt.
-  // Throws std::invalid_argument naming the problem.
-  std::vector<int32_t> render_chat_json(const text::JsonValue& messages,
-                                        const text::JsonValue& tools,
-                                        bool add_generation_prompt) const;
 
  private:
   ModelTextOptions options_;

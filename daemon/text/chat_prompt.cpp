@@ -110,8 +110,8 @@ ChatPrompt build_chat_prompt(const ChatTemplate& chat_template, const Tokenizer&
   try {
     prompt.text = chat_template.render(chat_template_inputs(request));
   } catch (const TextError& error) {
-    throw ChatRequestError("messages", std::string("are refused by the chat template: ") +
-                                           error.what());
+    throw ChatRequestError("messages",
+                           std::string("are refused by the chat template: ") + error.what());
   }
   if (request.continue_final_message)
     cut_after_final_message(prompt.text, final_text(request.messages.back()));

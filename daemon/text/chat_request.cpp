@@ -130,8 +130,8 @@ std::vector<ChatToolCall> chat_tool_calls_from_json(const JsonValue& calls,
         parsed.arguments = *args;
       }
       if (!parsed.arguments.is_object())
-        function.fail("arguments", "must be a JSON object (or its text), not " +
-                                       type_name(parsed.arguments));
+        function.fail("arguments",
+                      "must be a JSON object (or its text), not " + type_name(parsed.arguments));
     }
     out.push_back(std::move(parsed));
   }
@@ -153,7 +153,8 @@ std::vector<ChatMessage> chat_messages_from_json(const JsonValue& messages,
     message.role = m.string("role").value_or("");
     if (message.role.empty()) m.fail("role", "is required");
     if (std::find(kRoles.begin(), kRoles.end(), message.role) == kRoles.end())
-      m.fail("role", "'" + message.role + "' is not one of system, developer, user, assistant, tool");
+      m.fail("role",
+             "'" + message.role + "' is not one of system, developer, user, assistant, tool");
     // OpenAI's developer messages are its system messages under a newer name.
     if (message.role == "developer") message.role = "system";
     if (m.get("function_call") != nullptr)
@@ -168,7 +169,8 @@ std::vector<ChatMessage> chat_messages_from_json(const JsonValue& messages,
       message.reasoning_content = std::move(alias);
     }
     if (const JsonValue* calls = m.get("tool_calls")) {
-      if (message.role != "assistant") m.fail("tool_calls", "is only allowed on assistant messages");
+      if (message.role != "assistant")
+        m.fail("tool_calls", "is only allowed on assistant messages");
       message.tool_calls = chat_tool_calls_from_json(*calls, m.path("tool_calls"));
     }
     if (auto id = m.string("tool_call_id")) {
@@ -218,9 +220,9 @@ void apply_tool_choice(const JsonValue& choice, ChatRequest& request, const std:
     } else if (mode == "required") {
       request.tool_choice = ToolChoice::kRequired;
     } else {
-      throw ChatRequestError(where,
-                             "must be \"none\", \"auto\", \"required\" or a named function, not '" +
-                                 mode + "'");
+      throw ChatRequestError(
+          where,
+          "must be \"none\", \"auto\", \"required\" or a named function, not '" + mode + "'");
     }
     return;
   }
@@ -249,7 +251,8 @@ JsonObject chat_template_kwargs_from_json(const JsonValue& kwargs, const std::st
       "messages", "tools", "add_generation_prompt", "continue_final_message", "documents"};
   for (const auto& [key, value] : kwargs.as_object()) {
     if (std::find(kReserved.begin(), kReserved.end(), key) != kReserved.end())
-      throw ChatRequestError(where + "." + key, "is set by the request itself, not a template kwarg");
+      throw ChatRequestError(where + "." + key,
+                             "is set by the request itself, not a template kwarg");
   }
   return kwargs.as_object();
 }

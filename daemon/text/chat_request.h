@@ -36,7 +36,7 @@ struct ChatToolCall {
 };
 
 struct ChatMessage {
-  std::string role;  // system, user, assistant, tool ("developer" arrives as system)
+  std::string role;   // system, user, assistant, tool ("developer" arrives as system)
   JsonValue content;  // null, a string, or an array of {"type":"text","text":...} parts
   std::optional<std::string> reasoning_content;
   std::vector<ChatToolCall> tool_calls;  // assistant only

@@ -32,14 +32,6 @@ json bytes_array(const std::string& bytes) {
   return out;
 }
 
-// The opening the daemon writes for a forced tool call: reasoning closed, a call begun (and
-// named, for a named tool_choice). The model continues from there.
-std::string forced_tool_prefix(const http::GenerationRequest& r) {
-  std::string prefix = "</think>\n\n<minimax:tool_call>\n<invoke name=\"";
-  if (r.tool_choice == http::ToolChoice::kNamed) prefix += r.tool_choice_name + "\">\n";
-  return prefix;
-}
-
 }  // namespace
 
 OpenAiFrontend::OpenAiFrontend(OpenAiOptions options) : options_(std::move(options)) {
@@ -225,9 +217,10 @@ void OpenAiFrontend::tokenize(http::HttpConnection& connection, const http::Http
   const http::TokenizeRequest r = http::parse_tokenize_request(request.body);
   std::vector<int32_t> ids;
   try {
-    ids = r.prompt ? options_.text->encode_prompt(*r.prompt)
-                   : options_.text->render_chat(r.messages, r.tools_json, "auto",
-                                                r.add_generation_prompt);
+    ids = r.chat ? options_.text->render_chat(*r.chat).token_ids
+                 : options_.text->encode_prompt(*r.prompt);
+  } catch (const text::ChatRequestError& error) {
+    throw http::ApiError(400, error.what(), error.field());
   } catch (const std::invalid_argument& error) {
     throw http::ApiError(400, error.what());
   }
@@ -264,11 +257,6 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
                          "model");
   if (!options_.text)
     throw http::ApiError(400, "this model has no tokenizer; mmd cannot serve text");
-  if (r.tool_choice != http::ToolChoice::kNone && !options_.enable_auto_tool_choice)
-    throw http::ApiError(400,
-                         "tool calls need mmd to run with --enable-auto-tool-choice (the "
-                         "minimax_m2 tool-call parser)",
-                         "tool_choice");
   const EngineStatus status = engine_->status();
   if (status.state == EngineState::kFailed)
     throw http::ApiError(503, "the model failed to load: " + status.error);
@@ -284,28 +272,27 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
   auto exchange = std::make_unique<Exchange>();
   ipc::Delta primed;
   try {
-    const bool forced =
-        r.tool_choice == http::ToolChoice::kRequired || r.tool_choice == http::ToolChoice::kNamed;
+    TextStreamOptions stream_options{.stop = r.sampling.stop,
+                                     .include_stop_str_in_output = r.include_stop_str_in_output,
+                                     .skip_special_tokens = r.skip_special_tokens};
     if (chat) {
-      engine_request.prompt_token_ids = options_.text->render_chat(
-          r.messages, r.tools_json, r.tool_choice == http::ToolChoice::kNone ? "none" : "auto",
-          r.add_generation_prompt);
-      if (forced) {
-        for (int32_t id : options_.text->encode_prompt(forced_tool_prefix(r)))
-          engine_request.prompt_token_ids.push_back(id);
-      }
-    } else if (r.prompt) {
-      engine_request.prompt_token_ids = options_.text->encode_prompt(*r.prompt);
+      const text::ChatPrompt prompt = options_.text->render_chat(r.chat_request);
+      engine_request.prompt_token_ids = prompt.token_ids;
+      stream_options.chat = &r.chat_request;
+      exchange->text = open_chat_stream(*options_.text, prompt, stream_options, primed);
     } else {
-      engine_request.prompt_token_ids = r.prompt_token_ids;
+      engine_request.prompt_token_ids =
+          r.prompt ? options_.text->encode_prompt(*r.prompt) : r.prompt_token_ids;
+      exchange->text = options_.text->open_stream(stream_options);
     }
-    const std::vector<std::string> no_tools;
-    exchange->text = options_.text->open_stream(
-        chat, r.sampling.stop, r.tool_choice == http::ToolChoice::kNone ? no_tools : r.tools_json);
-    if (chat && forced) exchange->text->prime(forced_tool_prefix(r), primed);
+  } catch (const text::ChatRequestError& error) {
+    throw http::ApiError(400, error.what(), error.field());
   } catch (const std::invalid_argument& error) {
     throw http::ApiError(400, error.what());
   }
+  for (const std::string& field : r.ignored_fields)
+    log_debug("HTTP: " + request.path + ": field '" + field + "' accepted and ignored");
+  if (r.return_token_ids) exchange->prompt_token_ids = engine_request.prompt_token_ids;
   if (r.echo) {
     exchange->echo = r.prompt ? *r.prompt : options_.text->decode(r.prompt_token_ids);
   }
@@ -473,6 +460,8 @@ json OpenAiFrontend::chunk(Exchange& e, const std::string& finish_reason) {
   }
   choice["logprobs"] = logprobs;
   choice["finish_reason"] = finish_reason.empty() ? json(nullptr) : json(finish_reason);
+  if (e.request.return_token_ids) choice["token_ids"] = e.token_ids;
+  e.token_ids.clear();
   e.content.clear();
   e.reasoning.clear();
   e.tool_call_deltas.clear();
@@ -483,6 +472,12 @@ json OpenAiFrontend::chunk(Exchange& e, const std::string& finish_reason) {
               {"choices", json::array({choice})}};
   if (e.request.include_usage) out["usage"] = nullptr;
   return out;
+}
+
+std::vector<int32_t> OpenAiFrontend::take_all_token_ids(Exchange& e) {
+  std::vector<int32_t> ids = std::move(e.token_ids);
+  e.token_ids.clear();
+  return ids;
 }
 
 // One server-sent event; nothing once the client is gone (a failed write closes the
@@ -506,11 +501,14 @@ void OpenAiFrontend::flush_chunk(Exchange& e) {
     Exchange opening;
     opening.request.chat = e.request.chat;
     opening.request.include_usage = e.request.include_usage;
+    opening.request.return_token_ids = e.request.return_token_ids;
     opening.id = e.id;
     opening.created = e.created;
     if (e.request.chat) {
       json first = chunk(opening, "");
       first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+      // vLLM's return_token_ids: the prompt's ids ride on the first chunk.
+      if (e.request.return_token_ids) first["prompt_token_ids"] = e.prompt_token_ids;
       send_event(e, dump(first));
     } else if (!e.echo.empty()) {
       opening.content = e.echo;
@@ -580,12 +578,13 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   }
   // Whole response.
   json choice = {{"index", 0}};
+  const std::vector<int32_t> all_token_ids = take_all_token_ids(e);
   const std::string content = e.content;
   const std::string reasoning = e.reasoning;
   json logprobs = nullptr;
   if (e.request.sampling.logprobs >= 0) {
     const bool chat = e.request.chat;
-    json parsed = chunk(e, reason);  // formats and clears the logprobs
+    json parsed = chunk(e, reason);  // formats and clears the logprobs (and token ids)
     logprobs = parsed["choices"][0]["logprobs"];
     if (logprobs.is_null()) logprobs = chat ? json{{"content", json::array()}} : json(nullptr);
   }
@@ -610,12 +609,14 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   }
   choice["logprobs"] = logprobs;
   choice["finish_reason"] = reason;
+  if (e.request.return_token_ids) choice["token_ids"] = all_token_ids;
   json body = {{"id", e.id},
                {"object", e.request.chat ? "chat.completion" : "text_completion"},
                {"created", e.created},
                {"model", options_.served_model_name},
                {"choices", json::array({choice})},
                {"usage", usage_object(usage)}};
+  if (e.request.return_token_ids) body["prompt_token_ids"] = e.prompt_token_ids;
   e.connection->respond(200, "application/json", dump(body), e.cors);
 }
 

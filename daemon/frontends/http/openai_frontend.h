@@ -78,8 +78,9 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
     bool any_tool_call = false;
     std::vector<ipc::ToolCallDelta> tool_call_deltas;  // streams: since the last chunk
     std::vector<SampleResult> logprob_tokens;
-    std::vector<int32_t> token_ids;  // since the last chunk
-    size_t text_offset = 0;          // completions logprobs: bytes of text before this chunk
+    std::vector<int32_t> token_ids;         // since the last chunk
+    std::vector<int32_t> prompt_token_ids;  // return_token_ids only
+    size_t text_offset = 0;                 // completions logprobs: bytes of text before this chunk
     http::HeaderList cors;
   };
 
@@ -89,6 +90,7 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
 
   void route(http::HttpConnection& connection, const http::HttpRequest& request);
   void generate(http::HttpConnection& connection, const http::HttpRequest& request, bool chat);
+  static std::vector<int32_t> take_all_token_ids(Exchange& e);
   void tokenize(http::HttpConnection& connection, const http::HttpRequest& request);
   void detokenize(http::HttpConnection& connection, const http::HttpRequest& request);
   void health(http::HttpConnection& connection);

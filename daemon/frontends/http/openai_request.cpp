@@ -9,10 +9,13 @@
 #include <set>
 #include <span>
 
+#include "daemon/text/chat_request.h"
+
 namespace mm::http {
 namespace {
 
-using nlohmann::json;
+// Ordered: the tools and tool-call arguments the template prints keep the client's key order.
+using json = nlohmann::ordered_json;
 
 // vLLM's default --max-logprobs.
 constexpr int kMaxLogprobs = 20;
@@ -61,10 +64,12 @@ class Fields {
   }
   // Every field must be one of `known` or `more`.
   void only(std::initializer_list<std::string_view> known,
-            std::span<const std::string_view> more = {}) const {
+            std::span<const std::string_view> more = {},
+            std::span<const std::string_view> ignored = {}) const {
     for (auto it = object_.begin(); it != object_.end(); ++it) {
       if (std::find(known.begin(), known.end(), it.key()) == known.end() &&
-          std::find(more.begin(), more.end(), it.key()) == more.end())
+          std::find(more.begin(), more.end(), it.key()) == more.end() &&
+          std::find(ignored.begin(), ignored.end(), it.key()) == ignored.end())
         throw ApiError(400, "unknown field '" + name(it.key()) + "'", name(it.key()));
     }
   }
@@ -143,113 +148,72 @@ std::vector<int32_t> token_ids(const json& array, const std::string& where) {
   return out;
 }
 
-// OpenAI content: a string, or text parts (joined with nothing, as the template joins them).
-std::string content_text(const json& content, const std::string& where) {
-  if (content.is_null()) return {};
-  if (content.is_string()) return content.get<std::string>();
-  if (!content.is_array())
-    throw ApiError(400, "'" + where + "' must be a string or an array of content parts", where);
-  std::string out;
-  for (size_t j = 0; j < content.size(); ++j) {
-    const std::string at = where + "[" + std::to_string(j) + "]";
-    if (!content[j].is_object()) throw ApiError(400, "'" + at + "' must be an object", at);
-    Fields part(content[j], at + ".");
-    const std::string type = part.string("type").value_or("text");
-    if (type != "text")
-      throw ApiError(400, "'" + at + ".type' '" + type + "' is not supported (text only)", at);
-    part.only({"type", "text"});
-    out += part.string("text").value_or("");
+// The same tree as a text::JsonValue (for the chat builder): numbers keep their kind, objects
+// their key order. Depth is bounded by parse_body.
+text::JsonValue to_text_json(const json& value) {
+  switch (value.type()) {
+    case json::value_t::null:
+    case json::value_t::discarded:
+      return {};
+    case json::value_t::boolean:
+      return text::JsonValue(value.get<bool>());
+    case json::value_t::number_integer:
+      return text::JsonValue(value.get<int64_t>());
+    case json::value_t::number_unsigned: {
+      const uint64_t u = value.get<uint64_t>();
+      if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        return text::JsonValue(static_cast<int64_t>(u));
+      return text::JsonValue(static_cast<double>(u));
+    }
+    case json::value_t::number_float:
+      return text::JsonValue(value.get<double>());
+    case json::value_t::string:
+      return text::JsonValue(value.get<std::string>());
+    case json::value_t::array: {
+      text::JsonArray items;
+      items.reserve(value.size());
+      for (const json& item : value)
+        items.push_back(to_text_json(item));
+      return text::JsonValue(std::move(items));
+    }
+    case json::value_t::object: {
+      text::JsonObject members;
+      members.reserve(value.size());
+      for (auto it = value.begin(); it != value.end(); ++it)
+        members.emplace_back(it.key(), to_text_json(it.value()));
+      return text::JsonValue(std::move(members));
+    }
+    case json::value_t::binary:
+      break;
   }
-  return out;
+  return {};
 }
 
-std::vector<ipc::ChatMessage> parse_messages(const json& messages) {
-  if (!messages.is_array() || messages.empty())
-    throw ApiError(400, "'messages' must be a non-empty array", "messages");
-  std::vector<ipc::ChatMessage> out;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const std::string at = "messages[" + std::to_string(i) + "]";
-    if (!messages[i].is_object()) throw ApiError(400, "'" + at + "' must be an object", at);
-    Fields m(messages[i], at + ".");
-    m.only({"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content",
-            "reasoning", "refusal"});
-    ipc::ChatMessage message;
-    const std::optional<std::string> role = m.string("role");
-    if (!role) m.fail("role", "is required");
-    message.role = *role;
-    static const std::set<std::string> kRoles = {"system", "developer", "user", "assistant",
-                                                 "tool"};
-    if (!kRoles.contains(message.role))
-      m.fail("role",
-             "'" + message.role + "' is not one of system, developer, user, assistant, tool");
-    if (message.role == "developer") message.role = "system";
-    if (const json* content = m.get("content"))
-      message.content = content_text(*content, at + ".content");
-    message.name = m.string("name").value_or("");
-    message.reasoning_content =
-        m.string("reasoning_content").value_or(m.string("reasoning").value_or(""));
-    if (const json* calls = m.get("tool_calls")) {
-      if (message.role != "assistant")
-        m.fail("tool_calls", "is only allowed on assistant messages");
-      if (!calls->is_array()) m.fail("tool_calls", "must be an array");
-      for (size_t j = 0; j < calls->size(); ++j) {
-        const std::string call_at = at + ".tool_calls[" + std::to_string(j) + "]";
-        const json& call = (*calls)[j];
-        if (!call.is_object()) throw ApiError(400, "'" + call_at + "' must be an object", call_at);
-        Fields c(call, call_at + ".");
-        c.only({"id", "type", "function", "index"});
-        const json& function = c.require("function");
-        if (!function.is_object()) c.fail("function", "must be an object");
-        Fields f(function, call_at + ".function.");
-        f.only({"name", "arguments"});
-        if (!f.string("name")) f.fail("name", "is required");
-        if (const json* args = f.get("arguments")) {
-          // OpenAI sends arguments as JSON text; it must parse to an object for the template.
-          if (args->is_string()) {
-            const json parsed = json::parse(args->get<std::string>(), nullptr, false);
-            if (parsed.is_discarded() || !parsed.is_object())
-              f.fail("arguments", "must be a JSON object (as text)");
-          } else if (!args->is_object()) {
-            f.fail("arguments", "must be a JSON object or its text");
-          }
-        }
-      }
-      message.tool_calls_json = calls->dump();
+// The chat fields every chat endpoint shares (/v1/chat/completions and /tokenize), read into the
+// one native ChatRequest. Errors name the field.
+text::ChatRequest parse_chat_fields(const Fields& f) {
+  text::ChatRequest chat;
+  try {
+    chat.messages = text::chat_messages_from_json(to_text_json(f.require("messages")));
+    if (const json* tools = f.get("tools"))
+      chat.tools = text::chat_tools_from_json(to_text_json(*tools));
+    // OpenAI's default: "auto" with tools, "none" without.
+    chat.tool_choice = chat.tools.empty() ? text::ToolChoice::kNone : text::ToolChoice::kAuto;
+    if (const json* choice = f.get("tool_choice"))
+      text::apply_tool_choice(to_text_json(*choice), chat);
+    if (auto v = f.boolean("add_generation_prompt")) chat.add_generation_prompt = *v;
+    if (auto v = f.boolean("continue_final_message")) {
+      chat.continue_final_message = *v;
+      // vLLM's rule: continuing the final message implies no new generation prompt.
+      if (*v && !f.get("add_generation_prompt")) chat.add_generation_prompt = false;
     }
-    if (message.role == "tool") {
-      message.tool_call_id = m.string("tool_call_id").value_or("");
-    } else if (m.get("tool_call_id") != nullptr) {
-      m.fail("tool_call_id", "is only allowed on tool messages");
-    }
-    out.push_back(std::move(message));
+    if (const json* kwargs = f.get("chat_template_kwargs"))
+      chat.template_kwargs = text::chat_template_kwargs_from_json(to_text_json(*kwargs));
+    text::check_chat_request(chat);
+  } catch (const text::ChatRequestError& error) {
+    throw ApiError(400, error.what(), error.field());
   }
-  return out;
-}
-
-std::vector<std::string> parse_tools(const json& tools) {
-  if (!tools.is_array()) throw ApiError(400, "'tools' must be an array", "tools");
-  std::vector<std::string> out;
-  for (size_t i = 0; i < tools.size(); ++i) {
-    const std::string at = "tools[" + std::to_string(i) + "]";
-    if (!tools[i].is_object()) throw ApiError(400, "'" + at + "' must be an object", at);
-    Fields t(tools[i], at + ".");
-    t.only({"type", "function"});
-    if (t.string("type").value_or("function") != "function") t.fail("type", "must be \"function\"");
-    const json& function = t.require("function");
-    if (!function.is_object()) t.fail("function", "must be an object");
-    Fields f(function, at + ".function.");
-    f.only({"name", "description", "parameters", "strict"});
-    const std::string name = f.string("name").value_or("");
-    if (name.empty()) f.fail("name", "is required");
-    f.string("description");
-    f.boolean("strict");
-    if (const json* p = f.get("parameters"); p != nullptr && !p->is_object())
-      f.fail("parameters", "must be a JSON Schema object");
-    json tool = tools[i];
-    tool["type"] = "function";
-    out.push_back(tool.dump());
-  }
-  return out;
+  return chat;
 }
 
 void parse_stop(const Fields& f, ipc::SamplingOptions& sampling) {
@@ -270,8 +234,14 @@ void parse_stop(const Fields& f, ipc::SamplingOptions& sampling) {
   }
 }
 
+// Fields OpenAI clients and agent frameworks send that change nothing in mmd's answer: accepted
+// (type-checked loosely) and ignored, each named in a debug log line.
+constexpr std::array<std::string_view, 6> kIgnoredFields = {
+    "prompt_cache_key", "safety_identifier", "reasoning_effort",
+    "verbosity",        "prediction",        "prompt_cache_retention"};
+
 // The fields parse_sampling() reads, common to both endpoints (OpenAI's and vLLM's names).
-constexpr std::array<std::string_view, 22> kSamplingFields = {"model",
+constexpr std::array<std::string_view, 24> kSamplingFields = {"model",
                                                               "stream",
                                                               "stream_options",
                                                               "temperature",
@@ -288,11 +258,13 @@ constexpr std::array<std::string_view, 22> kSamplingFields = {"model",
                                                               "min_tokens",
                                                               "ignore_eos",
                                                               "n",
+                                                              "skip_special_tokens",
+                                                              "include_stop_str_in_output",
+                                                              "return_token_ids",
                                                               "user",
                                                               "metadata",
                                                               "store",
-                                                              "service_tier",
-                                                              "skip_special_tokens"};
+                                                              "service_tier"};
 
 // Sampling fields shared by both endpoints (OpenAI's and vLLM's names).
 void parse_sampling(const Fields& f, GenerationRequest& r) {
@@ -347,14 +319,16 @@ void parse_sampling(const Fields& f, GenerationRequest& r) {
     if (!r.stream) f.fail("stream_options", "is only allowed with \"stream\": true");
   }
   if (auto model = f.string("model")) r.model = *model;
-  // Accepted for compatibility; they change nothing here.
-  f.string("user");
-  f.string("service_tier");
-  if (const json* m = f.get("metadata"); m != nullptr && !m->is_object())
-    f.fail("metadata", "must be an object");
-  f.boolean("store");
-  if (auto skip = f.boolean("skip_special_tokens"); skip && !*skip)
-    f.fail("skip_special_tokens", "false is not supported");
+  if (auto v = f.boolean("skip_special_tokens")) r.skip_special_tokens = *v;
+  if (auto v = f.boolean("include_stop_str_in_output")) r.include_stop_str_in_output = *v;
+  if (auto v = f.boolean("return_token_ids")) r.return_token_ids = *v;
+  // user, metadata, store, service_tier: accepted and ignored like kIgnoredFields.
+  for (std::string_view name : kIgnoredFields) {
+    if (f.get(std::string(name)) != nullptr) r.ignored_fields.emplace_back(name);
+  }
+  for (const char* name : {"user", "metadata", "store", "service_tier"}) {
+    if (f.get(name) != nullptr) r.ignored_fields.emplace_back(name);
+  }
 }
 
 }  // namespace
@@ -393,11 +367,12 @@ GenerationRequest parse_chat_request(std::string_view body) {
   const json request = parse_body(body);
   Fields f(request);
   f.only({"messages", "tools", "tool_choice", "max_tokens", "max_completion_tokens", "logprobs",
-          "top_logprobs", "parallel_tool_calls", "add_generation_prompt", "response_format"},
-         kSamplingFields);
+          "top_logprobs", "parallel_tool_calls", "add_generation_prompt", "continue_final_message",
+          "chat_template_kwargs", "response_format"},
+         kSamplingFields, kIgnoredFields);
   GenerationRequest r;
   r.chat = true;
-  r.messages = parse_messages(f.require("messages"));
+  r.chat_request = parse_chat_fields(f);
   parse_sampling(f, r);
   const auto max_tokens = f.integer("max_tokens", 1, std::numeric_limits<int32_t>::max());
   const auto max_completion =
@@ -411,48 +386,13 @@ GenerationRequest parse_chat_request(std::string_view body) {
   const auto top = f.integer("top_logprobs", 0, kMaxLogprobs);
   if (top && !logprobs) f.fail("top_logprobs", "needs \"logprobs\": true");
   if (logprobs) r.sampling.logprobs = static_cast<int>(top.value_or(0));
-  if (const json* tools = f.get("tools")) r.tools_json = parse_tools(*tools);
+  // Accepted: mmd may emit several calls in one turn either way.
   f.boolean("parallel_tool_calls");
-  if (auto v = f.boolean("add_generation_prompt")) r.add_generation_prompt = *v;
   if (const json* format = f.get("response_format")) {
-    const json* type = format->is_object() ? &(*format)["type"] : nullptr;
+    const json* type =
+        format->is_object() && format->contains("type") ? &(*format)["type"] : nullptr;
     if (type == nullptr || !type->is_string() || type->get<std::string>() != "text")
       f.fail("response_format", "only {\"type\": \"text\"} is supported");
-  }
-  // OpenAI's default: "auto" with tools, "none" without.
-  r.tool_choice = r.tools_json.empty() ? ToolChoice::kNone : ToolChoice::kAuto;
-  if (const json* choice = f.get("tool_choice")) {
-    if (choice->is_string()) {
-      const std::string c = choice->get<std::string>();
-      if (c == "none") {
-        r.tool_choice = ToolChoice::kNone;
-      } else if (c == "auto") {
-        r.tool_choice = ToolChoice::kAuto;
-      } else if (c == "required") {
-        r.tool_choice = ToolChoice::kRequired;
-      } else {
-        f.fail("tool_choice", "must be \"none\", \"auto\", \"required\" or a named function");
-      }
-    } else if (choice->is_object()) {
-      Fields c(*choice, "tool_choice.");
-      c.only({"type", "function"});
-      if (c.string("type").value_or("function") != "function")
-        c.fail("type", "must be \"function\"");
-      const json& function = c.require("function");
-      if (!function.is_object()) c.fail("function", "must be an object");
-      Fields fn(function, "tool_choice.function.");
-      fn.only({"name"});
-      r.tool_choice = ToolChoice::kNamed;
-      r.tool_choice_name = fn.string("name").value_or("");
-      bool known = false;
-      for (const std::string& tool : r.tools_json)
-        known = known || json::parse(tool)["function"]["name"] == r.tool_choice_name;
-      if (!known) fn.fail("name", "'" + r.tool_choice_name + "' is not one of the request's tools");
-    } else {
-      f.fail("tool_choice", "must be a string or an object");
-    }
-    if (r.tool_choice != ToolChoice::kNone && r.tools_json.empty())
-      f.fail("tool_choice", "needs \"tools\"");
   }
   return r;
 }
@@ -460,7 +400,8 @@ GenerationRequest parse_chat_request(std::string_view body) {
 GenerationRequest parse_completion_request(std::string_view body) {
   const json request = parse_body(body);
   Fields f(request);
-  f.only({"prompt", "suffix", "echo", "max_tokens", "logprobs", "best_of"}, kSamplingFields);
+  f.only({"prompt", "suffix", "echo", "max_tokens", "logprobs", "best_of"}, kSamplingFields,
+         kIgnoredFields);
   GenerationRequest r;
   const json& prompt = f.require("prompt");
   // A string, one string in an array, token ids, or one token-id array in an array.
@@ -494,22 +435,25 @@ GenerationRequest parse_completion_request(std::string_view body) {
 TokenizeRequest parse_tokenize_request(std::string_view body) {
   const json request = parse_body(body);
   Fields f(request);
-  f.only({"model", "prompt", "messages", "tools", "add_special_tokens", "add_generation_prompt",
-          "return_token_strs", "continue_final_message"});
+  f.only({"model", "prompt", "messages", "tools", "tool_choice", "add_special_tokens",
+          "add_generation_prompt", "return_token_strs", "continue_final_message",
+          "chat_template_kwargs"});
   f.string("model");
-  f.boolean("add_special_tokens");
   TokenizeRequest r;
   r.prompt = f.string("prompt");
-  if (const json* messages = f.get("messages")) {
+  if (f.get("messages") != nullptr) {
     if (r.prompt) f.fail("messages", "and 'prompt' are exclusive");
-    r.messages = parse_messages(*messages);
+    r.chat = parse_chat_fields(f);
   } else if (!r.prompt) {
     throw ApiError(400, "'prompt' or 'messages' is required", "prompt");
+  } else {
+    for (const char* key : {"tools", "tool_choice", "add_generation_prompt",
+                            "continue_final_message", "chat_template_kwargs"}) {
+      if (f.get(key) != nullptr) f.fail(key, "goes with 'messages', not 'prompt'");
+    }
   }
-  if (const json* tools = f.get("tools")) r.tools_json = parse_tools(*tools);
-  if (auto v = f.boolean("add_generation_prompt")) r.add_generation_prompt = *v;
-  if (f.boolean("continue_final_message").value_or(false))
-    f.fail("continue_final_message", "is not supported");
+  if (auto add = f.boolean("add_special_tokens"); add && *add && r.prompt)
+    r.add_special_tokens = true;
   r.return_token_strs = f.boolean("return_token_strs").value_or(false);
   return r;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/text/chat_request.h"
 #include "ipc/protocol.h"
 
 namespace mm::http {
@@ -33,17 +34,11 @@ const char* error_type(int status);
 // The error body vLLM sends.
 std::string error_body(int status, const std::string& message, const std::string& param = {});
 
-enum class ToolChoice : uint8_t { kNone, kAuto, kRequired, kNamed };
-
 struct GenerationRequest {
   bool chat = false;
   std::string model;  // empty: the served model
-  // Chat.
-  std::vector<ipc::ChatMessage> messages;
-  std::vector<std::string> tools_json;  // each tool object as JSON text
-  ToolChoice tool_choice = ToolChoice::kNone;
-  std::string tool_choice_name;  // kNamed
-  bool add_generation_prompt = true;
+  // Chat: the one native form every frontend builds (daemon/text/chat_request.h).
+  text::ChatRequest chat_request;
   // Completions: text, or token ids.
   std::optional<std::string> prompt;
   std::vector<int32_t> prompt_token_ids;
@@ -51,7 +46,11 @@ struct GenerationRequest {
   // Both.
   ipc::SamplingOptions sampling;  // logprobs: -1 unless asked for
   bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage
+  bool include_usage = false;               // stream_options.include_usage
+  bool skip_special_tokens = true;          // vLLM's
+  bool include_stop_str_in_output = false;  // vLLM's
+  bool return_token_ids = false;            // vLLM's: prompt_token_ids and token_ids answered
+  std::vector<std::string> ignored_fields;  // sent, accepted, changing nothing (logged at debug)
 };
 
 GenerationRequest parse_chat_request(std::string_view body);
@@ -60,9 +59,8 @@ GenerationRequest parse_completion_request(std::string_view body);
 // POST /tokenize: a prompt or chat messages; POST /detokenize: token ids.
 struct TokenizeRequest {
   std::optional<std::string> prompt;
-  std::vector<ipc::ChatMessage> messages;
-  std::vector<std::string> tools_json;
-  bool add_generation_prompt = true;
+  std::optional<text::ChatRequest> chat;  // messages given
+  bool add_special_tokens = false;        // prompts only (the chat template writes BOS)
   bool return_token_strs = false;
 };
 TokenizeRequest parse_tokenize_request(std::string_view body);

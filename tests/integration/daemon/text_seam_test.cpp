@@ -54,20 +54,20 @@ class AngleAdapter : public TextAdapter {
       ids.push_back(static_cast<int32_t>(c % 200 + 5));
     return ids;
   }
-  std::vector<int32_t> render_chat(const std::vector<ipc::ChatMessage>& messages,
-                                   const std::vector<std::string>&, const std::string&,
-                                   bool) override {
+  text::ChatPrompt render_chat(const text::ChatRequest& request) override {
     std::string all;
-    for (const auto& m : messages) {
+    for (const auto& m : request.messages) {
       if (m.role != "user" && m.role != "assistant" && m.role != "system")
         throw std::invalid_argument("message role '" + m.role + "' is not supported");
-      all += m.role + ":" + m.content + ";";
+      all += m.role + ":" + (m.content.is_string() ? m.content.as_string() : "") + ";";
     }
-    return encode_prompt(all);
+    text::ChatPrompt prompt;
+    prompt.text = all;
+    prompt.token_ids = encode_prompt(all);
+    return prompt;
   }
-  std::unique_ptr<TextStream> open_stream(bool, const std::vector<std::string>& stop,
-                                          const std::vector<std::string>&) override {
-    return std::make_unique<AngleStream>(stop);
+  std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) override {
+    return std::make_unique<AngleStream>(options.stop);
   }
 };
 
@@ -80,10 +80,10 @@ class TextSeam : public ::testing::Test {
     options.model = std::string(MMD_FIXTURE_DIR) + "/tiny-bf16";
     options.runner.kv_dtype = KvDType::kF32;
     options.runner.num_threads = 1;
-    options.pool = BlockPoolOptions{.block_size = 4, .blocks_per_chunk = 64,
-                                    .initial_num_chunks = 1, .max_num_chunks = 4};
-    options.scheduler = SchedulerConfig{.max_num_batched_tokens = 64, .max_num_seqs = 8,
-                                        .max_model_len = 256};
+    options.pool = BlockPoolOptions{
+        .block_size = 4, .blocks_per_chunk = 64, .initial_num_chunks = 1, .max_num_chunks = 4};
+    options.scheduler =
+        SchedulerConfig{.max_num_batched_tokens = 64, .max_num_seqs = 8, .max_model_len = 256};
     engine_ = std::make_unique<Engine>(options);
     ASSERT_TRUE(engine_->wait_ready(60s));
     uv_loop_init(&loop_);
@@ -196,7 +196,25 @@ TEST_F(TextSeam, ChatIsRenderedAndBadMessagesFailAlone) {
   const Result bad = run(chat);
   EXPECT_FALSE(bad.outcome.ok);
   EXPECT_EQ(bad.outcome.error.code, ipc::ErrorCode::kBadRequest);
-  EXPECT_NE(bad.outcome.error.message.find("role 'robot'"), std::string::npos);
+  EXPECT_NE(bad.outcome.error.message.find("'messages[0].role' 'robot' is not one of"),
+            std::string::npos)
+      << bad.outcome.error.message;
+  // Tool history that crashed the daemon before one prompt path (issue 21): each fails alone.
+  chat.messages[0].role = "user";
+  ipc::ChatMessage call{"assistant", "", "", R"({"id": "c"})", "", "", ""};
+  chat.messages.push_back(call);
+  const Result not_array = run(chat);
+  EXPECT_NE(not_array.outcome.error.message.find("'messages[1].tool_calls' must be an array"),
+            std::string::npos)
+      << not_array.outcome.error.message;
+  chat.messages.back().tool_calls_json = R"([{"function": {"name": "f", "arguments": 5}}])";
+  const Result number = run(chat);
+  EXPECT_NE(number.outcome.error.message.find("must be a JSON object (or its text), not a number"),
+            std::string::npos)
+      << number.outcome.error.message;
+  chat.messages.back().tool_calls_json = "[{";
+  EXPECT_NE(run(chat).outcome.error.message.find("'messages[1].tool_calls' is not valid JSON"),
+            std::string::npos);
   EXPECT_TRUE(run(greedy_text("again", 2)).outcome.ok);
 }
 

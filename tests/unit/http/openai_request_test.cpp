@@ -37,12 +37,17 @@ TEST(OpenAiRequest, ChatFieldsBecomeMessagesAndSampling) {
   EXPECT_TRUE(r.chat);
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
-  ASSERT_EQ(r.messages.size(), 4u);
-  EXPECT_EQ(r.messages[0].role, "system");  // developer is OpenAI's newer name for it
-  EXPECT_EQ(r.messages[1].content, "ab");
-  EXPECT_EQ(r.messages[2].reasoning_content, "r");
-  EXPECT_EQ(nlohmann::json::parse(r.messages[2].tool_calls_json)[0]["function"]["name"], "f");
-  EXPECT_EQ(r.messages[3].tool_call_id, "c1");
+  const std::vector<mm::text::ChatMessage>& messages = r.chat_request.messages;
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(messages[0].role, "system");  // developer is OpenAI's newer name for it
+  // Text parts reach the template as parts (its visible_text joins them).
+  ASSERT_TRUE(messages[1].content.is_array());
+  EXPECT_EQ(messages[1].content.as_array().size(), 2u);
+  EXPECT_EQ(messages[2].reasoning_content, "r");
+  ASSERT_EQ(messages[2].tool_calls.size(), 1u);
+  EXPECT_EQ(messages[2].tool_calls[0].name, "f");
+  EXPECT_EQ(messages[2].tool_calls[0].arguments.dump(), R"({"x": 1})");  // parsed once
+  EXPECT_EQ(messages[3].tool_call_id, "c1");
   EXPECT_EQ(r.sampling.max_tokens, 7);  // max_completion_tokens wins
   EXPECT_FLOAT_EQ(*r.sampling.temperature, 0.5f);
   EXPECT_EQ(*r.sampling.top_k, 20);
@@ -51,18 +56,53 @@ TEST(OpenAiRequest, ChatFieldsBecomeMessagesAndSampling) {
   EXPECT_EQ(r.sampling.logprobs, 2);
   ASSERT_EQ(r.sampling.logit_bias.size(), 1u);
   EXPECT_EQ(r.sampling.logit_bias[0].first, 5);
-  EXPECT_EQ(r.tool_choice, ToolChoice::kNone);
+  EXPECT_EQ(r.chat_request.tool_choice, mm::text::ToolChoice::kNone);
+  EXPECT_EQ(r.ignored_fields, (std::vector<std::string>{"user"}));
+}
+
+TEST(OpenAiRequest, ToolKeysKeepTheClientsOrder) {
+  // tojson in the template prints these: sorted keys would change the prompt (issue 21).
+  const GenerationRequest r = parse_chat_request(R"({"messages": [{"role": "user", "content": "x"}],
+    "tools": [{"type": "function", "function": {"parameters": {"type": "object", "properties":
+      {"zeta": {"type": "string"}, "alpha": {"type": "integer"}}, "required": ["zeta"]},
+      "name": "f", "description": "d"}}]})");
+  ASSERT_EQ(r.chat_request.tools.size(), 1u);
+  EXPECT_EQ(r.chat_request.tools[0].find("function")->dump(),
+            R"({"parameters": {"type": "object", "properties": {"zeta": {"type": "string"}, )"
+            R"("alpha": {"type": "integer"}}, "required": ["zeta"]}, "name": "f", )"
+            R"("description": "d"})");
+}
+
+TEST(OpenAiRequest, AgentHistoryShapesThatCrashedTheDaemonAre400s) {
+  const std::string user = R"({"role": "user", "content": "x"})";
+  expect_error(
+      R"({"messages": [)" + user + R"(, {"role": "assistant", "tool_calls": {"id": "c"}}]})", 400,
+      "'messages[1].tool_calls' must be an array of tool calls");
+  expect_error(R"({"messages": [)" + user +
+                   R"(, {"role": "assistant", "tool_calls": [{"function": {"name": "f",
+                   "arguments": 5}}]}]})",
+               400, "'messages[1].tool_calls[0].function.arguments' must be a JSON object");
+  expect_error(R"({"messages": [)" + user + R"(], "chat_template_kwargs": {"tools": []}})", 400,
+               "'chat_template_kwargs.tools' is set by the request itself");
+  // Arguments as an object (as some frameworks send them) are taken as they are.
+  const GenerationRequest r = parse_chat_request(
+      R"({"messages": [)" + user +
+      R"(, {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+      "function": {"name": "f", "arguments": {"b": [1, 2], "a": null}}}]}]})");
+  EXPECT_EQ(r.chat_request.messages[1].tool_calls[0].arguments.dump(),
+            R"({"b": [1, 2], "a": null})");
 }
 
 TEST(OpenAiRequest, ToolChoiceDefaultsToAutoWithTools) {
   const std::string tools = R"("tools": [{"type": "function", "function": {"name": "f"}}])";
   const std::string messages = R"("messages": [{"role": "user", "content": "x"}])";
-  EXPECT_EQ(parse_chat_request("{" + messages + "," + tools + "}").tool_choice, ToolChoice::kAuto);
+  EXPECT_EQ(parse_chat_request("{" + messages + "," + tools + "}").chat_request.tool_choice,
+            mm::text::ToolChoice::kAuto);
   const GenerationRequest named =
       parse_chat_request("{" + messages + "," + tools +
                          R"(, "tool_choice": {"type": "function", "function": {"name": "f"}}})");
-  EXPECT_EQ(named.tool_choice, ToolChoice::kNamed);
-  EXPECT_EQ(named.tool_choice_name, "f");
+  EXPECT_EQ(named.chat_request.tool_choice, mm::text::ToolChoice::kNamed);
+  EXPECT_EQ(named.chat_request.tool_choice_name, "f");
   expect_error("{" + messages + "," + tools +
                    R"(, "tool_choice": {"type": "function", "function": {"name": "g"}}})",
                400, "'g' is not one of the request's tools");
@@ -90,7 +130,7 @@ TEST(OpenAiRequest, MistakesAre400NamingTheField) {
                "'messages[0].content[0].type' 'image_url' is not supported");
   expect_error(R"({"messages": [{"role": "assistant", "tool_calls": [{"function":
                {"name": "f", "arguments": "not json"}}]}]})",
-               400, "'messages[0].tool_calls[0].function.arguments' must be a JSON object");
+               400, "'messages[0].tool_calls[0].function.arguments' is not valid JSON");
   expect_error("{" + m + ", \"seed\": 18446744073709551616}", 400, "'seed'");
 }
 
@@ -111,9 +151,9 @@ TEST(OpenAiRequest, CompletionPromptsTextOrTokenIds) {
 
 TEST(OpenAiRequest, TokenizeAndDetokenize) {
   EXPECT_EQ(*parse_tokenize_request(R"({"prompt": "a"})").prompt, "a");
-  EXPECT_EQ(
-      parse_tokenize_request(R"({"messages": [{"role": "user", "content": "a"}]})").messages.size(),
-      1u);
+  EXPECT_EQ(parse_tokenize_request(R"({"messages": [{"role": "user", "content": "a"}]})")
+                .chat->messages.size(),
+            1u);
   EXPECT_EQ(parse_detokenize_request(R"({"tokens": [4, 5]})"), (std::vector<int32_t>{4, 5}));
   EXPECT_THROW(parse_tokenize_request("{}"), ApiError);
   EXPECT_THROW(parse_detokenize_request(R"({"tokens": "4"})"), ApiError);
