@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
                                .reasoning_parser = config.reasoning_parser,
                                .enable_auto_tool_choice = config.enable_auto_tool_choice});
       mm::log_info("chat template: " + text->template_source());
+      setup.engine.settings.push_back(mm::chat_template_setting(config, text->template_source()));
       // MiniMax ends every message with [e~[ (minimax-m2.md §4.3): always a stop token.
       if (auto end = text->end_of_message_id()) {
         auto& eos = setup.engine.eos_token_ids;

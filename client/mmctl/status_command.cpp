@@ -1,5 +1,6 @@
 #include "client/mmctl/status_command.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "client/mmctl/daemon_session.h"
@@ -37,9 +38,9 @@ int run_status_command(const std::vector<std::string>& args, std::ostream& out,
                                ? 100.0 * s.num_kv_blocks_used / s.num_kv_blocks_total
                                : 0.0;
     std::snprintf(line, sizeof line,
-                  "KV cache     %d / %d blocks used (%.1f%%), %d cached, %d tokens per block\n",
+                  "KV cache     %d / %d blocks used (%.1f%%), %d cached, %d tokens per block, %s\n",
                   s.num_kv_blocks_used, s.num_kv_blocks_total, percent, s.num_kv_blocks_cached,
-                  s.kv_block_size);
+                  s.kv_block_size, s.kv_cache_dtype.c_str());
     out << line;
     out << "tokens       " << format_count(static_cast<int64_t>(s.prompt_tokens_total))
         << " prompt, " << format_count(static_cast<int64_t>(s.generation_tokens_total))
@@ -56,6 +57,14 @@ int run_status_command(const std::vector<std::string>& args, std::ostream& out,
                   s.num_connections, s.uptime_seconds,
                   static_cast<unsigned long long>(s.num_steps));
     out << line;
+    // What runs and why: each resolved setting with its source.
+    if (!s.settings.empty()) out << "settings\n";
+    for (const ipc::Setting& setting : s.settings) {
+      if (setting.value.empty()) continue;
+      std::string name = "  " + setting.name;
+      name.resize(std::max<size_t>(name.size() + 1, 26), ' ');
+      out << name << setting.value << " (" << setting.source << ")\n";
+    }
   }
   return s.state == "failed" ? kExitDaemonFailed : kExitOk;
 }

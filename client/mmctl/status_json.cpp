@@ -25,7 +25,8 @@ nlohmann::ordered_json status_json(const ipc::StatusReply& s) {
   out["kv_cache"] = {{"blocks_total", s.num_kv_blocks_total},
                      {"blocks_used", s.num_kv_blocks_used},
                      {"blocks_cached", s.num_kv_blocks_cached},
-                     {"block_size", s.kv_block_size}};
+                     {"block_size", s.kv_block_size},
+                     {"dtype", s.kv_cache_dtype}};
   out["tokens"] = {{"prompt_total", s.prompt_tokens_total},
                    {"generation_total", s.generation_tokens_total},
                    {"prefix_query_total", s.prefix_query_tokens_total},
@@ -37,6 +38,12 @@ nlohmann::ordered_json status_json(const ipc::StatusReply& s) {
   out["time_to_first_token"] = histogram_json(s.time_to_first_token);
   out["inter_token_latency"] = histogram_json(s.inter_token_latency);
   out["end_to_end_latency"] = histogram_json(s.end_to_end_latency);
+  // Each setting the daemon resolved, with where it came from (flag, config, checkpoint or
+  // default), in the daemon's order.
+  nlohmann::ordered_json settings = nlohmann::ordered_json::object();
+  for (const ipc::Setting& setting : s.settings)
+    settings[setting.name] = {{"value", setting.value}, {"source", setting.source}};
+  out["settings"] = std::move(settings);
   return out;
 }
 

@@ -70,6 +70,8 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   options_.runner.block_size = options_.pool.block_size;
   options_.runner.num_kv_blocks =
       static_cast<int64_t>(options_.pool.max_num_chunks) * options_.pool.blocks_per_chunk;
+  status_.kv_cache_dtype = kv_cache_dtype_name(options_.runner.kv_dtype);
+  status_.settings = options_.settings;
   std::random_device device;
   seed_counter_ = (static_cast<uint64_t>(device()) << 32) ^ device();
   if (options_.comm != nullptr && options_.comm->size() > 1)

@@ -45,6 +45,9 @@ struct EngineOptions {
   // GPU ranks: the group's collectives on device memory (NCCL), used by the model runner while
   // `comm` (MPI) carries the step broadcasts. Null: the runner uses `comm`. Not owned.
   Communicator* collectives = nullptr;
+  // The daemon's resolved settings and their sources; status() reports them, nothing else
+  // reads them.
+  std::vector<SettingOrigin> settings;
 };
 
 class Engine {

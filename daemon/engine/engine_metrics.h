@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mm {
 
@@ -26,6 +27,14 @@ struct LatencyHistogram {
   }
 };
 
+// A setting the daemon resolved at start, and where its value came from: "flag", "config"
+// (the TOML file), "checkpoint" (config.json, chat_template.jinja, ...) or "default".
+struct SettingOrigin {
+  std::string name;  // the TOML key, e.g. "kv_cache_dtype"
+  std::string value;
+  std::string source;
+};
+
 enum class EngineState : uint8_t { kLoading, kReady, kSleeping, kWaking, kStopped, kFailed };
 
 struct EngineStatus {
@@ -39,6 +48,8 @@ struct EngineStatus {
   int num_kv_blocks_used = 0;
   int num_kv_blocks_cached = 0;
   int kv_block_size = 0;
+  std::string kv_cache_dtype;           // what the cache stores: float32, bfloat16 or fp8_e4m3
+  std::vector<SettingOrigin> settings;  // fixed at start (EngineOptions::settings)
   uint64_t num_steps = 0;  // moves only while there is work: an idle engine does not poll
   uint64_t prompt_tokens_total = 0;
   uint64_t generation_tokens_total = 0;

@@ -4,6 +4,18 @@
 
 namespace mm {
 
+std::string_view kv_cache_dtype_name(KvDType dtype) {
+  switch (dtype) {
+    case KvDType::kF32:
+      return "float32";
+    case KvDType::kBf16:
+      return "bfloat16";
+    case KvDType::kFp8E4M3:
+      return "fp8_e4m3";
+  }
+  return "?";
+}
+
 KvCache::KvCache(Backend& backend, const KvCacheShape& shape, KvDType dtype,
                  std::vector<float> k_scales, std::vector<float> v_scales)
     : shape_(shape), dtype_(dtype), k_scales_(std::move(k_scales)), v_scales_(std::move(v_scales)) {

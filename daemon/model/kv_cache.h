@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -20,6 +21,9 @@ struct KvCacheShape {
   int num_kv_heads = 0;
   int head_dim = 0;
 };
+
+// The --kv-cache-dtype spelling of a cache dtype: "float32", "bfloat16" or "fp8_e4m3".
+std::string_view kv_cache_dtype_name(KvDType dtype);
 
 class KvCache {
  public:

@@ -143,6 +143,7 @@ void load_config_file(const std::string& path, DaemonConfig& config) {
     const std::string where = path + ":" + std::to_string(node.source().begin.line) + ": " + name;
     if (it == options.end() || name == "config") throw ConfigError(where + ": unknown key");
     set_from_toml(where, it->target, node);
+    config.sources[name] = "config";
   }
 }
 
@@ -194,6 +195,7 @@ bool parse_command_line(const std::vector<std::string>& args, DaemonConfig& conf
       }
     }
     set_from_text("--" + name, it->target, *value);
+    config.sources[key_of(it->name)] = "flag";
   }
   validate(config);
   return true;
@@ -243,6 +245,12 @@ void validate(const DaemonConfig& c) {
   const std::vector<std::string> levels = {"error", "warning", "notice", "info", "debug"};
   require(std::find(levels.begin(), levels.end(), c.log_level) != levels.end(),
           "--log-level '" + c.log_level + "' is not one of error, warning, notice, info, debug");
+}
+
+std::string source_of(const DaemonConfig& config, const std::string& key,
+                      const std::string& otherwise) {
+  const auto it = config.sources.find(key);
+  return it == config.sources.end() ? otherwise : it->second;
 }
 
 std::string usage_text() {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,6 +50,9 @@ struct DaemonConfig {
   int max_waiting_requests = 0;    // HTTP answers 429 beyond this many waiting (0: no limit)
   int load_report_ms = 1000;       // how often STATUS= reports load progress to systemd
   std::string log_level = "info";  // error, warning, notice, info, debug
+  // Where each value set explicitly came from: TOML key → "flag" or "config" (the file).
+  // Keys not here keep their default (or, for some, the checkpoint's value).
+  std::map<std::string, std::string> sources;
 };
 
 // A bad file, key, flag or value; the message names it.
@@ -64,6 +68,10 @@ void load_config_file(const std::string& path, DaemonConfig& config);
 bool parse_command_line(const std::vector<std::string>& args, DaemonConfig& config,
                         std::string& exit_text);
 void validate(const DaemonConfig& config);
+// "flag" or "config" when `key` (a TOML key, e.g. "kv_cache_dtype") was set explicitly, else
+// `otherwise`.
+std::string source_of(const DaemonConfig& config, const std::string& key,
+                      const std::string& otherwise = "default");
 
 std::string usage_text();
 

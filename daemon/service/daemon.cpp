@@ -136,8 +136,14 @@ void Daemon::on_engine_state() {
   }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  // One line says what runs and why: each setting with where it came from.
+  std::string settings;
+  for (const SettingOrigin& s : status.settings) {
+    if (s.value.empty()) continue;
+    settings += (settings.empty() ? "" : ", ") + s.name + " " + s.value + " (" + s.source + ")";
+  }
   log_info("ready: serving '" + setup_.served_model_name + "' on " + config_.socket +
-           " (loaded in " + seconds_text(elapsed) + ")");
+           " (loaded in " + seconds_text(elapsed) + "); " + settings);
   notifier_.notify("READY=1\nSTATUS=serving " + setup_.served_model_name + " on " + config_.socket);
   if (const auto period = notifier_.watchdog_period()) {
     // Ping at half the period, as sd_watchdog_enabled(3) advises.

@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "daemon/engine/generation_defaults.h"
+#include "daemon/model/kv_cache.h"
 #include "daemon/model/model_config.h"
-#include "daemon/model/quant_config.h"
 #include "daemon/model/tensor_parallel_plan.h"
 
 namespace mm {
@@ -36,21 +36,23 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
     throw ConfigError(error.what());
   }
 
+  // The quantization block says how the checkpoint's KV cache is quantized (for auto) and
+  // whether -tp can split it. A block mmd cannot read is the load's error to report, unless
+  // -tp needs it now.
+  std::optional<QuantConfig> quant;
+  try {
+    quant = QuantConfig::parse(*config_text, config_path.string());
+  } catch (const std::exception& error) {
+    if (config.tensor_parallel_size > 1) throw ConfigError(error.what());
+  }
   if (config.tensor_parallel_size > 1) {
     // Say first whether this checkpoint can split that way at all, naming the sizes that can.
-    const QuantConfig quant = [&] {
-      try {
-        return QuantConfig::parse(*config_text, config_path.string());
-      } catch (const std::exception& error) {
-        throw ConfigError(error.what());
-      }
-    }();
     const int tp = config.tensor_parallel_size;
     std::string why;
     std::string sizes;
-    for (int n : workable_tensor_parallel_sizes(model, quant))
+    for (int n : workable_tensor_parallel_sizes(model, *quant))
       sizes += (sizes.empty() ? "" : ", ") + std::to_string(n);
-    if (!plan_tensor_parallel(model, quant, tp, &why))
+    if (!plan_tensor_parallel(model, *quant, tp, &why))
       throw ConfigError("--tensor-parallel-size: " + why +
                         "; sizes that split this checkpoint: " + sizes);
   }
@@ -76,10 +78,10 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
   if (e.eos_token_ids.empty() && model.eos_token_id)
     e.eos_token_ids.push_back(static_cast<int32_t>(*model.eos_token_id));
 
-  const std::string& dtype = config.kv_cache_dtype;
-  e.runner.kv_dtype = dtype == "fp8" || dtype == "fp8_e4m3" ? KvDType::kFp8E4M3
-                      : dtype == "float32"                  ? KvDType::kF32
-                                                            : KvDType::kBf16;
+  const KvCacheScheme checkpoint_kv = quant ? quant->kv_cache() : KvCacheScheme{};
+  const KvCacheChoice kv = resolve_kv_cache_dtype(
+      config.kv_cache_dtype, source_of(config, "kv_cache_dtype"), checkpoint_kv);
+  e.runner.kv_dtype = kv.dtype;
   e.runner.num_threads = config.num_threads;
   e.runner.device = config.device;
   const int blocks_per_chunk = std::min(config.num_kv_blocks, 256);
@@ -116,7 +118,72 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
     throw ConfigError("--reasoning-parser '" + config.reasoning_parser +
                       "' is not available: mmd has minimax_m2 and minimax_m2_append_think");
   }
+
+  if (kv.dtype == KvDType::kFp8E4M3 && !kv.calibrated_scales) {
+    setup.notes.push_back("--kv-cache-dtype " + config.kv_cache_dtype +
+                          ": the checkpoint has no kv_cache_scheme, so no calibrated KV "
+                          "scales; K and V are stored with scale 1.0 (as vLLM does)");
+  } else if (checkpoint_kv.fp8 && kv.dtype != KvDType::kFp8E4M3) {
+    setup.notes.push_back("--kv-cache-dtype " + config.kv_cache_dtype +
+                          " overrides the checkpoint's FP8 kv_cache_scheme; its calibrated "
+                          "k/v scales are not used");
+  }
+
+  // What each setting came to and where from, for the ready log line and every status.
+  auto& settings = e.settings;
+  const auto add = [&](const std::string& key, const std::string& value) {
+    settings.push_back({key, value, source_of(config, key)});
+  };
+  settings.push_back({"kv_cache_dtype", std::string(kv_cache_dtype_name(kv.dtype)), kv.source});
+  if (kv.dtype == KvDType::kFp8E4M3) {
+    settings.push_back(kv.calibrated_scales
+                           ? SettingOrigin{"kv_cache_scales",
+                                           checkpoint_kv.k_scale_suffix + ", " +
+                                               checkpoint_kv.v_scale_suffix + " per layer",
+                                           "checkpoint"}
+                           : SettingOrigin{"kv_cache_scales", "1.0", "default"});
+  }
+  settings.push_back(
+      {"max_model_len", std::to_string(e.scheduler.max_model_len),
+       config.max_model_len > 0 ? source_of(config, "max_model_len") : "checkpoint"});
+  settings.push_back(
+      {"served_model_name", setup.served_model_name, source_of(config, "served_model_name")});
+  add("tensor_parallel_size", std::to_string(config.tensor_parallel_size));
+  add("device", config.device);
+  add("max_num_seqs", std::to_string(config.max_num_seqs));
+  add("max_num_batched_tokens", std::to_string(config.max_num_batched_tokens));
+  add("kv_block_size", std::to_string(config.kv_block_size));
+  add("num_kv_blocks", std::to_string(config.num_kv_blocks));
+  add("tool_call_parser", config.tool_call_parser);
+  add("reasoning_parser", config.reasoning_parser);
+  add("enable_auto_tool_choice", config.enable_auto_tool_choice ? "true" : "false");
   return setup;
+}
+
+KvCacheChoice resolve_kv_cache_dtype(const std::string& requested,
+                                     const std::string& requested_source,
+                                     const KvCacheScheme& checkpoint_scheme) {
+  KvCacheChoice choice;
+  if (requested == "auto") {
+    choice.dtype = checkpoint_scheme.fp8 ? KvDType::kFp8E4M3 : KvDType::kBf16;
+    choice.source = checkpoint_scheme.fp8 ? "checkpoint" : "default";
+  } else {
+    choice.dtype = requested == "fp8" || requested == "fp8_e4m3" ? KvDType::kFp8E4M3
+                   : requested == "float32"                      ? KvDType::kF32
+                                                                 : KvDType::kBf16;
+    choice.source = requested_source;
+  }
+  // The runner loads the scales whenever the scheme names them (model_weights.cpp).
+  choice.calibrated_scales = choice.dtype == KvDType::kFp8E4M3 && checkpoint_scheme.fp8;
+  return choice;
+}
+
+SettingOrigin chat_template_setting(const DaemonConfig& config, const std::string& origin) {
+  if (!config.chat_template.empty())
+    return {"chat_template", origin, source_of(config, "chat_template")};
+  // ModelText names the checkpoint file it read (model / "chat_template.jinja", ...).
+  const bool in_checkpoint = origin.starts_with(std::filesystem::path(config.model).string());
+  return {"chat_template", origin, in_checkpoint ? "checkpoint" : "default"};
 }
 
 }  // namespace mm

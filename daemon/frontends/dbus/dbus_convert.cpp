@@ -107,6 +107,12 @@ DbusOptions status_to_dbus(const EngineStatus& status, uint32_t num_active_reque
   out["num_kv_blocks_used"] = sdbus::Variant(int32_t{status.num_kv_blocks_used});
   out["num_kv_blocks_cached"] = sdbus::Variant(int32_t{status.num_kv_blocks_cached});
   out["kv_block_size"] = sdbus::Variant(int32_t{status.kv_block_size});
+  out["kv_cache_dtype"] = sdbus::Variant(status.kv_cache_dtype);
+  // a{s(ss)}: each setting's value and where it came from.
+  std::map<std::string, sdbus::Struct<std::string, std::string>> settings;
+  for (const SettingOrigin& s : status.settings)
+    settings[s.name] = sdbus::Struct<std::string, std::string>(s.value, s.source);
+  out["settings"] = sdbus::Variant(settings);
   out["num_steps"] = sdbus::Variant(uint64_t{status.num_steps});
   out["prompt_tokens_total"] = sdbus::Variant(uint64_t{status.prompt_tokens_total});
   out["generation_tokens_total"] = sdbus::Variant(uint64_t{status.generation_tokens_total});

@@ -1,6 +1,8 @@
 #include "daemon/frontends/http/prometheus.h"
 
 #include <charconv>
+#include <utility>
+#include <vector>
 
 namespace mm::http {
 namespace {
@@ -32,6 +34,15 @@ class Writer {
     }
     out_ += std::string(name) + "_sum{" + labels_ + "} " + number(h.sum) + "\n";
     out_ += std::string(name) + "_count{" + labels_ + "} " + std::to_string(h.count) + "\n";
+  }
+  // An info metric: value 1, the facts in its labels (as vLLM's cache_config_info).
+  void info(const char* name, const char* help,
+            const std::vector<std::pair<std::string, std::string>>& labels, bool declared) {
+    if (!declared) declare(name, "gauge", help);
+    out_ += std::string(name) + "{" + labels_;
+    for (const auto& [label, value] : labels)
+      out_ += "," + label + "=\"" + escape(value) + "\"";
+    out_ += "} 1\n";
   }
   std::string take() { return std::move(out_); }
 
@@ -97,6 +108,23 @@ std::string prometheus_text(const EngineStatus& s, const std::string& model_name
   w.metric("mmd_sleep_level", "gauge", "0 awake, 1 or 2 asleep at that level.", s.sleep_level);
   w.metric("mmd_engine_ready", "gauge", "1 when the model is loaded and awake.",
            s.state == EngineState::kReady ? 1 : 0);
+  std::string dtype_source;
+  for (const SettingOrigin& setting : s.settings) {
+    if (setting.name == "kv_cache_dtype") dtype_source = setting.source;
+  }
+  w.info("mmd_cache_config_info", "The KV cache's configuration (value 1; labels say it).",
+         {{"cache_dtype", s.kv_cache_dtype},
+          {"cache_dtype_source", dtype_source},
+          {"block_size", std::to_string(s.kv_block_size)},
+          {"num_blocks", std::to_string(s.num_kv_blocks_total)}},
+         false);
+  for (size_t i = 0; i < s.settings.size(); ++i) {
+    const SettingOrigin& setting = s.settings[i];
+    w.info("mmd_setting_info",
+           "A setting the daemon resolved at start and where it came from: flag, config, "
+           "checkpoint or default (value 1).",
+           {{"name", setting.name}, {"value", setting.value}, {"source", setting.source}}, i > 0);
+  }
   return w.take();
 }
 

@@ -18,7 +18,7 @@ namespace mm::testing {
 using Clock = std::chrono::steady_clock;
 
 DaemonProcess::DaemonProcess(const std::vector<std::string>& args,
-                             const std::map<std::string, std::string>& env) {
+                             const std::map<std::string, std::string>& env, bool tiny_defaults) {
   char pattern[] = "/tmp/mmd-test-XXXXXX";
   if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = pattern;
@@ -53,6 +53,7 @@ DaemonProcess::DaemonProcess(const std::vector<std::string>& args,
                                    "1",
                                    "--port",
                                    "0"};
+  if (!tiny_defaults) argv = {argv[0], "--socket", socket_path_};
   argv.insert(argv.end(), args.begin(), args.end());
   std::map<std::string, std::string> environment = env;
   environment["NOTIFY_SOCKET"] = notify_path_;

@@ -16,9 +16,11 @@ namespace mm::testing {
 
 class DaemonProcess {
  public:
-  // `args` are added to the tiny-model defaults (later flags win).
+  // `args` are added to the tiny-model defaults (later flags win). Without `tiny_defaults`
+  // mmd gets only --socket and `args` (a test of mmd's own defaults).
   explicit DaemonProcess(const std::vector<std::string>& args = {},
-                         const std::map<std::string, std::string>& env = {});
+                         const std::map<std::string, std::string>& env = {},
+                         bool tiny_defaults = true);
   ~DaemonProcess();
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;

@@ -38,5 +38,35 @@ TEST(Prometheus, ExposesGaugesCountersAndCumulativeBuckets) {
   EXPECT_NE(text.find("mmd_engine_ready{model_name=\"my \\\"model\\\"\"} 1\n"), std::string::npos);
 }
 
+TEST(Prometheus, InfoMetricsNameTheKvDtypeAndEachSettingsSource) {
+  EngineStatus s;
+  s.kv_cache_dtype = "fp8_e4m3";
+  s.kv_block_size = 16;
+  s.num_kv_blocks_total = 4096;
+  s.settings = {{"kv_cache_dtype", "fp8_e4m3", "checkpoint"},
+                {"max_model_len", "4096", "checkpoint"},
+                {"chat_template", "/m/\"x\".jinja", "flag"}};
+  const std::string text = prometheus_text(s, "m");
+  EXPECT_NE(text.find("# TYPE mmd_cache_config_info gauge\n"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("mmd_cache_config_info{model_name=\"m\",cache_dtype=\"fp8_e4m3\","
+                "cache_dtype_source=\"checkpoint\",block_size=\"16\",num_blocks=\"4096\"} 1\n"),
+      std::string::npos)
+      << text;
+  // One declaration, one sample per setting; label values escaped.
+  size_t declared = 0;
+  for (size_t at = text.find("# TYPE mmd_setting_info"); at != std::string::npos;
+       at = text.find("# TYPE mmd_setting_info", at + 1))
+    ++declared;
+  EXPECT_EQ(declared, 1u);
+  EXPECT_NE(text.find("mmd_setting_info{model_name=\"m\",name=\"max_model_len\",value=\"4096\","
+                      "source=\"checkpoint\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("name=\"chat_template\",value=\"/m/\\\"x\\\".jinja\",source=\"flag\"} 1\n"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace mm::http

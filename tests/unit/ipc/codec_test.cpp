@@ -77,8 +77,16 @@ TEST(Codec, ServerMessagesRoundTrip) {
   status.state = "ready";
   status.num_kv_blocks_used = 12;
   status.time_to_first_token = Histogram{{0.1, 1.0}, {1, 2, 3}, 4.5, 6};
+  status.kv_cache_dtype = "fp8_e4m3";
+  status.settings = {{"kv_cache_dtype", "fp8_e4m3", "checkpoint"}, {"max_num_seqs", "8", "config"}};
   const auto s = std::get<StatusReply>(decode_server_frame(encode(ServerFrame{1, status})).message);
   EXPECT_EQ(s.state, "ready");
+  EXPECT_EQ(s.kv_cache_dtype, "fp8_e4m3");
+  ASSERT_EQ(s.settings.size(), 2u);
+  EXPECT_EQ(s.settings[0].name, "kv_cache_dtype");
+  EXPECT_EQ(s.settings[0].source, "checkpoint");
+  EXPECT_EQ(s.settings[1].value, "8");
+  EXPECT_EQ(s.settings[1].source, "config");
   EXPECT_EQ(s.num_kv_blocks_used, 12);
   EXPECT_EQ(s.time_to_first_token.counts, (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(s.time_to_first_token.count, 6u);
