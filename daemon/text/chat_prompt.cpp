@@ -8,8 +8,9 @@ namespace {
 JsonValue template_message(const ChatMessage& message) {
   JsonObject out;
   out.emplace_back("role", message.role);
-  // A null or absent content is empty text (as vLLM passes it): jinja2 would print "None".
-  out.emplace_back("content", message.content.is_null() ? JsonValue("") : message.content);
+  // A null content is left out, as transformers drops None-valued keys: the template sees it
+  // undefined (jinja2 would print a None as "None").
+  if (!message.content.is_null()) out.emplace_back("content", message.content);
   if (message.reasoning_content) out.emplace_back("reasoning_content", *message.reasoning_content);
   if (!message.tool_calls.empty()) {
     JsonArray calls;
