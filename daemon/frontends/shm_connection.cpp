@@ -109,7 +109,15 @@ void ShmConnection::handle_frame(ipc::ClientFrame frame) {
       server_.engine().cancel(it->second.engine_id);
     }
   } else if (std::holds_alternative<ipc::StatusQuery>(frame.message)) {
-    reply(id, server_.status_reply());
+    ipc::StatusReply status = server_.status_reply();
+    // The settings are fixed at start and can be long (paths); a reply ring too small for
+    // them (--ipc-ring-bytes is at least 1 KiB) still gets the live figures.
+    std::string bytes = ipc::encode(ipc::ServerFrame{id, status});
+    if (bytes.size() > endpoint_.max_frame_bytes()) {
+      status.settings.clear();
+      bytes = ipc::encode(ipc::ServerFrame{id, std::move(status)});
+    }
+    control_.push_back(std::move(bytes));
   } else if (auto* sleep = std::get_if<ipc::SleepCommand>(&frame.message)) {
     server_.engine().sleep(sleep->level);
     reply(id, ipc::Ack{});

@@ -197,5 +197,17 @@ TEST(Settings, DefaultFlagsOnAKvFp8CheckpointRunAndReportItsFp8Cache) {
   std::filesystem::remove_all(dir, ec);
 }
 
+TEST(Settings, AReplyRingTooSmallForTheSettingsStillGetsTheStatus) {
+  testing::DaemonProcess daemon({"--model", kKvFp8, "--threads", "1", "--port", "0", "--bus",
+                                 "none", "--ipc-ring-bytes", "1024"},
+                                {}, false);
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", 120s)) << daemon.log();
+  const CommandResult status = mmctl("status --json --socket " + daemon.socket_path());
+  ASSERT_EQ(status.exit_code, 0) << status.out << daemon.log();
+  const nlohmann::json json = nlohmann::json::parse(status.out);
+  EXPECT_EQ(json["kv_cache"]["dtype"], "fp8_e4m3") << status.out;
+  EXPECT_TRUE(json["settings"].empty()) << status.out;
+}
+
 }  // namespace
 }  // namespace mm
