@@ -78,6 +78,14 @@ class AgentLoopTest(unittest.TestCase):
         choice = r.choices[0]
         return choice.message.model_dump(exclude_none=True), choice.finish_reason
 
+    def complete_object(self, messages, tool_choice):
+        """The cookbook way: messages.append(response.choices[0].message), the pydantic object
+        itself (the client sends the fields the server set)."""
+        r = self.client.chat.completions.create(
+            model=self.model, messages=messages, tools=TOOLS, tool_choice=tool_choice,
+            max_tokens=200, temperature=0)
+        return r.choices[0].message, r.choices[0].finish_reason
+
     def complete_streamed(self, messages, tool_choice):
         stream = self.client.chat.completions.create(
             model=self.model, messages=messages, tools=TOOLS, tool_choice=tool_choice,
@@ -136,16 +144,18 @@ class AgentLoopTest(unittest.TestCase):
                     QUESTION]
         for turn, tool_choice in enumerate(TOOL_CHOICES):
             with self.subTest(turn=turn + 1, tool_choice=tool_choice):
-                message, finish = complete(messages, tool_choice)
+                sent, finish = complete(messages, tool_choice)
+                message = sent if isinstance(sent, dict) else sent.model_dump(exclude_none=True)
                 self.check_turn(message, finish, tool_choice)
-            messages.append(message)
+            messages.append(sent)
             if message.get("tool_calls"):
                 messages.extend(tool_answer(c) for c in message["tool_calls"])
             else:
                 messages.append({"role": "user", "content": FOLLOW_UPS[turn]})
         # The whole history renders (a fifth request with it is served) and the daemon lives.
+        plain = [m if isinstance(m, dict) else m.model_dump(exclude_unset=True) for m in messages]
         status, body, _ = self.daemon.request("POST", "/tokenize",
-                                              {"messages": messages, "tools": TOOLS})
+                                              {"messages": plain, "tools": TOOLS})
         self.assertEqual(status, 200, body)
         self.assert_serving()
         return messages
@@ -157,6 +167,9 @@ class AgentLoopTest(unittest.TestCase):
 
     def test_four_turn_tool_loop_streamed(self):
         self.run_loop(self.complete_streamed)
+
+    def test_four_turn_tool_loop_appending_message_objects(self):
+        self.run_loop(self.complete_object)
 
     def test_streamed_and_whole_loops_agree(self):
         # Greedy decoding: the same history gives the same turn either way.

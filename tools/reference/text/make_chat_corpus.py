@@ -170,6 +170,24 @@ CASES = [
     ("tool_choice_required_after_tool_result", {
         "messages": [WEATHER_Q, WEATHER_CALL, WEATHER_RESULT],
         "tools": [WEATHER, CALCULATOR], "tool_choice": "required"}),
+    ("tools_number_forms", {"messages": [user("numbers in a schema")], "tools": [
+        {"type": "function", "function": {"name": "tune", "description": "Numbers as Python writes them.",
+                                          "parameters": {"type": "object", "properties": {
+                                              "a": {"type": "number", "minimum": 0.0, "maximum": 1.0,
+                                                    "multipleOf": 0.01},
+                                              "b": {"type": "number", "exclusiveMinimum": 1e-06,
+                                                    "maximum": 1e10, "default": 1e21},
+                                              "c": {"type": "integer", "minimum": -9007199254740993,
+                                                    "maximum": 123456789012, "default": -0.0},
+                                              "d": {"type": "number", "default": 123456789.125}}}}}]}),
+    ("tools_string_escapes", {"messages": [user("escapes in a schema")], "tools": [
+        {"type": "function", "function": {
+            "name": "quote", "description": "Line1\nLine2\t\"q\" \\ / \u0001 \u001f \u007f \u2028 é 😀 <>&'",
+            "parameters": {"type": "object", "properties": {"naïve_ключ": {"type": "string",
+                                                                         "pattern": "^[a-z]+\\d{2}$"}}}}}]}),
+    ("tools_without_parameters", {"messages": [user("ping")], "tools": [
+        {"type": "function", "function": {"name": "ping"}},
+        {"type": "function", "function": {"name": "noop", "description": "", "parameters": {}}}]}),
     # tools: history (the agent loop)
     ("tool_call_arguments_string", {"messages": [WEATHER_Q, WEATHER_CALL, WEATHER_RESULT],
                                     "tools": [WEATHER]}),
@@ -269,6 +287,24 @@ CASES = [
                                                                "name": "get_weather"}, "type": "function"}],
          "reasoning_content": "The user wants a forecast; call get_weather."},
         {"role": "tool", "tool_call_id": "chatcmpl-tool-1", "content": "sunny"}], "tools": [WEATHER]}),
+    ("openai_message_object_with_nulls", {"messages": [
+        # messages.append(response.choices[0].message): the client sends every field the server set,
+        # nulls included (transformers drops keys whose value is None).
+        WEATHER_Q,
+        {"content": None, "refusal": None, "role": "assistant", "annotations": None, "audio": None,
+         "function_call": None, "tool_calls": [{"id": "call_o1", "function": {
+             "arguments": '{"city": "Paris"}', "name": "get_weather"}, "type": "function"}],
+         "reasoning_content": None},
+        tool_result("call_o1", "sunny")], "tools": [WEATHER]}),
+    ("assistant_null_content_no_tool_calls", {"messages": [
+        user("hi"), {"role": "assistant", "content": None}, user("still there?")]}),
+    ("two_leading_system_messages", {"messages": [system("first"), system("second, dropped"), user("x")]}),
+    ("tool_message_with_name", {"messages": [
+        WEATHER_Q, WEATHER_CALL, {"role": "tool", "tool_call_id": "call_w1", "name": "get_weather",
+                                  "content": "sunny"}], "tools": [WEATHER]}),
+    ("tool_call_arguments_big_integer", {"messages": [
+        user("big"), assistant_calls(call("calculator", '{"expression": "n", "n": 18446744073709551617}',
+                                          "call_b1")), tool_result("call_b1", "ok")], "tools": [CALCULATOR]}),
     ("langchain_history", {"messages": [
         # langchain-openai: content null when tool_calls exist, arguments json.dumps(ensure_ascii=False).
         system("You are a helpful assistant."), user("Quel temps à Zürich ?"),
