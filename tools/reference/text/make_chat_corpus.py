@@ -296,6 +296,11 @@ CASES = [
              "arguments": '{"city": "Paris"}', "name": "get_weather"}, "type": "function"}],
          "reasoning_content": None},
         tool_result("call_o1", "sunny")], "tools": [WEATHER]}),
+    ("tool_result_null_content", {"messages": [WEATHER_Q, WEATHER_CALL, tool_result("call_w1", None)],
+                                  "tools": [WEATHER]}),
+    ("assistant_reasoning_only_after_last_user", {"messages": [
+        user("think only"), {"role": "assistant", "reasoning_content": "nothing to say"}],
+        "add_generation_prompt": False}),
     ("assistant_null_content_no_tool_calls", {"messages": [
         user("hi"), {"role": "assistant", "content": None}, user("still there?")]}),
     ("two_leading_system_messages", {"messages": [system("first"), system("second, dropped"), user("x")]}),
