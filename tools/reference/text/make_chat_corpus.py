@@ -417,6 +417,15 @@ ERROR_CASES = [
         WEATHER_Q, {"role": "assistant", "content": None,
                     "tool_calls": call("get_weather", args(city="Paris"), "call_w1")}, WEATHER_RESULT],
         "tools": [WEATHER]}, "tool_calls"),
+    ("error_tool_call_without_name", {"messages": [
+        WEATHER_Q, assistant_calls({"id": "call_w1", "type": "function", "function": {"arguments": "{}"}}),
+        WEATHER_RESULT], "tools": [WEATHER]}, "name"),
+    ("error_tool_call_without_arguments", {"messages": [
+        WEATHER_Q, assistant_calls({"id": "call_w1", "type": "function", "function": {"name": "get_weather"}}),
+        WEATHER_RESULT], "tools": [WEATHER]}, "arguments"),
+    ("error_tool_calls_entry_not_an_object", {"messages": [
+        WEATHER_Q, {"role": "assistant", "content": None, "tool_calls": ["get_weather"]}, WEATHER_RESULT],
+        "tools": [WEATHER]}, "tool_calls"),
     ("error_continue_final_message_with_generation_prompt", {"messages": [
         user("q"), {"role": "assistant", "content": "partial"}],
         "add_generation_prompt": True, "continue_final_message": True}, "continue_final_message"),
