@@ -1,6 +1,7 @@
 #include "daemon/service/engine_setup.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -19,6 +20,13 @@ std::optional<std::string> read_text(const std::filesystem::path& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+// The shortest text that reads back as `value` ("0.95", not "0.949999988").
+std::string number_text(float value) {
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
 }
 
 }  // namespace
@@ -59,19 +67,20 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
 
   EngineOptions& e = setup.engine;
   e.model = folder;
-  GenerationConfig generation;
+  GenerationConfig checkpoint_generation, override_generation;
   const auto generation_path = folder / "generation_config.json";
   try {
     if (const auto text = read_text(generation_path))
-      generation = parse_generation_config(*text, generation_path.string());
+      checkpoint_generation = parse_generation_config(*text, generation_path.string());
     if (!config.override_generation_config.empty()) {
-      generation = merge_generation_configs(
-          generation, parse_generation_config(config.override_generation_config,
-                                              "--override-generation-config"));
+      override_generation = parse_generation_config(config.override_generation_config,
+                                                    "--override-generation-config");
     }
   } catch (const std::exception& error) {
     throw ConfigError(error.what());
   }
+  const GenerationConfig generation =
+      merge_generation_configs(checkpoint_generation, override_generation);
   setup.default_sampling = default_sampling_params(generation);
   for (int64_t id : generation.eos_token_ids)
     e.eos_token_ids.push_back(static_cast<int32_t>(id));
@@ -157,6 +166,28 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
   add("tool_call_parser", config.tool_call_parser);
   add("reasoning_parser", config.reasoning_parser);
   add("enable_auto_tool_choice", config.enable_auto_tool_choice ? "true" : "false");
+  // The requests' sampling defaults: --override-generation-config over the checkpoint's
+  // generation_config.json over vLLM's defaults.
+  const auto sampling = [&](const std::string& name, const std::string& value, auto field) {
+    const std::string source = field(override_generation)
+                                   ? source_of(config, "override_generation_config")
+                               : field(checkpoint_generation) ? "checkpoint"
+                                                              : "default";
+    settings.push_back({"sampling." + name, value, source});
+  };
+  const SamplingParams& d = setup.default_sampling;
+  // do_sample false (greedy) decides the temperature whatever temperature says.
+  const bool greedy = generation.do_sample && !*generation.do_sample;
+  sampling("temperature", number_text(d.temperature), [&](const GenerationConfig& g) {
+    return greedy ? g.do_sample.has_value() : g.temperature.has_value();
+  });
+  sampling("top_p", number_text(d.top_p), [](const GenerationConfig& g) { return g.top_p; });
+  sampling("top_k", std::to_string(d.top_k), [](const GenerationConfig& g) { return g.top_k; });
+  sampling("min_p", number_text(d.min_p), [](const GenerationConfig& g) { return g.min_p; });
+  sampling("repetition_penalty", number_text(d.repetition_penalty),
+           [](const GenerationConfig& g) { return g.repetition_penalty; });
+  sampling("max_tokens", std::to_string(d.max_tokens),
+           [](const GenerationConfig& g) { return g.max_new_tokens; });
   return setup;
 }
 

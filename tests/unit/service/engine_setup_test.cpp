@@ -141,6 +141,22 @@ TEST(EngineSetup, SourcesAreFlagConfigCheckpointOrDefault) {
   std::remove(path);
 }
 
+TEST(EngineSetup, SamplingDefaultsNameTheOverrideTheCheckpointOrVllm) {
+  const EngineSetup setup =
+      setup_of({"--model", kKvFp8, "--override-generation-config", R"({"temperature": 0.5})"});
+  expect_setting(setup, "sampling.temperature", "0.5", "flag");
+  expect_setting(setup, "sampling.top_p", "0.95", "checkpoint");  // generation_config.json
+  expect_setting(setup, "sampling.top_k", "40", "checkpoint");
+  expect_setting(setup, "sampling.min_p", "0", "default");
+  expect_setting(setup, "sampling.max_tokens", "256", "default");
+  // do_sample false in the override makes the defaults greedy, whatever the checkpoint's
+  // temperature.
+  const EngineSetup greedy =
+      setup_of({"--model", kKvFp8, "--override-generation-config", R"({"do_sample": false})"});
+  expect_setting(greedy, "sampling.temperature", "0", "flag");
+  expect_setting(setup_of({"--model", kKvFp8}), "sampling.temperature", "1", "checkpoint");
+}
+
 TEST(EngineSetup, ChatTemplateSourceIsTheFileItCameFrom) {
   DaemonConfig config;
   config.model = "/models/m2";
