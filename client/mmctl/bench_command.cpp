@@ -1,5 +1,7 @@
 #include "client/mmctl/bench_command.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -116,10 +118,20 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
   int num_failed = 0;
   std::string first_error;
   int next_request = 0;
+  int num_done = 0;  // requests that ended, well or not
+  int clients_running = concurrency;
   const auto start = Clock::now();
   std::vector<std::thread> threads;
   for (int c = 0; c < concurrency; ++c) {
     threads.emplace_back([&, c] {
+      struct Leaving {  // however this client stops, the progress loop learns it
+        std::mutex& mutex;
+        int& running;
+        ~Leaving() {
+          std::lock_guard lock(mutex);
+          --running;
+        }
+      } leaving{mutex, clients_running};
       std::unique_ptr<client::Client> client;
       std::unique_ptr<HttpStreamClient> http;
       try {
@@ -131,9 +143,8 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
           connect.client_name = "mmctl-bench";
           client = client::Client::connect(connect);
         }
-      } catch (const std::exception& error) {
+      } catch (const std::exception& error) {  // its requests go to the other clients
         std::lock_guard lock(mutex);
-        ++num_failed;
         if (first_error.empty()) first_error = error.what();
         return;
       }
@@ -183,17 +194,26 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
           const double e2e =
               std::chrono::duration<double, std::milli>(Clock::now() - submitted).count();
           std::lock_guard lock(mutex);
-          if (!outcome.ok) {
+          ++num_done;
+          // Over shm a request the engine refused (too long, out of range) or cancelled ends
+          // with a Finished of reason "error" or "cancelled", not an Error: a failure too.
+          const bool finished_badly = outcome.ok && (outcome.finished.reason == "error" ||
+                                                     outcome.finished.reason == "cancelled");
+          if (!outcome.ok || finished_badly) {
             ++num_failed;
-            if (first_error.empty()) first_error = outcome.error.message;
+            if (first_error.empty()) {
+              first_error = outcome.ok ? outcome.finished.reason + ": " + outcome.finished.message
+                                       : outcome.error.message;
+            }
             continue;
           }
           if (ttft >= 0.0) ttft_ms.push_back(ttft);
           itl_ms.insert(itl_ms.end(), itl.begin(), itl.end());
           e2e_ms.push_back(e2e);
           num_output_tokens += tokens;
-        } catch (const std::exception& error) {
+        } catch (const std::exception& error) {  // the connection broke: this client stops
           std::lock_guard lock(mutex);
+          ++num_done;
           ++num_failed;
           if (first_error.empty()) first_error = error.what();
           return;
@@ -201,8 +221,30 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
       }
     });
   }
+  // A progress line on a terminal while a long run goes (not with --json).
+  const bool progress = !options.json && ::isatty(STDERR_FILENO) != 0;
+  bool progress_shown = false;
+  for (;;) {
+    std::unique_lock lock(mutex);
+    if (clients_running == 0) break;
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    lock.lock();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    if (progress && elapsed >= 2.0) {
+      char line[160];
+      std::snprintf(line, sizeof line,
+                    "\r%d / %d requests done (%d failed), %.1f output tokens/s  ", num_done,
+                    num_requests, num_failed, static_cast<double>(num_output_tokens) / elapsed);
+      err << line << std::flush;
+      progress_shown = true;
+    }
+  }
   for (auto& t : threads)
     t.join();
+  if (progress_shown) err << "\n";
+  // Requests no client got to (every connection broke first) failed as well.
+  num_failed += num_requests - num_done;
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const double tokens_per_second = static_cast<double>(num_output_tokens) / seconds;
   if (options.json) {

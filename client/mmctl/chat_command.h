@@ -1,7 +1,9 @@
 // `mmctl chat [--system TEXT] [sampling flags] [--json]`: an interactive chat. Each line read
 // from stdin is a user turn; the reply streams as it is generated, the model's reasoning dimmed
-// and tool calls shown; the history is kept and sent with every turn. "/reset" clears it,
-// "/exit" (or end of input) leaves. With --json each turn prints one JSON object.
+// and set apart from the answer by a separator line, tool calls shown; the history is kept and
+// sent with every turn. "/reset" clears it, "/save FILE" and "/load FILE" write and read it as
+// OpenAI messages, "/exit" (or end of input) leaves; Ctrl-C while a reply streams stops that
+// reply and keeps the conversation. With --json each turn prints one JSON object.
 #pragma once
 
 #include <istream>

@@ -2,14 +2,49 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "client/mmctl/daemon_session.h"
 #include "client/mmctl/exit_codes.h"
+#include "client/mmctl/reply_printer.h"
 #include "client/mmctl/request_flags.h"
 
 namespace mm {
+
+namespace {
+
+nlohmann::ordered_json logprobs_json(const std::vector<ipc::TokenLogprobs>& logprobs) {
+  auto all = nlohmann::ordered_json::array();
+  for (const auto& token : logprobs) {
+    auto top = nlohmann::ordered_json::array();
+    for (const auto& [id, logprob] : token.top)
+      top.push_back({{"token", id}, {"logprob", logprob}});
+    all.push_back({{"token", token.token_id}, {"logprob", token.logprob}, {"top", top}});
+  }
+  return all;
+}
+
+// One line per generated token: its id and log-probability, then the `n` most likely ids at
+// that position with theirs.
+void print_logprobs(const std::vector<ipc::TokenLogprobs>& logprobs, int n, std::ostream& out) {
+  out << "   token   logprob" << (n > 0 ? "   top " + std::to_string(n) + " (token logprob)" : "")
+      << "\n";
+  char field[64];
+  for (const auto& token : logprobs) {
+    std::snprintf(field, sizeof field, "%8d %9.4f", token.token_id, token.logprob);
+    out << field;
+    for (size_t k = 0; k < token.top.size(); ++k) {
+      std::snprintf(field, sizeof field, "%s%d %.4f", k == 0 ? "   " : ", ", token.top[k].first,
+                    token.top[k].second);
+      out << field;
+    }
+    out << "\n";
+  }
+}
+
+}  // namespace
 
 int run_generate_command(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
                          std::ostream& err) {
@@ -48,44 +83,38 @@ int run_generate_command(const std::vector<std::string>& args, std::istream& in,
   auto client = connect_or_report(options, err);
   if (!client) return kExitNoDaemon;
   const bool tty = !options.json && ::isatty(STDOUT_FILENO) != 0;
+  // mmctl(1): a prompt given as ids is answered with ids, a text prompt with text.
+  const bool print_ids = !submit.prompt_token_ids.empty();
   std::vector<int32_t> tokens;
+  std::vector<ipc::TokenLogprobs> logprobs;
   std::string text;
   std::string reasoning;
   try {
     wait_until_ready(*client, options, err);
     const uint64_t id = client->submit(submit);
-    bool in_reasoning = false;
+    ReplyPrinter printer(out, tty);
     const auto outcome = client->stream(id, [&](const ipc::Delta& delta) {
       tokens.insert(tokens.end(), delta.token_ids.begin(), delta.token_ids.end());
+      logprobs.insert(logprobs.end(), delta.logprobs.begin(), delta.logprobs.end());
       text += delta.text;
       reasoning += delta.reasoning;
       if (options.json) return;
-      if (!delta.reasoning.empty()) {
-        if (tty && !in_reasoning) out << "\033[2m";
-        in_reasoning = true;
-        out << delta.reasoning;
-      }
-      if (!delta.text.empty()) {
-        if (tty && in_reasoning) out << "\033[0m";
-        in_reasoning = false;
-        out << delta.text;
-      } else if (delta.reasoning.empty() && submit.prompt.empty() && text.empty() &&
-                 reasoning.empty()) {
-        // A daemon without a tokenizer sends ids only. With one, a delta may still carry only
-        // ids that show nothing (the end-of-message marker, bytes of an unfinished character):
-        // those print nothing, however the deltas happened to be cut.
+      if (print_ids) {
         for (int32_t token : delta.token_ids)
           out << token << ' ';
+        out << std::flush;
+        return;
       }
-      out << std::flush;
+      printer.reasoning(delta.reasoning);
+      printer.answer(delta.text);
     });
-    if (tty && in_reasoning) out << "\033[0m";
     if (options.json) {
       nlohmann::ordered_json result;
       result["request"] = outcome.engine_request_id;
       result["tokens"] = tokens;
       result["text"] = text;
       if (!reasoning.empty()) result["reasoning"] = reasoning;
+      if (submit.sampling.logprobs >= 0) result["logprobs"] = logprobs_json(logprobs);
       if (outcome.ok) {
         result["finish_reason"] = outcome.finished.reason;
         if (!outcome.finished.message.empty()) result["message"] = outcome.finished.message;
@@ -98,7 +127,11 @@ int run_generate_command(const std::vector<std::string>& args, std::istream& in,
       }
       out << result.dump() << "\n";
     } else {
-      out << "\n";
+      if (print_ids)
+        out << "\n";
+      else
+        printer.finish();
+      if (submit.sampling.logprobs >= 0) print_logprobs(logprobs, submit.sampling.logprobs, out);
       if (!outcome.ok)
         err << "mmctl generate: " << outcome.error.message << "\n";
       else if (outcome.finished.reason == "cancelled" || outcome.finished.reason == "error")
