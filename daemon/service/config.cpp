@@ -17,47 +17,56 @@ using Target = std::variant<std::string*, int*, double*, bool*, uint64_t*>;
 struct Option {
   const char* name;  // flag name without dashes; the TOML key is the same with '_'
   Target target;
+  const char* value;  // what the value is, for --help ("" for a switch)
   const char* help;
 };
 
 std::vector<Option> options_of(DaemonConfig& c) {
   return {
-      {"model", &c.model, "checkpoint folder (Hugging Face layout)"},
-      {"served-model-name", &c.served_model_name, "name clients see (default: folder name)"},
-      {"tensor-parallel-size", &c.tensor_parallel_size, "ranks for tensor parallelism (-tp)"},
-      {"max-model-len", &c.max_model_len, "longest prompt + output (0: the model's)"},
-      {"max-num-seqs", &c.max_num_seqs, "running sequences per step"},
-      {"max-num-batched-tokens", &c.max_num_batched_tokens, "tokens per step"},
-      {"gpu-memory-utilization", &c.gpu_memory_utilization, "share of device memory for mmd"},
-      {"kv-cache-dtype", &c.kv_cache_dtype, "auto, bfloat16, fp8 or float32"},
-      {"tool-call-parser", &c.tool_call_parser, "e.g. minimax_m2"},
-      {"reasoning-parser", &c.reasoning_parser, "minimax_m2 or minimax_m2_append_think"},
-      {"enable-auto-tool-choice", &c.enable_auto_tool_choice, "let the model call tools"},
-      {"override-generation-config", &c.override_generation_config,
+      {"model", &c.model, "DIR", "checkpoint folder (Hugging Face layout)"},
+      {"served-model-name", &c.served_model_name, "NAME",
+       "name clients see (default: folder name)"},
+      {"tensor-parallel-size", &c.tensor_parallel_size, "N", "ranks for tensor parallelism (-tp)"},
+      {"max-model-len", &c.max_model_len, "TOKENS", "longest prompt + output (0: the model's)"},
+      {"max-num-seqs", &c.max_num_seqs, "N", "running sequences per step"},
+      {"max-num-batched-tokens", &c.max_num_batched_tokens, "TOKENS", "tokens per step"},
+      {"gpu-memory-utilization", &c.gpu_memory_utilization, "FRACTION",
+       "share of device memory for mmd"},
+      {"kv-cache-dtype", &c.kv_cache_dtype, "DTYPE", "auto, bfloat16, fp8 or float32"},
+      {"tool-call-parser", &c.tool_call_parser, "PARSER",
+       "tool-call parser, e.g. minimax_m2 (unset: no tool calls)"},
+      {"reasoning-parser", &c.reasoning_parser, "PARSER",
+       "minimax_m2 or minimax_m2_append_think (unset: reasoning stays in the text)"},
+      {"enable-auto-tool-choice", &c.enable_auto_tool_choice, "", "let the model call tools"},
+      {"override-generation-config", &c.override_generation_config, "JSON",
        "JSON merged over generation_config.json"},
-      {"chat-template", &c.chat_template, "chat template file"},
-      {"host", &c.host, "address of the OpenAI HTTP API"},
-      {"port", &c.port, "port of the OpenAI HTTP API (0: none)"},
-      {"api-key", &c.api_key, "require 'Authorization: Bearer KEY' on /v1"},
-      {"allowed-origins", &c.allowed_origins, "CORS origins, comma-separated (*: any)"},
-      {"http-max-body-bytes", &c.http_max_body_bytes, "largest HTTP request body"},
-      {"http-idle-timeout", &c.http_idle_timeout_seconds, "seconds an idle HTTP connection lives"},
-      {"max-waiting-requests", &c.max_waiting_requests, "HTTP 429 beyond this many (0: no cap)"},
-      {"idle-sleep-seconds", &c.idle_sleep_seconds, "sleep after this long idle (0: never)"},
-      {"idle-sleep-level", &c.idle_sleep_level, "1: free KV and weights; 2: also unmap"},
-      {"socket", &c.socket, "client socket path"},
-      {"bus", &c.bus, "D-Bus: auto, system, session, none or an address"},
-      {"allow-other-users", &c.allow_other_users, "let users other than mmd's connect"},
-      {"kv-block-size", &c.kv_block_size, "tokens per KV block"},
-      {"num-kv-blocks", &c.num_kv_blocks, "KV pool cap in blocks"},
-      {"device", &c.device, "compute backend: cpu, cuda or cuda:N"},
-      {"threads", &c.num_threads, "CPU backend threads (0: one per CPU in the affinity mask)"},
-      {"ipc-ring-bytes", &c.ipc_ring_bytes, "each client's reply ring (power of two)"},
-      {"ipc-max-unread-tokens", &c.ipc_max_unread_tokens,
+      {"chat-template", &c.chat_template, "FILE", "chat template file (unset: the checkpoint's)"},
+      {"host", &c.host, "ADDRESS", "address the OpenAI HTTP API listens on"},
+      {"port", &c.port, "PORT", "port of the OpenAI HTTP API (0: none)"},
+      {"api-key", &c.api_key, "KEY", "require 'Authorization: Bearer KEY' on /v1 (unset: open)"},
+      {"allowed-origins", &c.allowed_origins, "ORIGINS",
+       "CORS origins, comma-separated (*: any; unset: no CORS)"},
+      {"http-max-body-bytes", &c.http_max_body_bytes, "BYTES", "largest HTTP request body"},
+      {"http-idle-timeout", &c.http_idle_timeout_seconds, "SECONDS",
+       "seconds an idle HTTP connection lives"},
+      {"max-waiting-requests", &c.max_waiting_requests, "N",
+       "HTTP 429 beyond this many (0: no cap)"},
+      {"idle-sleep-seconds", &c.idle_sleep_seconds, "SECONDS",
+       "sleep after this long idle (0: never)"},
+      {"idle-sleep-level", &c.idle_sleep_level, "LEVEL", "1: free KV and weights; 2: also unmap"},
+      {"socket", &c.socket, "PATH", "client socket path"},
+      {"bus", &c.bus, "BUS", "D-Bus: auto, system, session, none or an address"},
+      {"allow-other-users", &c.allow_other_users, "", "let users other than mmd's connect"},
+      {"kv-block-size", &c.kv_block_size, "TOKENS", "tokens per KV block"},
+      {"num-kv-blocks", &c.num_kv_blocks, "BLOCKS", "KV pool cap in blocks"},
+      {"device", &c.device, "DEVICE", "compute backend: cpu, cuda or cuda:N"},
+      {"threads", &c.num_threads, "N", "CPU backend threads (0: one per CPU in the affinity mask)"},
+      {"ipc-ring-bytes", &c.ipc_ring_bytes, "BYTES", "each client's reply ring (power of two)"},
+      {"ipc-max-unread-tokens", &c.ipc_max_unread_tokens, "TOKENS",
        "unread tokens after which a request is cancelled"},
-      {"drain-timeout", &c.drain_timeout_seconds, "seconds SIGTERM waits for requests"},
-      {"load-report-ms", &c.load_report_ms, "STATUS= load progress interval for systemd"},
-      {"log-level", &c.log_level, "error, warning, notice, info or debug"},
+      {"drain-timeout", &c.drain_timeout_seconds, "SECONDS", "seconds SIGTERM waits for requests"},
+      {"load-report-ms", &c.load_report_ms, "MS", "STATUS= load progress interval for systemd"},
+      {"log-level", &c.log_level, "LEVEL", "error, warning, notice, info or debug"},
   };
 }
 
@@ -253,18 +262,85 @@ std::string source_of(const DaemonConfig& config, const std::string& key,
   return it == config.sources.end() ? otherwise : it->second;
 }
 
+namespace {
+
+// An option's default as --help shows it; "" when it has none worth showing (an empty
+// string: the option is off or its value comes from elsewhere, as its help says).
+std::string default_text(const Target& target) {
+  return std::visit(
+      [](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return *p;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return *p ? "true" : "false";
+        } else {
+          std::ostringstream out;
+          out << *p;
+          return out.str();
+        }
+      },
+      target);
+}
+
+// Appends "  FLAG  TEXT (default: X)" to `out`, the text starting at `column` and wrapped to
+// 80 columns; the default stays in one piece.
+void add_entry(std::ostringstream& out, const std::string& flag, const std::string& text,
+               const std::string& fallback, size_t column) {
+  constexpr size_t kWidth = 80;
+  std::string line = flag;
+  if (line.size() + 1 > column) {  // too long to share a line with its text
+    out << line << "\n";
+    line.clear();
+  }
+  std::vector<std::string> words;
+  std::istringstream split(text);
+  for (std::string word; split >> word;)
+    words.push_back(word);
+  if (!fallback.empty()) words.push_back("(default: " + fallback + ")");
+  bool first_word = true;
+  for (const std::string& word : words) {
+    const size_t start = std::max(line.size(), column);
+    if (!first_word && start + 1 + word.size() > kWidth) {
+      out << line << "\n";
+      line.clear();
+      first_word = true;
+    }
+    line.resize(std::max(line.size(), column), ' ');
+    if (!first_word) line += ' ';
+    line += word;
+    first_word = false;
+  }
+  out << line << "\n";
+}
+
+}  // namespace
+
 std::string usage_text() {
   DaemonConfig defaults;
+  struct Entry {
+    std::string flag;
+    std::string text;
+    std::string fallback;  // the default
+  };
+  std::vector<Entry> entries;
+  for (const Option& o : options_of(defaults)) {
+    Entry entry{std::string("  --") + o.name, o.help, default_text(o.target)};
+    if (*o.value != '\0') entry.flag += std::string(" ") + o.value;
+    entries.push_back(std::move(entry));
+  }
+  entries.push_back({"  --config FILE", "TOML file read before the flags", ""});
+  entries.push_back({"  -tp N", "same as --tensor-parallel-size", ""});
+  entries.push_back({"  --help, --version", "this text; mmd's version", ""});
+  size_t column = 0;
+  for (const Entry& entry : entries)
+    column = std::max(column, entry.flag.size() + 2);
   std::ostringstream out;
   out << "usage: mmd [--config FILE] --model DIR [FLAGS]\n\n"
-         "Flags (also TOML keys, with '_' for '-'; flags override the file):\n";
-  for (const Option& o : options_of(defaults)) {
-    std::string flag = std::string("  --") + o.name;
-    if (!std::holds_alternative<bool*>(o.target)) flag += " V";
-    out << flag << std::string(flag.size() < 34 ? 34 - flag.size() : 1, ' ') << o.help << "\n";
-  }
-  out << "  --config FILE                     TOML file read before the flags\n"
-         "  -tp N                             same as --tensor-parallel-size\n";
+         "Flags (also TOML keys, with '_' for '-'; flags override the file). A switch\n"
+         "takes no value, or =true / =false:\n";
+  for (const Entry& entry : entries)
+    add_entry(out, entry.flag, entry.text, entry.fallback, column);
   return out.str();
 }
 

@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "daemon/service/engine_setup.h"
 
@@ -103,6 +105,52 @@ TEST(Config, HelpListsTheVllmFlags) {
         "--idle-sleep-level", "--socket", "--bus"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
+}
+
+// Each flag shows what its value is and its default, the texts in one column, 80 wide.
+TEST(Config, HelpShowsEachValueAndItsDefaultAligned) {
+  DaemonConfig config;
+  std::string text;
+  EXPECT_FALSE(parse_command_line({"--help"}, config, text));
+  std::istringstream in(text);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  size_t column = 0;
+  for (const auto& line : lines) {
+    EXPECT_LE(line.size(), 80u) << line;
+    EXPECT_EQ(line.find(" V "), std::string::npos) << line;
+    if (!line.starts_with("  -")) continue;
+    const size_t text_at = line.find_first_not_of(' ', line.find("  ", 2));
+    if (column == 0) column = text_at;
+    EXPECT_EQ(text_at, column) << "not aligned: " << line;
+  }
+  EXPECT_GT(column, 0u);
+  // An entry's text, its wrapped lines joined.
+  auto entry_of = [&](const std::string& flag) {
+    std::string entry;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (!lines[i].starts_with("  " + flag + " ") && lines[i] != "  " + flag) continue;
+      entry = lines[i];
+      while (i + 1 < lines.size() && lines[i + 1].starts_with(std::string(column, ' ')))
+        entry += " " + lines[++i].substr(column);
+    }
+    return entry;
+  };
+  // The defaults are DaemonConfig's own.
+  const DaemonConfig defaults;
+  EXPECT_NE(entry_of("--port PORT").find("(default: " + std::to_string(defaults.port) + ")"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(entry_of("--max-num-seqs N").find("(default: 64)"), std::string::npos) << text;
+  EXPECT_NE(entry_of("--socket PATH").find("(default: /run/mmd/mmd.sock)"), std::string::npos);
+  EXPECT_NE(entry_of("--gpu-memory-utilization FRACTION").find("(default: 0.9)"),
+            std::string::npos);
+  EXPECT_NE(entry_of("--allow-other-users").find("(default: true)"), std::string::npos);
+  EXPECT_NE(entry_of("--model DIR").find("checkpoint folder"), std::string::npos);
+  EXPECT_EQ(entry_of("--model DIR").find("default"), std::string::npos);  // none to show
+  // A switch shows no value to type.
+  EXPECT_NE(entry_of("--enable-auto-tool-choice").find("(default: false)"), std::string::npos);
 }
 
 }  // namespace
