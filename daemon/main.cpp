@@ -15,6 +15,7 @@
 #include "daemon/service/engine_setup.h"
 #include "daemon/service/log.h"
 #include "daemon/service/model_text.h"
+#include "daemon/service/model_text_files.h"
 #include "kernels/backend_factory.h"
 #ifdef MMD_HAVE_DBUS
 #include "daemon/service/dbus_frontend.h"
@@ -39,6 +40,25 @@ int local_rank(const mm::Communicator& comm) {
 
 }  // namespace
 #endif
+
+namespace {
+
+// "a, b,c" -> {"a", "b", "c"}: the comma-separated lists of the config.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start < text.size();) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   mm::DaemonConfig config;
@@ -137,7 +157,7 @@ int main(int argc, char** argv) {
 #endif
   // Text prompts and chats need the model's tokenizer; without one mmd serves token ids.
   std::shared_ptr<mm::ModelText> text;
-  if (std::filesystem::exists(std::filesystem::path(config.model) / "tokenizer.json")) {
+  if (mm::has_tokenizer_file(config.model)) {
     try {
       text = std::make_shared<mm::ModelText>(
           mm::ModelTextOptions{.model = config.model,
@@ -163,7 +183,7 @@ int main(int argc, char** argv) {
   mm::DbusServiceOptions dbus_options;
   dbus_options.bus = bus == "auto" ? "system" : bus;
   dbus_options.model = config.model;
-  dbus_options.text = text ? text->dbus_codec() : nullptr;
+  dbus_options.text = text;  // the same text layer as shm and HTTP: one prompt path
   dbus_options.defaults = setup.default_sampling;
 #endif
   std::unique_ptr<mm::OpenAiFrontend> http;
@@ -177,20 +197,19 @@ int main(int argc, char** argv) {
     o.served_model_name = setup.served_model_name;
     o.daemon_version = MMD_VERSION;
     o.api_key = config.api_key;
-    for (size_t start = 0; start < config.allowed_origins.size();) {
-      size_t comma = config.allowed_origins.find(',', start);
-      if (comma == std::string::npos) comma = config.allowed_origins.size();
-      std::string origin = config.allowed_origins.substr(start, comma - start);
-      origin.erase(0, origin.find_first_not_of(' '));
-      origin.erase(origin.find_last_not_of(' ') + 1);
-      if (!origin.empty()) o.allowed_origins.push_back(origin);
-      start = comma + 1;
-    }
+    o.http.header_timeout = std::chrono::milliseconds(
+        static_cast<int64_t>(config.http_header_timeout_seconds * 1000.0));
+    o.http.body_timeout = std::chrono::milliseconds(
+        static_cast<int64_t>(config.http_body_timeout_seconds * 1000.0));
+    o.http.max_connections = config.http_max_connections;
+    o.allowed_origins = split_list(config.allowed_origins);
+    o.allowed_hosts = split_list(config.allowed_hosts);
     o.default_sampling = setup.default_sampling;
     o.text = text;
     o.enable_auto_tool_choice = config.enable_auto_tool_choice;
     o.reasoning_parser = !config.reasoning_parser.empty();
     o.max_model_len = setup.engine.scheduler.max_model_len;
+    o.vocab_size = setup.vocab_size;
     o.max_waiting_requests = config.max_waiting_requests;
     http = std::make_unique<mm::OpenAiFrontend>(std::move(o));
   }

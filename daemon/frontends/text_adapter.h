@@ -55,6 +55,8 @@ class TextAdapter {
   // The one prompt path of every frontend's chat (text::build_chat_prompt).
   virtual text::ChatPrompt render_chat(const text::ChatRequest& request) = 0;
   virtual std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) = 0;
+  // Largest token id + 1 (0: unknown).
+  virtual int32_t vocab_size() const { return 0; }
   // The raw bytes one token stands for (empty when unknown), for logprobs.
   virtual std::string token_bytes(int32_t id) {
     (void)id;

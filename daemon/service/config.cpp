@@ -49,6 +49,14 @@ std::vector<Option> options_of(DaemonConfig& c) {
       {"http-max-body-bytes", &c.http_max_body_bytes, "BYTES", "largest HTTP request body"},
       {"http-idle-timeout", &c.http_idle_timeout_seconds, "SECONDS",
        "seconds an idle HTTP connection lives"},
+      {"http-header-timeout", &c.http_header_timeout_seconds, "SECONDS",
+       "seconds a client has to send a request's headers"},
+      {"http-body-timeout", &c.http_body_timeout_seconds, "SECONDS",
+       "seconds a client has to send a request's body"},
+      {"http-max-connections", &c.http_max_connections, "N",
+       "HTTP connections at once (0: no cap)"},
+      {"allowed-hosts", &c.allowed_hosts, "HOSTS",
+       "Host names answered besides loopback's, comma-separated (*: any)"},
       {"max-waiting-requests", &c.max_waiting_requests, "N",
        "HTTP 429 beyond this many (0: no cap)"},
       {"idle-sleep-seconds", &c.idle_sleep_seconds, "SECONDS",
@@ -246,6 +254,9 @@ void validate(const DaemonConfig& c) {
   require(c.port >= 0 && c.port <= 65535, "--port must be in [0, 65535]");
   require(c.http_max_body_bytes >= 1024, "--http-max-body-bytes must be at least 1024");
   require(c.http_idle_timeout_seconds > 0.0, "--http-idle-timeout must be positive");
+  require(c.http_header_timeout_seconds > 0.0, "--http-header-timeout must be positive");
+  require(c.http_body_timeout_seconds > 0.0, "--http-body-timeout must be positive");
+  require(c.http_max_connections >= 0, "--http-max-connections must be 0 or more");
   require(c.max_waiting_requests >= 0, "--max-waiting-requests must not be negative");
   const std::vector<std::string> dtypes = {"auto", "bfloat16", "bf16",
                                            "fp8",  "fp8_e4m3", "float32"};

@@ -47,6 +47,10 @@ struct DaemonConfig {
   double drain_timeout_seconds = 30.0;
   uint64_t http_max_body_bytes = 32 * 1024 * 1024;
   double http_idle_timeout_seconds = 60.0;
+  double http_header_timeout_seconds = 10.0;
+  double http_body_timeout_seconds = 60.0;
+  int http_max_connections = 512;
+  std::string allowed_hosts;  // comma-separated; "*": any
   int max_waiting_requests = 0;    // HTTP answers 429 beyond this many waiting (0: no limit)
   int load_report_ms = 1000;       // how often STATUS= reports load progress to systemd
   std::string log_level = "info";  // error, warning, notice, info, debug

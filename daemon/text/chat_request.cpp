@@ -115,7 +115,10 @@ std::vector<ChatToolCall> chat_tool_calls_from_json(const JsonValue& calls,
     parsed.id = call.string("id").value_or("");
     parsed.name = function.string("name").value_or("");
     if (parsed.name.empty()) function.fail("name", "is required");
-    if (const JsonValue* args = function.get("arguments")) {
+    const JsonValue* args = function.get("arguments");
+    // The template iterates the arguments: without them it fails, so say which field.
+    if (args == nullptr) function.fail("arguments", "is required (send \"{}\" for none)");
+    {
       if (args->is_string()) {
         // OpenAI clients send the arguments as JSON text; the template iterates a mapping.
         const std::string& text = args->as_string();
@@ -147,8 +150,10 @@ std::vector<ChatMessage> chat_messages_from_json(const JsonValue& messages,
   out.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     Members m(items[i], at(where, i));
+    // The openai client sends back every field a response had, as null when unset
+    // (refusal, annotations, audio, function_call): accepted; annotations are ignored.
     m.only({"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content",
-            "reasoning", "refusal", "function_call", "audio"});
+            "reasoning", "refusal", "function_call", "audio", "annotations"});
     ChatMessage message;
     message.role = m.string("role").value_or("");
     if (message.role.empty()) m.fail("role", "is required");

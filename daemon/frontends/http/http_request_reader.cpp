@@ -54,6 +54,8 @@ HttpRequest HttpRequestReader::take() {
   current_ = HttpRequest{};
   complete_ = false;
   started_ = false;
+  headers_done_ = false;
+  expect_continue_ = false;
   http_parser_pause(&parser_, 0);
   return out;
 }
@@ -124,6 +126,17 @@ int HttpRequestReader::on_headers_complete(http_parser* parser) {
     r.fail(413, "request body of " + std::to_string(parser->content_length) +
                     " bytes exceeds the limit of " + std::to_string(r.limits_.max_body_bytes));
     return -1;
+  }
+  r.headers_done_ = true;
+  if (const std::string* expect = r.current_.header("expect")) {
+    std::string value = *expect;
+    lower(value);
+    if (value == "100-continue") {
+      r.expect_continue_ = true;
+    } else {
+      r.fail(417, "Expect: '" + *expect + "' is not supported (only 100-continue)");
+      return -1;
+    }
   }
   return 0;
 }

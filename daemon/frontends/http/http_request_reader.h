@@ -52,8 +52,12 @@ class HttpRequestReader {
   HttpRequest take();
   // Set once the stream is broken; nothing more can be parsed on this connection.
   const std::optional<HttpParseError>& error() const { return error_; }
-  // True while part of a request has been read (the idle timer then guards a slow sender).
+  // True while part of a request has been read (the connection's deadlines then run).
   bool in_request() const { return started_ && !complete_; }
+  // The request in progress has all its headers; only (part of) its body is missing.
+  bool headers_done() const { return started_ && headers_done_; }
+  // The request in progress asked for `Expect: 100-continue` before sending its body.
+  bool expects_continue() const { return headers_done() && expect_continue_; }
 
  private:
   static int on_message_begin(http_parser* parser);
@@ -74,6 +78,8 @@ class HttpRequestReader {
   bool in_value_ = false;
   size_t header_bytes_ = 0;
   bool started_ = false;
+  bool headers_done_ = false;
+  bool expect_continue_ = false;
   bool complete_ = false;
   std::optional<HttpParseError> error_;
 };

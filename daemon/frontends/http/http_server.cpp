@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "daemon/service/log.h"
+
 namespace mm::http {
 namespace {
 
@@ -69,11 +71,39 @@ void HttpServer::start() {
 
 void HttpServer::on_connection(uv_stream_t* listener, int status) {
   auto* self = static_cast<HttpServer*>(listener->data);
-  if (status < 0 || !self->accepting_) return;
+  if (status < 0) {
+    // libuv keeps a spare descriptor for EMFILE and drops the pending connection with it, so
+    // this does not spin; it is said, at most once a second.
+    self->log_refusal(std::string("HTTP: cannot accept a connection: ") + uv_strerror(status));
+    return;
+  }
+  if (!self->accepting_) return;
   const uint64_t id = self->next_id_++;
   auto* connection = new HttpConnection(*self, id);
   self->connections_.emplace(id, connection);
+  const int limit = self->options_.max_connections;
+  if (limit > 0 && static_cast<int>(self->connections_.size()) > limit) {
+    const std::string message = "too many HTTP connections (the limit is " + std::to_string(limit) +
+                                ", --http-max-connections)";
+    self->log_refusal("HTTP: refused a connection: " + message);
+    connection->refuse(listener, message);
+    return;
+  }
   connection->start(listener);
+}
+
+void HttpServer::log_refusal(const std::string& what) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log_ < std::chrono::seconds(1)) {
+    ++refusals_unlogged_;
+    return;
+  }
+  std::string line = what;
+  if (refusals_unlogged_ > 0)
+    line += " (and " + std::to_string(refusals_unlogged_) + " more in the last second)";
+  log_warning(line);
+  last_refusal_log_ = now;
+  refusals_unlogged_ = 0;
 }
 
 void HttpServer::stop_accepting() {
@@ -122,7 +152,27 @@ void HttpConnection::start(uv_stream_t* listener) {
   }
   uv_tcp_nodelay(&tcp_, 1);  // SSE deltas are small and latency matters
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
-  uv_timer_start(&timer_, on_timer, server_.options().idle_timeout.count(), 0);
+  arm_timer();
+}
+
+void HttpConnection::refuse(uv_stream_t* listener, const std::string& message) {
+  uv_tcp_init(server_.loop(), &tcp_);
+  uv_timer_init(server_.loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  handles_open_ = 2;
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+    close();
+    return;
+  }
+  busy_ = true;  // answering, with no request read: nothing is reported lost
+  keep_alive_ = false;
+  const nlohmann::json body = {{"error",
+                                {{"message", message},
+                                 {"type", "ServiceUnavailableError"},
+                                 {"param", nullptr},
+                                 {"code", 503}}}};
+  respond(503, "application/json", body.dump(), {{"Retry-After", "1"}});
 }
 
 std::string HttpConnection::peer() const {
@@ -148,8 +198,19 @@ void HttpConnection::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
 
 void HttpConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<HttpConnection*>(stream->data);
+  if (nread == UV_EOF && !self->closing_) {
+    // The client shut down its side (maybe right after sending, as `curl -T` or a scripted
+    // client does): a request in flight is still answered; then the connection closes.
+    self->peer_closed_ = true;
+    uv_read_stop(stream);
+    if (!self->busy_) {
+      self->process();
+      if (!self->busy_) self->close();
+    }
+    return;
+  }
   if (nread < 0) {
-    self->close();  // EOF or reset: a request in flight is cancelled by the handler
+    self->close();  // reset: a request in flight is cancelled by the handler
     return;
   }
   if (nread == 0 || self->closing_) return;
@@ -175,22 +236,58 @@ void HttpConnection::process() {
     }
     if (!reader_.has_request()) break;
     busy_ = true;
+    wait_ = Wait::kNone;
     uv_timer_stop(&timer_);
+    continue_sent_ = false;
     HttpRequest request = reader_.take();
     keep_alive_ = request.keep_alive;
+    head_only_ = request.method == "HEAD";
     server_.handler().handle(*this, std::move(request));
     // The handler may have answered already (answered() cleared busy_): loop for the next one.
   }
   in_process_ = false;
   if (!busy_ && !closing_) {
-    uv_timer_start(&timer_, on_timer, server_.options().idle_timeout.count(), 0);
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+    if (reader_.expects_continue() && !continue_sent_) {
+      continue_sent_ = true;
+      write("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    arm_timer();
+    if (!peer_closed_) uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
   }
+}
+
+// Arms the deadline of what the connection waits for. A request's deadlines run from its first
+// byte and from its last header, and bytes arriving do not restart them.
+void HttpConnection::arm_timer() {
+  const HttpServerOptions& options = server_.options();
+  const Wait wait = busy_                    ? Wait::kNone
+                    : reader_.headers_done() ? Wait::kBody
+                    : reader_.in_request()   ? Wait::kHeader
+                                             : Wait::kIdle;
+  if (wait == wait_ && wait != Wait::kIdle) return;
+  wait_ = wait;
+  uv_timer_stop(&timer_);
+  if (wait == Wait::kNone) return;
+  if (wait == Wait::kIdle) continue_sent_ = false;
+  const auto timeout = wait == Wait::kIdle     ? options.idle_timeout
+                       : wait == Wait::kHeader ? options.header_timeout
+                                               : options.body_timeout;
+  uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(timeout.count()), 0);
 }
 
 void HttpConnection::on_timer(uv_timer_t* timer) {
   auto* self = static_cast<HttpConnection*>(timer->data);
-  if (!self->busy_) self->close();  // idle keep-alive, or a sender too slow to finish a request
+  if (self->busy_) return;
+  if (self->wait_ == Wait::kHeader || self->wait_ == Wait::kBody) {
+    const bool header = self->wait_ == Wait::kHeader;
+    const auto limit =
+        header ? self->server_.options().header_timeout : self->server_.options().body_timeout;
+    self->fail(HttpParseError{408, std::string("the request's ") + (header ? "headers" : "body") +
+                                       " did not arrive within " +
+                                       std::to_string(limit.count() / 1000.0).substr(0, 5) + " s"});
+    return;
+  }
+  self->close();  // idle keep-alive
 }
 
 std::string HttpConnection::head(int status, const std::string& content_type,
@@ -212,7 +309,7 @@ void HttpConnection::respond(int status, const std::string& content_type, const 
   if (closing_ || !busy_ || streaming_) return;
   write(head(status, content_type, extra_headers,
              "Content-Length: " + std::to_string(body.size()) + "\r\n") +
-        body);
+        (head_only_ ? std::string() : body));
   answered();
 }
 
@@ -241,7 +338,8 @@ size_t HttpConnection::write_queue_bytes() const {
 
 void HttpConnection::answered() {
   busy_ = false;
-  if (!keep_alive_ || !server_.accepting()) {
+  wait_ = Wait::kNone;
+  if (!keep_alive_ || !server_.accepting() || peer_closed_) {
     // Let the answer drain, then close: uv_close alone would drop queued writes.
     closing_ = true;
     uv_timer_stop(&timer_);

@@ -1,8 +1,11 @@
 // The HTTP/1.1 server under the OpenAI API: a libuv TCP listener on the daemon's loop and one
 // HttpConnection per client. Keep-alive; one request in flight per connection (pipelined
 // requests wait their turn); responses whole or streamed (chunked, for SSE); limits on
-// header and body size; an idle timeout that also bounds a slow sender. What a request means
-// is the HttpHandler's business. Everything here runs on the loop thread.
+// header and body size and on the number of connections; an idle timeout between requests and
+// deadlines for a request's whole header and whole body (a slow-drip sender cannot hold a
+// connection by trickling bytes); `Expect: 100-continue` answered; a client that half-closes
+// after sending still gets its answer. What a request means is the HttpHandler's business.
+// Everything here runs on the loop thread.
 #pragma once
 
 #include <uv.h>
@@ -38,7 +41,12 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;
   HttpLimits limits;
-  std::chrono::milliseconds idle_timeout{60000};  // between requests, and to send one
+  std::chrono::milliseconds idle_timeout{60000};  // between requests
+  std::chrono::milliseconds header_timeout{
+      10000};                                     // from a request's first byte to its last header
+  std::chrono::milliseconds body_timeout{60000};  // from its last header to its last body byte
+  // Connections open at once; one more is answered 503 and closed. 0: no limit.
+  int max_connections = 512;
   size_t max_write_queue_bytes =
       16 * 1024 * 1024;  // a stream's reader that falls this far behind is dropped
 };
@@ -70,6 +78,7 @@ class HttpServer {
 
  private:
   static void on_connection(uv_stream_t* listener, int status);
+  void log_refusal(const std::string& what);
 
   uv_loop_t* loop_;
   HttpServerOptions options_;
@@ -79,6 +88,8 @@ class HttpServer {
   bool accepting_ = false;
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, HttpConnection*> connections_;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
+  uint64_t refusals_unlogged_ = 0;
 };
 
 class HttpConnection {
@@ -103,6 +114,8 @@ class HttpConnection {
 
   // For the server.
   void start(uv_stream_t* listener);
+  // Accepts, answers 503 with `message` and closes (over the connection limit).
+  void refuse(uv_stream_t* listener, const std::string& message);
   void finish_close();
   void server_stopping();
 
@@ -111,6 +124,7 @@ class HttpConnection {
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_timer(uv_timer_t* timer);
   void process();
+  void arm_timer();
   void answered();
   void write(std::string data);
   void fail(const HttpParseError& error);
@@ -128,6 +142,11 @@ class HttpConnection {
   bool keep_alive_ = true;  // of the request in flight
   bool closing_ = false;
   bool in_process_ = false;
+  bool peer_closed_ = false;    // the client shut its sending side down (EOF)
+  bool head_only_ = false;      // the request in flight is a HEAD: headers, no body
+  bool continue_sent_ = false;  // 100 Continue for the request in progress
+  // Which deadline the timer runs: between requests, for the headers, for the body.
+  enum class Wait : uint8_t { kIdle, kHeader, kBody, kNone } wait_ = Wait::kNone;
   int handles_open_ = 0;
   std::string read_buffer_;
 };

@@ -1,7 +1,10 @@
 #include "daemon/frontends/http/openai_frontend.h"
 
+#include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <string_view>
 #include <utility>
 
 #include "daemon/engine/engine.h"
@@ -25,10 +28,68 @@ int64_t unix_now() {
       .count();
 }
 
+std::string lowered(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// RFC 6750: the scheme is case-insensitive; the key is compared in time that does not depend on
+// where it differs.
+bool bearer_matches(std::string_view header, const std::string& key) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (header.size() < kScheme.size() || lowered(header.substr(0, kScheme.size())) != kScheme)
+    return false;
+  std::string_view given = header.substr(kScheme.size());
+  while (!given.empty() && given.front() == ' ')
+    given.remove_prefix(1);
+  unsigned char diff = given.size() == key.size() ? 0 : 1;
+  for (size_t i = 0; i < key.size(); ++i)
+    diff |= static_cast<unsigned char>(key[i] ^ (i < given.size() ? given[i] : 0));
+  return diff == 0;
+}
+
+// The host of a Host header or an origin's authority, without the port ("[::1]:8000" -> "::1").
+std::string host_name(std::string_view authority) {
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    return lowered(
+        authority.substr(1, close == std::string_view::npos ? authority.npos : close - 1));
+  }
+  const size_t colon = authority.find(':');
+  return lowered(authority.substr(0, colon));
+}
+
+bool is_loopback_name(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0 ||
+         (host.size() > 10 && host.compare(host.size() - 10, 10, ".localhost") == 0);
+}
+
 json bytes_array(const std::string& bytes) {
   json out = json::array();
   for (unsigned char c : bytes)
     out.push_back(static_cast<int>(c));
+  return out;
+}
+
+// A path segment with its %XX escapes decoded (a model id may hold '/' or spaces).
+std::string percent_decoded(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto hex = [](char c) {
+      return c >= '0' && c <= '9'   ? c - '0'
+             : c >= 'a' && c <= 'f' ? c - 'a' + 10
+             : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                    : -1;
+    };
+    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
   return out;
 }
 
@@ -63,9 +124,10 @@ void OpenAiFrontend::start(uv_loop_t* loop, Engine& engine) {
 }
 
 void OpenAiFrontend::begin_drain(std::function<void()> on_drained) {
+  // The listener stays open: /health answers 503 "draining" and new work a 503 until the
+  // running requests are done and the daemon closes the server.
   draining_ = true;
   on_drained_ = std::move(on_drained);
-  if (server_) server_->stop_accepting();
   check_drained();
 }
 
@@ -105,6 +167,30 @@ http::HeaderList OpenAiFrontend::cors_headers(const http::HttpRequest& request) 
   return {};
 }
 
+void OpenAiFrontend::check_host_and_origin(const http::HttpRequest& request) const {
+  const auto& hosts = options_.allowed_hosts;
+  const bool any_host = std::find(hosts.begin(), hosts.end(), "*") != hosts.end();
+  const std::string* host = request.header("host");
+  if (host != nullptr && !any_host) {
+    const std::string name = host_name(*host);
+    const bool listed = std::find(hosts.begin(), hosts.end(), name) != hosts.end();
+    // Bound to loopback, only loopback names: a rebound DNS name from a web page is refused.
+    if (!listed && is_loopback_name(options_.http.host) && !is_loopback_name(name))
+      throw http::ApiError(403, "Host '" + *host +
+                                    "' is not one this daemon answers to (it listens on " +
+                                    options_.http.host + "; allow more with --allowed-hosts)");
+  }
+  const std::string* origin = request.header("origin");
+  if (origin == nullptr || !pending_cors_.empty()) return;  // no browser, or CORS allows it
+  // A browser's same-origin request carries the page's own origin: the Host it talks to.
+  const size_t scheme = origin->find("://");
+  const std::string authority =
+      scheme == std::string::npos ? std::string() : lowered(origin->substr(scheme + 3));
+  if (host != nullptr && authority == lowered(*host)) return;
+  throw http::ApiError(403, "cross-origin request from '" + *origin +
+                                "' refused (allow the origin with --allowed-origins)");
+}
+
 void OpenAiFrontend::send_json(http::HttpConnection& connection, int status,
                                const std::string& body) {
   connection.respond(status, "application/json", body, pending_cors_);
@@ -113,13 +199,18 @@ void OpenAiFrontend::send_json(http::HttpConnection& connection, int status,
 void OpenAiFrontend::send_error(http::HttpConnection& connection, const http::ApiError& error) {
   http::HeaderList headers = pending_cors_;
   if (error.status() == 401) headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (error.status() == 405 && !pending_allow_.empty())
+    headers.emplace_back("Allow", pending_allow_);
+  if (error.status() == 429 || error.status() == 503) headers.emplace_back("Retry-After", "1");
   connection.respond(error.status(), "application/json",
                      http::error_body(error.status(), error.what(), error.param()), headers);
 }
 
 void OpenAiFrontend::handle(http::HttpConnection& connection, http::HttpRequest request) {
   pending_cors_ = cors_headers(request);
+  pending_allow_.clear();
   try {
+    check_host_and_origin(request);
     route(connection, request);
   } catch (const http::ApiError& error) {
     send_error(connection, error);
@@ -142,8 +233,11 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
     return;
   }
   auto expect = [&](const char* wanted) {
-    if (method != wanted)
-      throw http::ApiError(405, "method " + method + " is not allowed on " + path);
+    const bool get = std::string_view(wanted) == "GET";
+    if (method == wanted || (get && method == "HEAD")) return;  // HEAD wherever GET
+    pending_allow_ = get ? "GET, HEAD" : wanted;
+    throw http::ApiError(405, "method " + method + " is not allowed on " + path +
+                                  " (allowed: " + pending_allow_ + ")");
   };
   // Health and metrics stay open (probes and scrapers carry no key), like vLLM's.
   if (path == "/health") {
@@ -165,12 +259,16 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
   }
   if (!options_.api_key.empty()) {
     const std::string* auth = request.header("authorization");
-    if (auth == nullptr || *auth != "Bearer " + options_.api_key)
+    if (auth == nullptr || !bearer_matches(*auth, options_.api_key))
       throw http::ApiError(401, "missing or wrong API key (send 'Authorization: Bearer KEY')");
   }
+  static constexpr std::string_view kModelPrefix = "/v1/models/";
   if (path == "/v1/models") {
     expect("GET");
     models(connection);
+  } else if (path.starts_with(kModelPrefix) && path.size() > kModelPrefix.size()) {
+    expect("GET");
+    models(connection, percent_decoded(std::string_view(path).substr(kModelPrefix.size())));
   } else if (path == "/v1/chat/completions") {
     expect("POST");
     generate(connection, request, true);
@@ -191,9 +289,10 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
 void OpenAiFrontend::health(http::HttpConnection& connection) {
   // Reads the state only: a health check never wakes a sleeping engine.
   const EngineStatus status = engine_->status();
-  json body = {{"status", engine_state_name(status.state)}};
+  json body = {{"status", draining_ ? "draining" : engine_state_name(status.state)}};
   int code = 503;
-  if (status.state == EngineState::kReady || status.state == EngineState::kSleeping) code = 200;
+  if (!draining_ && (status.state == EngineState::kReady || status.state == EngineState::kSleeping))
+    code = 200;
   if (status.state == EngineState::kSleeping) body["sleep_level"] = status.sleep_level;
   if (status.state == EngineState::kLoading || status.state == EngineState::kWaking)
     body["progress"] = status.load_progress;
@@ -201,7 +300,10 @@ void OpenAiFrontend::health(http::HttpConnection& connection) {
   send_json(connection, code, dump(body));
 }
 
-void OpenAiFrontend::models(http::HttpConnection& connection) {
+void OpenAiFrontend::models(http::HttpConnection& connection, const std::string& id) {
+  // GET /v1/models/{id}: the one model object, or OpenAI's 404 for another id.
+  if (!id.empty() && id != options_.served_model_name)
+    throw http::ApiError(404, "The model '" + id + "' does not exist", "model");
   json model = {{"id", options_.served_model_name},
                 {"object", "model"},
                 {"created", started_},
@@ -209,6 +311,10 @@ void OpenAiFrontend::models(http::HttpConnection& connection) {
                 {"root", options_.served_model_name},
                 {"parent", nullptr}};
   if (options_.max_model_len > 0) model["max_model_len"] = options_.max_model_len;
+  if (!id.empty()) {
+    send_json(connection, 200, dump(model));
+    return;
+  }
   send_json(connection, 200, dump(json{{"object", "list"}, {"data", json::array({model})}}));
 }
 
@@ -240,6 +346,15 @@ void OpenAiFrontend::detokenize(http::HttpConnection& connection,
                                 const http::HttpRequest& request) {
   if (!options_.text) throw http::ApiError(400, "this model has no tokenizer");
   const std::vector<int32_t> ids = http::parse_detokenize_request(request.body);
+  const int32_t vocab = options_.text->vocab_size();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (vocab > 0 && ids[i] >= vocab)
+      throw http::ApiError(400,
+                           "'tokens[" + std::to_string(i) + "]' " + std::to_string(ids[i]) +
+                               " is not a token id of this model (the vocabulary has " +
+                               std::to_string(vocab) + ")",
+                           "tokens");
+  }
   send_json(connection, 200, dump(json{{"prompt", options_.text->decode(ids)}}));
 }
 
@@ -267,8 +382,9 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
 
   EngineRequest engine_request;
   if (auto problem =
-          to_sampling_params(r.sampling, options_.default_sampling, engine_request.params))
-    throw http::ApiError(400, *problem);
+          sampling_params_from(r.sampling, options_.default_sampling, engine_request.params))
+    throw http::ApiError(400, problem->message, problem->field);
+  engine_request.priority = r.priority;
   auto exchange = std::make_unique<Exchange>();
   ipc::Delta primed;
   try {
@@ -290,6 +406,10 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
   } catch (const std::invalid_argument& error) {
     throw http::ApiError(400, error.what());
   }
+  if (auto problem =
+          fit_request_to_model(r.sampling, ModelLimits{options_.max_model_len, options_.vocab_size},
+                               options_.text.get(), chat ? "messages" : "prompt", engine_request))
+    throw http::ApiError(400, problem->message, problem->field);
   for (const std::string& field : r.ignored_fields)
     log_debug("HTTP: " + request.path + ": field '" + field + "' accepted and ignored");
   if (r.return_token_ids) exchange->prompt_token_ids = engine_request.prompt_token_ids;

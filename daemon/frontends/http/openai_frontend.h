@@ -33,11 +33,15 @@ struct OpenAiOptions {
   std::string daemon_version;
   std::string api_key;                       // empty: no authentication
   std::vector<std::string> allowed_origins;  // CORS; empty: no CORS headers; "*": any origin
+  // Host header values answered besides the bound address's own names ("*": any). On a
+  // loopback address only these and localhost / 127.0.0.1 / [::1] are, against DNS rebinding.
+  std::vector<std::string> allowed_hosts;
   SamplingParams default_sampling;
   std::shared_ptr<TextAdapter> text;  // null: the model has no tokenizer (every /v1 call fails)
   bool enable_auto_tool_choice = false;
   bool reasoning_parser = false;  // messages carry reasoning_content
   int max_model_len = 0;
+  int vocab_size = 0;            // the model's logits; allowed_token_ids beyond it are a 400
   int max_waiting_requests = 0;  // 0: no limit; else 429 once the engine has this many waiting
 };
 
@@ -94,10 +98,13 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   void tokenize(http::HttpConnection& connection, const http::HttpRequest& request);
   void detokenize(http::HttpConnection& connection, const http::HttpRequest& request);
   void health(http::HttpConnection& connection);
-  void models(http::HttpConnection& connection);
+  void models(http::HttpConnection& connection, const std::string& id = {});
   void send_json(http::HttpConnection& connection, int status, const std::string& body);
   void send_error(http::HttpConnection& connection, const http::ApiError& error);
   http::HeaderList cors_headers(const http::HttpRequest& request) const;
+  // Throws 403 for a Host this daemon does not answer to or a cross-origin request without
+  // CORS permission (a web page must not drive a loopback daemon).
+  void check_host_and_origin(const http::HttpRequest& request) const;
 
   static void on_async(uv_async_t* handle);
   void deliver();
@@ -119,7 +126,9 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   std::shared_ptr<ConnectionMailbox> mailbox_;
   std::unordered_map<uint64_t, std::unique_ptr<Exchange>> exchanges_;
   std::unordered_map<uint64_t, uint64_t> exchange_of_connection_;
-  http::HeaderList pending_cors_;  // CORS headers for the request being answered
+  http::HeaderList pending_cors_;
+  std::string
+      pending_allow_;  // the Allow header of a 405  // CORS headers for the request being answered
   uint64_t next_key_ = 1;
   uint64_t id_salt_ = 0;
   int64_t started_ = 0;

@@ -404,7 +404,7 @@ class OpenAiApiTest(unittest.TestCase):
     def test_sse_framing_on_the_wire(self):
         body = json.dumps({"messages": CHAT, "max_tokens": 6, "stream": True}).encode()
         answer = self.daemon.raw(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() +
             b"\r\n\r\n" + body)
         head, _, rest = answer.partition(b"\r\n\r\n")
@@ -445,9 +445,9 @@ class OpenAiApiTest(unittest.TestCase):
 
     def test_keep_alive_serves_several_requests_on_one_connection(self):
         body = json.dumps({"prompt": "Hi", "max_tokens": 2}).encode()
-        one = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+        one = (b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
                str(len(body)).encode() + b"\r\n\r\n" + body)
-        closing = one.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n")
+        closing = one.replace(b"Host: 127.0.0.1\r\n", b"Host: 127.0.0.1\r\nConnection: close\r\n")
         answer = self.daemon.raw(one + one + closing)  # pipelined
         self.assertEqual(answer.count(b"HTTP/1.1 200 OK"), 3)
 
@@ -456,7 +456,7 @@ class OpenAiApiTest(unittest.TestCase):
                            "ignore_eos": True}).encode()
         before = self.daemon.metric("mmd_generation_tokens_total")
         with socket.create_connection(("127.0.0.1", self.daemon.port)) as s:
-            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
                       str(len(body)).encode() + b"\r\n\r\n" + body)
             self.assertIn(b"200 OK", s.recv(4096))
         deadline = time.time() + 20
@@ -523,7 +523,7 @@ class SaturatedEngineTest(unittest.TestCase):
         body = json.dumps({"messages": CHAT, "max_tokens": max_tokens, "stream": True,
                            "ignore_eos": True}).encode()
         s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=30)
-        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
                   str(len(body)).encode() + b"\r\n\r\n" + body)
         return s
 
