@@ -193,6 +193,7 @@ Outcome Client::stream(uint64_t request, const std::function<void(const ipc::Del
     switch (event->kind) {
       case Event::Kind::kAccepted:
         outcome.engine_request_id = event->accepted.engine_request_id;
+        outcome.prompt_token_ids = std::move(event->accepted.prompt_token_ids);
         break;
       case Event::Kind::kDelta:
         if (on_delta) on_delta(event->delta);

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ipc/protocol.h"
 
@@ -64,6 +65,9 @@ struct Outcome {
   ipc::Finished finished;     // when ok
   ipc::Error error;           // when !ok
   int64_t engine_request_id = 0;
+  // Accepted's prompt token ids (the rendered chat's) when the Submit set
+  // return_prompt_token_ids.
+  std::vector<int32_t> prompt_token_ids;
 };
 
 class Client {

@@ -7,3 +7,13 @@ foreach(fuzzer fuzz_tokenizer fuzz_tokenizer_json fuzz_jinja fuzz_output_parsers
     endif()
   endforeach()
 endforeach()
+
+# The chat prompt builder's inputs (messages, tools, tool_choice, template kwargs) rendered on the
+# MiniMax-M2 template with the bundled model's tokenizer.
+mmd_add_fuzzer(fuzz_chat_prompt fuzz_chat_prompt.cpp LIBS mm_text)
+foreach(target fuzz_chat_prompt fuzz_chat_prompt_replay)
+  if(TARGET ${target})
+    target_compile_definitions(${target} PRIVATE
+      MMD_TOKENIZER_JSON="${PROJECT_SOURCE_DIR}/models/minimax-m2-tiny/fp8/tokenizer.json")
+  endif()
+endforeach()
