@@ -3,8 +3,9 @@
 // its OpenAI JSON into an ipc::Submit must give the token ids transformers gives (and the refused
 // cases an Error kBadRequest naming the problem); a 4-turn tool loop (required, auto, named,
 // auto) whose history is built from what was streamed; hostile tool histories that fail alone;
-// the interleaved-thinking round trip.
+// the interleaved-thinking round trip; a loaded tool history sent on by mmctl chat.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -492,6 +493,85 @@ TEST(ChatShm, InterleavedThinkingRoundTrip) {
   messages.push_back(message("user", "Thanks!"));
   EXPECT_EQ(rendered(messages).find(block), std::string::npos);
   EXPECT_FALSE(client->status().state.empty());
+}
+
+// ---- the same history through mmctl ----------------------------------------------------------
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+
+// `mmctl chat ARGS` reading `input` as its standard input; stdout captured, stderr appended.
+CommandResult mmctl_chat(const DaemonProcess& daemon, const std::string& args,
+                         const std::string& input) {
+  const std::string input_path = daemon.dir() + "/chat-input.txt";
+  std::ofstream(input_path) << input;
+  const std::string command = std::string(MMD_BINARY_DIR) + "/client/mmctl/mmctl chat --socket " +
+                              daemon.socket_path() + " " + args + " <" + input_path + " 2>&1";
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0)
+    result.out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// mmctl has no tool_choice and every line it reads is a user turn, so it cannot run the loop
+// itself; what it can do is send a tool history (/load, OpenAI messages) and go on from it.
+TEST(ChatShm, MmctlGoesOnFromALoadedToolHistory) {
+  auto daemon = start_daemon();
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  const std::string history = daemon->dir() + "/history.json";
+  std::ofstream(history) << R"([
+    {"role": "system", "content": "You are a helpful agent."},
+    {"role": "user", "content": "What's the weather in Paris and what is 12*7?"},
+    {"role": "assistant", "content": "", "reasoning_content": "Two tools at once.",
+     "tool_calls": [
+      {"id": "call_1", "type": "function",
+       "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\", \"days\": 3}"}},
+      {"id": "call_2", "type": "function",
+       "function": {"name": "calculator", "arguments": {"expression": "12*7", "precision": 0}}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"forecast\": [\"sunny\"]}"},
+    {"role": "tool", "tool_call_id": "call_2", "content": "84"}])";
+  const std::string saved = daemon->dir() + "/saved.json";
+  const CommandResult chat =
+      mmctl_chat(*daemon, "--json --max-tokens 24 --temperature 0",
+                 "/load " + history + "\nThanks! And in Rome?\n/save " + saved + "\n/exit\n");
+  ASSERT_EQ(chat.exit_code, 0) << chat.out;
+  const JsonValue reply = JsonValue::parse(chat.out.substr(0, chat.out.find('\n')), "mmctl");
+  ASSERT_NE(reply.find("finish_reason"), nullptr) << chat.out;
+  EXPECT_NE(reply.find("finish_reason")->as_string(), "error") << chat.out;
+  // The saved conversation is the loaded one (both calls, their answers) plus the new turn.
+  const JsonValue conversation = JsonValue::parse(read_file(saved), saved);
+  const JsonArray& messages = conversation.as_array();
+  ASSERT_EQ(messages.size(), 7u) << read_file(saved);
+  const JsonValue* calls = messages[2].find("tool_calls");
+  ASSERT_NE(calls, nullptr);
+  ASSERT_EQ(calls->as_array().size(), 2u);
+  EXPECT_EQ(calls->as_array()[1].find("function")->find("name")->as_string(), "calculator");
+  EXPECT_EQ(messages[4].find("tool_call_id")->as_string(), "call_2");
+  EXPECT_EQ(messages[5].find("content")->as_string(), "Thanks! And in Rome?");
+  EXPECT_EQ(messages[6].find("role")->as_string(), "assistant");
+
+  // A history the daemon refuses (arguments 5) fails that turn alone, naming the field.
+  const std::string bad = daemon->dir() + "/bad.json";
+  std::ofstream(bad) << R"([{"role": "user", "content": "hi"},
+    {"role": "assistant", "content": "", "tool_calls": [
+      {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": 5}}]},
+    {"role": "tool", "tool_call_id": "c", "content": "x"}])";
+  const CommandResult refused =
+      mmctl_chat(*daemon, "--max-tokens 4", "/load " + bad + "\nand now?\n/exit\n");
+  EXPECT_EQ(refused.exit_code, 4) << refused.out;  // the daemon answered with an error
+  EXPECT_NE(refused.out.find("messages[1].tool_calls[0].function.arguments"), std::string::npos)
+      << refused.out;
+  auto client = connect(*daemon);
+  EXPECT_FALSE(client->status().state.empty());
+  EXPECT_EQ(daemon->wait_exit(0ms), -1) << "mmd exited:\n" << daemon->log();
 }
 
 }  // namespace
