@@ -32,24 +32,76 @@ sockaddr_un address_of(const std::string& path) {
 
 }  // namespace
 
-int listen_unix(const std::string& path, mode_t mode) {
+namespace {
+
+// What is at `path` before we bind: nothing, a stale socket (removed), or a live one (refused).
+void clear_stale_socket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;  // nothing there
+  if (!S_ISSOCK(st.st_mode))
+    throw std::runtime_error(path + " exists and is not a socket; refusing to replace it");
   const sockaddr_un address = address_of(path);
+  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe < 0) fail("socket for " + path);
+  if (::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
+    ucred cred{};
+    socklen_t length = sizeof cred;
+    const bool known = ::getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0;
+    ::close(probe);
+    throw std::runtime_error(
+        "another daemon answers on " + path +
+        (known ? " (pid " + std::to_string(cred.pid) + ", uid " + std::to_string(cred.uid) + ")"
+               : std::string()) +
+        "; stop it or pick another --socket");
+  }
+  const int error = errno;
+  ::close(probe);
+  // ECONNREFUSED: a socket file nobody listens on (a daemon that died); anything else
+  // (EACCES, EAGAIN: a full backlog of a live daemon) is not proof that it is stale.
+  if (error != ECONNREFUSED) {
+    errno = error;
+    fail("cannot tell whether " + path + " is in use");
+  }
+  ::unlink(path.c_str());
+}
+
+}  // namespace
+
+int listen_unix(const std::string& path, mode_t mode, gid_t group) {
+  const sockaddr_un address = address_of(path);
+  clear_stale_socket(path);
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) fail("socket for " + path);
-  ::unlink(path.c_str());
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     const int error = errno;
     ::close(fd);
     errno = error;
     fail("bind " + path);
   }
-  if (::chmod(path.c_str(), mode) != 0 || ::listen(fd, 128) != 0) {
+  const auto undo = [&](const std::string& what) {
     const int error = errno;
+    ::unlink(path.c_str());
     ::close(fd);
     errno = error;
-    fail("listen on " + path);
-  }
+    fail(what);
+  };
+  if (group != static_cast<gid_t>(-1) && ::chown(path.c_str(), static_cast<uid_t>(-1), group) != 0)
+    undo("give " + path + " to group " + std::to_string(group));
+  if (::chmod(path.c_str(), mode) != 0) undo("chmod " + path);
+  if (::listen(fd, 128) != 0) undo("listen on " + path);
   return fd;
+}
+
+SocketFileId socket_file_id(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return {};
+  return SocketFileId{st.st_dev, st.st_ino};
+}
+
+void unlink_socket_file_if(const std::string& path, SocketFileId ours) {
+  const SocketFileId there = socket_file_id(path);
+  if (ours.inode != 0 && there.inode == ours.inode && there.device == ours.device)
+    ::unlink(path.c_str());
 }
 
 int connect_unix(const std::string& path) {
@@ -70,6 +122,19 @@ PeerCredentials peer_credentials(int socket_fd) {
   socklen_t length = sizeof cred;
   if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) fail("SO_PEERCRED");
   return PeerCredentials{cred.pid, cred.uid, cred.gid};
+}
+
+std::vector<gid_t> peer_groups(int socket_fd) {
+  std::vector<gid_t> groups(64);
+  for (;;) {
+    socklen_t length = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(socket_fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length) == 0) {
+      groups.resize(length / sizeof(gid_t));
+      return groups;
+    }
+    if (errno != ERANGE) fail("SO_PEERGROUPS");
+    groups.resize(length / sizeof(gid_t) + 1);
+  }
 }
 
 void send_with_fd(int socket_fd, std::span<const char> bytes, int fd) {
@@ -122,8 +187,7 @@ int receive_with_fd(int socket_fd, std::span<char> out, std::chrono::millisecond
     }
     for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
          header = CMSG_NXTHDR(&message, header)) {
-      if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS &&
-          received_fd < 0) {
+      if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS && received_fd < 0) {
         std::memcpy(&received_fd, CMSG_DATA(header), sizeof received_fd);
       }
     }

@@ -10,12 +10,25 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace mm::ipc {
 
-// Removes a stale socket file at `path`, binds, sets `mode`, listens. The descriptor is
-// non-blocking and close-on-exec. Throws std::runtime_error naming the path.
-int listen_unix(const std::string& path, mode_t mode);
+// Binds, sets `mode` (and the group `group`, unless it is -1), listens. The descriptor is
+// non-blocking and close-on-exec. A stale socket file at `path` (nothing answers on it) is
+// replaced; a live one is not: throws std::runtime_error naming the path and the process that
+// answers there, as does any other failure. Not a socket at `path`: refused too.
+int listen_unix(const std::string& path, mode_t mode, gid_t group = static_cast<gid_t>(-1));
+// Which file is at `path` (device and inode; zeros when nothing is), to tell later whether it
+// is still the socket this process bound.
+struct SocketFileId {
+  dev_t device = 0;
+  ino_t inode = 0;
+};
+SocketFileId socket_file_id(const std::string& path);
+// Removes the socket file at `path` only if it is still `ours` (another daemon may have taken
+// the path since; its socket must stay).
+void unlink_socket_file_if(const std::string& path, SocketFileId ours);
 // Connects (blocking). Throws std::runtime_error naming the path and the error.
 int connect_unix(const std::string& path);
 
@@ -25,6 +38,8 @@ struct PeerCredentials {
   gid_t gid = 0;
 };
 PeerCredentials peer_credentials(int socket_fd);
+// The peer's supplementary groups at connect time (SO_PEERGROUPS). Throws when unavailable.
+std::vector<gid_t> peer_groups(int socket_fd);
 
 // Sends `bytes` with `fd` attached. Throws on failure.
 void send_with_fd(int socket_fd, std::span<const char> bytes, int fd);

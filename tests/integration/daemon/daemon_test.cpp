@@ -1,6 +1,7 @@
 // The real mmd binary on the tiny checkpoint, driven through libmmclient, raw ipc frames and
 // mmctl: concurrency, cancellation, a client killed mid-stream, malformed frames, a slow
 // reader, SIGTERM drain, the sd_notify sequence and an idle daemon that does not step.
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "client/libmmclient/mmclient.h"
@@ -17,12 +19,14 @@
 #include "ipc/handshake.h"
 #include "ipc/unix_socket.h"
 #include "tests/integration/daemon/daemon_process.h"
+#include "tests/integration/daemon/raw_connection.h"
 
 namespace mm {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::DaemonProcess;
+using testing::RawConnection;
 
 constexpr auto kReadyTimeout = 60s;
 
@@ -117,7 +121,8 @@ TEST(Daemon, NotifiesLoadingReadyWatchdogAndStopping) {
     EXPECT_TRUE(log.size() > line_start + 3 && log[line_start] == '<' &&
                 log[line_start + 1] >= '0' && log[line_start + 1] <= '7' &&
                 log[line_start + 2] == '>')
-        << "line without a priority prefix at byte " << line_start << " of\n" << log;
+        << "line without a priority prefix at byte " << line_start << " of\n"
+        << log;
     const size_t end = log.find('\n', line_start);
     if (end == std::string::npos) break;
     line_start = end + 1;
@@ -189,8 +194,8 @@ TEST(Daemon, CancelMidStreamEndsTheRequestAndFreesItsBlocks) {
   EXPECT_EQ(last->finished.reason, "cancelled");
   EXPECT_LT(num_tokens, 4000);
   EXPECT_EQ(last->finished.usage.completion_tokens, num_tokens);
-  const auto status = status_until(
-      *client, [](const ipc::StatusReply& s) { return s.num_kv_blocks_used == 0; });
+  const auto status =
+      status_until(*client, [](const ipc::StatusReply& s) { return s.num_kv_blocks_used == 0; });
   EXPECT_EQ(status.num_kv_blocks_used, 0);
   EXPECT_EQ(status.num_running, 0);
   // Cancelling an id that was never submitted is an error for that command only.
@@ -249,30 +254,6 @@ TEST(Daemon, ClientKilledMidStreamFreesItsBlocksAndOthersContinue) {
   EXPECT_NE(daemon.log().find("cancelled 1 requests"), std::string::npos) << daemon.log();
 }
 
-// A raw connection that can send arbitrary frames.
-struct RawConnection {
-  int fd = -1;
-  ipc::ShmSegment segment;
-  ipc::FrameEndpoint endpoint;
-  explicit RawConnection(const std::string& path) {
-    fd = ipc::connect_unix(path);
-    segment = ipc::receive_setup(fd, 10s);
-    endpoint = ipc::FrameEndpoint(fd, segment.to_daemon(), segment.to_client());
-  }
-  ~RawConnection() { ::close(fd); }
-  ipc::ServerFrame receive() {
-    std::string bytes;
-    const auto result = endpoint.receive(bytes, 10s);
-    if (result != ipc::ShmRing::ReadResult::kFrame) throw std::runtime_error("no frame");
-    return ipc::decode_server_frame(bytes);
-  }
-  bool closed_by_daemon() {
-    std::string bytes;
-    return endpoint.receive(bytes, 10s) == ipc::ShmRing::ReadResult::kEmpty &&
-           endpoint.peer_closed();
-  }
-};
-
 TEST(Daemon, MalformedFramesFailOnlyTheirConnection) {
   DaemonProcess daemon;
   ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
@@ -295,8 +276,7 @@ TEST(Daemon, MalformedFramesFailOnlyTheirConnection) {
     ASSERT_TRUE(raw.endpoint.send(ipc::encode(ipc::ClientFrame{1, ipc::Hello{}}), 5s));
     EXPECT_TRUE(std::holds_alternative<ipc::HelloReply>(raw.receive().message));
     // A Submit whose temperature is a string: [2, 7, {"sampling": {"temperature": "hot"}}].
-    const std::string forged =
-        "\x93\x02\x07\x81\xa8sampling\x81\xabtemperature\xa3hot";
+    const std::string forged = "\x93\x02\x07\x81\xa8sampling\x81\xabtemperature\xa3hot";
     ASSERT_TRUE(raw.endpoint.send(forged, 5s));
     const ipc::ServerFrame frame = raw.receive();
     const auto* error = std::get_if<ipc::Error>(&frame.message);
@@ -445,7 +425,8 @@ TEST(Daemon, StatusSleepAndWakeThroughTheClient) {
   EXPECT_EQ(client->hello().model, "tiny-bf16");
   const Streamed before = run(*client, greedy(prompt_of(11, 2), 8));
   client->sleep(1);
-  auto status = status_until(*client, [](const ipc::StatusReply& s) { return s.state == "sleeping"; });
+  auto status =
+      status_until(*client, [](const ipc::StatusReply& s) { return s.state == "sleeping"; });
   EXPECT_EQ(status.state, "sleeping");
   EXPECT_EQ(status.sleep_level, 1);
   client->wake();
@@ -460,36 +441,109 @@ TEST(Daemon, StatusSleepAndWakeThroughTheClient) {
   EXPECT_EQ(refused.outcome.error.code, ipc::ErrorCode::kNotSupported);
 }
 
-TEST(Daemon, PeerCredentialsDecideWhoMayConnect) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
-  DaemonProcess daemon({"--allow-other-users=false"});
-  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
-  ::chmod(daemon.dir().c_str(), 0711);  // let the other user reach the socket itself
+// Connects as uid 65534 with the given groups, in a child; the child's exit status says how it
+// went: 0 connected, 10 refused by the daemon (its reason names the uid), 11 the socket file's
+// mode refused it, 2 another error, 3 the identity change failed.
+int connect_as_nobody(const std::string& socket_path, std::vector<gid_t> groups) {
   const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
+  if (child < 0) return -1;
   if (child == 0) {
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(65534) != 0 ||
+        ::setuid(65534) != 0)
+      ::_exit(3);
     try {
       client::ConnectOptions options;
-      options.socket_path = daemon.socket_path();
+      options.socket_path = socket_path;
       client::Client::connect(options);
-      ::_exit(1);  // connected: the check did not work
+      ::_exit(0);
     } catch (const client::ClientError& error) {
       const std::string message = error.what();
-      ::_exit(message.find("refused the connection: uid 65534 may not connect") !=
-                      std::string::npos
-                  ? 0
-                  : 2);
+      if (message.find("uid 65534 may not use this daemon") != std::string::npos) ::_exit(10);
+      if (message.find("Permission denied") != std::string::npos) ::_exit(11);
+      ::_exit(2);
     }
   }
   int status = 0;
   ::waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: connected, 2: other error, 3: setuid failed";
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A throwaway group for the test (groupadd); removed when the test ends.
+class ScratchGroup {
+ public:
+  ScratchGroup() : name_("mmdt" + std::to_string(::getpid())) {
+    if (std::system(("groupadd " + name_ + " 2>/dev/null").c_str()) != 0) return;
+    if (const group* g = ::getgrnam(name_.c_str())) gid_ = g->gr_gid;
+  }
+  ~ScratchGroup() {
+    if (gid_ && std::system(("groupdel " + name_ + " 2>/dev/null").c_str()) != 0) {
+    }
+  }
+  const std::string& name() const { return name_; }
+  std::optional<gid_t> gid() const { return gid_; }
+
+ private:
+  std::string name_;
+  std::optional<gid_t> gid_;
+};
+
+TEST(Daemon, PeerCredentialsDecideWhoMayConnect) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  ScratchGroup group;
+  if (!group.gid()) GTEST_SKIP() << "groupadd is not available to make a throwaway group";
+  DaemonProcess daemon({"--socket-group", group.name()});
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  ::chmod(daemon.dir().c_str(), 0711);  // let the other user reach the socket itself
+  struct stat st {};
+  ASSERT_EQ(::stat(daemon.socket_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u) << "the socket is for its owner and its group";
+  EXPECT_EQ(st.st_gid, *group.gid());
+  // Not in the group: the file's mode refuses the connect.
+  EXPECT_EQ(connect_as_nobody(daemon.socket_path(), {}), 11);
+  // A supplementary member (not its primary group) may.
+  EXPECT_EQ(connect_as_nobody(daemon.socket_path(), {*group.gid()}), 0);
   // Our own user still may.
   auto client = connect(daemon);
   EXPECT_TRUE(run(*client, greedy(prompt_of(4, 1), 2)).outcome.ok);
+}
+
+TEST(Daemon, ThePeerCheckHoldsWhereTheFileModeWouldNot) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  // No such group: owner and root only. The socket file is then opened up by hand (as an
+  // admin's chmod would), so the daemon's own check on the peer is what refuses.
+  DaemonProcess daemon({"--socket-group", "mmd-no-such-group"});
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  ::chmod(daemon.dir().c_str(), 0711);
+  ::chmod(daemon.socket_path().c_str(), 0666);
+  EXPECT_EQ(connect_as_nobody(daemon.socket_path(), {}), 10);
+  EXPECT_NE(daemon.log().find("group 'mmd-no-such-group' does not exist"), std::string::npos)
+      << daemon.log();
   EXPECT_NE(daemon.log().find("refusing pid"), std::string::npos) << daemon.log();
+}
+
+TEST(Daemon, AllowOtherUsersOpensTheSocketToEveryone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another user";
+  DaemonProcess daemon({"--allow-other-users"});
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  ::chmod(daemon.dir().c_str(), 0711);
+  struct stat st {};
+  ASSERT_EQ(::stat(daemon.socket_path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0666u);
+  EXPECT_EQ(connect_as_nobody(daemon.socket_path(), {}), 0);
+}
+
+TEST(Daemon, ASecondDaemonRefusesALiveSocketAndLeavesIt) {
+  DaemonProcess first;
+  ASSERT_TRUE(first.wait_for_notification("READY=1", kReadyTimeout)) << first.log();
+  // The second one on the same path must not take the socket over (and, exiting, delete it).
+  DaemonProcess second({"--socket", first.socket_path()});
+  const int code = second.wait_exit(kReadyTimeout);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(second.log().find("another daemon answers on " + first.socket_path() + " (pid"),
+            std::string::npos)
+      << second.log();
+  auto client = connect(first);
+  EXPECT_TRUE(run(*client, greedy(prompt_of(4, 1), 2)).outcome.ok);
 }
 
 TEST(Daemon, OverrideGenerationConfigSetsTheDefaults) {
@@ -543,11 +597,13 @@ TEST(Mmctl, StatusGenerateSleepWakeWithJsonAndExitCodes) {
   EXPECT_NE(status.out.find("\"state\": \"ready\""), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("\"blocks_total\": 1024"), std::string::npos) << status.out;
 
-  auto generated = mmctl("generate --json --tokens 5,6,7 --max-tokens 6 --temperature 0 --ignore-eos" + socket);
+  auto generated =
+      mmctl("generate --json --tokens 5,6,7 --max-tokens 6 --temperature 0 --ignore-eos" + socket);
   EXPECT_EQ(generated.exit_code, 0);
   EXPECT_NE(generated.out.find("\"finish_reason\":\"length\""), std::string::npos) << generated.out;
   EXPECT_NE(generated.out.find("\"completion_tokens\":6"), std::string::npos) << generated.out;
-  auto human = mmctl("generate --tokens 5,6,7 --max-tokens 6 --temperature 0 --ignore-eos" + socket);
+  auto human =
+      mmctl("generate --tokens 5,6,7 --max-tokens 6 --temperature 0 --ignore-eos" + socket);
   EXPECT_EQ(human.exit_code, 0);
   EXPECT_EQ(std::count(human.out.begin(), human.out.end(), ' '), 6) << human.out;
 
@@ -563,7 +619,8 @@ TEST(Mmctl, StatusGenerateSleepWakeWithJsonAndExitCodes) {
   EXPECT_EQ(woke.exit_code, 0);
   EXPECT_NE(woke.out.find("\"state\": \"ready\""), std::string::npos) << woke.out;
 
-  auto bench = mmctl("bench --json --concurrency 4 --num-requests 8 --prompt-tokens 8 --output-tokens 8" + socket);
+  auto bench = mmctl(
+      "bench --json --concurrency 4 --num-requests 8 --prompt-tokens 8 --output-tokens 8" + socket);
   EXPECT_EQ(bench.exit_code, 0);
   EXPECT_NE(bench.out.find("\"num_failed\": 0"), std::string::npos) << bench.out;
   EXPECT_NE(bench.out.find("\"output_tokens_per_second\""), std::string::npos) << bench.out;

@@ -146,7 +146,7 @@ TEST(Config, HelpShowsEachValueAndItsDefaultAligned) {
   EXPECT_NE(entry_of("--socket PATH").find("(default: /run/mmd/mmd.sock)"), std::string::npos);
   EXPECT_NE(entry_of("--gpu-memory-utilization FRACTION").find("(default: 0.9)"),
             std::string::npos);
-  EXPECT_NE(entry_of("--allow-other-users").find("(default: true)"), std::string::npos);
+  EXPECT_NE(entry_of("--allow-other-users").find("(default: false)"), std::string::npos);
   EXPECT_NE(entry_of("--model DIR").find("checkpoint folder"), std::string::npos);
   EXPECT_EQ(entry_of("--model DIR").find("default"), std::string::npos);  // none to show
   // A switch shows no value to type.

@@ -1,0 +1,242 @@
+// Hostile shared-memory clients against a real mmd (issue 15): a client that floods commands and
+// never reads, a reply larger than the client's ring, a request id reused while it runs, more
+// connections than the limit, the daemon out of file descriptors. Each must cost the daemon a
+// bounded amount and leave every other client served. Bounded in count and time; loopback
+// only (Unix sockets in the test's own folder).
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/libmmclient/mmclient.h"
+#include "ipc/codec.h"
+#include "tests/integration/daemon/daemon_process.h"
+#include "tests/integration/daemon/raw_connection.h"
+
+namespace mm {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DaemonProcess;
+using testing::RawConnection;
+
+constexpr auto kReadyTimeout = 60s;
+
+ipc::Submit greedy(int prompt_length, int max_tokens) {
+  ipc::Submit submit;
+  for (int i = 0; i < prompt_length; ++i)
+    submit.prompt_token_ids.push_back(3 + (i * 7) % 200);
+  submit.sampling.temperature = 0.0f;
+  submit.sampling.max_tokens = max_tokens;
+  submit.sampling.ignore_eos = true;
+  return submit;
+}
+
+std::unique_ptr<client::Client> connect(const DaemonProcess& daemon) {
+  client::ConnectOptions options;
+  options.socket_path = daemon.socket_path();
+  options.client_name = "shm_abuse_test";
+  return client::Client::connect(options);
+}
+
+// Resident memory of a process in KiB (VmRSS).
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      long kib = 0;
+      in >> kib;
+      return kib;
+    }
+    std::getline(in, key);
+  }
+  return -1;
+}
+
+bool ends(const ipc::ServerMessage& m) {
+  return std::holds_alternative<ipc::Finished>(m) || std::holds_alternative<ipc::Error>(m);
+}
+
+TEST(ShmAbuse, ACommandFloodThatIsNeverReadIsDisconnectedAndCostsLittle) {
+  DaemonProcess daemon;
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  auto bystander = connect(daemon);
+  const long before = rss_kib(daemon.pid());
+  {
+    RawConnection raw(daemon.socket_path());
+    raw.hello();
+    // 20,000 Status queries, none of their replies read (this grew the daemon by GBs).
+    int sent = 0;
+    for (; sent < 20000; ++sent) {
+      if (!raw.endpoint.send(ipc::encode(ipc::ClientFrame{100u + sent, ipc::StatusQuery{}}), 2s))
+        break;  // the daemon stopped reading us: it has dropped the connection
+    }
+    EXPECT_GT(sent, 256);
+    // Whatever was queued, the daemon ends the connection rather than keep growing.
+    bool closed = false;
+    for (int i = 0; i < 2000 && !closed; ++i) {
+      std::string bytes;
+      if (raw.endpoint.receive(bytes, 50ms) == ipc::ShmRing::ReadResult::kEmpty)
+        closed = raw.endpoint.peer_closed();
+    }
+    EXPECT_TRUE(closed) << "the flooding client was never disconnected";
+  }
+  const long after = rss_kib(daemon.pid());
+  // A few hundred queued status replies of ~1 KB each, not 20,000: well under 64 MiB.
+  EXPECT_LT(after - before, 64 * 1024) << "RSS " << before << " -> " << after << " KiB";
+  EXPECT_NE(daemon.log().find("replies unread"), std::string::npos) << daemon.log();
+  // The other client never noticed.
+  const uint64_t id = bystander->submit(greedy(6, 8));
+  EXPECT_TRUE(bystander
+                  ->stream(
+                      id, [](const ipc::Delta&) {}, 60s)
+                  .ok);
+}
+
+TEST(ShmAbuse, AReplyLargerThanTheRingFailsOnlyItsRequest) {
+  // 1 KiB rings: 2,000 prompt ids asked back do not fit one frame.
+  DaemonProcess daemon({"--ipc-ring-bytes", "1024"});
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  auto client = connect(daemon);
+  ipc::Submit big = greedy(2000, 4);
+  big.return_prompt_token_ids = true;
+  const uint64_t small_id = client->submit(greedy(6, 40));
+  const uint64_t big_id = client->submit(big);
+  const client::Outcome big_outcome = client->stream(
+      big_id, [](const ipc::Delta&) {}, 60s);
+  ASSERT_FALSE(big_outcome.ok);
+  EXPECT_EQ(big_outcome.error.code, ipc::ErrorCode::kBadRequest);
+  EXPECT_NE(big_outcome.error.message.find("does not fit this client's ring"), std::string::npos)
+      << big_outcome.error.message;
+  // The same connection's other request goes on to its end.
+  int tokens = 0;
+  const client::Outcome small = client->stream(
+      small_id, [&](const ipc::Delta& d) { tokens += d.token_ids.size(); }, 60s);
+  ASSERT_TRUE(small.ok) << small.error.message;
+  EXPECT_EQ(tokens, 40);
+  EXPECT_EQ(client->status().num_running, 0);
+}
+
+TEST(ShmAbuse, AReusedRunningIdGetsExactlyOneFinalReply) {
+  DaemonProcess daemon;
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  RawConnection raw(daemon.socket_path());
+  raw.hello();
+  const ipc::Submit long_one = greedy(8, 3000);
+  ASSERT_TRUE(raw.endpoint.send(ipc::encode(ipc::ClientFrame{7, long_one}), 5s));
+  ASSERT_TRUE(raw.endpoint.send(ipc::encode(ipc::ClientFrame{7, greedy(8, 5)}), 5s));
+  ASSERT_TRUE(raw.endpoint.send(ipc::encode(ipc::ClientFrame{8, greedy(8, 5)}), 5s));
+  int finals_7 = 0, finals_8 = 0;
+  std::string error_7;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  // Read until request 8 ends and a quiet second has passed (time for a stray final of 7).
+  auto quiet_since = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string bytes;
+    if (raw.endpoint.receive(bytes, 100ms) != ipc::ShmRing::ReadResult::kFrame) {
+      if (finals_8 > 0 && std::chrono::steady_clock::now() - quiet_since > 1s) break;
+      continue;
+    }
+    quiet_since = std::chrono::steady_clock::now();
+    const ipc::ServerFrame frame = ipc::decode_server_frame(bytes);
+    if (!ends(frame.message)) continue;
+    if (frame.id == 7) {
+      ++finals_7;
+      if (const auto* e = std::get_if<ipc::Error>(&frame.message)) error_7 = e->message;
+    }
+    if (frame.id == 8) ++finals_8;
+  }
+  EXPECT_EQ(finals_7, 1) << "request 7 must end exactly once";
+  EXPECT_NE(error_7.find("reused"), std::string::npos) << error_7;
+  EXPECT_EQ(finals_8, 1);
+}
+
+TEST(ShmAbuse, ConnectionsPastTheLimitAreRefusedWithTheReason) {
+  DaemonProcess daemon({"--ipc-max-connections", "2"});
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  auto first = connect(daemon);
+  auto second = connect(daemon);
+  try {
+    connect(daemon);
+    ADD_FAILURE() << "a third connection was taken past the limit of 2";
+  } catch (const client::ClientError& error) {
+    EXPECT_NE(std::string(error.what()).find("too many connections (the limit is 2"),
+              std::string::npos)
+        << error.what();
+  }
+  second.reset();
+  // The freed place is taken again (the daemon sees the close asynchronously).
+  std::unique_ptr<client::Client> again;
+  for (int i = 0; i < 100 && !again; ++i) {
+    try {
+      again = connect(daemon);
+    } catch (const client::ClientError&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status().num_connections, 2);
+}
+
+TEST(ShmAbuse, OutOfDescriptorsTheDaemonNeitherSpinsNorFloodsItsLog) {
+  // The daemon inherits a small descriptor limit: a few dozen idle connections exhaust it.
+  rlimit original{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &original), 0);
+  rlimit small = original;
+  small.rlim_cur = 96;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &small), 0);
+  DaemonProcess daemon;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  auto survivor = connect(daemon);
+  // Plain connects (no handshake read): each accepted one costs the daemon two descriptors.
+  std::vector<int> sockets;
+  for (int i = 0; i < 150; ++i) {
+    try {
+      sockets.push_back(ipc::connect_unix(daemon.socket_path()));
+    } catch (const std::exception&) {
+      break;  // the backlog is full too
+    }
+  }
+  std::this_thread::sleep_for(300ms);
+  const long ticks_before = testing::cpu_ticks(daemon.pid());
+  std::this_thread::sleep_for(2s);
+  const long ticks = testing::cpu_ticks(daemon.pid()) - ticks_before;
+  // Spinning on the readable listener burns a whole core (~200 ticks in 2 s); the backoff a few.
+  EXPECT_LT(ticks, 40) << "the daemon spun while out of descriptors";
+  const std::string log = daemon.log();
+  EXPECT_NE(log.find("Too many open files"), std::string::npos) << log.substr(0, 4000);
+  size_t lines = 0;
+  for (size_t at = log.find("accept on"); at != std::string::npos;
+       at = log.find("accept on", at + 1))
+    ++lines;
+  EXPECT_LT(lines, 10u) << "accept failures must be rate-limited";
+  // A client connected before keeps its service.
+  EXPECT_EQ(survivor->status().state, "ready");
+  for (int fd : sockets)
+    ::close(fd);
+  // Descriptors back: new clients are served again.
+  std::unique_ptr<client::Client> later;
+  for (int i = 0; i < 100 && !later; ++i) {
+    try {
+      later = connect(daemon);
+    } catch (const client::ClientError&) {
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  ASSERT_TRUE(later);
+  const uint64_t id = later->submit(greedy(6, 4));
+  EXPECT_TRUE(later
+                  ->stream(
+                      id, [](const ipc::Delta&) {}, 60s)
+                  .ok);
+}
+
+}  // namespace
+}  // namespace mm
