@@ -25,17 +25,9 @@ std::optional<std::string> read_file(const fs::path& path) {
   return out.str();
 }
 
-text::JsonValue parse_json(const std::string& text, const std::string& what) {
-  try {
-    return text::JsonValue::parse(text, what);
-  } catch (const text::TextError& error) {
-    throw std::invalid_argument(error.what());
-  }
-}
-
 // One request's output: detokenizer, then (for chats) the reasoning parser, then the tool-call
 // parser on the content.
-class ModelTextStream : public TextStream, public DbusTextStream {
+class ModelTextStream : public TextStream {
  public:
   // `hidden_ids` (the end-of-message marker) end a request and are never shown as text.
   ModelTextStream(const text::Tokenizer& tokenizer, const TextStreamOptions& options,
@@ -66,16 +58,6 @@ class ModelTextStream : public TextStream, public DbusTextStream {
   bool stop_matched() const override { return detokenizer_.stopped(); }
 
   void prime(const std::string& text, ipc::Delta& out) override { route(text, false, out); }
-
-  // D-Bus: plain text, no parsers.
-  std::string push(std::span<const int32_t> token_ids) override {
-    std::string text;
-    for (int32_t id : token_ids) {
-      if (!is_hidden(id)) text += detokenizer_.push(id);
-    }
-    return text;
-  }
-  std::string finish() override { return detokenizer_.finish(); }
 
  private:
   void route(const std::string& text, bool final, ipc::Delta& out) {
@@ -125,26 +107,6 @@ class ModelTextStream : public TextStream, public DbusTextStream {
   text::StreamingDetokenizer detokenizer_;
   std::optional<text::ReasoningParser> reasoning_;
   std::optional<text::ToolCallParser> tool_calls_;
-};
-
-class ModelDbusCodec : public DbusTextCodec {
- public:
-  explicit ModelDbusCodec(std::shared_ptr<const ModelText> text) : text_(std::move(text)) {}
-  std::vector<int32_t> encode(const std::string& prompt) const override {
-    return text_->tokenizer().encode(prompt);
-  }
-  std::vector<int32_t> render_chat(const std::string& messages_json) const override {
-    text::ChatRequest request;
-    request.messages = text::chat_messages_from_json(parse_json(messages_json, "messages_json"));
-    return text_->build_prompt(request).token_ids;
-  }
-  std::unique_ptr<DbusTextStream> new_stream() const override {
-    return std::make_unique<ModelTextStream>(text_->tokenizer(), TextStreamOptions{}, std::nullopt,
-                                             std::nullopt, text_->hidden_ids());
-  }
-
- private:
-  std::shared_ptr<const ModelText> text_;
 };
 
 }  // namespace
@@ -245,10 +207,6 @@ std::string ModelText::token_bytes(int32_t id) {
 
 std::string ModelText::decode(std::span<const int32_t> ids) {
   return tokenizer_.decode(ids);
-}
-
-std::shared_ptr<const DbusTextCodec> ModelText::dbus_codec() const {
-  return std::make_shared<ModelDbusCodec>(shared_from_this());
 }
 
 }  // namespace mm

@@ -1,7 +1,7 @@
 // The model's text layer for the frontends: its tokenizer.json, its chat template (the
 // --chat-template file, else the checkpoint's chat_template.jinja or tokenizer_config.json's
 // chat_template, else the MiniMax-M2 template mmd ships) and the configured reasoning and
-// tool-call parsers, behind the interfaces the shared-memory and D-Bus frontends take.
+// tool-call parsers, behind the TextAdapter interface of every frontend (shm, HTTP, D-Bus).
 // Immutable after construction and safe from any thread; each stream belongs to one request
 // and is used by one thread at a time.
 #pragma once
@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "daemon/frontends/dbus/text_codec.h"
 #include "daemon/frontends/text_adapter.h"
 #include "daemon/text/chat_template.h"
 #include "daemon/text/reasoning_parser.h"
@@ -27,7 +26,7 @@ struct ModelTextOptions {
   bool enable_auto_tool_choice = false;
 };
 
-class ModelText : public TextAdapter, public std::enable_shared_from_this<ModelText> {
+class ModelText : public TextAdapter {
  public:
   // Throws std::runtime_error naming the file when the model has no usable tokenizer or the
   // template does not parse.
@@ -49,10 +48,6 @@ class ModelText : public TextAdapter, public std::enable_shared_from_this<ModelT
   std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) override;
   std::string token_bytes(int32_t id) override;
   std::string decode(std::span<const int32_t> ids) override;
-
-  // The same model text for the D-Bus frontend (keeps this object alive; it must be owned by
-  // a shared_ptr).
-  std::shared_ptr<const DbusTextCodec> dbus_codec() const;
 
  private:
   ModelTextOptions options_;

@@ -3,14 +3,14 @@
 #include "daemon/frontends/dbus/dbus_service.h"
 
 #include <poll.h>
+#include <sdbus-c++/sdbus-c++.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-
-#include <sdbus-c++/sdbus-c++.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -98,6 +98,7 @@ class MailboxSink final : public RequestSink {
 };
 
 using CompleteResult = sdbus::Result<std::vector<int32_t>, std::string, std::string>;
+using ToolCallPiece = sdbus::Struct<int32_t, std::string, std::string, std::string>;
 
 std::optional<uid_t> sender_uid(const sdbus::Message& message) {
   try {
@@ -107,7 +108,9 @@ std::optional<uid_t> sender_uid(const sdbus::Message& message) {
   }
 }
 
-uint32_t to_u32(int value) { return value < 0 ? 0u : static_cast<uint32_t>(value); }
+uint32_t to_u32(int value) {
+  return value < 0 ? 0u : static_cast<uint32_t>(value);
+}
 
 // Runs a method body; anything but an sdbus::Error becomes org.mmd.Error.Internal, since
 // sdbus-c++ 1.2 only turns sdbus::Error into an error reply.
@@ -131,6 +134,9 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
       : AdaptorInterfaces(connection, kObjectPath),
         engine_(engine),
         options_(options),
+        model_(options.model.empty()
+                   ? std::string()
+                   : std::filesystem::absolute(options.model).lexically_normal().string()),
         draining_(draining),
         sink_(std::make_shared<MailboxSink>(std::move(mailbox))) {
     registerAdaptor();
@@ -185,13 +191,14 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
   // cancels come first, so a dead connection cannot leave a request running.
   void shutdown() {
     const std::string reason = "the D-Bus service is stopping";
-    for (const auto& [id, request] : requests_) engine_.cancel(id);
+    for (const auto& [id, request] : requests_)
+      engine_.cancel(id);
     for (auto& [id, request] : requests_) {
       try {
         if (request.complete)
           request.complete->returnError(dbus_error::make(dbus_error::kUnavailable, reason));
-        emitFinished(static_cast<uint64_t>(id), "cancelled", 0,
-                     to_u32(static_cast<int>(request.tokens.size())), 0, reason);
+        emitFinished(static_cast<uint64_t>(id), "cancelled", 0, to_u32(request.num_tokens), 0,
+                     reason);
       } catch (const sdbus::Error&) {
         // No bus to tell: the callers are gone with it.
       }
@@ -203,10 +210,22 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
   struct DbusRequest {
     std::string owner;  // the caller's unique name
     std::optional<uid_t> owner_uid;
-    std::unique_ptr<DbusTextStream> text_stream;
+    bool chat = false;  // StartChat: ChatDelta signals instead of Delta
+    std::unique_ptr<TextStream> text_stream;
+    ipc::Delta pending;    // what the forced tool-call opening completed, sent with the first delta
+    bool stopped = false;  // a stop string matched: later tokens are dropped, Finished says stop
+    int num_tokens = 0;    // tokens signalled so far
     std::optional<CompleteResult> complete;  // set for Complete: replied on finish
     std::vector<int32_t> tokens;             // kept for Complete only
     std::string text;                        // kept for Complete only
+  };
+
+  // What a request started here needs besides its prompt.
+  struct Start {
+    const DbusRequestOptions* options = nullptr;
+    const text::ChatRequest* chat = nullptr;        // StartChat
+    const text::ChatPrompt* chat_prompt = nullptr;  // StartChat: the forced opening
+    CompleteResult* complete = nullptr;             // Complete: moved from once checks passed
   };
 
   void check_available() const {
@@ -218,73 +237,137 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
       throw dbus_error::make(dbus_error::kUnavailable, "the engine is stopping");
   }
 
-  const DbusTextCodec& text_codec(const char* what) const {
+  TextAdapter& text_adapter(const char* what) const {
     if (!options_.text)
       throw dbus_error::make(dbus_error::kNotSupported,
-                             std::string(what) + " needs the model's tokenizer, which this daemon has not loaded; "
-                             "send prompt token ids (StartCompletion)");
+                             std::string(what) +
+                                 " needs the model's tokenizer, which this daemon has not loaded; "
+                                 "send prompt token ids (StartCompletion)");
     return *options_.text;
   }
 
   // Submits on behalf of the message being processed; returns the request id.
-  // `complete` is moved from only once every check has passed.
-  RequestId start(std::vector<int32_t> prompt, const DbusOptions& options,
-                  CompleteResult* complete = nullptr) {
+  RequestId start(std::vector<int32_t> prompt, const Start& how) {
     check_available();
+    const DbusRequestOptions& options = *how.options;
     EngineRequest request = request_from_dbus(std::move(prompt), options, options_.defaults);
+    if (!options.sampling.stop.empty()) text_adapter("a stop string");
     const sdbus::Message* message = getObject().getCurrentlyProcessedMessage();
     DbusRequest entry;
     if (message != nullptr) {
       entry.owner = message->getSender();
       entry.owner_uid = sender_uid(*message);
     }
-    if (options_.text) entry.text_stream = options_.text->new_stream();
-    if (complete != nullptr) entry.complete = std::move(*complete);
+    entry.chat = how.chat != nullptr;
+    if (options_.text) {
+      // The output path of every frontend: detokenizer, and for chats the reasoning and
+      // tool-call parsers, primed with the opening a forced tool call wrote into the prompt.
+      const TextStreamOptions stream_options{
+          .chat = how.chat,
+          .stop = options.sampling.stop,
+          .include_stop_str_in_output = options.include_stop_str_in_output,
+          .skip_special_tokens = options.skip_special_tokens};
+      with_invalid_argument([&] {
+        entry.text_stream =
+            how.chat_prompt != nullptr
+                ? open_chat_stream(*options_.text, *how.chat_prompt, stream_options, entry.pending)
+                : options_.text->open_stream(stream_options);
+      });
+    }
+    if (how.complete != nullptr) entry.complete = std::move(*how.complete);
     const RequestId id = engine_.submit(std::move(request), sink_);
     requests_.emplace(id, std::move(entry));
     return id;
   }
 
-  std::vector<int32_t> encode_or_throw(const std::function<std::vector<int32_t>()>& encode) {
+  // The text layer throws std::invalid_argument (text::ChatRequestError names the field) for
+  // input it cannot use: that is the caller's error.
+  template <typename Body>
+  static auto with_invalid_argument(Body&& body) -> decltype(body()) {
     try {
-      return encode();
+      return body();
     } catch (const std::invalid_argument& error) {
       throw dbus_error::make(dbus_error::kInvalidArgument, error.what());
     }
   }
 
+  // A chat's prompt, by the one path (TextAdapter::render_chat).
+  text::ChatPrompt chat_prompt(const char* what, const std::string& messages_json,
+                               const DbusRequestOptions& options, text::ChatRequest& chat) {
+    TextAdapter& text = text_adapter(what);
+    chat = chat_request_from_dbus(messages_json, options);
+    return with_invalid_argument([&] { return text.render_chat(chat); });
+  }
+
   void emit_delta(RequestId id, std::vector<int32_t>& tokens) {
     if (tokens.empty()) return;
-    std::string text;
-    if (auto it = requests_.find(id); it != requests_.end()) {
-      DbusRequest& request = it->second;
-      if (request.text_stream) text = request.text_stream->push(tokens);
-      if (request.complete) {
-        request.tokens.insert(request.tokens.end(), tokens.begin(), tokens.end());
-        request.text += text;
+    auto it = requests_.find(id);
+    if (it == requests_.end()) {
+      emitDelta(static_cast<uint64_t>(id), tokens, "");
+      tokens.clear();
+      return;
+    }
+    DbusRequest& request = it->second;
+    ipc::Delta delta = std::exchange(request.pending, {});
+    for (int32_t token : tokens) {
+      if (request.stopped) break;  // steps scheduled before the cancel took effect
+      delta.token_ids.push_back(token);
+      ++request.num_tokens;
+      if (!request.text_stream) continue;
+      // One token at a time, so the ids signalled end where a stop string matched.
+      request.text_stream->push(std::span(&token, 1), delta);
+      if (request.text_stream->stop_matched()) {
+        request.stopped = true;
+        engine_.cancel(id);
       }
     }
-    emitDelta(static_cast<uint64_t>(id), tokens, text);
     tokens.clear();
+    emit_output(id, request, delta);
+  }
+
+  // One Delta (completions) or ChatDelta (chats) with `delta`, unless it holds nothing.
+  void emit_output(RequestId id, DbusRequest& request, const ipc::Delta& delta) {
+    if (request.complete) {
+      request.tokens.insert(request.tokens.end(), delta.token_ids.begin(), delta.token_ids.end());
+      request.text += delta.text;
+    }
+    if (!request.chat) {
+      if (delta.token_ids.empty() && delta.text.empty()) return;
+      emitDelta(static_cast<uint64_t>(id), delta.token_ids, delta.text);
+      return;
+    }
+    if (delta.token_ids.empty() && delta.text.empty() && delta.reasoning.empty() &&
+        delta.tool_calls.empty())
+      return;
+    std::vector<ToolCallPiece> calls;
+    calls.reserve(delta.tool_calls.size());
+    for (const ipc::ToolCallDelta& call : delta.tool_calls)
+      calls.emplace_back(int32_t{call.index}, call.id, call.name, call.arguments);
+    emitChatDelta(static_cast<uint64_t>(id), delta.token_ids, delta.text, delta.reasoning, calls);
   }
 
   void emit_finished(const SinkEvent& event) {
     auto it = requests_.find(event.id);
-    if (it != requests_.end() && it->second.text_stream) {
-      std::string tail = it->second.text_stream->finish();
-      if (!tail.empty()) {
-        if (it->second.complete) it->second.text += tail;
-        emitDelta(static_cast<uint64_t>(event.id), {}, tail);
-      }
+    bool stopped = false;
+    int num_tokens = event.usage.completion_tokens;
+    if (it != requests_.end()) {
+      DbusRequest& request = it->second;
+      stopped = request.stopped;
+      ipc::Delta tail = std::exchange(request.pending, {});
+      if (request.text_stream && !stopped) request.text_stream->finish(tail);
+      emit_output(event.id, request, tail);
+      // After a stop string the caller saw only the tokens up to it, whatever the engine did
+      // with the steps it had already scheduled (ran to length, or took the cancel).
+      if (stopped) num_tokens = request.num_tokens;
     }
-    const std::string reason(finish_reason_name(event.reason));
+    const std::string reason = stopped ? "stop" : std::string(finish_reason_name(event.reason));
+    const std::string message = stopped ? std::string() : event.message;
     emitFinished(static_cast<uint64_t>(event.id), reason, to_u32(event.usage.prompt_tokens),
-                 to_u32(event.usage.completion_tokens), to_u32(event.usage.cached_prompt_tokens),
-                 event.message);
+                 to_u32(num_tokens), to_u32(event.usage.cached_prompt_tokens), message);
     if (it == requests_.end()) return;
     if (it->second.complete) {
-      if (event.reason == FinishReason::kError)
-        it->second.complete->returnError(dbus_error::make(dbus_error::kRequestFailed, event.message));
+      if (!stopped && event.reason == FinishReason::kError)
+        it->second.complete->returnError(dbus_error::make(dbus_error::kRequestFailed, message));
       else
         it->second.complete->returnResults(it->second.tokens, it->second.text, reason);
     }
@@ -294,26 +377,47 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
   // org.mmd.Engine1 methods (service thread).
   uint64_t StartCompletion(const std::vector<int32_t>& prompt_token_ids,
                            const DbusOptions& options) override {
-    return guarded([&] { return static_cast<uint64_t>(start(prompt_token_ids, options)); });
+    return guarded([&] {
+      const DbusRequestOptions parsed = options_from_dbus(options, false);
+      return static_cast<uint64_t>(start(prompt_token_ids, Start{.options = &parsed}));
+    });
   }
   uint64_t StartTextCompletion(const std::string& prompt, const DbusOptions& options) override {
     return guarded([&] {
-      const DbusTextCodec& codec = text_codec("StartTextCompletion");
-      return static_cast<uint64_t>(start(encode_or_throw([&] { return codec.encode(prompt); }), options));
+      TextAdapter& text = text_adapter("StartTextCompletion");
+      const DbusRequestOptions parsed = options_from_dbus(options, false);
+      std::vector<int32_t> ids = with_invalid_argument([&] { return text.encode_prompt(prompt); });
+      return static_cast<uint64_t>(start(std::move(ids), Start{.options = &parsed}));
     });
   }
   uint64_t StartChat(const std::string& messages_json, const DbusOptions& options) override {
     return guarded([&] {
-      const DbusTextCodec& codec = text_codec("StartChat");
-      return static_cast<uint64_t>(
-          start(encode_or_throw([&] { return codec.render_chat(messages_json); }), options));
+      const DbusRequestOptions parsed = options_from_dbus(options, true);
+      text::ChatRequest chat;
+      const text::ChatPrompt prompt = chat_prompt("StartChat", messages_json, parsed, chat);
+      return static_cast<uint64_t>(start(
+          prompt.token_ids, Start{.options = &parsed, .chat = &chat, .chat_prompt = &prompt}));
+    });
+  }
+  std::vector<int32_t> TokenizeChat(const std::string& messages_json,
+                                    const DbusOptions& options) override {
+    return guarded([&] {
+      // The same options as StartChat, checked the same way; only the prompt comes back.
+      const DbusRequestOptions parsed = options_from_dbus(options, true);
+      text::ChatRequest chat;
+      text::ChatPrompt prompt = chat_prompt("TokenizeChat", messages_json, parsed, chat);
+      request_from_dbus(prompt.token_ids, parsed, options_.defaults);
+      return std::move(prompt.token_ids);
     });
   }
   void Complete(CompleteResult&& result, std::vector<int32_t> prompt_token_ids,
                 DbusOptions options) override {
     // The reply is sent when the request finishes; errors found now reply at once.
     try {
-      guarded([&] { start(std::move(prompt_token_ids), options, &result); });
+      guarded([&] {
+        const DbusRequestOptions parsed = options_from_dbus(options, false);
+        start(std::move(prompt_token_ids), Start{.options = &parsed, .complete = &result});
+      });
     } catch (const sdbus::Error& error) {
       result.returnError(error);  // still ours: start() takes it only after its checks
     }
@@ -323,14 +427,16 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
       const auto id = static_cast<RequestId>(request_id);
       auto it = requests_.find(id);
       if (it == requests_.end())
-        throw dbus_error::make(dbus_error::kUnknownRequest,
-                               "no running request " + std::to_string(request_id) + " was started over D-Bus");
+        throw dbus_error::make(
+            dbus_error::kUnknownRequest,
+            "no running request " + std::to_string(request_id) + " was started over D-Bus");
       const sdbus::Message* message = getObject().getCurrentlyProcessedMessage();
       if (message != nullptr && message->getSender() != it->second.owner) {
         const std::optional<uid_t> uid = sender_uid(*message);
         if (!uid || (*uid != 0 && uid != it->second.owner_uid))
-          throw dbus_error::make(dbus_error::kPermissionDenied,
-                                 "request " + std::to_string(request_id) + " belongs to another user");
+          throw dbus_error::make(
+              dbus_error::kPermissionDenied,
+              "request " + std::to_string(request_id) + " belongs to another user");
       }
       engine_.cancel(id);
     });
@@ -356,11 +462,12 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
 
   // Properties.
   std::string State() override { return engine_state_name(engine_.status().state); }
-  std::string Model() override { return options_.model; }
+  std::string Model() override { return model_; }
   uint32_t ActiveRequests() override { return static_cast<uint32_t>(requests_.size()); }
 
   Engine& engine_;
   const DbusServiceOptions& options_;
+  const std::string model_;  // absolute
   const std::atomic<bool>& draining_;
   std::shared_ptr<MailboxSink> sink_;
   std::unordered_map<RequestId, DbusRequest> requests_;
@@ -384,7 +491,8 @@ class DbusService::Impl {
     try {
       connection_ = connect(options_.bus);
       unique_name_ = connection_->getUniqueName();
-      object_ = std::make_unique<Engine1Object>(*connection_, engine, options_, mailbox_, draining_);
+      object_ =
+          std::make_unique<Engine1Object>(*connection_, engine, options_, mailbox_, draining_);
       name_watch_ = connection_->addMatch(
           "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
           "member='NameOwnerChanged'",
@@ -456,8 +564,8 @@ class DbusService::Impl {
     if (data.timeout_usec != std::numeric_limits<uint64_t>::max()) {
       timespec ts{};
       clock_gettime(CLOCK_MONOTONIC, &ts);
-      const uint64_t now_usec = static_cast<uint64_t>(ts.tv_sec) * 1'000'000u +
-                                static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+      const uint64_t now_usec =
+          static_cast<uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
       const auto bus_timeout = std::chrono::milliseconds(
           data.timeout_usec > now_usec ? (data.timeout_usec - now_usec + 999) / 1000 : 0);
       timeout = std::min(timeout, bus_timeout);
@@ -484,8 +592,12 @@ DbusService::DbusService(Engine& engine, DbusServiceOptions options)
 
 DbusService::~DbusService() = default;
 
-void DbusService::begin_drain() { impl_->begin_drain(); }
+void DbusService::begin_drain() {
+  impl_->begin_drain();
+}
 
-const std::string& DbusService::unique_name() const { return impl_->unique_name(); }
+const std::string& DbusService::unique_name() const {
+  return impl_->unique_name();
+}
 
 }  // namespace mm

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "daemon/engine/sampling_params.h"
-#include "daemon/frontends/dbus/text_codec.h"
+#include "daemon/frontends/text_adapter.h"
 
 namespace mm {
 
@@ -22,8 +22,11 @@ struct DbusServiceOptions {
   // "unix:path=/run/user/1000/bus" (tests pass the address of their private dbus-daemon).
   std::string bus = "system";
   std::string bus_name = "org.mmd.Engine1";
-  std::string model;  // the Model property (the checkpoint folder)
-  std::shared_ptr<const DbusTextCodec> text;  // null: no text prompts, chats or Delta text
+  std::string model;  // the Model property (the checkpoint folder; made absolute)
+  // The model's text layer, the one every frontend uses (ModelText): text prompts, the chat
+  // prompt (render_chat) and the output parsers (open_stream). Null: token ids only; text
+  // prompts and chats are org.mmd.Error.NotSupported and Delta text is empty.
+  std::shared_ptr<TextAdapter> text;
   // What a request's options apply over: the model's generation defaults
   // (default_sampling_params() of the merged generation config).
   SamplingParams defaults;

@@ -1,6 +1,8 @@
 // org.mmd.Engine1 end to end: a private dbus-daemon started by the test, the DbusService on
 // it over an Engine on the tiny checkpoint, driven by the generated C++ proxy and by busctl
 // and gdbus as subprocesses. Every wait is on an event with a deadline.
+#include "daemon/frontends/dbus/dbus_service.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -8,11 +10,10 @@
 #include <functional>
 #include <memory>
 #include <sstream>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 
 #include "daemon/engine/engine.h"
-#include "daemon/frontends/dbus/dbus_service.h"
 #include "tests/integration/dbus/engine_client.h"
 #include "tests/integration/dbus/subprocess.h"
 
@@ -23,7 +24,7 @@ using namespace std::chrono_literals;
 using testing::EngineClient;
 using testing::PrivateBus;
 
-constexpr auto kDeadline = 60s;  // generous: CI machines are shared and slow
+constexpr auto kDeadline = 60s;     // generous: CI machines are shared and slow
 constexpr int kLongRequest = 7900;  // tokens; ~0.5 ms each on the tiny model, more as it grows
 
 EngineOptions tiny_engine_options() {
@@ -43,7 +44,8 @@ EngineOptions tiny_engine_options() {
 std::vector<int32_t> prompt_of(int length) {
   std::vector<int32_t> out;
   out.reserve(static_cast<size_t>(length));
-  for (int i = 0; i < length; ++i) out.push_back(static_cast<int32_t>((37 + i * 11) % 250 + 3));
+  for (int i = 0; i < length; ++i)
+    out.push_back(static_cast<int32_t>((37 + i * 11) % 250 + 3));
   return out;
 }
 
@@ -76,8 +78,8 @@ class DbusServiceTest : public ::testing::Test {
     ASSERT_TRUE(suite_engine->wait_ready(kDeadline));
     suite_service = std::make_unique<DbusService>(
         *suite_engine, DbusServiceOptions{.bus = suite_bus->address(),
-                                     .model = tiny_engine_options().model.string(),
-                                     .state_refresh = 50ms});
+                                          .model = tiny_engine_options().model.string(),
+                                          .state_refresh = 50ms});
   }
   static void TearDownTestSuite() {
     suite_service.reset();
@@ -149,25 +151,39 @@ TEST_F(DbusServiceTest, BadRequestsGetNamedErrors) {
   EXPECT_EQ(error_of([&] { client_->StartCompletion({}, greedy(4)); }, &message),
             "org.mmd.Error.InvalidArgument");
   EXPECT_NE(message.find("empty"), std::string::npos) << message;
-  EXPECT_EQ(error_of([&] { client_->StartCompletion(prompt_of(3), {{"bogus", sdbus::Variant(1)}}); }, &message),
+  EXPECT_EQ(error_of(
+                [&] {
+                  client_->StartCompletion(prompt_of(3), {{"bogus", sdbus::Variant(1)}});
+                },
+                &message),
             "org.mmd.Error.InvalidArgument");
   EXPECT_NE(message.find("bogus"), std::string::npos) << message;
-  EXPECT_EQ(error_of([&] {
-              client_->StartCompletion(prompt_of(3), {{"max_tokens", sdbus::Variant(std::string("8"))}});
-            }, &message),
+  EXPECT_EQ(error_of(
+                [&] {
+                  client_->StartCompletion(prompt_of(3),
+                                           {{"max_tokens", sdbus::Variant(std::string("8"))}});
+                },
+                &message),
             "org.mmd.Error.InvalidArgument");
   EXPECT_NE(message.find("max_tokens"), std::string::npos) << message;
-  EXPECT_EQ(error_of([&] { client_->StartCompletion(prompt_of(3), {{"max_tokens", sdbus::Variant(0)}}); }),
+  EXPECT_EQ(error_of([&] {
+              client_->StartCompletion(prompt_of(3), {{"max_tokens", sdbus::Variant(0)}});
+            }),
             "org.mmd.Error.InvalidArgument");
   EXPECT_EQ(error_of([&] { client_->Cancel(987654321); }), "org.mmd.Error.UnknownRequest");
   EXPECT_EQ(error_of([&] { client_->Sleep(3); }), "org.mmd.Error.InvalidArgument");
   EXPECT_EQ(error_of([&] { client_->StartChat(R"([{"role":"user","content":"hi"}])", {}); }),
             "org.mmd.Error.NotSupported");
-  EXPECT_EQ(error_of([&] { client_->StartTextCompletion("hello", {}); }), "org.mmd.Error.NotSupported");
+  EXPECT_EQ(error_of([&] { client_->StartTextCompletion("hello", {}); }),
+            "org.mmd.Error.NotSupported");
   // Complete replies with its error at once when the request is refused up front...
   EXPECT_EQ(error_of([&] { client_->Complete({}, greedy(4)); }), "org.mmd.Error.InvalidArgument");
   // ...and RequestFailed when the engine fails it (token id beyond the vocabulary).
-  EXPECT_EQ(error_of([&] { client_->Complete({5, 1 << 30}, greedy(4)); }, &message),
+  EXPECT_EQ(error_of(
+                [&] {
+                  client_->Complete({5, 1 << 30}, greedy(4));
+                },
+                &message),
             "org.mmd.Error.RequestFailed");
   EXPECT_FALSE(message.empty());
   const uint64_t id = client_->StartCompletion({5, 1 << 30}, greedy(4));
@@ -234,28 +250,47 @@ TEST_F(DbusServiceTest, BusctlAndGdbusClients) {
     return base;
   };
   // Complete through busctl: one reply with the tokens, after the Delta signals.
-  auto complete = testing::run(with(busctl, {"call", "org.mmd.Engine1", "/org/mmd/Engine1",
-                                             "org.mmd.Engine1", "Complete", "aia{sv}", "3", "11",
-                                             "22", "33", "3", "max_tokens", "i", "4", "temperature",
-                                             "d", "0", "ignore_eos", "b", "true"}),
+  auto complete = testing::run(with(busctl, {"call",
+                                             "org.mmd.Engine1",
+                                             "/org/mmd/Engine1",
+                                             "org.mmd.Engine1",
+                                             "Complete",
+                                             "aia{sv}",
+                                             "3",
+                                             "11",
+                                             "22",
+                                             "33",
+                                             "3",
+                                             "max_tokens",
+                                             "i",
+                                             "4",
+                                             "temperature",
+                                             "d",
+                                             "0",
+                                             "ignore_eos",
+                                             "b",
+                                             "true"}),
                                kDeadline);
   ASSERT_EQ(complete.exit_status, 0) << complete.output;
   EXPECT_EQ(complete.output.rfind("aiss 4 ", 0), 0u) << complete.output;  // (ai, s, s)
   EXPECT_NE(complete.output.find("\"length\""), std::string::npos) << complete.output;
   ASSERT_TRUE(monitor.read_until(
-      [](const std::string& s) { return s.find("org.mmd.Engine1.Finished") != std::string::npos; }, kDeadline))
+      [](const std::string& s) { return s.find("org.mmd.Engine1.Finished") != std::string::npos; },
+      kDeadline))
       << monitor.output();
   EXPECT_NE(monitor.output().find("org.mmd.Engine1.Delta"), std::string::npos) << monitor.output();
-  EXPECT_NE(monitor.output().find("'length', uint32 3, uint32 4"), std::string::npos) << monitor.output();
+  EXPECT_NE(monitor.output().find("'length', uint32 3, uint32 4"), std::string::npos)
+      << monitor.output();
 
-  auto state = testing::run(with(busctl, {"get-property", "org.mmd.Engine1", "/org/mmd/Engine1",
-                                          "org.mmd.Engine1", "State"}));
+  auto state = testing::run(with(
+      busctl, {"get-property", "org.mmd.Engine1", "/org/mmd/Engine1", "org.mmd.Engine1", "State"}));
   EXPECT_EQ(state.exit_status, 0);
   EXPECT_EQ(state.output, "s \"ready\"\n");
-  auto status = testing::run(with(busctl, {"call", "org.mmd.Engine1", "/org/mmd/Engine1",
-                                           "org.mmd.Engine1", "GetStatus"}));
+  auto status = testing::run(with(
+      busctl, {"call", "org.mmd.Engine1", "/org/mmd/Engine1", "org.mmd.Engine1", "GetStatus"}));
   EXPECT_EQ(status.exit_status, 0);
-  EXPECT_NE(status.output.find("\"generation_tokens_total\" t"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("\"generation_tokens_total\" t"), std::string::npos)
+      << status.output;
 
   // gdbus prints the error's name.
   auto chat = testing::run({"gdbus", "call", "--address", address, "--dest", "org.mmd.Engine1",
@@ -282,7 +317,8 @@ TEST_F(DbusServiceTest, BusctlAndGdbusClients) {
 }
 
 TEST_F(DbusServiceTest, DrainRefusesNewRequestsAndStopEndsTheRest) {
-  const DbusServiceOptions options{.bus = suite_bus->address(), .bus_name = "org.mmd.Engine1.Stopping"};
+  const DbusServiceOptions options{.bus = suite_bus->address(),
+                                   .bus_name = "org.mmd.Engine1.Stopping"};
   auto stopping = std::make_unique<DbusService>(*suite_engine, options);
   EngineClient client(suite_bus->address(), "org.mmd.Engine1.Stopping");
   const uint64_t id = client.StartCompletion(prompt_of(9), greedy(kLongRequest));
@@ -337,10 +373,10 @@ TEST(DbusServiceBusLoss, RequestsEndAndTheServiceStopsWhenTheBusGoesAway) {
 }  // ~DbusService joins a thread that has already left its loop
 
 // A stand-in for the text layer: "11 22 33" encodes to those ids, each token decodes to
-// "<id>", and the stream holds back "|end" until the request finishes.
-class FakeTextCodec final : public DbusTextCodec {
+// "<id>", a chat renders to 5 6 7, and the stream holds back "|end" until the request finishes.
+class FakeTextAdapter final : public TextAdapter {
  public:
-  std::vector<int32_t> encode(const std::string& text) const override {
+  std::vector<int32_t> encode_prompt(const std::string& text) override {
     std::vector<int32_t> ids;
     std::istringstream in(text);
     std::string word;
@@ -351,22 +387,27 @@ class FakeTextCodec final : public DbusTextCodec {
     }
     return ids;
   }
-  std::vector<int32_t> render_chat(const std::string& messages_json) const override {
-    if (messages_json.empty() || messages_json[0] != '[')
-      throw std::invalid_argument("messages must be a JSON array");
-    return {5, 6, 7};
+  text::ChatPrompt render_chat(const text::ChatRequest& request) override {
+    if (request.messages.empty()) throw std::invalid_argument("no messages");
+    return text::ChatPrompt{.text = "x", .token_ids = {5, 6, 7}, .forced_opening = {}};
   }
-  std::unique_ptr<DbusTextStream> new_stream() const override {
-    class Stream final : public DbusTextStream {
+  std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) override {
+    class Stream final : public TextStream {
      public:
-      std::string push(std::span<const int32_t> ids) override {
-        std::string out;
-        for (int32_t id : ids) out += "<" + std::to_string(id) + ">";
-        return out;
+      explicit Stream(bool chat) : chat_(chat) {}
+      void push(std::span<const int32_t> ids, ipc::Delta& out) override {
+        // Chats: the text goes to content and the reasoning field says how many tokens.
+        for (int32_t id : ids)
+          out.text += "<" + std::to_string(id) + ">";
+        if (chat_) out.reasoning += "r";
       }
-      std::string finish() override { return "|end"; }
+      void finish(ipc::Delta& out) override { out.text += "|end"; }
+      bool stop_matched() const override { return false; }
+
+     private:
+      bool chat_;
     };
-    return std::make_unique<Stream>();
+    return std::make_unique<Stream>(options.chat != nullptr);
   }
 };
 
@@ -375,11 +416,12 @@ TEST_F(DbusServiceTest, TextCodecFeedsTextPromptsChatsAndDeltaText) {
   defaults.max_tokens = 2;
   defaults.temperature = 0.0f;
   defaults.ignore_eos = true;
-  DbusService text_service(*suite_engine, DbusServiceOptions{.bus = suite_bus->address(),
-                                                        .bus_name = "org.mmd.Engine1.WithText",
-                                                        .model = "tiny",
-                                                        .text = std::make_shared<FakeTextCodec>(),
-                                                        .defaults = defaults});
+  DbusService text_service(*suite_engine,
+                           DbusServiceOptions{.bus = suite_bus->address(),
+                                              .bus_name = "org.mmd.Engine1.WithText",
+                                              .model = "tiny",
+                                              .text = std::make_shared<FakeTextAdapter>(),
+                                              .defaults = defaults});
   EngineClient client(suite_bus->address(), "org.mmd.Engine1.WithText");
   const uint64_t id = client.StartTextCompletion("11 22 33", greedy(4));
   const auto finished = client.wait_finished(id, kDeadline);
@@ -388,7 +430,8 @@ TEST_F(DbusServiceTest, TextCodecFeedsTextPromptsChatsAndDeltaText) {
   const std::vector<int32_t> tokens = client.tokens(id);
   ASSERT_EQ(tokens.size(), 4u);
   std::string expected;
-  for (int32_t token : tokens) expected += "<" + std::to_string(token) + ">";
+  for (int32_t token : tokens)
+    expected += "<" + std::to_string(token) + ">";
   EXPECT_EQ(client.text(id), expected + "|end");
   const auto [same_tokens, text, reason] = client.Complete({11, 22, 33}, greedy(4));
   EXPECT_EQ(same_tokens, tokens);
@@ -400,11 +443,126 @@ TEST_F(DbusServiceTest, TextCodecFeedsTextPromptsChatsAndDeltaText) {
   EXPECT_EQ(chat_finished->prompt_tokens, 3u);
   EXPECT_EQ(chat_finished->completion_tokens, 2u);  // max_tokens from the defaults
   EXPECT_EQ(chat_finished->reason, "length");
+  // A chat's output comes as ChatDelta (content and reasoning apart), never as Delta.
+  const testing::ChatOutput out = client.chat(chat);
+  ASSERT_EQ(out.token_ids.size(), 2u);
+  EXPECT_EQ(out.content, "<" + std::to_string(out.token_ids[0]) + "><" +
+                             std::to_string(out.token_ids[1]) + ">|end");
+  EXPECT_EQ(out.reasoning, "rr");  // the stream is fed one token at a time
+  EXPECT_EQ(client.num_deltas(chat), 0);
+  EXPECT_EQ(client.TokenizeChat(R"([{"role":"user","content":"hi"}])", {}),
+            (std::vector<int32_t>{5, 6, 7}));
   std::string message;
   EXPECT_EQ(error_of([&] { client.StartTextCompletion("11 x", {}); }, &message),
             "org.mmd.Error.InvalidArgument");
   EXPECT_NE(message.find("'x'"), std::string::npos) << message;
   EXPECT_EQ(error_of([&] { client.StartChat("{}", {}); }), "org.mmd.Error.InvalidArgument");
+  // Bad history is the caller's error, naming the field, before any template runs.
+  EXPECT_EQ(error_of(
+                [&] {
+                  client.StartChat(
+                      R"([{"role":"user","content":"q"},{"role":"assistant","tool_calls":
+                [{"id":"c","type":"function","function":{"name":"f","arguments":5}}]}])",
+                      {});
+                },
+                &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("messages[1].tool_calls[0].function.arguments"), std::string::npos)
+      << message;
+  EXPECT_EQ(
+      error_of([&] { client.TokenizeChat(R"([{"role":"wizard","content":"q"}])", {}); }, &message),
+      "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("messages[0].role"), std::string::npos) << message;
+  EXPECT_EQ(error_of(
+                [&] {
+                  client.TokenizeChat(R"([{"role":"user","content":"q"}])",
+                                      {{"tools", sdbus::Variant(std::string("[1"))}});
+                },
+                &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("'tools'"), std::string::npos) << message;
+  EXPECT_EQ(error_of(
+                [&] {
+                  client.TokenizeChat(R"([{"role":"user","content":"q"}])",
+                                      {{"tool_choice", sdbus::Variant(std::string("required"))}});
+                },
+                &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("tool_choice"), std::string::npos) << message;
+}
+
+// Integer options in any D-Bus integer type, reals as d or an integer; the limits are the ones
+// every frontend shares (to_sampling_params), and chat-only keys are refused elsewhere.
+TEST_F(DbusServiceTest, OptionsTakeEveryIntegerTypeAndTheSharedLimits) {
+  const std::vector<sdbus::Variant> eights = {
+      sdbus::Variant(uint8_t{8}), sdbus::Variant(int16_t{8}),  sdbus::Variant(uint16_t{8}),
+      sdbus::Variant(int32_t{8}), sdbus::Variant(uint32_t{8}), sdbus::Variant(int64_t{8}),
+      sdbus::Variant(uint64_t{8})};
+  for (const sdbus::Variant& eight : eights) {
+    const std::string type = eight.peekValueType();
+    const uint64_t id =
+        client_->StartCompletion(prompt_of(5), {{"max_tokens", eight},
+                                                {"temperature", sdbus::Variant(int32_t{0})},
+                                                {"seed", eight},
+                                                {"top_k", eight},
+                                                {"ignore_eos", sdbus::Variant(true)}});
+    const auto finished = client_->wait_finished(id, kDeadline);
+    ASSERT_TRUE(finished) << type;
+    EXPECT_EQ(finished->completion_tokens, 8u) << type;
+  }
+  std::string message;
+  EXPECT_EQ(error_of(
+                [&] {
+                  client_->StartCompletion(prompt_of(3),
+                                           {{"max_tokens", sdbus::Variant(uint64_t{1} << 40)}});
+                },
+                &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("max_tokens"), std::string::npos) << message;
+  EXPECT_EQ(error_of(
+                [&] {
+                  client_->StartCompletion(prompt_of(3), {{"top_p", sdbus::Variant(1.5)}});
+                },
+                &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("top_p"), std::string::npos) << message;
+  EXPECT_EQ(error_of(
+                [&] {
+                  client_->StartCompletion(prompt_of(3), {{"temperature", sdbus::Variant(-1.0)}});
+                },
+                &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("temperature"), std::string::npos) << message;
+  EXPECT_EQ(error_of(
+                [&] {
+                  client_->StartCompletion(prompt_of(3),
+                                           {{"temperature", sdbus::Variant(std::string("0"))}});
+                },
+                &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("temperature"), std::string::npos) << message;
+  EXPECT_EQ(
+      error_of(
+          [&] {
+            client_->StartCompletion(prompt_of(3), {{"tools", sdbus::Variant(std::string("[]"))}});
+          },
+          &message),
+      "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("StartChat"), std::string::npos) << message;
+  // Stop strings need the tokenizer, which this service has not.
+  EXPECT_EQ(error_of([&] {
+              client_->StartCompletion(prompt_of(3), {{"stop", sdbus::Variant(std::string("x"))}});
+            }),
+            "org.mmd.Error.NotSupported");
+  expect_idle();
+}
+
+TEST_F(DbusServiceTest, ModelIsAnAbsolutePath) {
+  DbusService relative(*suite_engine, DbusServiceOptions{.bus = suite_bus->address(),
+                                                         .bus_name = "org.mmd.Engine1.Relative",
+                                                         .model = "models/../models/tiny"});
+  EngineClient client(suite_bus->address(), "org.mmd.Engine1.Relative");
+  EXPECT_EQ(client.Model(), (std::filesystem::current_path() / "models/tiny").string());
 }
 
 }  // namespace

@@ -18,6 +18,21 @@
 
 namespace mm::testing {
 
+// What a chat's ChatDelta signals said, assembled: the answer, the reasoning, and each tool call
+// by index (its id and name from its first piece, the arguments text appended).
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;
+};
+struct ChatOutput {
+  std::vector<int32_t> token_ids;
+  std::string content;
+  std::string reasoning;
+  std::map<int, ToolCall> tool_calls;
+  int num_deltas = 0;
+};
+
 struct Finished {
   std::string reason;
   uint32_t prompt_tokens = 0;
@@ -38,7 +53,8 @@ class EngineClient final
 
   std::optional<Finished> wait_finished(uint64_t id, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    if (!changed_.wait_for(lock, timeout, [&] { return finished_.count(id) > 0; })) return std::nullopt;
+    if (!changed_.wait_for(lock, timeout, [&] { return finished_.count(id) > 0; }))
+      return std::nullopt;
     return finished_.at(id);
   }
   bool wait_first_delta(uint64_t id, std::chrono::milliseconds timeout) {
@@ -56,13 +72,16 @@ class EngineClient final
   // Waits until PropertiesChanged has announced ActiveRequests == n (after any earlier value).
   bool wait_active_announced(uint32_t n, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] {
-      return !active_announced_.empty() && active_announced_.back() == n;
-    });
+    return changed_.wait_for(
+        lock, timeout, [&] { return !active_announced_.empty() && active_announced_.back() == n; });
   }
   std::vector<int32_t> tokens(uint64_t id) {
     std::lock_guard lock(mutex_);
     return tokens_[id];
+  }
+  ChatOutput chat(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    return chat_[id];
   }
   std::string text(uint64_t id) {
     std::lock_guard lock(mutex_);
@@ -74,7 +93,8 @@ class EngineClient final
   }
 
  private:
-  void onDelta(const uint64_t& id, const std::vector<int32_t>& token_ids, const std::string& text) override {
+  void onDelta(const uint64_t& id, const std::vector<int32_t>& token_ids,
+               const std::string& text) override {
     std::lock_guard lock(mutex_);
     EXPECT_EQ(finished_.count(id), 0u) << "Delta after Finished for request " << id;
     tokens_[id].insert(tokens_[id].end(), token_ids.begin(), token_ids.end());
@@ -82,11 +102,32 @@ class EngineClient final
     ++num_deltas_[id];
     changed_.notify_all();
   }
+  void onChatDelta(const uint64_t& id, const std::vector<int32_t>& token_ids,
+                   const std::string& content, const std::string& reasoning,
+                   const std::vector<sdbus::Struct<int32_t, std::string, std::string, std::string>>&
+                       tool_calls) override {
+    std::lock_guard lock(mutex_);
+    EXPECT_EQ(finished_.count(id), 0u) << "ChatDelta after Finished for request " << id;
+    ChatOutput& out = chat_[id];
+    out.token_ids.insert(out.token_ids.end(), token_ids.begin(), token_ids.end());
+    tokens_[id].insert(tokens_[id].end(), token_ids.begin(), token_ids.end());
+    out.content += content;
+    out.reasoning += reasoning;
+    for (const auto& piece : tool_calls) {
+      ToolCall& call = out.tool_calls[piece.get<0>()];
+      if (!piece.get<1>().empty()) call.id = piece.get<1>();
+      if (!piece.get<2>().empty()) call.name = piece.get<2>();
+      call.arguments += piece.get<3>();
+    }
+    ++out.num_deltas;
+    changed_.notify_all();
+  }
   void onFinished(const uint64_t& id, const std::string& reason, const uint32_t& prompt_tokens,
                   const uint32_t& completion_tokens, const uint32_t& cached_prompt_tokens,
                   const std::string& message) override {
     std::lock_guard lock(mutex_);
-    finished_[id] = Finished{reason, prompt_tokens, completion_tokens, cached_prompt_tokens, message};
+    finished_[id] =
+        Finished{reason, prompt_tokens, completion_tokens, cached_prompt_tokens, message};
     changed_.notify_all();
   }
   void onPropertiesChanged(const std::string& interface_name,
@@ -105,6 +146,7 @@ class EngineClient final
   std::condition_variable changed_;
   std::map<uint64_t, std::vector<int32_t>> tokens_;
   std::map<uint64_t, std::string> text_;
+  std::map<uint64_t, ChatOutput> chat_;
   std::map<uint64_t, int> num_deltas_;
   std::map<uint64_t, Finished> finished_;
   std::vector<std::string> states_seen_;
