@@ -146,6 +146,31 @@ std::vector<ipc::ChatMessage> from_json(const nlohmann::json& messages) {
   return history;
 }
 
+enum class TurnEnd { kDone, kStopped, kFailed, kFatal };
+
+// --tools FILE: a JSON array of OpenAI tool objects (or an object with such a "tools" array,
+// the request body form). Throws std::invalid_argument naming what is wrong.
+std::vector<std::string> load_tools(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw std::invalid_argument("--tools: cannot read '" + path + "'");
+  const auto parsed = nlohmann::json::parse(file, nullptr, false);
+  if (parsed.is_discarded()) throw std::invalid_argument("--tools: '" + path + "' is not JSON");
+  const auto& tools = parsed.is_object() && parsed.contains("tools") ? parsed["tools"] : parsed;
+  if (!tools.is_array() || tools.empty())
+    throw std::invalid_argument("--tools: '" + path + "' holds no array of tools");
+  std::vector<std::string> out;
+  for (const auto& tool : tools) {
+    if (!tool.is_object() || !tool.contains("function") || !tool["function"].is_object() ||
+        !tool["function"].contains("name")) {
+      throw std::invalid_argument("--tools: '" + path +
+                                  "': each tool is {\"type\": \"function\", \"function\": "
+                                  "{\"name\": ...}}");
+    }
+    out.push_back(tool.dump());
+  }
+  return out;
+}
+
 // "/save FILE" → FILE; "" when the command has no argument.
 std::string argument_of(const std::string& line, size_t command_length) {
   const size_t start = line.find_first_not_of(' ', command_length);
@@ -165,6 +190,8 @@ int run_chat_command(const std::vector<std::string>& args, std::istream& in, std
         continue;
       if (args[i] == "--system") {
         system = flag_value(args, i, "--system");
+      } else if (args[i] == "--tools") {
+        templ.tools_json = load_tools(flag_value(args, i, "--tools"));
       } else {
         throw std::invalid_argument("unknown argument '" + args[i] + "'");
       }
@@ -190,6 +217,75 @@ int run_chat_command(const std::vector<std::string>& args, std::istream& in, std
       out << "chatting with " << client->hello().model
           << " (/reset, /save FILE, /load FILE, /exit; Ctrl-C stops a reply)\n";
     }
+    // Streams the model's reply to the history as it stands and records it there.
+    auto reply = [&](Turn& turn) {
+      ipc::Submit submit = templ;
+      submit.messages = history;
+      const uint64_t id = client->submit(submit);
+      ReplyPrinter printer(out, tty);
+      bool stopped = false;
+      const auto outcome = stream_interruptibly(
+          *client, id,
+          [&](const ipc::Delta& delta) {
+            turn.text += delta.text;
+            turn.reasoning += delta.reasoning;
+            for (const auto& call : delta.tool_calls)
+              add_tool_call_delta(turn, call);
+            if (options.json) return;
+            printer.reasoning(delta.reasoning);
+            printer.answer(delta.text);
+          },
+          stopped);
+      if (!options.json) {
+        printer.finish();
+        if (!stopped) {
+          for (const auto& call : turn.tool_calls) {
+            out << (tty ? kCyan : "") << "[tool call "
+                << call["function"]["name"].get<std::string>() << "("
+                << call["function"]["arguments"].get<std::string>() << ")]" << (tty ? kReset : "")
+                << "\n";
+          }
+        }
+      }
+      if (stopped) {
+        // What was shown stays in the history, so the next turn follows on from it; a reply
+        // stopped before it said anything takes its question with it. Half a tool call is
+        // dropped: its arguments are cut.
+        if (!turn.text.empty() || !turn.reasoning.empty()) {
+          history.push_back(ipc::ChatMessage{"assistant", turn.text, turn.reasoning, "", "", ""});
+        } else if (history.back().role == "user") {
+          history.pop_back();
+        }
+        if (options.json) {
+          out << nlohmann::ordered_json{{"content", turn.text}, {"finish_reason", "cancelled"}}
+                     .dump()
+              << "\n";
+        } else {
+          out << "(reply stopped)\n";
+        }
+        return TurnEnd::kStopped;
+      }
+      if (!outcome.ok) {
+        err << "mmctl chat: " << outcome.error.message << "\n";
+        if (history.back().role == "user") history.pop_back();  // the turn did not happen
+        exit_code = kExitRequestFailed;
+        return outcome.error.code == ipc::ErrorCode::kNotSupported ? TurnEnd::kFatal
+                                                                   : TurnEnd::kFailed;
+      }
+      if (options.json) {
+        nlohmann::ordered_json result{{"content", turn.text},
+                                      {"finish_reason", outcome.finished.reason}};
+        if (!turn.reasoning.empty()) result["reasoning_content"] = turn.reasoning;
+        if (!turn.tool_calls.empty()) result["tool_calls"] = turn.tool_calls;
+        result["usage"] = {{"prompt_tokens", outcome.finished.usage.prompt_tokens},
+                           {"completion_tokens", outcome.finished.usage.completion_tokens}};
+        out << result.dump() << "\n";
+      }
+      ipc::ChatMessage message{"assistant", turn.text, turn.reasoning, "", "", ""};
+      if (!turn.tool_calls.empty()) message.tool_calls_json = turn.tool_calls.dump();
+      history.push_back(std::move(message));
+      return TurnEnd::kDone;
+    };
     std::string line;
     for (;;) {
       if (prompt_user) out << "> " << std::flush;
@@ -226,72 +322,27 @@ int run_chat_command(const std::vector<std::string>& args, std::istream& in, std
         continue;
       }
       history.push_back(ipc::ChatMessage{"user", line, "", "", "", ""});
-      ipc::Submit submit = templ;
-      submit.messages = history;
-      const uint64_t id = client->submit(submit);
-      Turn turn;
-      ReplyPrinter printer(out, tty);
-      bool stopped = false;
-      const auto outcome = stream_interruptibly(
-          *client, id,
-          [&](const ipc::Delta& delta) {
-            turn.text += delta.text;
-            turn.reasoning += delta.reasoning;
-            for (const auto& call : delta.tool_calls)
-              add_tool_call_delta(turn, call);
-            if (options.json) return;
-            printer.reasoning(delta.reasoning);
-            printer.answer(delta.text);
-          },
-          stopped);
-      if (!options.json) {
-        printer.finish();
-        if (!stopped) {
-          for (const auto& call : turn.tool_calls) {
-            out << (tty ? kCyan : "") << "[tool call "
-                << call["function"]["name"].get<std::string>() << "("
-                << call["function"]["arguments"].get<std::string>() << ")]" << (tty ? kReset : "")
-                << "\n";
+      // One reply, then, while it calls tools the user gave (--tools), their results as the
+      // user types them, and the model's next reply.
+      bool input_ended = false;
+      for (;;) {
+        Turn turn;
+        const TurnEnd end = reply(turn);
+        if (end == TurnEnd::kFatal) return exit_code;
+        if (end != TurnEnd::kDone || turn.tool_calls.empty() || templ.tools_json.empty()) break;
+        for (const auto& call : turn.tool_calls) {
+          const std::string name = call["function"]["name"];
+          if (prompt_user) out << "result of " << name << "> " << std::flush;
+          std::string result;
+          if (!std::getline(in, result)) {
+            input_ended = true;
+            break;
           }
+          history.push_back(ipc::ChatMessage{"tool", result, "", "", call["id"], name});
         }
+        if (input_ended) break;
       }
-      if (stopped) {
-        // What was shown stays in the history, so the next turn follows on from it; a reply
-        // stopped before it said anything takes its question with it. Half a tool call is
-        // dropped: its arguments are cut.
-        if (turn.text.empty() && turn.reasoning.empty()) {
-          history.pop_back();
-        } else {
-          history.push_back(ipc::ChatMessage{"assistant", turn.text, turn.reasoning, "", "", ""});
-        }
-        if (options.json) {
-          out << nlohmann::ordered_json{{"content", turn.text}, {"finish_reason", "cancelled"}}
-                     .dump()
-              << "\n";
-        } else {
-          out << "(reply stopped)\n";
-        }
-        continue;
-      }
-      if (!outcome.ok) {
-        err << "mmctl chat: " << outcome.error.message << "\n";
-        history.pop_back();  // the turn did not happen
-        exit_code = kExitRequestFailed;
-        if (outcome.error.code == ipc::ErrorCode::kNotSupported) break;
-        continue;
-      }
-      if (options.json) {
-        nlohmann::ordered_json result{{"content", turn.text},
-                                      {"finish_reason", outcome.finished.reason}};
-        if (!turn.reasoning.empty()) result["reasoning_content"] = turn.reasoning;
-        if (!turn.tool_calls.empty()) result["tool_calls"] = turn.tool_calls;
-        result["usage"] = {{"prompt_tokens", outcome.finished.usage.prompt_tokens},
-                           {"completion_tokens", outcome.finished.usage.completion_tokens}};
-        out << result.dump() << "\n";
-      }
-      ipc::ChatMessage reply{"assistant", turn.text, turn.reasoning, "", "", ""};
-      if (!turn.tool_calls.empty()) reply.tool_calls_json = turn.tool_calls.dump();
-      history.push_back(std::move(reply));
+      if (input_ended) break;
     }
   } catch (const client::ClientError& error) {
     err << "mmctl chat: " << error.what() << "\n";

@@ -82,8 +82,8 @@ std::string command_usage(std::string_view command) {
   }
   if (command == "chat") {
     return std::string(
-               "usage: mmctl chat [--system TEXT] [SAMPLING FLAGS] [--json] [--socket PATH]\n"
-               "                  [--timeout SECONDS]\n"
+               "usage: mmctl chat [--system TEXT] [--tools FILE] [SAMPLING FLAGS] [--json]\n"
+               "                  [--socket PATH] [--timeout SECONDS]\n"
                "\n"
                "An interactive chat: each input line is a user turn and the reply streams, its\n"
                "reasoning dimmed and set apart from the answer by a line, tool calls shown. The\n"
@@ -95,6 +95,9 @@ std::string command_usage(std::string_view command) {
                "  Ctrl-C        while a reply streams: stop it; the conversation stays\n"
                "\n"
                "  --system TEXT  the system prompt\n"
+               "  --tools FILE   tools the model may call: a JSON array of OpenAI tool objects;\n"
+               "                 each call is shown and its result is read as the next input\n"
+               "                 line (\"result of NAME>\"), then the model goes on\n"
                "sampling:\n") +
            kSamplingFlagsHelp + kSessionFlags;
   }

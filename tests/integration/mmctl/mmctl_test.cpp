@@ -1,7 +1,7 @@
 // The real mmctl binary as a person uses it: every command's --help and --version, `run
 // --json`, `generate --tokens` / `--logprobs`, `bench` failure counting, and `chat` (the
-// separator between reasoning and answer, /save and /load, Ctrl-C stopping a reply) against a
-// real mmd on the tiny fixture or the bundled tiny model.
+// separator between reasoning and answer, /save and /load, --tools with typed results, Ctrl-C
+// stopping a reply) against a real mmd on the tiny fixture or the bundled tiny model.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -191,32 +191,31 @@ TEST(MmctlGenerate, TokenPromptsPrintIdsAndLogprobsAreShown) {
   }
 }
 
-TEST(MmctlBench, RequestsTheEngineRefusesCountAsFailed) {
-  // Every prompt is longer than the model length: the engine finishes each with an error.
-  DaemonProcess daemon({"--max-model-len", "64"});
+TEST(MmctlBench, RefusedRequestsCountAsFailed) {
+  // A KV pool of 16 tokens (4 blocks of 4) and a model length of 64. A 40-token prompt fits
+  // the model but never the pool: the engine takes it and finishes it with reason "error"
+  // (a Finished, not an Error frame: the case bench used to count as a success). A 100-token
+  // prompt is over the model length: the frontend refuses it with an Error.
+  DaemonProcess daemon({"--max-model-len", "64", "--num-kv-blocks", "4"});
   ASSERT_TRUE(daemon.wait_for_notification("READY=1", 60s)) << daemon.log();
-  const std::vector<std::string> bench = {"bench",
-                                          "--socket",
-                                          daemon.socket_path(),
-                                          "--concurrency",
-                                          "2",
-                                          "--num-requests",
-                                          "6",
-                                          "--output-tokens",
-                                          "4"};
-  auto refused = bench;
-  refused.insert(refused.end(), {"--prompt-tokens", "100", "--json"});
-  const Result failing = mmctl(refused);
-  EXPECT_EQ(failing.exit_code, 4) << failing.out << failing.err;
-  const auto result = nlohmann::json::parse(failing.out);
-  EXPECT_EQ(result["num_failed"], 6);
-  EXPECT_NE(result["first_error"].get<std::string>().find("max_model_len"), std::string::npos)
-      << failing.out;
-  EXPECT_EQ(result["end_to_end"]["count"], 0);
+  const std::vector<std::string> bench = {
+      "bench",          "--socket", daemon.socket_path(), "--json", "--concurrency", "2",
+      "--num-requests", "6",        "--output-tokens",    "4"};
+  for (const auto& [prompt_tokens, why] : {std::pair{"40", "KV cache"}, std::pair{"100", "64"}}) {
+    auto refused = bench;
+    refused.insert(refused.end(), {"--prompt-tokens", prompt_tokens});
+    const Result failing = mmctl(refused);
+    EXPECT_EQ(failing.exit_code, 4) << failing.out << failing.err;
+    const auto result = nlohmann::json::parse(failing.out);
+    EXPECT_EQ(result["num_failed"], 6) << failing.out;
+    EXPECT_NE(result["first_error"].get<std::string>().find(why), std::string::npos) << failing.out;
+    EXPECT_EQ(result["end_to_end"]["count"], 0);
+  }
 
-  auto fitting = bench;
-  fitting.insert(fitting.end(), {"--prompt-tokens", "8"});
-  const Result passing = mmctl(fitting);
+  // Requests that fit (2 blocks each) all succeed; the plain report says so.
+  const Result passing =
+      mmctl({"bench", "--socket", daemon.socket_path(), "--concurrency", "2", "--num-requests", "6",
+             "--prompt-tokens", "4", "--output-tokens", "4"});
   EXPECT_EQ(passing.exit_code, 0) << passing.err;
   EXPECT_NE(passing.out.find("6 requests (0 failed)"), std::string::npos) << passing.out;
 }
@@ -260,6 +259,46 @@ TEST(MmctlChat, ReasoningAndAnswerApartAndTheConversationSavedAndLoaded) {
   const Result broken = mmctl(chat, "/load " + resaved + ".nothing\n/save\n");
   EXPECT_EQ(broken.exit_code, 0);
   EXPECT_NE(broken.err.find("/save FILE"), std::string::npos) << broken.err;
+}
+
+TEST(MmctlChat, ToolCallsAreShownAndTheirResultsTypedIn) {
+  DaemonProcess daemon({"--model", kChatModel, "--reasoning-parser", "minimax_m2",
+                        "--enable-auto-tool-choice", "--tool-call-parser", "minimax_m2"});
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", 60s)) << daemon.log();
+  // A tool the bundled model was trained with (tools/train/gen_data.py).
+  const std::string tools = daemon.dir() + "/tools.json";
+  std::ofstream(tools) << R"([{"type": "function", "function": {"name": "get_weather",
+    "description": "Get the weather forecast for a city.", "parameters": {"type": "object",
+    "properties": {"city": {"type": "string", "description": "City name"},
+                   "days": {"type": "integer", "description": "Number of forecast days"},
+                   "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+    "required": ["city"]}}}])";
+  const std::string saved = daemon.dir() + "/tools-chat.json";
+  const std::string result = R"({"forecast": "sunny, 24 C"})";
+  const Result chat = mmctl(
+      {"chat", "--socket", daemon.socket_path(), "--tools", tools, "--max-tokens", "150",
+       "--temperature", "0"},
+      "What's the weather in Paris for the next 3 days?\n" + result + "\n/save " + saved + "\n");
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  EXPECT_NE(chat.out.find("[tool call get_weather("), std::string::npos) << chat.out;
+  const auto conversation = nlohmann::json::parse(read_file(saved));
+  ASSERT_EQ(conversation.size(), 4u) << conversation.dump(2);
+  const auto& call = conversation[1]["tool_calls"][0];
+  EXPECT_EQ(call["function"]["name"], "get_weather");
+  EXPECT_EQ(nlohmann::json::parse(call["function"]["arguments"].get<std::string>())["city"],
+            "Paris");
+  // The typed line went back as the call's result, and the model answered after it.
+  EXPECT_EQ(conversation[2]["role"], "tool");
+  EXPECT_EQ(conversation[2]["content"], result);
+  EXPECT_EQ(conversation[2]["tool_call_id"], call["id"]);
+  EXPECT_EQ(conversation[3]["role"], "assistant");
+  EXPECT_FALSE(conversation[3]["content"].get<std::string>().empty()) << conversation.dump(2);
+
+  std::ofstream(daemon.dir() + "/not-tools.json") << R"({"name": "get_weather"})";
+  const Result bad = mmctl(
+      {"chat", "--socket", daemon.socket_path(), "--tools", daemon.dir() + "/not-tools.json"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--tools"), std::string::npos) << bad.err;
 }
 
 TEST(MmctlChat, CtrlCStopsTheReplyAndKeepsTheConversation) {
