@@ -8,11 +8,34 @@
 #include "client/mmctl/exit_codes.h"
 #include "client/mmctl/human_format.h"
 #include "daemon/model/inspect_report.h"
+#include "daemon/service/model_text_files.h"
 
 namespace mm {
 namespace {
 
-nlohmann::ordered_json report_json(const InspectReport& report) {
+// What mmd reads besides the weights: tokenizer.json and the chat template.
+struct TextReport {
+  bool has_tokenizer = false;
+  int32_t vocab_size = 0;
+  std::string chat_template;  // where it came from
+};
+
+// mmd refuses to start when these fail (daemon/service/model_text_files.h); so does inspect.
+void inspect_text_files(InspectReport& report, TextReport& text,
+                        const std::string& chat_template_file) {
+  if (!report.valid) return;
+  try {
+    text.has_tokenizer = has_tokenizer_file(report.folder);
+    if (!text.has_tokenizer) return;  // mmd then serves token ids and reads no template
+    text.vocab_size = load_model_tokenizer(report.folder).vocab_size();
+    text.chat_template = load_model_chat_template(report.folder, chat_template_file).origin;
+  } catch (const std::exception& error) {
+    report.valid = false;
+    report.error = error.what();
+  }
+}
+
+nlohmann::ordered_json report_json(const InspectReport& report, const TextReport& text) {
   nlohmann::ordered_json out;
   out["path"] = report.folder;
   out["valid"] = report.valid;
@@ -60,6 +83,8 @@ nlohmann::ordered_json report_json(const InspectReport& report) {
                    {"active_bytes_per_token", report.active_bytes_per_token},
                    {"kv_bytes_per_token_bf16", report.kv_bytes_per_token_bf16},
                    {"kv_bytes_per_token_fp8", report.kv_bytes_per_token_fp8}};
+  out["tokenizer"] = {{"present", text.has_tokenizer}, {"vocab_size", text.vocab_size}};
+  out["chat_template"] = text.chat_template;
   out["tensor_parallel_sizes"] = report.tensor_parallel_sizes;
   if (!report.tensor_parallel_limit.empty())
     out["tensor_parallel_limit"] = report.tensor_parallel_limit;
@@ -88,7 +113,7 @@ void print_table(const std::vector<std::vector<std::string>>& table, std::ostrea
   }
 }
 
-void print_text(const InspectReport& report, std::ostream& out) {
+void print_text(const InspectReport& report, const TextReport& text, std::ostream& out) {
   out << "Checkpoint    " << report.folder << "\n";
   if (report.config) {
     const ModelConfig& c = *report.config;
@@ -134,6 +159,12 @@ void print_text(const InspectReport& report, std::ostream& out) {
     if (!report.tensor_parallel_limit.empty())
       out << "                    (" << report.tensor_parallel_limit << ")\n";
   }
+  if (text.has_tokenizer) {
+    out << "Tokenizer     tokenizer.json, " << text.vocab_size << " ids\n";
+    if (!text.chat_template.empty()) out << "Chat template " << text.chat_template << "\n";
+  } else if (report.valid) {
+    out << "Tokenizer     none: mmd serves token-id prompts only\n";
+  }
   for (const std::string& warning : report.warnings)
     out << "warning: " << warning << "\n";
   out << "\nValidation    " << (report.valid ? "OK" : "FAILED") << "\n";
@@ -144,10 +175,16 @@ void print_text(const InspectReport& report, std::ostream& out) {
 int run_inspect_command(const std::vector<std::string>& args, std::ostream& out,
                         std::ostream& err) {
   bool json = false;
+  std::string chat_template_file;
   std::vector<std::string> paths;
-  for (const std::string& arg : args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
     if (arg == "--json") {
       json = true;
+    } else if (arg == "--chat-template" && i + 1 < args.size()) {
+      chat_template_file = args[++i];
+    } else if (arg.starts_with("--chat-template=")) {
+      chat_template_file = arg.substr(std::string("--chat-template=").size());
     } else if (arg.starts_with("-")) {
       err << "mmctl inspect: unknown option " << arg << "\n";
       return kExitUsage;
@@ -156,14 +193,16 @@ int run_inspect_command(const std::vector<std::string>& args, std::ostream& out,
     }
   }
   if (paths.size() != 1) {
-    err << "usage: mmctl inspect [--json] CHECKPOINT_DIR\n";
+    err << "usage: mmctl inspect [--json] [--chat-template FILE] CHECKPOINT_DIR\n";
     return kExitUsage;
   }
-  const InspectReport report = inspect_checkpoint(paths.front());
+  InspectReport report = inspect_checkpoint(paths.front());
+  TextReport text;
+  inspect_text_files(report, text, chat_template_file);
   if (json) {
-    out << report_json(report).dump(2) << "\n";
+    out << report_json(report, text).dump(2) << "\n";
   } else {
-    print_text(report, out);
+    print_text(report, text, out);
   }
   if (!report.valid) {
     err << "mmctl inspect: error: " << report.error << "\n";

@@ -1,15 +1,28 @@
 #include "daemon/model/checkpoint.h"
 
-#include <fstream>
-#include <map>
-#include <sstream>
+#include <sys/stat.h>
 
+#include <map>
+#include <unordered_set>
+
+#include "daemon/model/checkpoint_file.h"
 #include "daemon/model/json_reader.h"
 #include "daemon/model/load_error.h"
 
 namespace mm {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// Whether anything (a file, a FIFO, a dangling or looping symlink) is at `path`: such names
+// are opened, and refused with what is wrong with them, rather than taken for absent.
+bool present(const fs::path& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
 
 Checkpoint::Checkpoint(const fs::path& folder) : folder_(folder) {
   std::error_code ec;
@@ -18,9 +31,9 @@ Checkpoint::Checkpoint(const fs::path& folder) : folder_(folder) {
   }
   const fs::path index = folder_ / "model.safetensors.index.json";
   const fs::path single = folder_ / "model.safetensors";
-  if (fs::exists(index, ec)) {
+  if (present(index)) {
     open_indexed(index);
-  } else if (fs::exists(single, ec)) {
+  } else if (present(single)) {
     open_single(single);
   } else {
     throw LoadError(folder_.string() +
@@ -43,49 +56,58 @@ void Checkpoint::add_shard_tensors(int shard) {
   }
 }
 
-void Checkpoint::open_indexed(const fs::path& index_file) {
-  const std::string file = index_file.string();
-  auto text = read_text_file(index_file.filename().string());
+ShardIndex parse_shard_index(std::string_view text, const std::string& file) {
   simdjson::dom::parser parser;
-  JsonObjectReader index(parse_json_document(parser, *text, file), file, "");
+  JsonObjectReader index(parse_json_document(parser, text, file), file, "");
   auto weight_map = index.object("weight_map");
 
   // Shard names in first-seen order; the "-of-N" count in the names is not trusted (the official
   // MiniMax release numbers 125 files "of-00130").
-  std::map<std::string, int> shard_ids;
-  std::vector<std::pair<std::string, std::string>> entries;
+  ShardIndex out;
+  std::map<std::string, int, std::less<>> shard_ids;
+  std::unordered_set<std::string_view> names;
   for (auto [name, value] : weight_map.raw()) {
     std::string_view shard;
     if (value.get(shard)) {
       throw LoadError(file + ": weight_map entry '" + std::string(name) + "' must be a file name");
     }
-    if (shard.find('/') != std::string_view::npos || shard == ".." || shard.empty()) {
+    if (shard.find('/') != std::string_view::npos || shard.find('\0') != std::string_view::npos ||
+        shard == ".." || shard == "." || shard.empty()) {
       throw LoadError(file + ": weight_map entry '" + std::string(name) +
                       "' names a file outside the folder: '" + std::string(shard) + "'");
     }
-    entries.emplace_back(name, shard);
-    if (!shard_ids.contains(std::string(shard))) {
-      const int id = static_cast<int>(shard_ids.size());
-      shard_ids.emplace(shard, id);
+    if (!names.insert(name).second) {
+      throw LoadError(file + ": weight_map lists tensor '" + std::string(name) + "' twice");
+    }
+    out.entries.emplace_back(name, shard);
+    if (!shard_ids.contains(shard)) {
+      shard_ids.emplace(shard, static_cast<int>(shard_ids.size()));
+      out.shard_files.emplace_back(shard);
     }
   }
-  if (entries.empty()) throw LoadError(file + ": weight_map is empty");
+  if (out.entries.empty()) throw LoadError(file + ": weight_map is empty");
+  return out;
+}
 
-  std::vector<std::string> shard_files(shard_ids.size());
-  for (const auto& [name, id] : shard_ids)
-    shard_files[id] = name;
-  shards_.reserve(shard_files.size());
-  for (size_t id = 0; id < shard_files.size(); ++id) {
-    const fs::path shard_path = folder_ / shard_files[id];
-    std::error_code ec;
-    if (!fs::exists(shard_path, ec)) {
-      throw LoadError(file + ": names shard '" + shard_files[id] + "', which does not exist");
+void Checkpoint::open_indexed(const fs::path& index_file) {
+  const std::string file = index_file.string();
+  const std::optional<std::string> text = read_regular_file(index_file);
+  if (!text) throw LoadError(file + ": does not exist");
+  const ShardIndex index = parse_shard_index(*text, file);
+
+  shards_.reserve(index.shard_files.size());
+  for (size_t id = 0; id < index.shard_files.size(); ++id) {
+    const fs::path shard_path = folder_ / index.shard_files[id];
+    if (!present(shard_path)) {
+      throw LoadError(file + ": names shard '" + index.shard_files[id] + "', which does not exist");
     }
     shards_.emplace_back(shard_path);
     add_shard_tensors(static_cast<int>(id));
   }
 
-  for (const auto& [name, shard] : entries) {
+  std::unordered_set<std::string_view> listed;
+  for (const auto& [name, shard] : index.entries) {
+    listed.insert(name);
     auto it = tensors_.find(name);
     if (it == tensors_.end()) {
       throw LoadError(file + ": tensor '" + name + "' is mapped to " + shard +
@@ -96,10 +118,10 @@ void Checkpoint::open_indexed(const fs::path& index_file) {
                       shard_name(it->second));
     }
   }
-  if (entries.size() != tensors_.size()) {
+  if (index.entries.size() != tensors_.size()) {
     for (const auto& shard : shards_) {
       for (const TensorInfo& info : shard.tensors()) {
-        if (!weight_map.has(info.name)) {
+        if (!listed.contains(info.name)) {
           throw LoadError(shard.path().string() + ": tensor '" + info.name +
                           "' is not listed in model.safetensors.index.json");
         }
@@ -136,12 +158,7 @@ uint64_t Checkpoint::total_file_bytes() const {
 }
 
 std::optional<std::string> Checkpoint::read_text_file(std::string_view name) const {
-  const fs::path path = folder_ / name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  return read_regular_file(folder_ / name);
 }
 
 }  // namespace mm

@@ -14,6 +14,17 @@
 
 namespace mm {
 
+// model.safetensors.index.json, parsed and checked on its own (no file is opened): its
+// weight_map entries and the shard files they name, in first-seen order.
+struct ShardIndex {
+  std::vector<std::string> shard_files;
+  std::vector<std::pair<std::string, std::string>> entries;  // tensor name, shard file
+};
+
+// Throws LoadError naming `file` and the entry when the JSON is malformed, weight_map is
+// missing or empty, or an entry is not a plain file name of the folder.
+ShardIndex parse_shard_index(std::string_view text, const std::string& file);
+
 struct TensorRef {
   const TensorInfo* info = nullptr;
   int shard = -1;
@@ -37,7 +48,8 @@ class Checkpoint {
   // All tensors in a stable order (shard, then header order).
   std::vector<TensorRef> all_tensors() const;
   uint64_t total_file_bytes() const;
-  // The text of a JSON file of the folder, or nullopt when it does not exist.
+  // The text of a JSON file of the folder, or nullopt when it does not exist. Throws LoadError
+  // when it exists but is not a readable regular file (checkpoint_file.h).
   std::optional<std::string> read_text_file(std::string_view name) const;
 
  private:

@@ -126,6 +126,7 @@ InspectReport inspect_checkpoint(const std::filesystem::path& folder) {
     }
 
     const ModelWeights weights = bind_model_weights(checkpoint, config, quant);
+    check_weight_values(checkpoint, weights);
     RowBuilder rows;
     rows.add_tensor(0, "Embeddings", weights.embed, -1);
     for (size_t l = 0; l < weights.layers.size(); ++l) {

@@ -1,5 +1,8 @@
 #include "daemon/model/json_reader.h"
 
+#include <cstdint>
+#include <sstream>
+
 #include "daemon/model/load_error.h"
 
 namespace mm {
@@ -92,14 +95,69 @@ std::optional<int64_t> JsonObjectReader::optional_integer(std::string_view key) 
   if (!value || value->is_null()) return std::nullopt;
   int64_t number;
   if (value->get(number)) {
-    // Some exporters write integral values as floats ("4096.0").
+    if (value->type() == simdjson::dom::element_type::UINT64) {
+      fail(key, "integer out of range (above " + std::to_string(INT64_MAX) + ")");
+    }
+    // Some exporters write integral values as floats ("4096.0"). The range is checked before
+    // the cast: converting a double outside int64 is undefined.
     double real;
-    if (!value->get(real) && real == static_cast<double>(static_cast<int64_t>(real))) {
-      return static_cast<int64_t>(real);
+    if (!value->get(real) && value->type() == simdjson::dom::element_type::DOUBLE) {
+      if (!(real >= -9.2e18 && real <= 9.2e18)) {
+        fail(key, "number " + std::to_string(real) + " is out of the integer range");
+      }
+      if (real == static_cast<double>(static_cast<int64_t>(real))) {
+        return static_cast<int64_t>(real);
+      }
     }
     fail(key, "expected an integer, " + found(*value));
   }
   return number;
+}
+
+void JsonObjectReader::check_range(std::string_view key, int64_t value, int64_t min,
+                                   int64_t max) const {
+  if (value < min || value > max) {
+    fail(key, "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], found " +
+                  std::to_string(value));
+  }
+}
+
+namespace {
+
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+}  // namespace
+
+void JsonObjectReader::check_range(std::string_view key, double value, double min,
+                                   double max) const {
+  if (!(value >= min && value <= max)) {  // NaN fails too
+    fail(key, "must be in [" + number_text(min) + ", " + number_text(max) + "], found " +
+                  number_text(value));
+  }
+}
+
+std::optional<int64_t> JsonObjectReader::optional_integer_in(std::string_view key, int64_t min,
+                                                             int64_t max) const {
+  auto value = optional_integer(key);
+  if (value) check_range(key, *value, min, max);
+  return value;
+}
+
+int64_t JsonObjectReader::integer_in(std::string_view key, int64_t min, int64_t max) const {
+  auto value = optional_integer_in(key, min, max);
+  if (!value) fail(key, "missing");
+  return *value;
+}
+
+std::optional<double> JsonObjectReader::optional_number_in(std::string_view key, double min,
+                                                           double max) const {
+  auto value = optional_number(key);
+  if (value) check_range(key, *value, min, max);
+  return value;
 }
 
 std::optional<double> JsonObjectReader::optional_number(std::string_view key) const {

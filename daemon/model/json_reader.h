@@ -39,6 +39,13 @@ class JsonObjectReader {
   std::optional<double> optional_number(std::string_view key) const;
   std::optional<bool> optional_boolean(std::string_view key) const;
   std::optional<JsonObjectReader> optional_object(std::string_view key) const;
+  // Range-checked variants: throw naming the key and the allowed range [min, max] when the
+  // value is outside it (a number must also be finite).
+  int64_t integer_in(std::string_view key, int64_t min, int64_t max) const;
+  std::optional<int64_t> optional_integer_in(std::string_view key, int64_t min, int64_t max) const;
+  std::optional<double> optional_number_in(std::string_view key, double min, double max) const;
+  void check_range(std::string_view key, int64_t value, int64_t min, int64_t max) const;
+  void check_range(std::string_view key, double value, double min, double max) const;
   std::vector<std::string> string_list(std::string_view key) const;  // [] when absent
   std::vector<int64_t> integer_list(std::string_view key) const;     // [] when absent
 

@@ -77,6 +77,8 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const std::filesystem::path& fold
   const ModelConfig config = parse_model_config(*text, config_file);
   const QuantConfig quant = QuantConfig::parse(*text, config_file);
   const ModelWeights weights = bind_model_weights(checkpoint, config, quant);
+  // Before anything is packed: a NaN scale would otherwise load and generate garbage.
+  check_weight_values(checkpoint, weights);
   std::unique_ptr<Backend> backend;
   try {
     backend = make_backend(options.device, options.num_threads);

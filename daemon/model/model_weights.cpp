@@ -1,6 +1,8 @@
 #include "daemon/model/model_weights.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <initializer_list>
 #include <unordered_set>
 
@@ -199,7 +201,115 @@ bool is_mtp_tensor(const std::string& name, int64_t num_layers) {
   }
 }
 
+// What a tensor's values may be.
+enum class ValueRule { kFinite, kScale };
+
+// Sign, exponent and magnitude masks of a float format stored as unsigned `Bits`.
+template <typename Bits>
+struct FloatBits {
+  Bits sign, exponent, magnitude;
+};
+
+template <typename Bits>
+Bits load_bits(const std::byte* data, int64_t index) {
+  Bits bits;
+  std::memcpy(&bits, data + index * static_cast<int64_t>(sizeof(Bits)), sizeof(Bits));
+  return bits;
+}
+
+// One pass over `count` elements: whether any is non-finite (or negative, for scales) and
+// whether any is non-zero; branch-free so that it vectorizes. The index is found afterwards,
+// only when something is wrong.
+template <typename Bits>
+void scan_float_bits(const std::byte* data, int64_t count, FloatBits<Bits> masks, bool scale,
+                     bool* bad, bool* nonzero) {
+  Bits bad_bits = 0, any = 0;
+  const Bits sign_rule = scale ? masks.sign : 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const Bits b = load_bits<Bits>(data, i);
+    const Bits mag = b & masks.magnitude;
+    bad_bits |= static_cast<Bits>((b & masks.exponent) == masks.exponent);
+    bad_bits |= static_cast<Bits>(((b & sign_rule) != 0) & (mag != 0));
+    any |= mag;
+  }
+  *bad = bad_bits != 0;
+  *nonzero = any != 0;
+}
+
+void check_tensor_values(const Checkpoint& checkpoint, TensorRef ref, ValueRule rule,
+                         const std::string& what) {
+  if (!ref) return;
+  const TensorView view = checkpoint.view(ref);
+  const int64_t count = ref.info->num_elements();
+  const bool scale = rule == ValueRule::kScale;
+  bool bad = true, nonzero = false;
+  switch (view.dtype()) {
+    case DType::kBF16:
+      scan_float_bits<uint16_t>(view.data, count, {0x8000, 0x7F80, 0x7FFF}, scale, &bad, &nonzero);
+      break;
+    case DType::kF16:
+      scan_float_bits<uint16_t>(view.data, count, {0x8000, 0x7C00, 0x7FFF}, scale, &bad, &nonzero);
+      break;
+    case DType::kF32:
+      scan_float_bits<uint32_t>(view.data, count, {0x80000000u, 0x7F800000u, 0x7FFFFFFFu}, scale,
+                                &bad, &nonzero);
+      break;
+    default:  // other dtypes: the slow loop below decides
+      break;
+  }
+  const std::string where =
+      checkpoint.shard_name(ref) + ": tensor '" + ref.info->name + "' (" + what + ")";
+  if (bad) {
+    for (int64_t i = 0; i < count; ++i) {
+      const float v = view.get_f32(i);
+      if (std::isnan(v)) throw LoadError(where + ": element " + std::to_string(i) + " is NaN");
+      if (std::isinf(v)) {
+        throw LoadError(where + ": element " + std::to_string(i) + " is " +
+                        (v > 0 ? "+Inf" : "-Inf"));
+      }
+      if (scale && v < 0) {
+        throw LoadError(where + ": element " + std::to_string(i) + " is " + std::to_string(v) +
+                        "; a scale must not be negative");
+      }
+      if (v != 0) nonzero = true;
+    }
+  }
+  if (scale && !nonzero && count > 0) {
+    throw LoadError(where + ": all " + std::to_string(count) +
+                    " elements are zero; the weights it scales would all be zero");
+  }
+}
+
+void check_linear_values(const Checkpoint& checkpoint, const LinearWeights& linear) {
+  if (!linear.scheme.quantized() || !linear.scale) return;
+  check_tensor_values(checkpoint, linear.scale, ValueRule::kScale,
+                      "weight scale of " + linear.name);
+}
+
 }  // namespace
+
+void check_weight_values(const Checkpoint& checkpoint, const ModelWeights& weights) {
+  check_tensor_values(checkpoint, weights.final_norm, ValueRule::kFinite, "final norm");
+  check_linear_values(checkpoint, weights.lm_head);
+  for (const LayerWeights& layer : weights.layers) {
+    check_tensor_values(checkpoint, layer.input_norm, ValueRule::kFinite, "norm weight");
+    check_tensor_values(checkpoint, layer.post_attn_norm, ValueRule::kFinite, "norm weight");
+    check_tensor_values(checkpoint, layer.q_norm, ValueRule::kFinite, "norm weight");
+    check_tensor_values(checkpoint, layer.k_norm, ValueRule::kFinite, "norm weight");
+    check_tensor_values(checkpoint, layer.router_bias, ValueRule::kFinite, "routing bias");
+    check_tensor_values(checkpoint, layer.k_scale, ValueRule::kScale, "KV cache scale");
+    check_tensor_values(checkpoint, layer.v_scale, ValueRule::kScale, "KV cache scale");
+    for (const LinearWeights* linear :
+         {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
+      check_linear_values(checkpoint, *linear);
+    }
+    for (const ExpertWeights& expert : layer.experts) {
+      check_linear_values(checkpoint, expert.w1);
+      check_linear_values(checkpoint, expert.w2);
+      check_linear_values(checkpoint, expert.w3);
+    }
+  }
+}
 
 uint64_t LinearWeights::num_bytes() const {
   uint64_t total = 0;

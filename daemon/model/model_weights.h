@@ -62,4 +62,11 @@ struct ModelWeights {
 ModelWeights bind_model_weights(const Checkpoint& checkpoint, const ModelConfig& config,
                                 const QuantConfig& quant);
 
+// Reads every scale and norm tensor of `weights` once (norm gains, the routing bias, KV cache
+// scales, the weight scales of every quantized Linear): NaN or infinite elements anywhere,
+// negative scales, and scale tensors that are zero throughout are refused. Throws LoadError
+// naming the shard, the tensor and the element index. A few percent of the load's bytes at
+// most (the scales), read at memory speed.
+void check_weight_values(const Checkpoint& checkpoint, const ModelWeights& weights);
+
 }  // namespace mm

@@ -9,6 +9,9 @@ namespace mm {
 namespace {
 
 constexpr std::string_view kLinearClass = "Linear";
+// Allowed ranges of the integer fields (each is kept as an int).
+constexpr int64_t kMaxBits = 64;
+constexpr int64_t kMaxGroup = int64_t{1} << 20;  // group_size, block rows and columns
 
 // --- compressed-tensors QuantizationArgs --------------------------------------------------
 
@@ -26,10 +29,10 @@ struct CtArgs {
 
 CtArgs parse_ct_args(const JsonObjectReader& args) {
   CtArgs out;
-  out.bits = static_cast<int>(args.optional_integer("num_bits").value_or(8));
+  out.bits = static_cast<int>(args.optional_integer_in("num_bits", 1, kMaxBits).value_or(8));
   out.type = args.optional_string("type").value_or("int");
   out.symmetric = args.optional_boolean("symmetric").value_or(true);
-  const auto group_size = args.optional_integer("group_size");
+  const auto group_size = args.optional_integer_in("group_size", -1, kMaxGroup);
   out.strategy = args.optional_string("strategy").value_or("");
   if (out.strategy.empty()) {  // compressed-tensors infers it (quant_args.py)
     out.strategy = !group_size ? "tensor" : (*group_size == -1 ? "channel" : "group");
@@ -40,14 +43,21 @@ CtArgs parse_ct_args(const JsonObjectReader& args) {
     if (!block->get(text)) {  // legacy "128x128"
       const size_t x = text.find('x');
       try {
-        out.block_n = std::stoi(std::string(text.substr(0, x)));
-        out.block_k = std::stoi(std::string(text.substr(x + 1)));
-      } catch (const std::exception&) {
+        if (x == std::string_view::npos) throw std::invalid_argument("no x");
+        const long long n = std::stoll(std::string(text.substr(0, x)));
+        const long long k = std::stoll(std::string(text.substr(x + 1)));
+        args.check_range("block_structure", static_cast<int64_t>(n), 1, kMaxGroup);
+        args.check_range("block_structure", static_cast<int64_t>(k), 1, kMaxGroup);
+        out.block_n = static_cast<int>(n);
+        out.block_k = static_cast<int>(k);
+      } catch (const std::logic_error&) {
         args.fail("block_structure", "'" + std::string(text) + "' is not of the form NxK");
       }
     } else {
       auto dims = args.integer_list("block_structure");
       if (dims.size() != 2) args.fail("block_structure", "must be [rows, cols]");
+      for (int64_t dim : dims)
+        args.check_range("block_structure", dim, 1, kMaxGroup);
       out.block_n = static_cast<int>(dims[0]);
       out.block_k = static_cast<int>(dims[1]);
     }
@@ -325,10 +335,12 @@ QuantConfig QuantConfig::parse(const std::string& config_text, const std::string
       block->fail("fmt", "'" + fmt + "' is not supported (only float8_e4m3fn)");
     }
     auto sizes = block->integer_list("weight_block_size");
-    if (sizes.size() != 2 || sizes[0] <= 0 || sizes[1] <= 0) {
+    if (sizes.size() != 2) {
       block->fail("weight_block_size",
                   "must be [rows, cols]; per-tensor fp8 checkpoints are not supported");
     }
+    for (int64_t size : sizes)
+      block->check_range("weight_block_size", size, 1, kMaxGroup);
     const std::string activation = block->optional_string("activation_scheme").value_or("dynamic");
     if (activation != "dynamic") {
       block->fail("activation_scheme", "'" + activation + "' is not supported (only dynamic)");
@@ -359,7 +371,8 @@ QuantConfig QuantConfig::parse(const std::string& config_text, const std::string
       }
     }
     if (auto transform = block->optional_object("transform_config")) {
-      if (auto groups = transform->optional_object("config_groups"); groups && groups->raw().size() > 0) {
+      if (auto groups = transform->optional_object("config_groups");
+          groups && groups->raw().size() > 0) {
         block->fail("transform_config", "transformed (rotated) checkpoints are not supported");
       }
     }

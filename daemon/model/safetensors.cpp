@@ -11,6 +11,7 @@
 #include <limits>
 #include <unordered_set>
 
+#include "daemon/model/checkpoint_file.h"
 #include "daemon/model/json_reader.h"
 #include "daemon/model/load_error.h"
 
@@ -212,17 +213,12 @@ SafetensorsHeader parse_safetensors_image(std::span<const uint8_t> image, const 
 
 SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path) {
   const std::string file = path.string();
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw LoadError(file + ": cannot open (" + std::strerror(errno) + ")");
+  // Checked to be a regular file before it is opened: a FIFO would block open() forever.
+  const int fd = open_regular_file(path, &file_size_);
   struct FdCloser {
     int fd;
     ~FdCloser() { ::close(fd); }
   } closer{fd};
-
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) throw LoadError(file + ": cannot stat (" + std::strerror(errno) + ")");
-  if (!S_ISREG(st.st_mode)) throw LoadError(file + ": not a regular file");
-  file_size_ = static_cast<uint64_t>(st.st_size);
   if (file_size_ < 8) {
     throw LoadError(file + ": " + std::to_string(file_size_) +
                     " bytes is too short for a safetensors file");

@@ -6,7 +6,9 @@
 #include <sstream>
 
 #include "daemon/engine/generation_defaults.h"
+#include "daemon/model/checkpoint_file.h"
 #include "daemon/model/kv_cache.h"
+#include "daemon/model/load_error.h"
 #include "daemon/model/model_config.h"
 #include "daemon/model/tensor_parallel_plan.h"
 
@@ -14,12 +16,13 @@ namespace mm {
 
 namespace {
 
+// Regular files only (checkpoint_file.h): a FIFO in the checkpoint must not block start-up.
 std::optional<std::string> read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  try {
+    return read_regular_file(path);
+  } catch (const LoadError& error) {
+    throw ConfigError(error.what());
+  }
 }
 
 // The shortest text that reads back as `value` ("0.95", not "0.949999988").

@@ -1,10 +1,9 @@
 #include "daemon/service/model_text.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
+#include "daemon/service/model_text_files.h"
 #include "daemon/text/chat_prompt.h"
 #include "daemon/text/detokenizer.h"
 #include "daemon/text/error.h"
@@ -14,16 +13,6 @@
 
 namespace mm {
 namespace {
-
-namespace fs = std::filesystem;
-
-std::optional<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // One request's output: detokenizer, then (for chats) the reasoning parser, then the tool-call
 // parser on the content.
@@ -112,45 +101,10 @@ class ModelTextStream : public TextStream {
 }  // namespace
 
 ModelText::ModelText(const ModelTextOptions& options)
-    : options_(options), tokenizer_([&] {
-        const fs::path file = options.model / "tokenizer.json";
-        if (!fs::exists(file)) {
-          throw std::runtime_error(file.string() +
-                                   ": missing; mmd needs the model's tokenizer "
-                                   "for text prompts and chats");
-        }
-        try {
-          return text::Tokenizer::from_file(file.string());
-        } catch (const text::TextError& error) {
-          throw std::runtime_error(error.what());
-        }
-      }()) {
-  std::optional<std::string> source;
-  if (!options.chat_template_file.empty()) {
-    source = read_file(options.chat_template_file);
-    if (!source)
-      throw std::runtime_error(options.chat_template_file + ": cannot read the chat template");
-    template_origin_ = options.chat_template_file;
-  } else if (auto file = read_file(options.model / "chat_template.jinja")) {
-    source = std::move(file);
-    template_origin_ = (options.model / "chat_template.jinja").string();
-  } else if (auto config = read_file(options.model / "tokenizer_config.json")) {
-    const text::JsonValue json = text::JsonValue::parse(*config, "tokenizer_config.json");
-    if (const text::JsonValue* chat = json.find("chat_template"); chat && chat->is_string()) {
-      source = chat->as_string();
-      template_origin_ = (options.model / "tokenizer_config.json").string();
-    }
-  }
-  try {
-    if (source) {
-      template_.emplace(text::ChatTemplate::from_source(*source, template_origin_));
-    } else {
-      template_.emplace(text::ChatTemplate::minimax_m2());
-      template_origin_ = "the MiniMax-M2 template built into mmd";
-    }
-  } catch (const text::TextError& error) {
-    throw std::runtime_error(error.what());
-  }
+    : options_(options), tokenizer_(load_model_tokenizer(options.model)) {
+  LoadedChatTemplate loaded = load_model_chat_template(options.model, options.chat_template_file);
+  template_.emplace(std::move(loaded.chat_template));
+  template_origin_ = std::move(loaded.origin);
   parse_reasoning_ = !options.reasoning_parser.empty();
   reasoning_mode_ = options.reasoning_parser == "minimax_m2_append_think"
                         ? text::ReasoningMode::kAppendThink
