@@ -72,7 +72,7 @@ void put_body(Packer& pk, const Hello& m) {
 }
 
 void put_sampling(Packer& pk, const SamplingOptions& s) {
-  pk.pack_map(15);
+  pk.pack_map(18);
   key(pk, "temperature");
   put_opt(pk, s.temperature);
   key(pk, "top_k");
@@ -103,10 +103,16 @@ void put_sampling(Packer& pk, const SamplingOptions& s) {
   pk.pack_int32(s.logprobs);
   key(pk, "logit_bias");
   put_pairs(pk, s.logit_bias);
+  key(pk, "bad_words");
+  pk.pack(s.bad_words);
+  key(pk, "allowed_token_ids");
+  put_ids(pk, s.allowed_token_ids);
+  key(pk, "truncate_prompt_tokens");
+  put_opt(pk, s.truncate_prompt_tokens);
 }
 
 void put_body(Packer& pk, const Submit& m) {
-  pk.pack_map(11);
+  pk.pack_map(13);
   key(pk, "messages");
   pk.pack_array(static_cast<uint32_t>(m.messages.size()));
   for (const ChatMessage& c : m.messages) {
@@ -146,6 +152,10 @@ void put_body(Packer& pk, const Submit& m) {
   pk.pack(m.continue_final_message);
   key(pk, "return_prompt_token_ids");
   pk.pack(m.return_prompt_token_ids);
+  key(pk, "skip_special_tokens");
+  pk.pack(m.skip_special_tokens);
+  key(pk, "include_stop_str_in_output");
+  pk.pack(m.include_stop_str_in_output);
 }
 
 void put_body(Packer& pk, const Cancel&) { pk.pack_map(0); }
@@ -511,20 +521,25 @@ SamplingOptions read_sampling(const MapReader& parent) {
   if (!o) return s;
   MapReader r(*o, parent.path("sampling"));
   s.temperature = r.opt_float("temperature");
-  if (auto v = r.opt_int("top_k", -1, kInt32Max)) s.top_k = static_cast<int>(*v);
+  // Types only: the ranges are checked by the daemon, as for every frontend.
+  if (auto v = r.opt_int("top_k", kInt32Min, kInt32Max)) s.top_k = static_cast<int>(*v);
   s.top_p = r.opt_float("top_p");
   s.min_p = r.opt_float("min_p");
   s.repetition_penalty = r.opt_float("repetition_penalty");
   s.frequency_penalty = static_cast<float>(r.get_number("frequency_penalty", 0.0));
   s.presence_penalty = static_cast<float>(r.get_number("presence_penalty", 0.0));
   if (const auto* seed = r.find("seed")) s.seed = as_u64(*seed, r.path("seed"));
-  if (auto v = r.opt_int("max_tokens", 0, kInt32Max)) s.max_tokens = static_cast<int>(*v);
-  s.min_tokens = static_cast<int>(r.get_int("min_tokens", 0, 0, kInt32Max));
+  if (auto v = r.opt_int("max_tokens", kInt32Min, kInt32Max)) s.max_tokens = static_cast<int>(*v);
+  s.min_tokens = static_cast<int>(r.get_int("min_tokens", 0, kInt32Min, kInt32Max));
   s.ignore_eos = r.get_bool("ignore_eos", false);
   s.stop_token_ids = r.get_ids("stop_token_ids");
   s.stop = r.get_strs("stop");
-  s.logprobs = static_cast<int>(r.get_int("logprobs", -1, -1, 1024));
+  s.logprobs = static_cast<int>(r.get_int("logprobs", -1, kInt32Min, kInt32Max));
   if (const auto* bias = r.find("logit_bias")) s.logit_bias = get_pairs(*bias, r.path("logit_bias"));
+  s.bad_words = r.get_strs("bad_words");
+  s.allowed_token_ids = r.get_ids("allowed_token_ids");
+  if (auto v = r.opt_int("truncate_prompt_tokens", kInt32Min, kInt32Max))
+    s.truncate_prompt_tokens = static_cast<int>(*v);
   return s;
 }
 
@@ -560,6 +575,8 @@ ClientMessage read_client_body(uint8_t type, const msgpack::object& body) {
       m.chat_template_kwargs_json = r.get_str("chat_template_kwargs");
       m.continue_final_message = r.get_bool("continue_final_message", false);
       m.return_prompt_token_ids = r.get_bool("return_prompt_token_ids", false);
+      m.skip_special_tokens = r.get_bool("skip_special_tokens", true);
+      m.include_stop_str_in_output = r.get_bool("include_stop_str_in_output", false);
       return m;
     }
     case 2:

@@ -56,6 +56,12 @@ struct SamplingOptions {
   std::vector<std::string> stop;
   int logprobs = -1;  // -1: none; n >= 0: the sampled token's and the top n
   std::vector<std::pair<int32_t, float>> logit_bias;
+  // vLLM's: words never generated (each tokenized with and without a leading space; the
+  // daemon needs the tokenizer), the only ids that may be sampled (empty: any), and keeping
+  // only the last N prompt tokens (-1: the last max_model_len; unset: the whole prompt).
+  std::vector<std::string> bad_words;
+  std::vector<int32_t> allowed_token_ids;
+  std::optional<int> truncate_prompt_tokens;
 };
 
 // Exactly one of messages, prompt and prompt_token_ids is set.
@@ -73,6 +79,10 @@ struct Submit {
   std::string chat_template_kwargs_json;
   bool continue_final_message = false;
   bool return_prompt_token_ids = false;  // Accepted carries the prompt's ids
+  // How generated ids become Delta text (vLLM's): special tokens such as `]~b]` left out, and
+  // a matched stop string kept at the end of the text.
+  bool skip_special_tokens = true;
+  bool include_stop_str_in_output = false;
 };
 
 struct Cancel {};
@@ -82,8 +92,7 @@ struct SleepCommand {
 };
 struct WakeCommand {};
 
-using ClientMessage =
-    std::variant<Hello, Submit, Cancel, StatusQuery, SleepCommand, WakeCommand>;
+using ClientMessage = std::variant<Hello, Submit, Cancel, StatusQuery, SleepCommand, WakeCommand>;
 
 // Every frame carries an id chosen by the client: a Submit's id names that request in every
 // reply about it (and in its Cancel); a command's id is echoed by its reply.
@@ -207,8 +216,7 @@ struct StatusReply {
 // A Sleep or Wake was taken (the state change follows; Status shows it).
 struct Ack {};
 
-using ServerMessage =
-    std::variant<HelloReply, Accepted, Delta, Finished, Error, StatusReply, Ack>;
+using ServerMessage = std::variant<HelloReply, Accepted, Delta, Finished, Error, StatusReply, Ack>;
 
 struct ServerFrame {
   uint64_t id = 0;

@@ -207,6 +207,14 @@ void Engine::admit_new(std::vector<Finish>& finishes) {
       problem =
           "sampling parameters out of range (temperature >= 0, 0 < top_p <= 1, "
           "0 <= min_p <= 1, repetition_penalty > 0)";
+    } else if (auto bad =
+                   std::find_if(params.allowed_token_ids.begin(), params.allowed_token_ids.end(),
+                                [&](int32_t token) { return token < 0 || token >= vocab; });
+               bad != params.allowed_token_ids.end()) {
+      // The frontends refuse these first (fit_request_to_model); a masked-out vocabulary
+      // would sample garbage.
+      problem = "allowed_token_ids holds id " + std::to_string(*bad) +
+                ", outside the vocabulary [0, " + std::to_string(vocab) + ")";
     } else {
       const auto& prompt = slot.request.prompt_token_ids;
       for (size_t i = 0; i < prompt.size(); ++i) {

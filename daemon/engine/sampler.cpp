@@ -51,6 +51,31 @@ SampleResult sample_token(std::span<float> logits, const SamplingParams& params,
   std::vector<float> raw;
   if (params.logprobs >= 0) raw.assign(logits.begin(), logits.end());
 
+  if (!params.allowed_token_ids.empty()) {
+    // Everything else is masked; the allowed logits are kept as they are.
+    std::vector<float> kept(params.allowed_token_ids.size(), kMasked);
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const int32_t token = params.allowed_token_ids[i];
+      if (token >= 0 && token < vocab) kept[i] = logits[token];
+    }
+    std::fill(logits.begin(), logits.end(), kMasked);
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const int32_t token = params.allowed_token_ids[i];
+      if (token >= 0 && token < vocab) logits[token] = kept[i];
+    }
+  }
+  const std::span<const int32_t> output = context.output_token_ids;
+  for (const std::vector<int32_t>& word : params.bad_words_token_ids) {
+    if (word.empty() || word.size() - 1 > output.size()) continue;
+    // The word would be completed by its last id when the output ends with the ones before it.
+    const size_t prefix = word.size() - 1;
+    if (!std::equal(word.begin(), word.begin() + static_cast<std::ptrdiff_t>(prefix),
+                    output.end() - static_cast<std::ptrdiff_t>(prefix)))
+      continue;
+    const int32_t last = word.back();
+    if (last >= 0 && last < vocab) logits[last] = kMasked;
+  }
+
   for (const auto& [token, bias] : params.logit_bias) {
     if (token >= 0 && token < vocab) logits[token] += bias;
   }

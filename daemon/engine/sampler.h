@@ -1,5 +1,5 @@
-// Turns one sequence's logits into a token (vLLM semantics and order: logit bias and
-// min_tokens masking, then repetition / frequency / presence penalties, then temperature,
+// Turns one sequence's logits into a token (vLLM semantics and order: the allowed_token_ids
+// and bad_words masks, then logit bias and min_tokens masking, then repetition / frequency / presence penalties, then temperature,
 // min-p, top-k, top-p). Randomness comes from a counter-based generator keyed by the request's
 // seed and the index of the token being sampled, so a seeded request gives the same tokens
 // whatever else is in the batch.

@@ -26,6 +26,11 @@ struct SamplingParams {
   std::vector<int32_t> stop_token_ids;
   std::vector<std::string> stop;  // stop strings (matched on detokenized text)
   int logprobs = -1;              // -1: none; n >= 0: the sampled token's and the top n
+  // vLLM's allowed_token_ids: only these may be sampled (empty: any).
+  std::vector<int32_t> allowed_token_ids;
+  // vLLM's bad_words, as token sequences: the last id of each is masked whenever the output so
+  // far ends with the ids before it (a one-id sequence is always masked).
+  std::vector<std::vector<int32_t>> bad_words_token_ids;
 };
 
 }  // namespace mm

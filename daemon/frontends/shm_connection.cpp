@@ -152,12 +152,14 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
     return;
   }
   TextAdapter* text = server_.options().text.get();
-  const bool needs_text = submit.prompt_token_ids.empty() || !submit.sampling.stop.empty();
+  const bool needs_text = submit.prompt_token_ids.empty() || !submit.sampling.stop.empty() ||
+                          !submit.sampling.bad_words.empty();
   if (needs_text && text == nullptr) {
     refuse(ipc::ErrorCode::kNotSupported,
-           std::string(!submit.messages.empty() ? "chat messages"
-                       : !submit.prompt.empty() ? "a text prompt"
-                                                : "stop strings") +
+           std::string(!submit.messages.empty()        ? "chat messages"
+                       : !submit.prompt.empty()        ? "a text prompt"
+                       : !submit.sampling.stop.empty() ? "stop strings"
+                                                       : "bad_words") +
                " need the tokenizer, which this daemon does not have for its model; send "
                "prompt_token_ids");
     return;
@@ -171,7 +173,10 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
   std::unique_ptr<TextStream> stream;
   ipc::Delta primed;
   try {
-    TextStreamOptions stream_options{.stop = submit.sampling.stop};
+    TextStreamOptions stream_options{
+        .stop = submit.sampling.stop,
+        .include_stop_str_in_output = submit.include_stop_str_in_output,
+        .skip_special_tokens = submit.skip_special_tokens};
     if (!submit.messages.empty()) {
       const text::ChatRequest chat = to_chat_request(submit);
       const text::ChatPrompt prompt = text->render_chat(chat);
@@ -188,6 +193,16 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
     }
   } catch (const std::invalid_argument& error) {
     refuse(ipc::ErrorCode::kBadRequest, error.what());
+    return;
+  }
+  const ShmServerOptions& options = server_.options();
+  if (auto problem = fit_request_to_model(
+          submit.sampling, ModelLimits{options.max_model_len, options.vocab_size}, text,
+          !submit.messages.empty() ? "messages"
+          : !submit.prompt.empty() ? "prompt"
+                                   : "prompt_token_ids",
+          request)) {
+    refuse(ipc::ErrorCode::kBadRequest, problem->message);
     return;
   }
   request.priority = submit.priority;

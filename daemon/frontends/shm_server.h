@@ -33,8 +33,12 @@ struct ShmServerOptions {
   int max_unread_tokens = 4096;  // per request, beyond what the ring holds
   std::string served_model_name;
   std::string daemon_version;
-  SamplingParams default_sampling;  // the model's generation config, overrides applied
+  SamplingParams default_sampling;    // the model's generation config, overrides applied
   std::shared_ptr<TextAdapter> text;  // null: token ids only
+  // What a Submit is checked against (max_tokens and truncate_prompt_tokens against the
+  // context, allowed_token_ids against the logits); 0: not checked.
+  int max_model_len = 0;
+  int vocab_size = 0;
 };
 
 class ShmServer {

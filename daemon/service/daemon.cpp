@@ -64,6 +64,8 @@ int Daemon::run() {
   options.daemon_version = "0.1.0";
   options.default_sampling = setup_.default_sampling;
   options.text = text_;
+  options.max_model_len = setup_.engine.scheduler.max_model_len;
+  options.vocab_size = setup_.vocab_size;
   server_ = std::make_unique<ShmServer>(&loop_, *engine_, options);
   try {
     server_->start();

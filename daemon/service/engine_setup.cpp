@@ -70,6 +70,7 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
 
   EngineOptions& e = setup.engine;
   e.model = folder;
+  setup.vocab_size = static_cast<int>(model.vocab_size);
   GenerationConfig checkpoint_generation, override_generation;
   const auto generation_path = folder / "generation_config.json";
   try {

@@ -14,6 +14,7 @@ struct EngineSetup {
   EngineOptions engine;
   SamplingParams default_sampling;  // generation_config.json + --override-generation-config
   std::string served_model_name;
+  int vocab_size = 0;              // config.json's: the logits a request's token ids index
   std::vector<std::string> notes;  // settings accepted but not acted on, for the log
 };
 

@@ -95,14 +95,18 @@ class Fields {
     if (!v->is_boolean()) fail(key, "must be a boolean, not " + type_name(*v));
     return v->get<bool>();
   }
-  std::optional<double> number(const std::string& key, double low, double high) const {
+  // A number of any value (its range is the caller's to check).
+  std::optional<double> real(const std::string& key) const {
     const json* v = get(key);
     if (v == nullptr) return std::nullopt;
     if (!v->is_number()) fail(key, "must be a number, not " + type_name(*v));
-    const double d = v->get<double>();
-    if (!(d >= low && d <= high))
-      fail(key, "must be in [" + format(low) + ", " + format(high) + "], not " + format(d));
-    return d;
+    return v->get<double>();
+  }
+  std::optional<int> int32(const std::string& key) const {
+    if (auto v =
+            integer(key, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()))
+      return static_cast<int>(*v);
+    return std::nullopt;
   }
   std::optional<int64_t> integer(const std::string& key, int64_t low, int64_t high) const {
     const json* v = get(key);
@@ -124,11 +128,6 @@ class Fields {
   }
 
  private:
-  static std::string format(double d) {
-    char buffer[64];
-    const auto result = std::to_chars(buffer, buffer + sizeof buffer, d);
-    return std::string(buffer, result.ptr);
-  }
   const json& object_;
   std::string where_;
 };
@@ -241,7 +240,7 @@ constexpr std::array<std::string_view, 6> kIgnoredFields = {
     "verbosity",        "prediction",        "prompt_cache_retention"};
 
 // The fields parse_sampling() reads, common to both endpoints (OpenAI's and vLLM's names).
-constexpr std::array<std::string_view, 24> kSamplingFields = {"model",
+constexpr std::array<std::string_view, 28> kSamplingFields = {"model",
                                                               "stream",
                                                               "stream_options",
                                                               "temperature",
@@ -261,32 +260,30 @@ constexpr std::array<std::string_view, 24> kSamplingFields = {"model",
                                                               "skip_special_tokens",
                                                               "include_stop_str_in_output",
                                                               "return_token_ids",
+                                                              "bad_words",
+                                                              "allowed_token_ids",
+                                                              "truncate_prompt_tokens",
+                                                              "priority",
                                                               "user",
                                                               "metadata",
                                                               "store",
                                                               "service_tier"};
 
-// Sampling fields shared by both endpoints (OpenAI's and vLLM's names).
+// Sampling fields shared by both endpoints (OpenAI's and vLLM's names). Types only: the
+// ranges are checked by mm::check_sampling_options, the one check every frontend shares.
 void parse_sampling(const Fields& f, GenerationRequest& r) {
   ipc::SamplingOptions& s = r.sampling;
-  if (auto v = f.number("temperature", 0.0, 2.0)) s.temperature = static_cast<float>(*v);
-  if (auto v = f.number("top_p", 0.0, 1.0)) {
-    if (*v == 0.0) f.fail("top_p", "must be greater than 0");
-    s.top_p = static_cast<float>(*v);
-  }
-  if (auto v = f.integer("top_k", -1, std::numeric_limits<int32_t>::max()))
-    s.top_k = static_cast<int>(*v);
-  if (auto v = f.number("min_p", 0.0, 1.0)) s.min_p = static_cast<float>(*v);
-  if (auto v = f.number("repetition_penalty", 1e-6, 1e6))
-    s.repetition_penalty = static_cast<float>(*v);
-  if (auto v = f.number("frequency_penalty", -2.0, 2.0))
-    s.frequency_penalty = static_cast<float>(*v);
-  if (auto v = f.number("presence_penalty", -2.0, 2.0)) s.presence_penalty = static_cast<float>(*v);
+  if (auto v = f.real("temperature")) s.temperature = static_cast<float>(*v);
+  if (auto v = f.real("top_p")) s.top_p = static_cast<float>(*v);
+  if (auto v = f.int32("top_k")) s.top_k = *v;
+  if (auto v = f.real("min_p")) s.min_p = static_cast<float>(*v);
+  if (auto v = f.real("repetition_penalty")) s.repetition_penalty = static_cast<float>(*v);
+  if (auto v = f.real("frequency_penalty")) s.frequency_penalty = static_cast<float>(*v);
+  if (auto v = f.real("presence_penalty")) s.presence_penalty = static_cast<float>(*v);
   if (auto v = f.integer("seed", std::numeric_limits<int64_t>::min(),
                          std::numeric_limits<int64_t>::max()))
     s.seed = static_cast<uint64_t>(*v);
-  if (auto v = f.integer("min_tokens", 0, std::numeric_limits<int32_t>::max()))
-    s.min_tokens = static_cast<int>(*v);
+  if (auto v = f.int32("min_tokens")) s.min_tokens = *v;
   if (auto v = f.boolean("ignore_eos")) s.ignore_eos = *v;
   parse_stop(f, s);
   if (const json* ids = f.get("stop_token_ids")) {
@@ -301,8 +298,7 @@ void parse_sampling(const Fields& f, GenerationRequest& r) {
           !key.empty() && key.size() <= 9 &&
           std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (!digits) f.fail("logit_bias", "key '" + key + "' is not a token id");
-      if (!it->is_number() || !(it->get<double>() >= -100.0 && it->get<double>() <= 100.0))
-        f.fail("logit_bias", "value for '" + key + "' must be a number in [-100, 100]");
+      if (!it->is_number()) f.fail("logit_bias", "value for '" + key + "' must be a number");
       s.logit_bias.emplace_back(std::stoi(key), static_cast<float>(it->get<double>()));
     }
   }
@@ -322,6 +318,20 @@ void parse_sampling(const Fields& f, GenerationRequest& r) {
   if (auto v = f.boolean("skip_special_tokens")) r.skip_special_tokens = *v;
   if (auto v = f.boolean("include_stop_str_in_output")) r.include_stop_str_in_output = *v;
   if (auto v = f.boolean("return_token_ids")) r.return_token_ids = *v;
+  if (const json* words = f.get("bad_words")) {
+    if (!words->is_array()) f.fail("bad_words", "must be an array of strings");
+    for (const json& word : *words) {
+      if (!word.is_string()) f.fail("bad_words", "must be an array of strings");
+      s.bad_words.push_back(word.get<std::string>());
+    }
+  }
+  if (const json* ids = f.get("allowed_token_ids")) {
+    if (!ids->is_array()) f.fail("allowed_token_ids", "must be an array of token ids");
+    s.allowed_token_ids = token_ids(*ids, f.name("allowed_token_ids"));
+    if (s.allowed_token_ids.empty()) f.fail("allowed_token_ids", "must not be empty");
+  }
+  if (auto v = f.int32("truncate_prompt_tokens")) s.truncate_prompt_tokens = *v;
+  if (auto v = f.int32("priority")) r.priority = *v;
   // user, metadata, store, service_tier: accepted and ignored like kIgnoredFields.
   for (std::string_view name : kIgnoredFields) {
     if (f.get(std::string(name)) != nullptr) r.ignored_fields.emplace_back(name);
@@ -374,18 +384,20 @@ GenerationRequest parse_chat_request(std::string_view body) {
   r.chat = true;
   r.chat_request = parse_chat_fields(f);
   parse_sampling(f, r);
-  const auto max_tokens = f.integer("max_tokens", 1, std::numeric_limits<int32_t>::max());
-  const auto max_completion =
-      f.integer("max_completion_tokens", 1, std::numeric_limits<int32_t>::max());
+  const auto max_tokens = f.int32("max_tokens");
+  const auto max_completion = f.int32("max_completion_tokens");
   if (max_completion) {
-    r.sampling.max_tokens = static_cast<int>(*max_completion);
+    r.sampling.max_tokens = *max_completion;
   } else if (max_tokens) {
-    r.sampling.max_tokens = static_cast<int>(*max_tokens);
+    r.sampling.max_tokens = *max_tokens;
   }
   const bool logprobs = f.boolean("logprobs").value_or(false);
-  const auto top = f.integer("top_logprobs", 0, kMaxLogprobs);
+  const auto top = f.int32("top_logprobs");
   if (top && !logprobs) f.fail("top_logprobs", "needs \"logprobs\": true");
-  if (logprobs) r.sampling.logprobs = static_cast<int>(top.value_or(0));
+  if (top && (*top < 0 || *top > kMaxLogprobs))
+    f.fail("top_logprobs",
+           "must be in [0, " + std::to_string(kMaxLogprobs) + "], not " + std::to_string(*top));
+  if (logprobs) r.sampling.logprobs = top.value_or(0);
   // Accepted: mmd may emit several calls in one turn either way.
   f.boolean("parallel_tool_calls");
   if (const json* format = f.get("response_format")) {
@@ -422,11 +434,14 @@ GenerationRequest parse_completion_request(std::string_view body) {
     f.fail("suffix", "is not supported");
   parse_sampling(f, r);
   r.sampling.max_tokens = 16;  // OpenAI's completions default
-  if (auto v = f.integer("max_tokens", 1, std::numeric_limits<int32_t>::max()))
-    r.sampling.max_tokens = static_cast<int>(*v);
+  if (auto v = f.int32("max_tokens")) r.sampling.max_tokens = *v;
   if (auto v = f.integer("best_of", 1, 1); !v && f.get("best_of")) f.fail("best_of", "must be 1");
   r.echo = f.boolean("echo").value_or(false);
-  if (auto v = f.integer("logprobs", 0, kMaxLogprobs)) r.sampling.logprobs = static_cast<int>(*v);
+  if (auto v = f.int32("logprobs")) {
+    // -1 means "none" on the wire of the other frontends; here absence does.
+    if (*v < 0) f.fail("logprobs", "must be in [0, " + std::to_string(kMaxLogprobs) + "]");
+    r.sampling.logprobs = *v;
+  }
   if (r.echo && r.sampling.logprobs >= 0)
     f.fail("echo", "with \"logprobs\" is not supported (prompt logprobs are not computed)");
   return r;

@@ -1,7 +1,8 @@
 // The OpenAI API's request bodies (/v1/chat/completions, /v1/completions, /tokenize,
 // /detokenize) read into native values, with vLLM's extra sampling fields. Strict: malformed
-// JSON, an unknown field, a wrong type or an out-of-range value is an ApiError naming the
-// field (and, for bad JSON, the byte offset). Pure functions; thread-safe; fuzzed.
+// JSON, an unknown field or a wrong type is an ApiError naming the field (and, for bad JSON,
+// the byte offset). Sampling ranges are not checked here but by mm::check_sampling_options,
+// the one check HTTP, shm and D-Bus share. Pure functions; thread-safe; fuzzed.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,7 @@ struct GenerationRequest {
   bool skip_special_tokens = true;          // vLLM's
   bool include_stop_str_in_output = false;  // vLLM's
   bool return_token_ids = false;            // vLLM's: prompt_token_ids and token_ids answered
+  int priority = 0;                         // vLLM's: smaller is admitted first
   std::vector<std::string> ignored_fields;  // sent, accepted, changing nothing (logged at debug)
 };
 

@@ -143,5 +143,46 @@ TEST(Sampler, LogprobsComeFromRawLogits) {
   EXPECT_EQ(r.top_logprobs[1].token_id, 2);
 }
 
+TEST(Sampler, AllowedTokenIdsAreTheOnlyOnesSampled) {
+  SamplingParams p = greedy();
+  p.allowed_token_ids = {1, 3};
+  // The argmax (0) is not allowed; of the allowed two, 3 has the larger logit.
+  EXPECT_EQ(draw({9.0f, 1.0f, 8.0f, 2.0f}, p).token_id, 3);
+  // Sampled at temperature 1: every draw is one of the allowed ids, in their softmax ratio
+  // (e^1 : e^2, so id 3 about 73 %).
+  p.temperature = 1.0f;
+  const auto counts = frequencies({9.0f, 1.0f, 8.0f, 2.0f}, p, 20000);
+  for (const auto& [token, share] : counts)
+    EXPECT_TRUE(token == 1 || token == 3) << token;
+  EXPECT_NEAR(counts.at(3), std::exp(2.0) / (std::exp(1.0) + std::exp(2.0)), 0.02);
+  // A bias cannot bring a disallowed id back.
+  p.temperature = 0.0f;
+  p.logit_bias[0] = 100.0f;
+  EXPECT_EQ(draw({9.0f, 1.0f, 8.0f, 2.0f}, p).token_id, 3);
+}
+
+TEST(Sampler, BadWordsMaskTheirLastTokenAfterTheirPrefix) {
+  SamplingParams p = greedy();
+  p.bad_words_token_ids = {{2}, {5, 6, 1}};
+  const std::vector<float> logits = {0.0f, 9.0f, 8.0f, 7.0f, 0.0f, 0.0f, 0.0f};
+  // A one-token word is always masked; 1 is free while the output does not end with 5 6.
+  EXPECT_EQ(draw(logits, p, 1, {}).token_id, 1);
+  EXPECT_EQ(draw(logits, p, 1, {5}).token_id, 1);
+  EXPECT_EQ(draw(logits, p, 1, {6, 5}).token_id, 1);
+  // After 5 6 the word would be completed: 1 is masked, and so is 2 (always): 3 wins.
+  EXPECT_EQ(draw(logits, p, 1, {4, 5, 6}).token_id, 3);
+  EXPECT_EQ(draw(logits, p, 1, {5, 6}).token_id, 3);
+  // Sampled: the masked ids are never drawn.
+  p.temperature = 1.0f;
+  const auto counts = frequencies(logits, p, 5000);
+  EXPECT_EQ(counts.count(2), 0u);
+  SamplingParams after = p;
+  for (uint64_t seed = 0; seed < 2000; ++seed) {
+    const int32_t token = draw(logits, after, seed, {5, 6}).token_id;
+    EXPECT_NE(token, 1);
+    EXPECT_NE(token, 2);
+  }
+}
+
 }  // namespace
 }  // namespace mm

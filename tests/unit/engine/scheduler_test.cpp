@@ -195,6 +195,34 @@ TEST(Scheduler, PriorityOrdersAdmission) {
   EXPECT_EQ(s.scheduled[0].id, 2);
 }
 
+// vLLM's priority policy: WAITING sequences are admitted by (priority, arrival), smaller first,
+// first come first served within one priority; a running sequence is never displaced by a
+// later, more urgent one except through preemption.
+TEST(Scheduler, AdmissionOrderIsPriorityThenArrival) {
+  BlockPool pool(pool_of(64));
+  Scheduler scheduler({.max_num_batched_tokens = 1000, .max_num_seqs = 1}, pool);
+  const std::vector<std::pair<SeqId, int>> arrivals = {{10, 3}, {11, 0}, {12, 3}, {13, -2},
+                                                       {14, 0}, {15, 3}, {16, -2}};
+  for (const auto& [id, priority] : arrivals)
+    ASSERT_FALSE(scheduler.add(id, tokens(3, static_cast<int32_t>(id) * 10), 6, priority));
+  std::vector<SeqId> admitted;
+  while (scheduler.has_work()) {
+    SchedulerOutput s = scheduler.schedule();
+    ASSERT_EQ(s.scheduled.size(), 1u);
+    const SeqId id = s.scheduled[0].id;
+    if (admitted.empty() || admitted.back() != id) admitted.push_back(id);
+    scheduler.step_done(s, sample_all(s));
+    const size_t length = scheduler.token_ids(id).size();
+    // A more urgent arrival while 13 runs waits for it, then goes before every other.
+    if (id == 13 && length == 4u) {
+      ASSERT_FALSE(scheduler.add(17, tokens(3, 170), 6, -5));
+    }
+    // Each runs alone (max_num_seqs 1) to its 6-token limit, then leaves.
+    if (length == 6u) scheduler.remove(id);
+  }
+  EXPECT_EQ(admitted, (std::vector<SeqId>{13, 17, 16, 11, 14, 10, 12, 15}));
+}
+
 // Random arrivals, lengths and cancellations against a small pool. Invariants every step: the
 // budget and the sequence cap hold, every scheduled sequence owns blocks for what it computes;
 // at the end every sequence finished and no block is held.

@@ -116,7 +116,14 @@ TEST(OpenAiRequest, MistakesAre400NamingTheField) {
   expect_error("{}", 400, "'messages' is required");
   expect_error("{" + m + ", \"tempreature\": 1}", 400, "unknown field 'tempreature'");
   expect_error("{" + m + ", \"temperature\": \"hot\"}", 400, "'temperature' must be a number");
-  expect_error("{" + m + ", \"temperature\": 3}", 400, "'temperature' must be in [0, 2]");
+  // Ranges are mm::check_sampling_options's, shared by every frontend
+  // (tests/unit/frontends); the reader checks types.
+  EXPECT_EQ(*parse_chat_request("{" + m + ", \"temperature\": 3}").sampling.temperature, 3.0f);
+  expect_error("{" + m + ", \"bad_words\": \"x\"}", 400, "'bad_words' must be an array");
+  expect_error("{" + m + ", \"allowed_token_ids\": [1, -2]}", 400, "'allowed_token_ids[1]'");
+  expect_error("{" + m + ", \"allowed_token_ids\": []}", 400, "must not be empty");
+  expect_error("{" + m + ", \"truncate_prompt_tokens\": 1.5}", 400, "must be an integer");
+  expect_error("{" + m + ", \"priority\": \"high\"}", 400, "'priority' must be an integer");
   expect_error("{" + m + ", \"max_tokens\": 1.5}", 400, "'max_tokens' must be an integer");
   expect_error("{" + m + ", \"n\": 2}", 400, "'n' must be 1");
   expect_error("{" + m + ", \"top_logprobs\": 2}", 400, "needs \"logprobs\": true");
@@ -132,6 +139,23 @@ TEST(OpenAiRequest, MistakesAre400NamingTheField) {
                {"name": "f", "arguments": "not json"}}]}]})",
                400, "'messages[0].tool_calls[0].function.arguments' is not valid JSON");
   expect_error("{" + m + ", \"seed\": 18446744073709551616}", 400, "'seed'");
+}
+
+TEST(OpenAiRequest, VllmFieldsAreRead) {
+  for (const bool chat : {true, false}) {
+    const std::string head =
+        chat ? R"({"messages": [{"role": "user", "content": "x"}], )" : R"({"prompt": "x", )";
+    const std::string body = head + R"("bad_words": ["cat", "big dog"],
+        "allowed_token_ids": [3, 4, 5], "truncate_prompt_tokens": 12, "priority": -3,
+        "skip_special_tokens": false, "include_stop_str_in_output": true})";
+    const GenerationRequest r = chat ? parse_chat_request(body) : parse_completion_request(body);
+    EXPECT_EQ(r.sampling.bad_words, (std::vector<std::string>{"cat", "big dog"}));
+    EXPECT_EQ(r.sampling.allowed_token_ids, (std::vector<int32_t>{3, 4, 5}));
+    EXPECT_EQ(r.sampling.truncate_prompt_tokens, 12);
+    EXPECT_EQ(r.priority, -3);
+    EXPECT_FALSE(r.skip_special_tokens);
+    EXPECT_TRUE(r.include_stop_str_in_output);
+  }
 }
 
 TEST(OpenAiRequest, CompletionPromptsTextOrTokenIds) {
