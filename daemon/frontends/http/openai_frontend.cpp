@@ -107,6 +107,7 @@ OpenAiFrontend::~OpenAiFrontend() {
 
 void OpenAiFrontend::start(uv_loop_t* loop, Engine& engine) {
   loop_ = loop;
+  shared_options_ = std::make_shared<const OpenAiOptions>(options_);
   engine_ = &engine;
   async_ = new uv_async_t{};
   uv_async_init(loop_, async_, &OpenAiFrontend::on_async);
@@ -132,10 +133,15 @@ void OpenAiFrontend::begin_drain(std::function<void()> on_drained) {
 }
 
 void OpenAiFrontend::check_drained() {
-  if (draining_ && exchanges_.empty() && on_drained_) std::exchange(on_drained_, nullptr)();
+  if (draining_ && exchanges_.empty() && pending_work_.empty() && on_drained_)
+    std::exchange(on_drained_, nullptr)();
 }
 
 void OpenAiFrontend::close() {
+  // Preparations still on the worker pool finish on their own and are dropped.
+  for (auto& [id, work] : pending_work_)
+    work->frontend = nullptr;
+  pending_work_.clear();
   for (auto& [key, exchange] : exchanges_) {
     if (engine_ != nullptr) engine_->cancel(exchange->engine_id);
     exchange->connection = nullptr;
@@ -271,13 +277,13 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
     models(connection, percent_decoded(std::string_view(path).substr(kModelPrefix.size())));
   } else if (path == "/v1/chat/completions") {
     expect("POST");
-    generate(connection, request, true);
+    queue_work(connection, request, WorkKind::kChat);
   } else if (path == "/v1/completions") {
     expect("POST");
-    generate(connection, request, false);
+    queue_work(connection, request, WorkKind::kCompletion);
   } else if (path == "/tokenize") {
     expect("POST");
-    tokenize(connection, request);
+    queue_work(connection, request, WorkKind::kTokenize);
   } else if (path == "/detokenize") {
     expect("POST");
     detokenize(connection, request);
@@ -318,28 +324,28 @@ void OpenAiFrontend::models(http::HttpConnection& connection, const std::string&
   send_json(connection, 200, dump(json{{"object", "list"}, {"data", json::array({model})}}));
 }
 
-void OpenAiFrontend::tokenize(http::HttpConnection& connection, const http::HttpRequest& request) {
-  if (!options_.text) throw http::ApiError(400, "this model has no tokenizer");
-  const http::TokenizeRequest r = http::parse_tokenize_request(request.body);
+std::string OpenAiFrontend::tokenize_body(const OpenAiOptions& options, const std::string& body) {
+  if (!options.text) throw http::ApiError(400, "this model has no tokenizer");
+  const http::TokenizeRequest r = http::parse_tokenize_request(body);
   std::vector<int32_t> ids;
   try {
-    ids = r.chat ? options_.text->render_chat(*r.chat).token_ids
-                 : options_.text->encode_prompt(*r.prompt);
+    ids = r.chat ? options.text->render_chat(*r.chat).token_ids
+                 : options.text->encode_prompt(*r.prompt);
   } catch (const text::ChatRequestError& error) {
     throw http::ApiError(400, error.what(), error.field());
   } catch (const std::invalid_argument& error) {
     throw http::ApiError(400, error.what());
   }
-  json body = {{"count", ids.size()}, {"max_model_len", options_.max_model_len}, {"tokens", ids}};
+  json out = {{"count", ids.size()}, {"max_model_len", options.max_model_len}, {"tokens", ids}};
   if (r.return_token_strs) {
     json strs = json::array();
     for (int32_t id : ids)
-      strs.push_back(options_.text->decode(std::span(&id, 1)));
-    body["token_strs"] = strs;
+      strs.push_back(options.text->decode(std::span(&id, 1)));
+    out["token_strs"] = strs;
   } else {
-    body["token_strs"] = nullptr;
+    out["token_strs"] = nullptr;
   }
-  send_json(connection, 200, dump(body));
+  return dump(out);
 }
 
 void OpenAiFrontend::detokenize(http::HttpConnection& connection,
@@ -360,46 +366,39 @@ void OpenAiFrontend::detokenize(http::HttpConnection& connection,
 
 // ---- generation ------------------------------------------------------------------------------
 
-void OpenAiFrontend::generate(http::HttpConnection& connection, const http::HttpRequest& request,
-                              bool chat) {
-  if (draining_) throw http::ApiError(503, "mmd is shutting down");
-  http::GenerationRequest r =
-      chat ? http::parse_chat_request(request.body) : http::parse_completion_request(request.body);
-  if (!r.model.empty() && r.model != options_.served_model_name)
+// Runs on a worker thread: everything a generation needs that may take long for a large
+// request (JSON parsing, template rendering, tokenizing, opening the output stream).
+OpenAiFrontend::Prepared OpenAiFrontend::prepare_generation(const OpenAiOptions& options,
+                                                            const std::string& body, bool chat) {
+  Prepared p;
+  p.request = chat ? http::parse_chat_request(body) : http::parse_completion_request(body);
+  http::GenerationRequest& r = p.request;
+  if (!r.model.empty() && r.model != options.served_model_name)
     throw http::ApiError(404,
                          "the model '" + r.model + "' does not exist (this daemon serves '" +
-                             options_.served_model_name + "')",
+                             options.served_model_name + "')",
                          "model");
-  if (!options_.text)
+  if (!options.text)
     throw http::ApiError(400, "this model has no tokenizer; mmd cannot serve text");
-  const EngineStatus status = engine_->status();
-  if (status.state == EngineState::kFailed)
-    throw http::ApiError(503, "the model failed to load: " + status.error);
-  if (status.state == EngineState::kStopped) throw http::ApiError(503, "the engine has stopped");
-  if (options_.max_waiting_requests > 0 && status.num_waiting >= options_.max_waiting_requests)
-    throw http::ApiError(429, "too many requests waiting (" + std::to_string(status.num_waiting) +
-                                  "); try again later");
-
-  EngineRequest engine_request;
+  EngineRequest& engine_request = p.engine_request;
   if (auto problem =
-          sampling_params_from(r.sampling, options_.default_sampling, engine_request.params))
+          sampling_params_from(r.sampling, options.default_sampling, engine_request.params))
     throw http::ApiError(400, problem->message, problem->field);
   engine_request.priority = r.priority;
-  auto exchange = std::make_unique<Exchange>();
-  ipc::Delta primed;
+  ipc::Delta& primed = p.primed;
   try {
     TextStreamOptions stream_options{.stop = r.sampling.stop,
                                      .include_stop_str_in_output = r.include_stop_str_in_output,
                                      .skip_special_tokens = r.skip_special_tokens};
     if (chat) {
-      const text::ChatPrompt prompt = options_.text->render_chat(r.chat_request);
+      const text::ChatPrompt prompt = options.text->render_chat(r.chat_request);
       engine_request.prompt_token_ids = prompt.token_ids;
       stream_options.chat = &r.chat_request;
-      exchange->text = open_chat_stream(*options_.text, prompt, stream_options, primed);
+      p.text = open_chat_stream(*options.text, prompt, stream_options, primed);
     } else {
       engine_request.prompt_token_ids =
-          r.prompt ? options_.text->encode_prompt(*r.prompt) : r.prompt_token_ids;
-      exchange->text = options_.text->open_stream(stream_options);
+          r.prompt ? options.text->encode_prompt(*r.prompt) : r.prompt_token_ids;
+      p.text = options.text->open_stream(stream_options);
     }
   } catch (const text::ChatRequestError& error) {
     throw http::ApiError(400, error.what(), error.field());
@@ -407,15 +406,36 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
     throw http::ApiError(400, error.what());
   }
   if (auto problem =
-          fit_request_to_model(r.sampling, ModelLimits{options_.max_model_len, options_.vocab_size},
-                               options_.text.get(), chat ? "messages" : "prompt", engine_request))
+          fit_request_to_model(r.sampling, ModelLimits{options.max_model_len, options.vocab_size},
+                               options.text.get(), chat ? "messages" : "prompt", engine_request))
     throw http::ApiError(400, problem->message, problem->field);
-  for (const std::string& field : r.ignored_fields)
-    log_debug("HTTP: " + request.path + ": field '" + field + "' accepted and ignored");
-  if (r.return_token_ids) exchange->prompt_token_ids = engine_request.prompt_token_ids;
+  if (r.return_token_ids) p.prompt_token_ids = engine_request.prompt_token_ids;
   if (r.echo) {
-    exchange->echo = r.prompt ? *r.prompt : options_.text->decode(r.prompt_token_ids);
+    p.echo = r.prompt ? *r.prompt : options.text->decode(r.prompt_token_ids);
   }
+  return p;
+}
+
+// Back on the loop thread: the engine's state decides, then the request is submitted.
+void OpenAiFrontend::start_generation(http::HttpConnection& connection, const std::string& path,
+                                      Prepared prepared) {
+  if (draining_) throw http::ApiError(503, "mmd is shutting down");
+  const EngineStatus status = engine_->status();
+  if (status.state == EngineState::kFailed)
+    throw http::ApiError(503, "the model failed to load: " + status.error);
+  if (status.state == EngineState::kStopped) throw http::ApiError(503, "the engine has stopped");
+  if (options_.max_waiting_requests > 0 && status.num_waiting >= options_.max_waiting_requests)
+    throw http::ApiError(429, "too many requests waiting (" + std::to_string(status.num_waiting) +
+                                  "); try again later");
+  http::GenerationRequest& r = prepared.request;
+  const bool chat = r.chat;
+  for (const std::string& field : r.ignored_fields)
+    log_debug("HTTP: " + path + ": field '" + field + "' accepted and ignored");
+  EngineRequest engine_request = std::move(prepared.engine_request);
+  auto exchange = std::make_unique<Exchange>();
+  exchange->text = std::move(prepared.text);
+  exchange->prompt_token_ids = std::move(prepared.prompt_token_ids);
+  exchange->echo = std::move(prepared.echo);
   exchange->key = next_key_++;
   exchange->connection = &connection;
   exchange->id = (chat ? "chatcmpl-" : "cmpl-") + [&] {
@@ -429,18 +449,92 @@ void OpenAiFrontend::generate(http::HttpConnection& connection, const http::Http
   exchange->prompt_tokens = static_cast<int>(engine_request.prompt_token_ids.size());
   exchange->cors = pending_cors_;
   exchange->request = std::move(r);
-  absorb(*exchange, primed);
+  absorb(*exchange, prepared.primed);
   Exchange& e = *exchange;
   exchanges_.emplace(e.key, std::move(exchange));
   exchange_of_connection_[connection.id()] = e.key;
   e.engine_id =
       engine_->submit(std::move(engine_request), std::make_shared<MailboxSink>(mailbox_, e.key));
-  log_debug("HTTP: " + connection.peer() + " " + request.path + " -> request " +
+  log_debug("HTTP: " + connection.peer() + " " + path + " -> request " +
             std::to_string(e.engine_id) + " (" + std::to_string(e.prompt_tokens) +
             " prompt tokens)");
 }
 
+// Queues a request's preparation on libuv's worker pool (UV_THREADPOOL_SIZE threads, 4 by
+// default), so that one large request never stalls the loop every client shares.
+void OpenAiFrontend::queue_work(http::HttpConnection& connection, const http::HttpRequest& request,
+                                WorkKind kind) {
+  if (draining_) throw http::ApiError(503, "mmd is shutting down");
+  auto work = std::make_unique<Work>();
+  work->frontend = this;
+  work->options = shared_options_;
+  work->connection = &connection;
+  work->connection_id = connection.id();
+  work->kind = kind;
+  work->path = request.path;
+  work->body = request.body;
+  work->cors = pending_cors_;
+  work->req.data = work.get();
+  Work* raw = work.get();
+  pending_work_[connection.id()] = raw;
+  const int rc =
+      uv_queue_work(loop_, &raw->req, &OpenAiFrontend::run_work, &OpenAiFrontend::after_work);
+  if (rc != 0) {
+    pending_work_.erase(connection.id());
+    throw http::ApiError(503, std::string("cannot queue the request: ") + uv_strerror(rc));
+  }
+  work.release();  // after_work owns it
+}
+
+void OpenAiFrontend::run_work(uv_work_t* req) {
+  Work& work = *static_cast<Work*>(req->data);
+  try {
+    if (work.kind == WorkKind::kTokenize) {
+      work.response = tokenize_body(*work.options, work.body);
+    } else {
+      work.prepared = prepare_generation(*work.options, work.body, work.kind == WorkKind::kChat);
+    }
+  } catch (const http::ApiError& error) {
+    work.error = error;
+  } catch (const std::exception& error) {
+    work.error = http::ApiError(500, std::string("internal error: ") + error.what());
+  }
+  std::string().swap(work.body);  // a large body is freed here, off the loop
+}
+
+void OpenAiFrontend::after_work(uv_work_t* req, int) {
+  std::unique_ptr<Work> work(static_cast<Work*>(req->data));
+  if (work->frontend != nullptr) work->frontend->finish_work(*work);
+}
+
+void OpenAiFrontend::finish_work(Work& work) {
+  pending_work_.erase(work.connection_id);
+  if (work.connection != nullptr) {
+    http::HttpConnection& connection = *work.connection;
+    pending_cors_ = work.cors;
+    try {
+      if (work.error) throw *work.error;
+      if (work.kind == WorkKind::kTokenize) {
+        send_json(connection, 200, work.response);
+      } else {
+        start_generation(connection, work.path, std::move(*work.prepared));
+      }
+    } catch (const http::ApiError& error) {
+      send_error(connection, error);
+    } catch (const std::exception& error) {
+      log_error("HTTP: " + work.path + ": " + error.what());
+      send_error(connection, http::ApiError(500, std::string("internal error: ") + error.what()));
+    }
+    pending_cors_.clear();
+  }
+  check_drained();
+}
+
 void OpenAiFrontend::connection_lost(http::HttpConnection& connection) {
+  if (auto work = pending_work_.find(connection.id()); work != pending_work_.end()) {
+    work->second->connection = nullptr;  // its preparation finishes and is dropped
+    pending_work_.erase(work);
+  }
   auto it = exchange_of_connection_.find(connection.id());
   if (it == exchange_of_connection_.end()) return;
   auto exchange = exchanges_.find(it->second);

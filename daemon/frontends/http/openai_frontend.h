@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -93,9 +94,42 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   void connection_lost(http::HttpConnection& connection) override;
 
   void route(http::HttpConnection& connection, const http::HttpRequest& request);
-  void generate(http::HttpConnection& connection, const http::HttpRequest& request, bool chat);
+  // A generation's preparation (off the loop) and its result.
+  struct Prepared {
+    http::GenerationRequest request;
+    EngineRequest engine_request;
+    std::unique_ptr<TextStream> text;
+    ipc::Delta primed;                      // what the forced tool-call opening completed
+    std::vector<int32_t> prompt_token_ids;  // return_token_ids only
+    std::string echo;
+  };
+  enum class WorkKind : uint8_t { kChat, kCompletion, kTokenize };
+  // One request being prepared on the worker pool. Owned by libuv's request until after_work.
+  struct Work {
+    uv_work_t req{};
+    OpenAiFrontend* frontend = nullptr;            // null once the frontend closed
+    std::shared_ptr<const OpenAiOptions> options;  // what the worker reads (immutable)
+    http::HttpConnection* connection = nullptr;    // null once the client is gone
+    uint64_t connection_id = 0;
+    WorkKind kind = WorkKind::kChat;
+    std::string path;
+    std::string body;
+    http::HeaderList cors;
+    std::optional<http::ApiError> error;
+    std::optional<Prepared> prepared;
+    std::string response;  // tokenize
+  };
+  void queue_work(http::HttpConnection& connection, const http::HttpRequest& request,
+                  WorkKind kind);
+  static void run_work(uv_work_t* req);
+  static void after_work(uv_work_t* req, int status);
+  void finish_work(Work& work);
+  static Prepared prepare_generation(const OpenAiOptions& options, const std::string& body,
+                                     bool chat);
+  void start_generation(http::HttpConnection& connection, const std::string& path,
+                        Prepared prepared);
+  static std::string tokenize_body(const OpenAiOptions& options, const std::string& body);
   static std::vector<int32_t> take_all_token_ids(Exchange& e);
-  void tokenize(http::HttpConnection& connection, const http::HttpRequest& request);
   void detokenize(http::HttpConnection& connection, const http::HttpRequest& request);
   void health(http::HttpConnection& connection);
   void models(http::HttpConnection& connection, const std::string& id = {});
@@ -126,6 +160,8 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   std::shared_ptr<ConnectionMailbox> mailbox_;
   std::unordered_map<uint64_t, std::unique_ptr<Exchange>> exchanges_;
   std::unordered_map<uint64_t, uint64_t> exchange_of_connection_;
+  std::unordered_map<uint64_t, Work*> pending_work_;  // by connection id
+  std::shared_ptr<const OpenAiOptions> shared_options_;
   http::HeaderList pending_cors_;
   std::string
       pending_allow_;  // the Allow header of a 405  // CORS headers for the request being answered
