@@ -75,7 +75,35 @@ void ShmConnection::service() {
 }
 
 void ShmConnection::reply(uint64_t id, ipc::ServerMessage message) {
-  control_.push_back(ipc::encode(ipc::ServerFrame{id, std::move(message)}));
+  const bool accepted = std::holds_alternative<ipc::Accepted>(message);
+  std::string bytes = ipc::encode(ipc::ServerFrame{id, std::move(message)});
+  if (bytes.size() > endpoint_.max_frame_bytes()) {
+    // Too large for the client's ring whatever it reads: that one reply fails, not the
+    // connection. An Accepted (with the prompt's ids) fails its request as a whole.
+    if (auto it = requests_.find(id); accepted && it != requests_.end()) {
+      fail_request(id, it->second, too_large(bytes.size()));
+      return;
+    }
+    bytes = ipc::encode(
+        ipc::ServerFrame{id, ipc::Error{ipc::ErrorCode::kBadRequest, too_large(bytes.size())}});
+  }
+  queue_control(std::move(bytes));
+}
+
+std::string ShmConnection::too_large(size_t bytes) const {
+  return "a reply of " + std::to_string(bytes) + " bytes does not fit this client's ring (" +
+         std::to_string(endpoint_.max_frame_bytes()) +
+         " bytes at most per frame): ask for fewer logprobs or prompt ids, or connect with a "
+         "larger ring (--ipc-ring-bytes)";
+}
+
+void ShmConnection::queue_control(std::string bytes) {
+  // A client that sends commands and never reads its replies must not grow the daemon.
+  if (control_.size() >= kMaxQueuedReplies) {
+    overflowed_ = true;
+    return;
+  }
+  control_.push_back(std::move(bytes));
 }
 
 void ShmConnection::handle_frame(ipc::ClientFrame frame) {
@@ -117,7 +145,7 @@ void ShmConnection::handle_frame(ipc::ClientFrame frame) {
       status.settings.clear();
       bytes = ipc::encode(ipc::ServerFrame{id, std::move(status)});
     }
-    control_.push_back(std::move(bytes));
+    queue_control(std::move(bytes));
   } else if (auto* sleep = std::get_if<ipc::SleepCommand>(&frame.message)) {
     server_.engine().sleep(sleep->level);
     reply(id, ipc::Ack{});
@@ -138,8 +166,19 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
     refuse(ipc::ErrorCode::kStopping, "the daemon is stopping and takes no new requests");
     return;
   }
-  if (requests_.count(id) != 0) {
-    refuse(ipc::ErrorCode::kBadRequest, "the id is already in use on this connection");
+  if (auto running = requests_.find(id); running != requests_.end()) {
+    // One final reply per id: the running request ends with this Error (and no Finished);
+    // the new Submit is not taken.
+    if (!running->second.failed)
+      fail_request(id, running->second,
+                   "its id was reused by another Submit while it ran: both are refused (use a "
+                   "new id per request)");
+    return;
+  }
+  if (requests_.size() >= kMaxRequestsPerConnection) {
+    refuse(ipc::ErrorCode::kBadRequest,
+           "this connection already has " + std::to_string(requests_.size()) +
+               " requests open (the limit is " + std::to_string(kMaxRequestsPerConnection) + ")");
     return;
   }
   const int num_forms = static_cast<int>(!submit.messages.empty()) +
@@ -288,6 +327,11 @@ bool ShmConnection::send_frame(const std::string& bytes) {
 
 void ShmConnection::flush() {
   if (closing_) return;
+  if (overflowed_) {
+    close("the client left " + std::to_string(kMaxQueuedReplies) +
+          " replies unread and sent more commands (it does not read its ring)");
+    return;
+  }
   blocked_ = false;
   try {
     while (!control_.empty()) {
@@ -298,8 +342,15 @@ void ShmConnection::flush() {
       Request& request = it->second;
       if (!request.pending.token_ids.empty() || !request.pending.text.empty() ||
           !request.pending.reasoning.empty() || !request.pending.tool_calls.empty()) {
-        if (!send_frame(ipc::encode(ipc::ServerFrame{it->first, request.pending}))) return;
-        request.pending = {};
+        const std::string bytes = ipc::encode(ipc::ServerFrame{it->first, request.pending});
+        if (bytes.size() > endpoint_.max_frame_bytes()) {
+          // This request's output cannot be delivered (logprobs 1024 on a small ring, say):
+          // it alone fails, with the reason; the connection and its other requests go on.
+          fail_request(it->first, request, too_large(bytes.size()));
+        } else {
+          if (!send_frame(bytes)) return;
+          request.pending = {};
+        }
       }
       if (request.last) {
         if (!send_frame(ipc::encode(ipc::ServerFrame{it->first, *request.last}))) return;
@@ -324,6 +375,16 @@ void ShmConnection::flush() {
     return;
   }
   server_.check_drained();
+}
+
+void ShmConnection::fail_request(uint64_t client_id, Request& request, const std::string& why) {
+  log_warning("connection " + std::to_string(id_) + ": request " + std::to_string(client_id) +
+              " (engine request " + std::to_string(request.engine_id) + ") failed: " + why);
+  if (!request.engine_done) server_.engine().cancel(request.engine_id);
+  request.failed = true;
+  request.pending = {};
+  request.last =
+      ipc::Error{ipc::ErrorCode::kBadRequest, "request " + std::to_string(client_id) + ": " + why};
 }
 
 void ShmConnection::fail_connection(ipc::ErrorCode code, const std::string& message) {

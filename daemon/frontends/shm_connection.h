@@ -49,12 +49,12 @@ class ShmConnection {
  private:
   struct Request {
     RequestId engine_id = 0;
-    ipc::Delta pending;            // produced, not yet written to the ring
+    ipc::Delta pending;                      // produced, not yet written to the ring
     std::optional<ipc::ServerMessage> last;  // Finished or Error, after `pending`
-    bool engine_done = false;      // the engine sent on_finish
-    bool failed = false;           // an Error was decided here (slow reader)
-    bool stopped = false;          // a stop string matched: reported as stop, later ids dropped
-    int num_tokens = 0;            // ids passed to the client (up to the stop string)
+    bool engine_done = false;                // the engine sent on_finish
+    bool failed = false;                     // an Error was decided here (slow reader)
+    bool stopped = false;              // a stop string matched: reported as stop, later ids dropped
+    int num_tokens = 0;                // ids passed to the client (up to the stop string)
     std::unique_ptr<TextStream> text;  // null: token ids only
   };
 
@@ -64,6 +64,16 @@ class ShmConnection {
   void handle_submit(uint64_t id, ipc::Submit& submit);
   void reply(uint64_t id, ipc::ServerMessage message);
   void fail_connection(ipc::ErrorCode code, const std::string& message);
+  // Ends one request with an Error saying `why` (cancelling it in the engine); the engine's
+  // own finish is then dropped, so the client sees exactly one final reply.
+  void fail_request(uint64_t client_id, Request& request, const std::string& why);
+  void queue_control(std::string bytes);
+  std::string too_large(size_t bytes) const;
+
+  // Replies to commands (Status, Sleep, ...) a client may leave unread before it is dropped,
+  // and requests it may have open at once: each per-connection queue is bounded.
+  static constexpr size_t kMaxQueuedReplies = 256;
+  static constexpr size_t kMaxRequestsPerConnection = 1024;
   void flush();
   bool send_frame(const std::string& bytes);
 
@@ -77,9 +87,10 @@ class ShmConnection {
   uv_poll_t poll_{};
   bool hello_done_ = false;
   bool closing_ = false;
-  bool blocked_ = false;  // the client's ring was full at the last write
-  std::deque<std::string> control_;         // encoded command replies, in order
-  std::map<uint64_t, Request> requests_;    // by the client's frame id
+  bool blocked_ = false;                  // the client's ring was full at the last write
+  bool overflowed_ = false;               // kMaxQueuedReplies were unread when another command came
+  std::deque<std::string> control_;       // encoded command replies, in order
+  std::map<uint64_t, Request> requests_;  // by the client's frame id
   std::string scratch_;
   uint64_t num_frames_received_ = 0;
 };

@@ -1,5 +1,6 @@
 #include "daemon/frontends/shm_server.h"
 
+#include <grp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,24 +26,62 @@ ShmServer::ShmServer(uv_loop_t* loop, Engine& engine, ShmServerOptions options)
   notifier_ = std::make_shared<LoopNotifier>(async_);
 }
 
-ShmServer::~ShmServer() { close(); }
+ShmServer::~ShmServer() {
+  close();
+}
 
 void ShmServer::start() {
-  listen_fd_ = ipc::listen_unix(options_.socket_path, options_.socket_mode);
+  const mode_t mode = options_.allow_other_users ? 0666 : options_.socket_mode;
+  listen_fd_ = ipc::listen_unix(options_.socket_path, mode);
+  socket_file_ = ipc::socket_file_id(options_.socket_path);
+  std::string access = "its own user (uid " + std::to_string(::geteuid()) + ") and root";
+  if (options_.allow_other_users) {
+    access = "every local user (allow_other_users)";
+  } else if (!options_.socket_group.empty()) {
+    std::vector<char> buffer(16384);
+    group record{};
+    group* found = nullptr;
+    ::getgrnam_r(options_.socket_group.c_str(), &record, buffer.data(), buffer.size(), &found);
+    if (found == nullptr) {
+      log_notice("group '" + options_.socket_group + "' does not exist: only " + access +
+                 " may connect on " + options_.socket_path);
+    } else if (::chown(options_.socket_path.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0) {
+      log_warning("cannot give " + options_.socket_path + " to group '" + options_.socket_group +
+                  "' (" + std::strerror(errno) + "): only " + access + " may connect");
+    } else {
+      group_id_ = found->gr_gid;
+      access += " and members of group '" + options_.socket_group + "'";
+    }
+  }
   uv_poll_init(loop_, &listen_poll_, listen_fd_);
   listen_poll_.data = this;
   uv_poll_start(&listen_poll_, UV_READABLE, &ShmServer::on_listen);
+  uv_timer_init(loop_, &accept_backoff_);
+  accept_backoff_.data = this;
   listening_ = true;
-  log_info("listening on " + options_.socket_path);
+  log_info("listening on " + options_.socket_path + " for " + access);
 }
 
 void ShmServer::on_listen(uv_poll_t* handle, int status, int) {
   auto* self = static_cast<ShmServer*>(handle->data);
   if (status < 0) {
-    log_error(std::string("client socket: ") + uv_strerror(status));
+    self->log_rate_limited(std::string("client socket: ") + uv_strerror(status));
     return;
   }
   self->accept_all();
+}
+
+void ShmServer::log_rate_limited(const std::string& line) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_log_ < std::chrono::seconds(1)) {
+    ++lines_held_back_;
+    return;
+  }
+  log_warning(lines_held_back_ == 0 ? line
+                                    : line + " (" + std::to_string(lines_held_back_) +
+                                          " more such lines in the last second held back)");
+  last_log_ = now;
+  lines_held_back_ = 0;
 }
 
 void ShmServer::accept_all() {
@@ -50,12 +89,48 @@ void ShmServer::accept_all() {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        log_warning(std::string("accept on ") + options_.socket_path + ": " + std::strerror(errno));
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      const int error = errno;
+      log_rate_limited(std::string("accept on ") + options_.socket_path + ": " +
+                       std::strerror(error) +
+                       (error == EMFILE || error == ENFILE ? "; accepting again in 250 ms" : ""));
+      if ((error == EMFILE || error == ENFILE) && !accept_paused_) {
+        // The pending connection stays in the backlog: stop watching the listener (it would
+        // wake us at once, forever) until a descriptor may have come free.
+        accept_paused_ = true;
+        uv_poll_stop(&listen_poll_);
+        uv_timer_start(
+            &accept_backoff_,
+            [](uv_timer_t* timer) {
+              auto* self = static_cast<ShmServer*>(timer->data);
+              self->accept_paused_ = false;
+              if (self->listening_)
+                uv_poll_start(&self->listen_poll_, UV_READABLE, &ShmServer::on_listen);
+            },
+            250, 0);
+      }
       return;
     }
     accept_one(fd);
   }
+}
+
+std::string ShmServer::access_refusal(int fd, const ipc::PeerCredentials& peer) const {
+  if (options_.allow_other_users || peer.uid == ::geteuid() || peer.uid == 0) return {};
+  if (group_id_) {
+    if (peer.gid == *group_id_) return {};
+    try {
+      for (gid_t gid : ipc::peer_groups(fd)) {
+        if (gid == *group_id_) return {};
+      }
+    } catch (const std::exception&) {
+      // Without the peer's groups only its primary group counts.
+    }
+  }
+  return "uid " + std::to_string(peer.uid) + " may not use this daemon: only uid " +
+         std::to_string(::geteuid()) + ", root" +
+         (group_id_ ? " and members of group '" + options_.socket_group + "'" : std::string()) +
+         " may (allow_other_users opens it to everyone)";
 }
 
 void ShmServer::accept_one(int fd) {
@@ -69,11 +144,13 @@ void ShmServer::accept_one(int fd) {
   }
   const uint64_t id = next_connection_id_++;
   try {
-    if (!options_.allow_other_users && peer.uid != ::geteuid() && peer.uid != 0) {
-      const std::string why = "uid " + std::to_string(peer.uid) +
-                              " may not connect (allow_other_users is off; the daemon runs as uid " +
-                              std::to_string(::geteuid()) + ")";
-      log_warning("refusing pid " + std::to_string(peer.pid) + ": " + why);
+    std::string why = access_refusal(fd, peer);
+    if (why.empty() && options_.max_connections > 0 &&
+        num_connections() >= options_.max_connections)
+      why = "too many connections (the limit is " + std::to_string(options_.max_connections) +
+            ", ipc_max_connections)";
+    if (!why.empty()) {
+      log_rate_limited("refusing pid " + std::to_string(peer.pid) + ": " + why);
       ipc::send_refusal(fd, why);
       ::close(fd);
       return;
@@ -81,8 +158,8 @@ void ShmServer::accept_one(int fd) {
     std::random_device random;
     const std::string name = "mmd-" + std::to_string(::getpid()) + "-" + std::to_string(id) + "-" +
                              std::to_string(random());
-    ipc::ShmSegment segment = ipc::ShmSegment::create(
-        name, options_.to_daemon_ring_bytes, options_.to_client_ring_bytes, peer.uid);
+    ipc::ShmSegment segment = ipc::ShmSegment::create(name, options_.to_daemon_ring_bytes,
+                                                      options_.to_client_ring_bytes, peer.uid);
     // The client maps the descriptor we pass, not the name: remove the name before anything
     // else, so that no crash of either side can leave the segment behind.
     segment.unlink();
@@ -161,8 +238,10 @@ void ShmServer::close() {
   if (listening_) {
     uv_poll_stop(&listen_poll_);
     uv_close(reinterpret_cast<uv_handle_t*>(&listen_poll_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&accept_backoff_), nullptr);
     ::close(listen_fd_);
-    ::unlink(options_.socket_path.c_str());
+    // Only our own socket file: a daemon started since on the same path keeps its socket.
+    ipc::unlink_socket_file_if(options_.socket_path, socket_file_);
     listening_ = false;
   }
   notifier_->detach();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -18,6 +19,7 @@
 #include "daemon/frontends/request_mapping.h"
 #include "daemon/frontends/text_adapter.h"
 #include "ipc/protocol.h"
+#include "ipc/unix_socket.h"
 
 namespace mm {
 
@@ -26,8 +28,13 @@ class ShmConnection;
 
 struct ShmServerOptions {
   std::string socket_path;
-  mode_t socket_mode = 0666;  // who may connect is decided by the peer check below
-  bool allow_other_users = true;  // false: only the daemon's own user and root
+  // Who may connect: the daemon's own user, root, and members of `socket_group` (the socket
+  // file is given to that group, mode 0660, and each peer's groups are checked as well);
+  // `allow_other_users` opens it to every local user (mode 0666).
+  mode_t socket_mode = 0660;
+  std::string socket_group = "mmd";  // empty or missing on the system: owner and root only
+  bool allow_other_users = false;
+  int max_connections = 256;  // one more is refused with a reason; 0: no limit
   uint64_t to_daemon_ring_bytes = 2 * 1024 * 1024;  // a 200k-token prompt of 5-byte ids fits
   uint64_t to_client_ring_bytes = 1024 * 1024;
   int max_unread_tokens = 4096;  // per request, beyond what the ring holds
@@ -74,13 +81,25 @@ class ShmServer {
   static void on_async(uv_async_t* handle);
   void accept_all();
   void accept_one(int fd);
+  // Empty when `peer` may connect, else why not.
+  std::string access_refusal(int fd, const ipc::PeerCredentials& peer) const;
+  // At most one line a second; the ones held back are counted in the next.
+  void log_rate_limited(const std::string& line);
 
   uv_loop_t* loop_;
   Engine& engine_;
   ShmServerOptions options_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   int listen_fd_ = -1;
+  ipc::SocketFileId socket_file_{};
   uv_poll_t listen_poll_{};
+  // Out of descriptors: accepting pauses on this timer instead of spinning on a readable
+  // listener it cannot take connections from.
+  uv_timer_t accept_backoff_{};
+  bool accept_paused_ = false;
+  std::optional<gid_t> group_id_;  // socket_group, when it exists
+  std::chrono::steady_clock::time_point last_log_{};
+  uint64_t lines_held_back_ = 0;
   uv_async_t* async_ = nullptr;  // heap: freed in its close callback
   std::shared_ptr<LoopNotifier> notifier_;
   std::unordered_map<uint64_t, ShmConnection*> connections_;

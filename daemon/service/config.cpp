@@ -64,7 +64,12 @@ std::vector<Option> options_of(DaemonConfig& c) {
       {"idle-sleep-level", &c.idle_sleep_level, "LEVEL", "1: free KV and weights; 2: also unmap"},
       {"socket", &c.socket, "PATH", "client socket path"},
       {"bus", &c.bus, "BUS", "D-Bus: auto, system, session, none or an address"},
-      {"allow-other-users", &c.allow_other_users, "", "let users other than mmd's connect"},
+      {"socket-group", &c.socket_group, "GROUP",
+       "group whose members may use the socket besides mmd's user and root"},
+      {"allow-other-users", &c.allow_other_users, "",
+       "open the socket to every local user (default: owner, root, --socket-group)"},
+      {"ipc-max-connections", &c.ipc_max_connections, "N",
+       "shared-memory clients at once (0: no cap)"},
       {"kv-block-size", &c.kv_block_size, "TOKENS", "tokens per KV block"},
       {"num-kv-blocks", &c.num_kv_blocks, "BLOCKS", "KV pool cap in blocks"},
       {"device", &c.device, "DEVICE", "compute backend: cpu, cuda or cuda:N"},
@@ -257,6 +262,7 @@ void validate(const DaemonConfig& c) {
   require(c.http_header_timeout_seconds > 0.0, "--http-header-timeout must be positive");
   require(c.http_body_timeout_seconds > 0.0, "--http-body-timeout must be positive");
   require(c.http_max_connections >= 0, "--http-max-connections must be 0 or more");
+  require(c.ipc_max_connections >= 0, "--ipc-max-connections must be 0 or more");
   require(c.max_waiting_requests >= 0, "--max-waiting-requests must not be negative");
   const std::vector<std::string> dtypes = {"auto", "bfloat16", "bf16",
                                            "fp8",  "fp8_e4m3", "float32"};

@@ -37,7 +37,9 @@ struct DaemonConfig {
   int idle_sleep_level = 1;
   std::string socket = "/run/mmd/mmd.sock";
   std::string bus = "auto";  // D-Bus: auto, system, session, none or a unix: address
-  bool allow_other_users = true;
+  std::string socket_group = "mmd";  // its members may connect besides the owner and root
+  bool allow_other_users = false;    // true: every local user may
+  int ipc_max_connections = 256;
   int kv_block_size = 16;
   int num_kv_blocks = 4096;
   std::string device = "cpu";             // compute backend: cpu, cuda or cuda:N

@@ -58,6 +58,8 @@ int Daemon::run() {
   ShmServerOptions options;
   options.socket_path = config_.socket;
   options.allow_other_users = config_.allow_other_users;
+  options.socket_group = config_.socket_group;
+  options.max_connections = config_.ipc_max_connections;
   options.to_client_ring_bytes = config_.ipc_ring_bytes;
   options.max_unread_tokens = config_.ipc_max_unread_tokens;
   options.served_model_name = setup_.served_model_name;

@@ -46,6 +46,7 @@ class ModelText : public TextAdapter {
   std::vector<int32_t> encode_prompt(const std::string& prompt) override;
   text::ChatPrompt render_chat(const text::ChatRequest& request) override;
   std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) override;
+  int32_t vocab_size() const override { return tokenizer_.vocab_size(); }
   std::string token_bytes(int32_t id) override;
   std::string decode(std::span<const int32_t> ids) override;
 

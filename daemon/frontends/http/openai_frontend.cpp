@@ -472,7 +472,7 @@ void OpenAiFrontend::queue_work(http::HttpConnection& connection, const http::Ht
   work->connection_id = connection.id();
   work->kind = kind;
   work->path = request.path;
-  work->body = request.body;
+  work->body = request.body;  // copied once; the worker frees it
   work->cors = pending_cors_;
   work->req.data = work.get();
   Work* raw = work.get();
