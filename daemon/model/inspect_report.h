@@ -1,6 +1,7 @@
 // What `mmctl inspect` shows about a checkpoint: dimensions, the precision map in the style
 // of the model cards, sizes, KV cost per token, and whether the checkpoint loads. Built from
-// headers only (no weight data is read beyond a few index tensors). Plain value type.
+// headers, a few index tensors and one pass over the scale and norm tensors (check_weight_values);
+// no weight data. Plain value type.
 #pragma once
 
 #include <cstdint>
