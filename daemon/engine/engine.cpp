@@ -250,7 +250,18 @@ void Engine::apply_cancels(std::vector<Finish>& finishes) {
 }
 
 void Engine::step(std::vector<Finish>& finishes) {
+  const int64_t queries_before = scheduler_->num_prefix_query_tokens();
+  const int64_t hits_before = scheduler_->num_prefix_hit_tokens();
   const SchedulerOutput out = scheduler_->schedule();
+  {
+    // Added per step, not copied from the scheduler: sleep drops the scheduler with the pool,
+    // and /metrics exports these as counters since start.
+    std::lock_guard lock(mutex_);
+    status_.prefix_query_tokens_total +=
+        static_cast<uint64_t>(scheduler_->num_prefix_query_tokens() - queries_before);
+    status_.prefix_hit_tokens_total +=
+        static_cast<uint64_t>(scheduler_->num_prefix_hit_tokens() - hits_before);
+  }
   if (out.scheduled.empty()) return;
   const int block_size = pool_->block_size();
   ForwardBatch batch;
@@ -483,10 +494,6 @@ void Engine::run() {
       status_.num_kv_blocks_used = pool_ ? pool_->num_used_blocks() : 0;
       status_.num_kv_blocks_cached = pool_ ? pool_->num_cached_blocks() : 0;
       status_.num_kv_blocks_allocated = pool_ ? pool_->num_blocks() : 0;
-      if (scheduler_) {
-        status_.prefix_query_tokens_total = scheduler_->num_prefix_query_tokens();
-        status_.prefix_hit_tokens_total = scheduler_->num_prefix_hit_tokens();
-      }
     }
     for (Finish& f : finishes)
       f.sink->on_finish(f.id, f.reason, f.usage, f.message);

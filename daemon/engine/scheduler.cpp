@@ -39,28 +39,49 @@ std::optional<AdmissionError> Scheduler::add(SeqId id, std::vector<int32_t> prom
   return std::nullopt;
 }
 
-void Scheduler::admit_cached_prefix(Sequence& seq) {
-  if (!config_.enable_prefix_caching) return;
+Scheduler::CachedPrefix Scheduler::find_cached_prefix(const Sequence& seq) const {
+  CachedPrefix prefix;
+  if (!config_.enable_prefix_caching) return prefix;
   const int block_size = pool_.block_size();
   // At least one token must be computed to produce logits, so the last token is never served
   // from the cache.
   const int max_cached_blocks = (static_cast<int>(seq.token_ids.size()) - 1) / block_size;
   BlockHash hash = root_hash(config_.cache_salt);
-  std::vector<BlockId> hits;
-  std::vector<BlockHash> hashes;
   for (int b = 0; b < max_cached_blocks; ++b) {
     hash = chain_block_hash(hash, std::span(seq.token_ids).subspan(b * block_size, block_size));
     auto block = pool_.lookup(hash);
     if (!block) break;
-    hits.push_back(*block);
-    hashes.push_back(hash);
+    prefix.blocks.push_back(*block);
+    prefix.hashes.push_back(hash);
   }
+  return prefix;
+}
+
+bool Scheduler::admit(Sequence& seq, int budget) {
+  CachedPrefix prefix = find_cached_prefix(seq);
+  const int block_size = pool_.block_size();
+  const int cached_tokens = static_cast<int>(prefix.blocks.size()) * block_size;
+  const int num_tokens = std::min(static_cast<int>(seq.token_ids.size()) - cached_tokens, budget);
+  const int needed =
+      blocks_for(cached_tokens + num_tokens) - static_cast<int>(prefix.blocks.size());
+  // Hits still in the free queue stop being allocatable once taken.
+  const auto free_hits = std::count_if(prefix.blocks.begin(), prefix.blocks.end(),
+                                       [&](BlockId block) { return pool_.ref_count(block) == 0; });
+  // Decided before anything is taken: a refused admission leaves the free queue's order and
+  // the prefix-cache counters as they were, and is simply tried again next step.
+  if (!pool_.can_allocate(needed + static_cast<int>(free_hits))) return false;
+  pool_.touch(prefix.blocks);
+  seq.block_table = std::move(prefix.blocks);
+  seq.block_hashes = std::move(prefix.hashes);
+  seq.num_computed_tokens = cached_tokens;
+  if (!reserve_blocks(seq, num_tokens)) {  // cannot happen after can_allocate; stay safe
+    release(seq);
+    return false;
+  }
+  // Counted once per admission (a recompute after preemption is a new admission).
   num_prefix_query_tokens_ += static_cast<int64_t>(seq.token_ids.size());
-  num_prefix_hit_tokens_ += static_cast<int64_t>(hits.size()) * block_size;
-  pool_.touch(hits);
-  seq.block_table = std::move(hits);
-  seq.block_hashes = std::move(hashes);
-  seq.num_computed_tokens = static_cast<int>(seq.block_table.size()) * block_size;
+  num_prefix_hit_tokens_ += cached_tokens;
+  return true;
 }
 
 bool Scheduler::reserve_blocks(Sequence& seq, int num_tokens) {
@@ -139,13 +160,9 @@ SchedulerOutput Scheduler::schedule() {
          static_cast<int>(running_.size()) < config_.max_num_seqs) {
     const auto it = waiting_.begin();
     Sequence& seq = sequences_.at(it->second);
-    admit_cached_prefix(seq);
-    const int remaining = static_cast<int>(seq.token_ids.size()) - seq.num_computed_tokens;
-    const int num_tokens = std::min(remaining, budget);
-    if (!reserve_blocks(seq, num_tokens)) {
-      release(seq);  // hands back the prefix hits it had taken
-      break;
-    }
+    if (!admit(seq, budget)) break;
+    const int num_tokens =
+        std::min(static_cast<int>(seq.token_ids.size()) - seq.num_computed_tokens, budget);
     running_.emplace(it->first, it->second);
     waiting_.erase(it);
     scheduled_index[seq.id] = out.scheduled.size();

@@ -69,7 +69,8 @@ class Scheduler {
   int num_running() const { return static_cast<int>(running_.size()); }
   int num_waiting() const { return static_cast<int>(waiting_.size()); }
   bool has_work() const { return !running_.empty() || !waiting_.empty(); }
-  // Prefix-cache accounting over admissions: tokens looked up, tokens found.
+  // Prefix-cache accounting, once per admission: tokens looked up, tokens found. A refused
+  // admission counts nothing.
   int64_t num_prefix_query_tokens() const { return num_prefix_query_tokens_; }
   int64_t num_prefix_hit_tokens() const { return num_prefix_hit_tokens_; }
 
@@ -92,8 +93,16 @@ class Scheduler {
   };
   using QueueKey = std::pair<int, uint64_t>;  // (priority, arrival): smaller runs first
 
+  struct CachedPrefix {
+    std::vector<BlockId> blocks;  // leading full blocks found in the cache, not yet taken
+    std::vector<BlockHash> hashes;
+  };
+
   int blocks_for(int num_tokens) const;
-  void admit_cached_prefix(Sequence& seq);
+  CachedPrefix find_cached_prefix(const Sequence& seq) const;
+  // Takes the cached prefix and blocks for the first `budget` tokens, or, when the pool
+  // cannot give them, touches nothing and returns false.
+  bool admit(Sequence& seq, int budget);
   bool reserve_blocks(Sequence& seq, int num_tokens);
   void release(Sequence& seq);
   void cache_blocks(Sequence& seq);

@@ -73,26 +73,7 @@ TEST(Scheduler, ChunkedPrefillThenDecodeInterleaves) {
   EXPECT_EQ(s3.scheduled[1].start_position, 3);
 }
 
-TEST(Scheduler, DecodesGoBeforePrefillChunks) {
-  BlockPool pool(pool_of(16));
-  Scheduler scheduler({.max_num_batched_tokens = 4, .max_num_seqs = 4}, pool);
-  scheduler.add(1, tokens(12), 64);  // long prompt, admitted first
-  scheduler.add(2, tokens(2), 64);
-  SchedulerOutput s1 = scheduler.schedule();  // seq 1 tokens 0-3
-  scheduler.step_done(s1, sample_all(s1));
-  // Force seq 2 in: with budget 4, seq 1 takes 4 more; seq 2 still waits.
-  SchedulerOutput s2 = scheduler.schedule();
-  scheduler.step_done(s2, sample_all(s2));
-  SchedulerOutput s3 = scheduler.schedule();  // seq 1 tokens 8-11 -> logits
-  scheduler.step_done(s3, sample_all(s3));
-  SchedulerOutput s4 = scheduler.schedule();
-  // seq 1 now decodes (1 token) first; seq 2 gets the remaining 3 of the budget.
-  ASSERT_EQ(s4.scheduled.size(), 2u);
-  EXPECT_EQ(s4.scheduled[0].id, 1);
-  EXPECT_EQ(s4.scheduled[0].num_tokens, 1);
-  EXPECT_EQ(s4.scheduled[1].id, 2);
-  EXPECT_EQ(s4.scheduled[1].num_tokens, 2);
-}
+// DecodesGoBeforePrefillChunks: scheduler_free_queue_test.cpp, with a per-step timeline.
 
 TEST(Scheduler, RejectsWhatCanNeverFit) {
   BlockPool pool(pool_of(4));  // 16 tokens

@@ -1,9 +1,16 @@
 // The engine's step loop on a real tiny checkpoint: batching, preemption, prefix caching,
 // cancellation, idle blocking, sleep and wake, seeds, stop conditions and request errors.
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
+#include <sstream>
 
 #include "daemon/engine/engine.h"
 
@@ -17,6 +24,7 @@ class CollectingSink : public RequestSink {
   void on_token(RequestId, const SampleResult& token) override {
     std::lock_guard lock(mutex_);
     tokens_.push_back(token.token_id);
+    cv_.notify_all();
   }
   void on_finish(RequestId, FinishReason reason, const Usage& usage,
                  const std::string& message) override {
@@ -34,6 +42,12 @@ class CollectingSink : public RequestSink {
   std::vector<int32_t> tokens() const {
     std::lock_guard lock(mutex_);
     return tokens_;
+  }
+  // Bounded: a request that never streams fails the test instead of hanging it.
+  bool wait_for_tokens(size_t count, std::chrono::milliseconds timeout = 60s) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return done_ || tokens_.size() >= count; }) &&
+           tokens_.size() >= count;
   }
   size_t num_tokens() const {
     std::lock_guard lock(mutex_);
@@ -165,26 +179,108 @@ TEST(EngineLoop, CancelFreesTheBlocks) {
   ASSERT_TRUE(engine.wait_ready(60s));
   auto sink = std::make_shared<CollectingSink>();
   const RequestId id = engine.submit(greedy_request(prompt_of(40, 2), 200), sink);
-  while (sink->num_tokens() < 2)
-    std::this_thread::yield();
+  ASSERT_TRUE(sink->wait_for_tokens(2)) << "no tokens streamed";
+  // The step that sent the first token has published its status: the request holds its
+  // 40-token prompt's blocks, so a status that never counted blocks cannot pass below.
+  EXPECT_GE(engine.status().num_kv_blocks_used, 10);
+  EXPECT_EQ(engine.status().num_running, 1);
   engine.cancel(id);
   ASSERT_TRUE(sink->wait());
   EXPECT_EQ(sink->reason(), FinishReason::kCancelled);
   EXPECT_LT(sink->tokens().size(), 200u);
-  // The status is published after the step that applied the cancel.
-  for (int i = 0; i < 1000 && engine.status().num_kv_blocks_used != 0; ++i)
-    std::this_thread::yield();
+  // The engine publishes its status before it tells the sinks, so no polling here: the
+  // blocks are back by the time the sink hears of the cancel.
   EXPECT_EQ(engine.status().num_kv_blocks_used, 0);
   EXPECT_EQ(engine.status().num_running, 0);
 }
 
+// Context switches (voluntary and not) of each thread of this process, by thread id.
+std::map<pid_t, long> context_switches() {
+  std::map<pid_t, long> out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream status(task.path() / "status");
+    long total = 0;
+    for (std::string line; std::getline(status, line);) {
+      std::istringstream fields(line);
+      std::string key;
+      long value = 0;
+      if (fields >> key >> value &&
+          (key == "voluntary_ctxt_switches:" || key == "nonvoluntary_ctxt_switches:"))
+        total += value;
+    }
+    out[static_cast<pid_t>(std::stol(task.path().filename().string()))] = total;
+  }
+  return out;
+}
+
+// Idle means blocked: not stepping (num_steps) and not waking up either, which a loop that
+// polls without stepping would do. Every thread but this one (the engine's and the runner's
+// workers) is counted over an idle half second; a 10 ms poller run alongside shows that the
+// count sees wake-ups.
 TEST(EngineLoop, IdleEngineDoesNotStep) {
   Engine engine(tiny_options());
   ASSERT_TRUE(engine.wait_ready(60s));
   run_alone(engine, greedy_request(prompt_of(5, 1), 3));
+  std::this_thread::sleep_for(200ms);  // the runner's workers spin briefly, then block
   const uint64_t steps = engine.status().num_steps;
-  std::this_thread::sleep_for(300ms);
+  std::atomic<bool> stop_poller{false};
+  std::atomic<pid_t> poller_tid{0};
+  std::thread poller([&] {
+    poller_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    while (!stop_poller)
+      std::this_thread::sleep_for(10ms);
+  });
+  while (poller_tid == 0)
+    std::this_thread::yield();
+  const auto before = context_switches();
+  std::this_thread::sleep_for(500ms);
+  const auto after = context_switches();
+  stop_poller = true;
+  poller.join();
+
   EXPECT_EQ(engine.status().num_steps, steps);
+  const auto self = static_cast<pid_t>(::syscall(SYS_gettid));
+  long woken = 0;
+  std::string report;
+  for (const auto& [tid, count] : after) {
+    const long delta = count - (before.contains(tid) ? before.at(tid) : 0);
+    if (tid == poller_tid) {
+      EXPECT_GE(delta, 20) << "the probe missed a thread that wakes every 10 ms";
+    } else if (tid != self) {
+      woken += delta;
+      report += " " + std::to_string(tid) + ":" + std::to_string(delta);
+    }
+  }
+  EXPECT_GE(after.size(), 3u);  // this thread, the poller and at least the engine's
+  EXPECT_EQ(woken, 0) << "context switches of the idle engine's threads:" << report;
+}
+
+bool wait_for_state(Engine& engine, EngineState state, std::chrono::milliseconds timeout = 60s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (engine.status().state != state) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// /metrics exports the prefix-cache counts as counters since start: sleeping drops the
+// scheduler and its cache, not the counts.
+TEST(EngineLoop, PrefixCacheCountersSurviveSleepAndWake) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  run_alone(engine, greedy_request(prompt_of(21, 5), 4));
+  run_alone(engine, greedy_request(prompt_of(21, 5), 4));  // 5 full blocks of 4 hit
+  EXPECT_EQ(engine.status().prefix_query_tokens_total, 42u);
+  EXPECT_EQ(engine.status().prefix_hit_tokens_total, 20u);
+  engine.sleep(1);
+  ASSERT_TRUE(wait_for_state(engine, EngineState::kSleeping));
+  EXPECT_EQ(engine.status().prefix_query_tokens_total, 42u);
+  // Woken by the request; the cache is empty now, so nothing more hits.
+  run_alone(engine, greedy_request(prompt_of(21, 5), 4));
+  EXPECT_EQ(engine.status().state, EngineState::kReady);
+  EXPECT_EQ(engine.status().prefix_query_tokens_total, 63u);
+  EXPECT_EQ(engine.status().prefix_hit_tokens_total, 20u);
 }
 
 TEST(EngineLoop, SleepAndWakeKeepTheOutput) {
@@ -301,8 +397,7 @@ TEST(EngineLoop, StopEndsInFlightRequests) {
     Engine engine(tiny_options());
     ASSERT_TRUE(engine.wait_ready(60s));
     engine.submit(greedy_request(prompt_of(10, 1), 250), sink);
-    while (sink->num_tokens() < 1)
-      std::this_thread::yield();
+    ASSERT_TRUE(sink->wait_for_tokens(1));
     engine.stop("shutting down for the test");
   }
   ASSERT_TRUE(sink->wait(1s));
