@@ -329,6 +329,9 @@ def build(corpus):
     add("dtype-fp8-scale-as-i32", "fp8", "an FP8 block scale stored as I32",
         ["model.safetensors", "weight_scale_inv", "dtype I32"],
         shard_edit("fp8", lambda s: set_field(first(s, "q_proj.weight_scale_inv"), "dtype", "I32")(s)))
+    add("embedding-f16", "bf16", "the embedding relabelled F16 (mmd runs BF16 embeddings only)",
+        ["model.safetensors", "model.embed_tokens.weight", "must be BF16"],
+        shard_edit("bf16", set_field("model.embed_tokens.weight", "dtype", "F16")))
     add("shape-byte-mismatch", "bf16", "a norm's shape doubled",
         ["model.safetensors", norm, "bytes"], shard_edit("bf16", set_field(norm, "shape", [256])))
     add("shape-wrong-for-model", "bf16", "a norm reshaped [64, 2]",

@@ -7,7 +7,11 @@
 
 #include "client/mmctl/exit_codes.h"
 #include "client/mmctl/human_format.h"
+#include "daemon/model/checkpoint.h"
 #include "daemon/model/inspect_report.h"
+#include "daemon/model/model_weights.h"
+#include "daemon/model/quant_config.h"
+#include "daemon/model/weight_packing.h"
 #include "daemon/service/model_text_files.h"
 
 namespace mm {
@@ -19,6 +23,22 @@ struct TextReport {
   int32_t vocab_size = 0;
   std::string chat_template;  // where it came from
 };
+
+// What the model runner refuses before packing (weight_packing.h: the embedding's dtype, KV
+// scales, int4 layouts): mmd's load fails on these, so inspect does too.
+void inspect_runnable(InspectReport& report) {
+  if (!report.valid) return;
+  try {
+    const Checkpoint checkpoint(report.folder);
+    const std::string config_file = (std::filesystem::path(report.folder) / "config.json").string();
+    const std::string text = checkpoint.read_text_file("config.json").value_or("");
+    const QuantConfig quant = QuantConfig::parse(text, config_file);
+    check_runnable(checkpoint, bind_model_weights(checkpoint, *report.config, quant));
+  } catch (const std::exception& error) {
+    report.valid = false;
+    report.error = error.what();
+  }
+}
 
 // mmd refuses to start when these fail (daemon/service/model_text_files.h); so does inspect.
 void inspect_text_files(InspectReport& report, TextReport& text,
@@ -197,6 +217,7 @@ int run_inspect_command(const std::vector<std::string>& args, std::ostream& out,
     return kExitUsage;
   }
   InspectReport report = inspect_checkpoint(paths.front());
+  inspect_runnable(report);
   TextReport text;
   inspect_text_files(report, text, chat_template_file);
   if (json) {

@@ -79,6 +79,7 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const std::filesystem::path& fold
   const ModelWeights weights = bind_model_weights(checkpoint, config, quant);
   // Before anything is packed: a NaN scale would otherwise load and generate garbage.
   check_weight_values(checkpoint, weights);
+  check_runnable(checkpoint, weights);
   std::unique_ptr<Backend> backend;
   try {
     backend = make_backend(options.device, options.num_threads);

@@ -27,6 +27,13 @@ PackedLinear pack_int8(const Checkpoint& checkpoint, const LinearWeights& linear
 // the CPU kernels run.
 PackedLinear pack_linear(const Checkpoint& checkpoint, const LinearWeights& linear);
 
+// What ModelRunner::load refuses in a checkpoint that binds, checked before anything is packed
+// and without packing: an embedding that is not BF16, per-head or non-positive KV scales, int4
+// layouts the kernels cannot decode, int4 scales that are not exact BF16, FP8 or INT8 scale
+// strategies the kernels lack. Reads only headers and the int4 and KV scales. Throws LoadError
+// with the message the load gives; `mmctl inspect` runs it too.
+void check_runnable(const Checkpoint& checkpoint, const ModelWeights& weights);
+
 // A 1-D float tensor (norm gains, biases, KV scales) as f32.
 std::vector<float> load_f32_vector(const Checkpoint& checkpoint, TensorRef ref);
 
