@@ -163,7 +163,8 @@ int main(int argc, char** argv) {
           mm::ModelTextOptions{.model = config.model,
                                .chat_template_file = config.chat_template,
                                .reasoning_parser = config.reasoning_parser,
-                               .enable_auto_tool_choice = config.enable_auto_tool_choice});
+                               .enable_auto_tool_choice = config.enable_auto_tool_choice,
+                               .max_prompt_bytes = config.max_prompt_bytes});
       mm::log_info("chat template: " + text->template_source());
       setup.engine.settings.push_back(mm::chat_template_setting(config, text->template_source()));
       // MiniMax ends every message with [e~[ (minimax-m2.md §4.3): always a stop token.

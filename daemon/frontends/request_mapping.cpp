@@ -101,6 +101,9 @@ RequestError bad(const std::string& field, const std::string& what) {
 
 // vLLM's default --max-logprobs.
 constexpr int kMaxLogprobs = 20;
+constexpr size_t kMaxStopStrings = 256;
+constexpr size_t kMaxStopStringBytes = 4096;
+constexpr size_t kMaxStopTokenIds = 4096;
 
 std::optional<RequestError> check_ids(const std::vector<int32_t>& ids, const std::string& field) {
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -142,12 +145,24 @@ std::optional<RequestError> check_sampling_options(const ipc::SamplingOptions& o
   if (o.logprobs < -1 || o.logprobs > kMaxLogprobs)
     return bad("logprobs", "must be -1 (none) or in [0, " + std::to_string(kMaxLogprobs) +
                                "], got " + std::to_string(o.logprobs));
-  for (const std::string& s : o.stop) {
-    if (s.empty()) return bad("stop", "cannot contain an empty string");
+  // Every stop string is matched against every token's text: a million of them froze the
+  // daemon for seconds. OpenAI takes 4; these bounds are far above what clients send.
+  for (const auto& [list, field] :
+       {std::pair{&o.stop, "stop"}, std::pair{&o.bad_words, "bad_words"}}) {
+    if (list->size() > kMaxStopStrings)
+      return bad(field, "holds " + std::to_string(list->size()) + " strings; at most " +
+                            std::to_string(kMaxStopStrings) + " are taken");
+    for (const std::string& s : *list) {
+      if (s.empty()) return bad(field, "cannot contain an empty string");
+      if (s.size() > kMaxStopStringBytes)
+        return bad(field, "holds a string of " + std::to_string(s.size()) + " bytes; at most " +
+                              std::to_string(kMaxStopStringBytes) + " are taken");
+    }
   }
-  for (const std::string& s : o.bad_words) {
-    if (s.empty()) return bad("bad_words", "cannot contain an empty string");
-  }
+  if (o.stop_token_ids.size() > kMaxStopTokenIds)
+    return bad("stop_token_ids", "holds " + std::to_string(o.stop_token_ids.size()) +
+                                     " ids; at most " + std::to_string(kMaxStopTokenIds) +
+                                     " are taken");
   if (auto error = check_ids(o.stop_token_ids, "stop_token_ids")) return error;
   if (auto error = check_ids(o.allowed_token_ids, "allowed_token_ids")) return error;
   for (const auto& [token, bias] : o.logit_bias) {

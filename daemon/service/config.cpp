@@ -70,6 +70,8 @@ std::vector<Option> options_of(DaemonConfig& c) {
        "open the socket to every local user (default: owner, root, --socket-group)"},
       {"ipc-max-connections", &c.ipc_max_connections, "N",
        "shared-memory clients at once (0: no cap)"},
+      {"max-prompt-bytes", &c.max_prompt_bytes, "BYTES",
+       "text one prompt or chat may hold before tokenizing (0: no cap)"},
       {"kv-block-size", &c.kv_block_size, "TOKENS", "tokens per KV block"},
       {"num-kv-blocks", &c.num_kv_blocks, "BLOCKS", "KV pool cap in blocks"},
       {"device", &c.device, "DEVICE", "compute backend: cpu, cuda or cuda:N"},

@@ -36,10 +36,11 @@ struct DaemonConfig {
   double idle_sleep_seconds = 0.0;  // 0: never sleep by itself
   int idle_sleep_level = 1;
   std::string socket = "/run/mmd/mmd.sock";
-  std::string bus = "auto";  // D-Bus: auto, system, session, none or a unix: address
+  std::string bus = "auto";          // D-Bus: auto, system, session, none or a unix: address
   std::string socket_group = "mmd";  // its members may connect besides the owner and root
   bool allow_other_users = false;    // true: every local user may
   int ipc_max_connections = 256;
+  uint64_t max_prompt_bytes = 16u << 20;  // text of one prompt or chat before tokenizing
   int kv_block_size = 16;
   int num_kv_blocks = 4096;
   std::string device = "cpu";             // compute backend: cpu, cuda or cuda:N
@@ -52,7 +53,7 @@ struct DaemonConfig {
   double http_header_timeout_seconds = 10.0;
   double http_body_timeout_seconds = 60.0;
   int http_max_connections = 512;
-  std::string allowed_hosts;  // comma-separated; "*": any
+  std::string allowed_hosts;       // comma-separated; "*": any
   int max_waiting_requests = 0;    // HTTP answers 429 beyond this many waiting (0: no limit)
   int load_report_ms = 1000;       // how often STATUS= reports load progress to systemd
   std::string log_level = "info";  // error, warning, notice, info, debug

@@ -122,7 +122,15 @@ std::vector<int32_t> ModelText::hidden_ids() const {
 }
 
 std::vector<int32_t> ModelText::encode_prompt(const std::string& prompt) {
+  check_prompt_bytes(prompt.size(), "prompt");
   return tokenizer_.encode(prompt);
+}
+
+void ModelText::check_prompt_bytes(size_t bytes, const std::string& field) const {
+  if (options_.max_prompt_bytes > 0 && bytes > options_.max_prompt_bytes)
+    throw text::ChatRequestError(
+        field, "holds " + std::to_string(bytes) + " bytes of text; at most " +
+                   std::to_string(options_.max_prompt_bytes) + " are taken (--max-prompt-bytes)");
 }
 
 text::ChatPrompt ModelText::render_chat(const text::ChatRequest& request) {
@@ -130,6 +138,7 @@ text::ChatPrompt ModelText::render_chat(const text::ChatRequest& request) {
 }
 
 text::ChatPrompt ModelText::build_prompt(const text::ChatRequest& request) const {
+  check_prompt_bytes(text::chat_text_bytes(request), "messages");
   if (!request.tools.empty() && request.tool_choice != text::ToolChoice::kNone &&
       !options_.enable_auto_tool_choice)
     throw text::ChatRequestError("tool_choice",

@@ -24,6 +24,9 @@ struct ModelTextOptions {
   std::string chat_template_file;  // --chat-template; empty: from the checkpoint
   std::string reasoning_parser;    // "minimax_m2" (split), "minimax_m2_append_think", ""
   bool enable_auto_tool_choice = false;
+  // Text a prompt or chat may hold before tokenizing (a 200k-token context is ~1 MB of text):
+  // a larger one is refused naming the limit. 0: no limit.
+  size_t max_prompt_bytes = 16u << 20;
 };
 
 class ModelText : public TextAdapter {
@@ -39,6 +42,8 @@ class ModelText : public TextAdapter {
   const std::string& template_source() const { return template_origin_; }
   const text::Tokenizer& tokenizer() const { return tokenizer_; }
 
+  // Throws ChatRequestError naming `field` when `bytes` exceed max_prompt_bytes.
+  void check_prompt_bytes(size_t bytes, const std::string& field) const;
   // The prompt of a chat (the one path; render_chat is this).
   text::ChatPrompt build_prompt(const text::ChatRequest& request) const;
 

@@ -72,6 +72,43 @@ constexpr std::array<std::string_view, 5> kRoles = {"system", "developer", "user
 
 }  // namespace
 
+namespace {
+
+size_t json_text_bytes(const JsonValue& value) {
+  switch (value.type()) {
+    case JsonValue::Type::kString:
+      return value.as_string().size();
+    case JsonValue::Type::kArray: {
+      size_t n = 0;
+      for (const JsonValue& item : value.as_array())
+        n += json_text_bytes(item);
+      return n;
+    }
+    case JsonValue::Type::kObject: {
+      size_t n = 0;
+      for (const auto& [key, item] : value.as_object())
+        n += key.size() + json_text_bytes(item);
+      return n;
+    }
+    default:
+      return 8;  // a number, a boolean, null: a few bytes
+  }
+}
+
+}  // namespace
+
+size_t chat_text_bytes(const ChatRequest& request) {
+  size_t n = 0;
+  for (const ChatMessage& m : request.messages) {
+    n += json_text_bytes(m.content) + m.reasoning_content.value_or("").size();
+    for (const ChatToolCall& call : m.tool_calls)
+      n += call.name.size() + json_text_bytes(call.arguments);
+  }
+  for (const JsonValue& tool : request.tools)
+    n += json_text_bytes(tool);
+  return n;
+}
+
 std::string tool_name(const JsonValue& tool) {
   const JsonValue* function = tool.find("function");
   const JsonValue* name = (function != nullptr ? *function : tool).find("name");

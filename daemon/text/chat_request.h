@@ -77,6 +77,9 @@ JsonObject chat_template_kwargs_from_json(const JsonValue& kwargs,
 // continue_final_message without add_generation_prompt. Throws ChatRequestError.
 void check_chat_request(const ChatRequest& request);
 
+// Bytes of text a chat carries into its prompt: contents, reasoning, tool-call arguments, tools.
+size_t chat_text_bytes(const ChatRequest& request);
+
 // The tool named by a tool object ("" when it has none).
 std::string tool_name(const JsonValue& tool);
 
