@@ -80,10 +80,11 @@ std::string prometheus_text(const EngineStatus& s, const std::string& model_name
   w.metric("mmd_kv_cache_blocks_allocated", "gauge",
            "KV cache blocks the pool holds now (it grows on demand and shrinks when idle).",
            s.num_kv_blocks_allocated);
-  w.metric("mmd_kv_cache_blocks_total", "gauge", "KV cache blocks the pool may grow to.",
+  // A gauge: no "_total" suffix, which Prometheus reserves for counters.
+  w.metric("mmd_kv_cache_blocks_capacity", "gauge", "KV cache blocks the pool may grow to.",
            s.num_kv_blocks_total);
   w.metric("mmd_prefix_cache_queries_total", "counter",
-           "Prompt tokens looked up in the prefix cache.",
+           "Prompt tokens looked up in the prefix cache, once per admission.",
            static_cast<double>(s.prefix_query_tokens_total));
   w.metric("mmd_prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.",
            static_cast<double>(s.prefix_hit_tokens_total));

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <sstream>
+
 namespace mm::http {
 namespace {
 
@@ -66,6 +69,39 @@ TEST(Prometheus, InfoMetricsNameTheKvDtypeAndEachSettingsSource) {
   EXPECT_NE(text.find("name=\"chat_template\",value=\"/m/\\\"x\\\".jinja\",source=\"flag\"} 1\n"),
             std::string::npos)
       << text;
+}
+
+// The naming rules `promtool check metrics` enforces: a counter's name ends in _total and
+// nothing else's does; each family is declared (HELP, TYPE) once; label values escape
+// backslash, quote and newline.
+TEST(Prometheus, OnlyCountersEndInTotalAndEachFamilyIsDeclaredOnce) {
+  EngineStatus s;
+  s.num_kv_blocks_total = 64;
+  s.settings = {{"a", "x\\y\nz", "flag"}, {"b", "1", "default"}};
+  const std::string text = prometheus_text(s, "m");
+  std::map<std::string, std::string> types;
+  std::map<std::string, int> helps;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string hash, kind, name, type;
+    fields >> hash >> kind >> name >> type;
+    if (hash != "#") continue;
+    if (kind == "HELP") ++helps[name];
+    if (kind == "TYPE") {
+      EXPECT_FALSE(types.contains(name)) << name << " declared twice";
+      types[name] = type;
+    }
+  }
+  ASSERT_GE(types.size(), 15u);
+  for (const auto& [name, type] : types) {
+    const bool total = name.ends_with("_total");
+    EXPECT_EQ(total, type == "counter") << name << " is a " << type;
+    EXPECT_EQ(helps[name], 1) << name;
+  }
+  EXPECT_EQ(types.at("mmd_kv_cache_blocks_capacity"), "gauge");
+  EXPECT_NE(text.find("mmd_kv_cache_blocks_capacity{model_name=\"m\"} 64\n"), std::string::npos);
+  EXPECT_NE(text.find("value=\"x\\\\y\\nz\""), std::string::npos) << text;
 }
 
 }  // namespace
