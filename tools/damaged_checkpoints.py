@@ -513,7 +513,8 @@ def build(corpus):
         [gen, "malformed JSON"], raw_file(gen, b"{temperature: 1}"))
 
     # --- files that are not regular files -------------------------------------------------
-    for target in ("model.safetensors", "config.json", "tokenizer.json", "generation_config.json"):
+    for target in ("model.safetensors", "config.json", "tokenizer.json", "generation_config.json",
+                   "chat_template.jinja"):
         stem = target.split(".")[0].replace("_", "-")
         add(f"fifo-{stem}", "bf16", f"{target} is a FIFO", [target, "FIFO"], special_file(target, "fifo"))
     add("symlink-loop-shard", "bf16", "model.safetensors links to itself",
@@ -570,6 +571,8 @@ def build(corpus):
     add("index-tensor-in-two-shards", "bf16", "the same tensor in both shards",
         ["model.norm.weight", "also in"], sharded(change=both_shards))
     add("index-fifo", "bf16", "the index is a FIFO", [index, "FIFO"], index_special("fifo"))
+    add("index-shard-fifo", "bf16", "the second shard the index names is a FIFO",
+        ["model-00002-of-00002.safetensors", "FIFO"], index_special("fifo-shard"))
     add("index-directory", "bf16", "the index is a directory", [index, "directory"], index_special("directory"))
     add("index-unreadable", "bf16", "the index mode 000 (the empty-optional dereference)",
         [index, "Permission denied"], index_special("unreadable"), needs_unreadable=True)
@@ -652,6 +655,10 @@ def index_special(kind):
             path.mkdir()
         elif kind == "unreadable":
             path.chmod(0)
+        elif kind == "fifo-shard":
+            shard = folder / "model-00002-of-00002.safetensors"
+            shard.unlink()
+            os.mkfifo(shard)
     return setup
 
 
