@@ -1,4 +1,4 @@
-// A frontend besides the shared-memory one (the D-Bus service, later the HTTP server), as the
+// A frontend besides the shared-memory one (the D-Bus service, the HTTP API), as the
 // daemon drives it: started on the daemon's libuv loop once the engine exists (the model may
 // still be loading), told when a drain begins, closed at shutdown. Frontends call the Engine
 // from the loop thread or their own; their sinks run on the engine thread and must not block.
