@@ -1,6 +1,8 @@
 // The engine's step loop on a real tiny checkpoint: batching, preemption, prefix caching,
 // cancellation, idle blocking, sleep and wake, seeds, stop conditions and request errors.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -463,6 +465,41 @@ TEST(EngineLoop, KvPoolGrowsOnDemandAndGivesChunksBackWhenIdle) {
   engine.submit(greedy_request(prompt_of(36, 8), 4), again);
   ASSERT_TRUE(again->wait());
   EXPECT_EQ(again->tokens(), sink->tokens());
+}
+
+// Issue 15: sleep level 2 drops every *.safetensors of the folder from the page cache; a FIFO
+// with that name used to block the engine thread in open() for good.
+TEST(EngineLoop, SleepLevel2SkipsAFifoInTheCheckpointFolder) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mmd-engine-fifo-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(MMD_FIXTURE_DIR) + "/tiny-bf16")) {
+    std::filesystem::create_symlink(entry.path(), dir / entry.path().filename());
+  }
+  const std::filesystem::path fifo = dir / "stray.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EngineOptions options = tiny_options();
+  options.model = dir.string();
+  {
+    Engine engine(options);
+    ASSERT_TRUE(engine.wait_ready(60s)) << engine.status().error;
+    engine.sleep(2);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (engine.status().state != EngineState::kSleeping &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    const bool slept = engine.status().state == EngineState::kSleeping;
+    // Releases an engine thread blocked on the FIFO, so that a failure does not hang here.
+    const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    EXPECT_TRUE(slept) << "the engine did not reach sleep level 2 within 10 s";
+    // A request wakes it and gets its answer.
+    EXPECT_EQ(run_alone(engine, greedy_request(prompt_of(13, 3), 4)).size(), 4u);
+    if (writer >= 0) ::close(writer);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
