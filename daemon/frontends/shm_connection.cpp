@@ -17,7 +17,8 @@ ShmConnection::ShmConnection(ShmServer& server, uint64_t id, int socket_fd,
       peer_(peer),
       segment_(std::move(segment)),
       endpoint_(socket_fd, segment_.to_client(), segment_.to_daemon()),
-      mailbox_(std::make_shared<ConnectionMailbox>(server.notifier())) {
+      mailbox_(std::make_shared<ConnectionMailbox>(server.notifier())),
+      self_ref_(std::make_shared<ShmConnection*>(this)) {
   poll_.data = this;
 }
 
@@ -133,6 +134,8 @@ void ShmConnection::handle_frame(ipc::ClientFrame frame) {
     if (it == requests_.end()) {
       reply(id, ipc::Error{ipc::ErrorCode::kUnknownRequest,
                            "cancel: no request " + std::to_string(id) + " on this connection"});
+    } else if (it->second.preparing) {
+      it->second.cancelled = true;  // it never reaches the engine
     } else if (!it->second.engine_done) {
       server_.engine().cancel(it->second.engine_id);
     }
@@ -203,14 +206,39 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
                "prompt_token_ids");
     return;
   }
-  EngineRequest request;
-  if (auto problem =
-          to_sampling_params(submit.sampling, server_.options().default_sampling, request.params)) {
-    refuse(ipc::ErrorCode::kBadRequest, *problem);
+  // The rest (template rendering, tokenizing, bad words) runs on libuv's worker pool: one large
+  // request must not stall the loop every client shares. The id is taken now.
+  auto work = std::make_unique<SubmitWork>();
+  work->req.data = work.get();
+  work->connection = self_ref_;
+  work->client_id = id;
+  work->text = server_.options().text;
+  work->default_sampling = server_.options().default_sampling;
+  work->limits = ModelLimits{server_.options().max_model_len, server_.options().vocab_size};
+  work->submit = std::move(submit);
+  requests_[id].preparing = true;
+  SubmitWork* raw = work.get();
+  const int rc = uv_queue_work(poll_.loop, &raw->req, &ShmConnection::prepare_submit,
+                               &ShmConnection::submit_prepared);
+  if (rc != 0) {
+    requests_.erase(id);
+    refuse(ipc::ErrorCode::kBadRequest,
+           std::string("cannot queue the request: ") + uv_strerror(rc));
     return;
   }
-  std::unique_ptr<TextStream> stream;
-  ipc::Delta primed;
+  work.release();  // submit_prepared owns it
+}
+
+// Worker thread: everything between the Submit and the engine that may take long.
+void ShmConnection::prepare_submit(uv_work_t* req) {
+  SubmitWork& work = *static_cast<SubmitWork*>(req->data);
+  ipc::Submit& submit = work.submit;
+  EngineRequest& request = work.request;
+  TextAdapter* text = work.text.get();
+  if (auto problem = to_sampling_params(submit.sampling, work.default_sampling, request.params)) {
+    work.error = *problem;
+    return;
+  }
   try {
     TextStreamOptions stream_options{
         .stop = submit.sampling.stop,
@@ -221,40 +249,67 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
       const text::ChatPrompt prompt = text->render_chat(chat);
       request.prompt_token_ids = prompt.token_ids;
       stream_options.chat = &chat;
-      stream = open_chat_stream(*text, prompt, stream_options, primed);
+      work.stream = open_chat_stream(*text, prompt, stream_options, work.primed);
     } else {
       if (!submit.prompt.empty()) {
         request.prompt_token_ids = text->encode_prompt(submit.prompt);
       } else {
         request.prompt_token_ids = std::move(submit.prompt_token_ids);
       }
-      if (text != nullptr) stream = text->open_stream(stream_options);
+      if (text != nullptr) work.stream = text->open_stream(stream_options);
     }
   } catch (const std::invalid_argument& error) {
-    refuse(ipc::ErrorCode::kBadRequest, error.what());
+    work.error = error.what();
     return;
   }
-  const ShmServerOptions& options = server_.options();
-  if (auto problem = fit_request_to_model(
-          submit.sampling, ModelLimits{options.max_model_len, options.vocab_size}, text,
-          !submit.messages.empty() ? "messages"
-          : !submit.prompt.empty() ? "prompt"
-                                   : "prompt_token_ids",
-          request)) {
-    refuse(ipc::ErrorCode::kBadRequest, problem->message);
+  if (auto problem = fit_request_to_model(submit.sampling, work.limits, text,
+                                          !submit.messages.empty() ? "messages"
+                                          : !submit.prompt.empty() ? "prompt"
+                                                                   : "prompt_token_ids",
+                                          request)) {
+    work.error = problem->message;
     return;
   }
   request.priority = submit.priority;
-  const int prompt_tokens = static_cast<int>(request.prompt_token_ids.size());
-  std::vector<int32_t> prompt_ids;
-  if (submit.return_prompt_token_ids) prompt_ids = request.prompt_token_ids;
-  const RequestId engine_id =
-      server_.engine().submit(std::move(request), std::make_shared<MailboxSink>(mailbox_, id));
-  requests_[id].engine_id = engine_id;
-  requests_[id].text = std::move(stream);
-  // What the forced tool-call opening completed goes out right after Accepted.
-  requests_[id].pending = std::move(primed);
-  reply(id, ipc::Accepted{engine_id, prompt_tokens, std::move(prompt_ids)});
+}
+
+// Loop thread: the prepared request goes to the engine, unless its client went away, cancelled
+// it or reused its id meanwhile.
+void ShmConnection::submit_prepared(uv_work_t* req, int) {
+  std::unique_ptr<SubmitWork> work(static_cast<SubmitWork*>(req->data));
+  ShmConnection* self = *work->connection;
+  if (self != nullptr) self->start_prepared(*work);
+}
+
+void ShmConnection::start_prepared(SubmitWork& work) {
+  const uint64_t id = work.client_id;
+  auto it = requests_.find(id);
+  if (closing_ || it == requests_.end()) return;
+  Request& entry = it->second;
+  entry.preparing = false;
+  if (entry.failed || entry.cancelled) {
+    // Its one final reply: the Error already decided, or the cancel's Finished.
+    entry.engine_done = true;
+    if (!entry.failed)
+      entry.last = ipc::Finished{"cancelled", "cancelled before it started", ipc::Usage{}};
+  } else if (work.error) {
+    requests_.erase(it);
+    reply(id, ipc::Error{ipc::ErrorCode::kBadRequest,
+                         "request " + std::to_string(id) + ": " + *work.error});
+  } else {
+    const int prompt_tokens = static_cast<int>(work.request.prompt_token_ids.size());
+    std::vector<int32_t> prompt_ids;
+    if (work.submit.return_prompt_token_ids) prompt_ids = work.request.prompt_token_ids;
+    const RequestId engine_id = server_.engine().submit(
+        std::move(work.request), std::make_shared<MailboxSink>(mailbox_, id));
+    entry.engine_id = engine_id;
+    entry.text = std::move(work.stream);
+    // What the forced tool-call opening completed goes out right after Accepted.
+    entry.pending = std::move(work.primed);
+    reply(id, ipc::Accepted{engine_id, prompt_tokens, std::move(prompt_ids)});
+  }
+  flush();
+  server_.check_drained();
 }
 
 void ShmConnection::deliver_engine_events() {
@@ -380,7 +435,7 @@ void ShmConnection::flush() {
 void ShmConnection::fail_request(uint64_t client_id, Request& request, const std::string& why) {
   log_warning("connection " + std::to_string(id_) + ": request " + std::to_string(client_id) +
               " (engine request " + std::to_string(request.engine_id) + ") failed: " + why);
-  if (!request.engine_done) server_.engine().cancel(request.engine_id);
+  if (!request.engine_done && !request.preparing) server_.engine().cancel(request.engine_id);
   request.failed = true;
   request.pending = {};
   request.last =
@@ -415,11 +470,12 @@ bool ShmConnection::has_unsent_output() const {
 void ShmConnection::close(const std::string& why) {
   if (closing_) return;
   closing_ = true;
+  *self_ref_ = nullptr;  // preparations still on the worker pool are dropped when they end
   mailbox_->close();
   int num_cancelled = 0;
   for (auto& [id, request] : requests_) {
     if (!request.engine_done) {
-      server_.engine().cancel(request.engine_id);
+      if (!request.preparing) server_.engine().cancel(request.engine_id);
       ++num_cancelled;
     }
   }

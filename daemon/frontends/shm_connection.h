@@ -14,10 +14,12 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "daemon/engine/request.h"
 #include "daemon/frontends/connection_mailbox.h"
+#include "daemon/frontends/request_mapping.h"
 #include "daemon/frontends/text_adapter.h"
 #include "ipc/frame_endpoint.h"
 #include "ipc/protocol.h"
@@ -56,7 +58,28 @@ class ShmConnection {
     bool stopped = false;              // a stop string matched: reported as stop, later ids dropped
     int num_tokens = 0;                // ids passed to the client (up to the stop string)
     std::unique_ptr<TextStream> text;  // null: token ids only
+    bool preparing = false;  // on the worker pool; not in the engine yet (engine_id 0)
+    bool cancelled = false;  // cancelled while preparing: it never reaches the engine
   };
+
+  // A Submit being prepared on the worker pool; owned by libuv's request until
+  // submit_prepared.
+  struct SubmitWork {
+    uv_work_t req{};
+    std::shared_ptr<ShmConnection*> connection;  // null inside once the connection closed
+    uint64_t client_id = 0;
+    std::shared_ptr<TextAdapter> text;
+    SamplingParams default_sampling;
+    ModelLimits limits;
+    ipc::Submit submit;
+    EngineRequest request;
+    std::unique_ptr<TextStream> stream;
+    ipc::Delta primed;
+    std::optional<std::string> error;
+  };
+  static void prepare_submit(uv_work_t* req);
+  static void submit_prepared(uv_work_t* req, int status);
+  void start_prepared(SubmitWork& work);
 
   static void on_poll(uv_poll_t* handle, int status, int events);
   void service();
@@ -84,6 +107,7 @@ class ShmConnection {
   ipc::ShmSegment segment_;
   ipc::FrameEndpoint endpoint_;
   std::shared_ptr<ConnectionMailbox> mailbox_;
+  std::shared_ptr<ShmConnection*> self_ref_;  // what preparations on the worker pool hold
   uv_poll_t poll_{};
   bool hello_done_ = false;
   bool closing_ = false;

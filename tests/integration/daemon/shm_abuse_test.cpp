@@ -7,8 +7,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -155,6 +158,89 @@ TEST(ShmAbuse, AReusedRunningIdGetsExactlyOneFinalReply) {
   EXPECT_EQ(finals_7, 1) << "request 7 must end exactly once";
   EXPECT_NE(error_7.find("reused"), std::string::npos) << error_7;
   EXPECT_EQ(finals_8, 1);
+}
+
+// A chat of `bytes` bytes of text (the bundled model has a tokenizer; the test fixture does not).
+ipc::Submit large_chat(size_t bytes) {
+  ipc::Submit submit;
+  std::string text;
+  while (text.size() < bytes)
+    text += "lorem ipsum dolor ";
+  submit.messages.push_back(ipc::ChatMessage{"user", text, "", "", "", "", ""});
+  submit.sampling.max_tokens = 1;
+  return submit;
+}
+
+const std::vector<std::string> kBundledModel = {
+    "--model",         std::string(MMD_SOURCE_DIR) + "/models/minimax-m2-tiny/fp8-w4a16-g32",
+    "--max-model-len", "4000000",
+    "--num-kv-blocks", "64"};
+
+TEST(ShmAbuse, LargeChatsArePreparedOffTheLoop) {
+  DaemonProcess daemon(kBundledModel);
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  auto big = connect(daemon);
+  auto other = connect(daemon);
+  // One thread sends eight chats of 1.9 MB (the client's 2 MiB ring takes one at a time) and
+  // waits for each to be answered; meanwhile this one keeps asking for the status.
+  std::atomic<bool> done{false};
+  std::chrono::duration<double> took{0};
+  std::thread sender([&] {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t id = big->submit(large_chat(1900u << 10));
+      while (!big->next(id, 1s)) {
+      }
+    }
+    took = std::chrono::steady_clock::now() - start;
+    done = true;
+  });
+  std::chrono::duration<double> worst{0};
+  size_t round_trips = 0;
+  while (!done) {
+    const auto t = std::chrono::steady_clock::now();
+    other->status();
+    ++round_trips;
+    worst = std::max<std::chrono::duration<double>>(worst, std::chrono::steady_clock::now() - t);
+  }
+  sender.join();
+  // A loop preparing the chats itself answers about one status per preparation (it reads the
+  // next Submit, prepares it, then the status); off the loop the other client is answered
+  // throughout (thousands of times here; 200 leaves room for a loaded machine).
+  std::fprintf(stderr, "%zu status round trips, the worst %.4f s, in %.3f s of 8 preparations\n",
+               round_trips, worst.count(), took.count());
+  EXPECT_GT(round_trips, 200u) << round_trips << " status round trips";
+}
+
+TEST(ShmAbuse, ARequestCancelledWhilePreparedEndsOnceAndNeverRuns) {
+  DaemonProcess daemon(kBundledModel);
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+  RawConnection raw(daemon.socket_path());
+  raw.hello();
+  ipc::Submit chat = large_chat(1900u << 10);
+  ASSERT_TRUE(raw.endpoint.send(ipc::encode(ipc::ClientFrame{5, chat}), 5s));
+  ASSERT_TRUE(raw.endpoint.send(ipc::encode(ipc::ClientFrame{5, ipc::Cancel{}}), 5s));
+  int finals = 0;
+  std::string reason;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  auto quiet_since = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string bytes;
+    if (raw.endpoint.receive(bytes, 100ms) != ipc::ShmRing::ReadResult::kFrame) {
+      if (finals > 0 && std::chrono::steady_clock::now() - quiet_since > 1s) break;
+      continue;
+    }
+    quiet_since = std::chrono::steady_clock::now();
+    const ipc::ServerFrame frame = ipc::decode_server_frame(bytes);
+    EXPECT_EQ(frame.id, 5u);
+    EXPECT_FALSE(std::holds_alternative<ipc::Accepted>(frame.message));
+    if (const auto* f = std::get_if<ipc::Finished>(&frame.message)) reason = f->reason, ++finals;
+    if (std::holds_alternative<ipc::Error>(frame.message)) ++finals;
+  }
+  EXPECT_EQ(finals, 1);
+  EXPECT_EQ(reason, "cancelled");
+  auto client = connect(daemon);
+  EXPECT_EQ(client->status().prompt_tokens_total, 0u) << "the cancelled request reached the engine";
 }
 
 TEST(ShmAbuse, ConnectionsPastTheLimitAreRefusedWithTheReason) {
