@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <limits>
 #include <sstream>
+#include <utility>
 #include <variant>
 
 namespace mm {
@@ -141,6 +143,12 @@ void set_from_toml(const std::string& where, const Target& target, const toml::n
           if (!node.is_integer()) throw ConfigError(where + ": expected an integer");
           const int64_t v = *node.value<int64_t>();
           if (v < 0 && std::is_unsigned_v<T>) throw ConfigError(where + ": must not be negative");
+          // TOML integers are 64-bit: one that does not fit the field is refused, not cut.
+          if (std::is_signed_v<T> && (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+                                      v > static_cast<int64_t>(std::numeric_limits<T>::max())))
+            throw ConfigError(where + ": " + std::to_string(v) + " is out of range [" +
+                              std::to_string(std::numeric_limits<T>::min()) + ", " +
+                              std::to_string(std::numeric_limits<T>::max()) + "]");
           *p = static_cast<T>(v);
         }
       },
@@ -237,6 +245,18 @@ void validate(const DaemonConfig& c) {
   require(c.gpu_memory_utilization > 0.0 && c.gpu_memory_utilization <= 1.0,
           "--gpu-memory-utilization must be in (0, 1]");
   require(c.idle_sleep_seconds >= 0.0, "--idle-sleep-seconds must not be negative");
+  // Times in seconds become int64 milliseconds: inf (TOML's `inf`, the flag `inf`) or a huge
+  // value would overflow that cast, so each must be finite and at most kMaxSeconds.
+  constexpr double kMaxSeconds = 1e9;  // about 31 years
+  const std::pair<const char*, double> times[] = {
+      {"--idle-sleep-seconds", c.idle_sleep_seconds},
+      {"--drain-timeout", c.drain_timeout_seconds},
+      {"--http-idle-timeout", c.http_idle_timeout_seconds},
+      {"--http-header-timeout", c.http_header_timeout_seconds},
+      {"--http-body-timeout", c.http_body_timeout_seconds}};
+  for (const auto& [flag, seconds] : times)
+    require(!(seconds > kMaxSeconds),
+            std::string(flag) + " must be at most 1e9 seconds, not " + std::to_string(seconds));
   require(c.idle_sleep_level == 1 || c.idle_sleep_level == 2, "--idle-sleep-level must be 1 or 2");
   require(c.bus == "auto" || c.bus == "system" || c.bus == "session" || c.bus == "none" ||
               c.bus.starts_with("unix:"),

@@ -93,6 +93,33 @@ TEST(Config, ErrorsNameTheFlagOrKey) {
     std::remove(f.c_str());
 }
 
+// Found by fuzz_daemon_config: a TOML integer was cut to the field's 32 bits, so
+// num_kv_blocks = 40108946576 loaded as 1454240912 and passed validation; and a time of `inf`
+// passed validation, then overflowed its cast to milliseconds.
+TEST(Config, NumbersThatDoNotFitTheirFieldAreRefused) {
+  const std::string blocks = write_file("model = \"m\"\nnum_kv_blocks = 40108946576\n");
+  expect_error({"--config", blocks},
+               blocks + ":2: num_kv_blocks: 40108946576 is out of range [-2147483648, 2147483647]");
+  const std::string port = write_file("model = \"m\"\nport = 4294967376\n");
+  expect_error({"--config", port}, "port: 4294967376 is out of range");
+  const std::string drain = write_file("model = \"m\"\ndrain_timeout = inf\n");
+  expect_error({"--config", drain}, "--drain-timeout must be at most 1e9 seconds, not inf");
+  expect_error({"--model", "m", "--http-idle-timeout", "inf"},
+               "--http-idle-timeout must be at most 1e9 seconds");
+  expect_error({"--model", "m", "--idle-sleep-seconds", "1e300"},
+               "--idle-sleep-seconds must be at most 1e9 seconds");
+  // Still fine: 64-bit fields take 64-bit values, times up to the limit.
+  DaemonConfig config;
+  std::string exit_text;
+  const std::string wide =
+      write_file("model = \"m\"\nipc_ring_bytes = 4294967296\nidle_sleep_seconds = 1e9\n");
+  ASSERT_TRUE(parse_command_line({"--config", wide}, config, exit_text));
+  EXPECT_EQ(config.ipc_ring_bytes, uint64_t{1} << 32);
+  EXPECT_EQ(config.idle_sleep_seconds, 1e9);
+  for (const auto& f : {blocks, port, drain, wide})
+    std::remove(f.c_str());
+}
+
 TEST(Config, HelpListsTheVllmFlags) {
   DaemonConfig config;
   std::string text;
