@@ -185,10 +185,20 @@ int receive_with_fd(int socket_fd, std::span<char> out, std::chrono::millisecond
       if (n == 0) throw std::runtime_error("the daemon closed the connection during setup");
       fail("receiving the connection setup");
     }
+    // Keep the first descriptor; close any other the peer attached (to this piece or a
+    // later one, several to one header), so a hostile peer cannot make us leak them.
     for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
          header = CMSG_NXTHDR(&message, header)) {
-      if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS && received_fd < 0) {
-        std::memcpy(&received_fd, CMSG_DATA(header), sizeof received_fd);
+      if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+      const size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof fd);
+        if (received_fd < 0) {
+          received_fd = fd;
+        } else {
+          ::close(fd);
+        }
       }
     }
     got += static_cast<size_t>(n);
