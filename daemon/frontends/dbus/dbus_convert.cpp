@@ -144,6 +144,14 @@ DbusRequestOptions options_from_dbus(const DbusOptions& options, bool chat) {
       s.stop_token_ids = value.get<std::vector<int32_t>>();
     } else if (key == "stop") {
       s.stop = strings_of(key, value);
+    } else if (key == "bad_words") {
+      s.bad_words = strings_of(key, value);
+    } else if (key == "allowed_token_ids") {
+      if (value.peekValueType() != "ai") bad_option(key, "expected an array of int32 (ai)");
+      s.allowed_token_ids = value.get<std::vector<int32_t>>();
+    } else if (key == "truncate_prompt_tokens") {
+      s.truncate_prompt_tokens =
+          static_cast<int>(integer_of(key, value, -1, std::numeric_limits<int32_t>::max()));
     } else if (key == "priority") {
       out.priority = static_cast<int>(integer_of(key, value, -1000, 1000));
     } else if (key == "include_stop_str_in_output") {

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -170,6 +171,8 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
     }
   }
 
+  size_t num_requests() const { return requests_.size(); }
+
   // Emits PropertiesChanged for State and ActiveRequests when they differ from what was
   // last announced.
   void refresh_properties() {
@@ -237,6 +240,16 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
       throw dbus_error::make(dbus_error::kUnavailable, "the engine is stopping");
   }
 
+  // " from :1.5 (uid 1000)", for the logs: who asked.
+  std::string from_caller() {
+    const sdbus::Message* message = getObject().getCurrentlyProcessedMessage();
+    if (message == nullptr) return "";
+    std::string who = " from " + message->getSender();
+    if (const std::optional<uid_t> uid = sender_uid(*message))
+      who += " (uid " + std::to_string(*uid) + ")";
+    return who;
+  }
+
   TextAdapter& text_adapter(const char* what) const {
     if (!options_.text)
       throw dbus_error::make(dbus_error::kNotSupported,
@@ -252,6 +265,10 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
     const DbusRequestOptions& options = *how.options;
     EngineRequest request = request_from_dbus(std::move(prompt), options, options_.defaults);
     if (!options.sampling.stop.empty()) text_adapter("a stop string");
+    if (auto problem =
+            fit_request_to_model(options.sampling, options_.limits, options_.text.get(),
+                                 how.chat != nullptr ? "messages_json" : "prompt", request))
+      throw dbus_error::make(dbus_error::kInvalidArgument, problem->message);
     const sdbus::Message* message = getObject().getCurrentlyProcessedMessage();
     DbusRequest entry;
     if (message != nullptr) {
@@ -447,13 +464,13 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
         throw dbus_error::make(dbus_error::kInvalidArgument,
                                "sleep level " + std::to_string(level) + " is not 1 or 2");
       check_available();
-      engine_.sleep(level);
+      engine_.sleep(level, "a Sleep call over D-Bus" + from_caller());
     });
   }
   void Wake() override {
     guarded([&] {
       check_available();
-      engine_.wake();
+      engine_.wake("a Wake call over D-Bus" + from_caller());
     });
   }
   DbusOptions GetStatus() override {
@@ -486,7 +503,7 @@ std::unique_ptr<sdbus::IConnection> connect(const std::string& bus) {
 class DbusService::Impl {
  public:
   Impl(Engine& engine, DbusServiceOptions options)
-      : options_(std::move(options)), mailbox_(std::make_shared<Mailbox>()) {
+      : engine_(engine), options_(std::move(options)), mailbox_(std::make_shared<Mailbox>()) {
     const std::string where = "D-Bus (" + options_.bus + ")";
     try {
       connection_ = connect(options_.bus);
@@ -506,10 +523,15 @@ class DbusService::Impl {
       throw std::runtime_error(where + ": " + error.getName() + ": " + error.getMessage());
     }
     object_->refresh_properties();
+    // The State property follows the engine: its changes ring the mailbox's doorbell (the
+    // thread's first pass compares again, for a change before this).
+    state_watch_ =
+        engine_.watch_state([mailbox = mailbox_](const EngineTransition&) { mailbox->signal(); });
     thread_ = std::thread([this] { run(); });
   }
 
   ~Impl() {
+    engine_.unwatch_state(state_watch_);
     stopping_ = true;
     mailbox_->signal();
     thread_.join();
@@ -519,7 +541,17 @@ class DbusService::Impl {
   }
 
   const std::string& unique_name() const { return unique_name_; }
-  void begin_drain() { draining_ = true; }
+  void begin_drain(std::function<void()> on_drained) {
+    bool now = false;
+    {
+      std::lock_guard lock(drain_mutex_);
+      if (!on_drained_ && !drained_) on_drained_ = std::move(on_drained);
+      now = thread_done_;
+    }
+    draining_ = true;
+    if (now) report_drained();  // the thread is gone (bus lost): nothing runs over D-Bus
+    mailbox_->signal();         // the thread checks what is left
+  }
 
  private:
   void run() {
@@ -529,13 +561,14 @@ class DbusService::Impl {
         while (connection_->processPendingRequest()) {
         }
         object_->deliver(mailbox_->take());
-        // After every wakeup (a request changes ActiveRequests), and at least every
-        // state_refresh for the state changes no event reports (idle sleep, load done).
+        // After every wakeup: a request changes ActiveRequests, the engine's watcher rings
+        // for State.
         object_->refresh_properties();
+        if (draining_ && object_->num_requests() == 0) report_drained();
         // take() may have consumed the destructor's doorbell: look at the flag before
         // blocking (a ring after this check stays in the eventfd and ends the poll).
         if (stopping_) break;
-        wait(std::chrono::steady_clock::now() + options_.state_refresh);
+        wait();
       } catch (const sdbus::Error& error) {
         // Handler errors become replies inside sdbus-c++; one that reaches here means the
         // connection itself failed (the bus went away). Its fd would stay readable forever,
@@ -554,13 +587,30 @@ class DbusService::Impl {
     } catch (const std::exception& error) {
       std::fprintf(stderr, "mmd: D-Bus service stopping: %s\n", error.what());
     }
+    {
+      std::lock_guard lock(drain_mutex_);
+      thread_done_ = true;
+    }
+    if (draining_) report_drained();  // shutdown() ended what was left
   }
 
-  // Blocks until the bus or the mailbox has something, the bus's own timeout, or `until`.
-  void wait(std::chrono::steady_clock::time_point until) {
+  // Calls the drain callback once.
+  void report_drained() {
+    std::function<void()> callback;
+    {
+      std::lock_guard lock(drain_mutex_);
+      if (drained_) return;
+      drained_ = true;
+      callback = std::exchange(on_drained_, nullptr);
+    }
+    if (callback) callback();
+  }
+
+  // Blocks until the bus or the mailbox has something, or the bus's own timeout (a pending
+  // call's; none while idle).
+  void wait() {
     const sdbus::IConnection::PollData data = connection_->getEventLoopPollData();
-    auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-        until - std::chrono::steady_clock::now());
+    std::optional<std::chrono::milliseconds> timeout;
     if (data.timeout_usec != std::numeric_limits<uint64_t>::max()) {
       timespec ts{};
       clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -568,16 +618,23 @@ class DbusService::Impl {
           static_cast<uint64_t>(ts.tv_sec) * 1'000'000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
       const auto bus_timeout = std::chrono::milliseconds(
           data.timeout_usec > now_usec ? (data.timeout_usec - now_usec + 999) / 1000 : 0);
-      timeout = std::min(timeout, bus_timeout);
+      timeout = bus_timeout;
     }
     pollfd fds[2] = {{data.fd, data.events, 0}, {mailbox_->fd(), POLLIN, 0}};
-    const int timeout_ms = static_cast<int>(std::max<int64_t>(timeout.count(), 0));
+    const int timeout_ms =
+        timeout ? static_cast<int>(std::clamp<int64_t>(timeout->count(), 0, INT32_MAX)) : -1;
     if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR)
       throw std::system_error(errno, std::generic_category(), "poll");
   }
 
+  Engine& engine_;
   DbusServiceOptions options_;
   std::shared_ptr<Mailbox> mailbox_;
+  int state_watch_ = 0;
+  std::mutex drain_mutex_;  // guards on_drained_, drained_, thread_done_
+  std::function<void()> on_drained_;
+  bool drained_ = false;
+  bool thread_done_ = false;
   std::unique_ptr<sdbus::IConnection> connection_;
   std::string unique_name_;
   std::unique_ptr<Engine1Object> object_;
@@ -592,8 +649,8 @@ DbusService::DbusService(Engine& engine, DbusServiceOptions options)
 
 DbusService::~DbusService() = default;
 
-void DbusService::begin_drain() {
-  impl_->begin_drain();
+void DbusService::begin_drain(std::function<void()> on_drained) {
+  impl_->begin_drain(std::move(on_drained));
 }
 
 const std::string& DbusService::unique_name() const {

@@ -1,16 +1,19 @@
 // DbusService: the org.mmd.Engine1 D-Bus API over an Engine. It owns one thread (the D-Bus
 // service thread) that owns the bus connection and every sdbus object; method calls, signal
-// emission and the table of D-Bus requests all live on that thread. Engine sinks only queue
-// events under a mutex and write an eventfd, so they never block the engine thread.
+// emission and the table of D-Bus requests all live on that thread. Engine sinks and the
+// engine's state watcher only queue events under a mutex and write an eventfd, so they never
+// block the engine thread; the thread blocks in poll(2) until the bus or that eventfd has
+// something (no timer: an idle service does not wake).
 // The constructor and the destructor run on the thread that owns the DbusService (mmd's
 // main); begin_drain() and unique_name() are thread-safe.
 #pragma once
 
-#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "daemon/engine/sampling_params.h"
+#include "daemon/frontends/request_mapping.h"
 #include "daemon/frontends/text_adapter.h"
 
 namespace mm {
@@ -30,10 +33,9 @@ struct DbusServiceOptions {
   // What a request's options apply over: the model's generation defaults
   // (default_sampling_params() of the merged generation config).
   SamplingParams defaults;
-  // The longest the thread waits before comparing the engine's state with the last State
-  // it announced, for the changes no event reports (idle sleep, load finished); it also
-  // compares after every bus message and engine event.
-  std::chrono::milliseconds state_refresh{1000};
+  // What a request is fitted to once its prompt is known (the same check as HTTP and shm:
+  // truncate_prompt_tokens, bad_words, allowed_token_ids, max_tokens within the context).
+  ModelLimits limits;
 };
 
 class DbusService {
@@ -49,8 +51,10 @@ class DbusService {
   DbusService& operator=(const DbusService&) = delete;
 
   // New requests are refused with org.mmd.Error.Unavailable from now on; running ones go on
-  // (the daemon's drain). Thread-safe, idempotent.
-  void begin_drain();
+  // (the daemon's drain). `on_drained` runs once, on the service thread, when the last request
+  // started over D-Bus has finished and its Finished signal is sent (at once when none runs);
+  // it must not block. Thread-safe; later calls keep the first callback.
+  void begin_drain(std::function<void()> on_drained = {});
 
   // The connection's unique name (":1.42"), for logs. Thread-safe (set before the thread).
   const std::string& unique_name() const;

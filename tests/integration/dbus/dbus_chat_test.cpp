@@ -352,6 +352,38 @@ TEST_F(DbusChatTest, StopStringsEndTextCompletions) {
   expect_serving();
 }
 
+// The model fit every frontend applies: max_tokens beyond the context is the caller's error,
+// allowed_token_ids restricts what is sampled, truncate_prompt_tokens keeps the prompt's tail.
+TEST_F(DbusChatTest, RequestsAreFittedToTheModelAsOverHttpAndShm) {
+  std::string message;
+  EXPECT_EQ(error_of(
+                [&] {
+                  client_->StartTextCompletion("The weather",
+                                               {{"max_tokens", sdbus::Variant(int32_t{10000000})}});
+                },
+                &message),
+            "org.mmd.Error.InvalidArgument");
+  EXPECT_NE(message.find("'max_tokens' is too large"), std::string::npos) << message;
+  const std::vector<int32_t> allowed = {30, 31, 32};
+  const uint64_t id = client_->StartTextCompletion(
+      "The weather in Paris is", {{"max_tokens", sdbus::Variant(int32_t{12})},
+                                  {"ignore_eos", sdbus::Variant(true)},
+                                  {"allowed_token_ids", sdbus::Variant(allowed)}});
+  const auto finished = client_->wait_finished(id, kDeadline);
+  ASSERT_TRUE(finished);
+  ASSERT_EQ(client_->tokens(id).size(), 12u);
+  for (int32_t token : client_->tokens(id))
+    EXPECT_TRUE(token >= 30 && token <= 32) << token;
+  const uint64_t cut =
+      client_->StartTextCompletion("The weather in Paris is lovely in the spring",
+                                   {{"max_tokens", sdbus::Variant(int32_t{1})},
+                                    {"truncate_prompt_tokens", sdbus::Variant(int32_t{3})}});
+  const auto cut_finished = client_->wait_finished(cut, kDeadline);
+  ASSERT_TRUE(cut_finished);
+  EXPECT_EQ(cut_finished->prompt_tokens, 3u);
+  expect_serving();
+}
+
 // busctl, as a user counting a prompt's tokens would call it.
 TEST_F(DbusChatTest, BusctlTokenizeChat) {
   if (std::system("command -v busctl >/dev/null 2>&1") != 0)
