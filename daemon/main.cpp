@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
   dbus_options.model = config.model;
   dbus_options.text = text;  // the same text layer as shm and HTTP: one prompt path
   dbus_options.defaults = setup.default_sampling;
+  dbus_options.limits = mm::ModelLimits{setup.engine.scheduler.max_model_len, setup.vocab_size};
 #endif
   std::unique_ptr<mm::OpenAiFrontend> http;
   if (config.port != 0) {
