@@ -24,6 +24,9 @@ ShmConnection::ShmConnection(ShmServer& server, uint64_t id, int socket_fd,
 
 void ShmConnection::start(uv_loop_t* loop) {
   uv_poll_init(loop, &poll_, socket_fd_);
+  uv_idle_init(loop, &more_);
+  more_.data = this;
+  handles_open_ = 2;
   uv_poll_start(&poll_, UV_READABLE | UV_DISCONNECT, &ShmConnection::on_poll);
   service();  // the client may have written its Hello before we watched the socket
 }
@@ -47,7 +50,14 @@ void ShmConnection::on_poll(uv_poll_t* handle, int status, int events) {
 }
 
 void ShmConnection::service() {
-  for (;;) {
+  for (int taken = 0;; ++taken) {
+    if (taken == kFramesPerTurn) {
+      // A client that keeps writing must not keep the loop every client shares: the rest of
+      // its frames wait for the next turn of the loop (the idle handle does not block it).
+      flush();
+      if (!closing_) uv_idle_start(&more_, &ShmConnection::on_more);
+      return;
+    }
     const auto result = endpoint_.try_receive(scratch_);
     if (result == ipc::ShmRing::ReadResult::kFrame) {
       ++num_frames_received_;
@@ -73,6 +83,12 @@ void ShmConnection::service() {
     if (endpoint_.prepare_wait_for_frame()) break;
   }
   flush();
+}
+
+void ShmConnection::on_more(uv_idle_t* handle) {
+  auto* self = static_cast<ShmConnection*>(handle->data);
+  uv_idle_stop(handle);
+  if (!self->closing_) self->service();
 }
 
 void ShmConnection::reply(uint64_t id, ipc::ServerMessage message) {
@@ -226,7 +242,7 @@ void ShmConnection::handle_submit(uint64_t id, ipc::Submit& submit) {
            std::string("cannot queue the request: ") + uv_strerror(rc));
     return;
   }
-  work.release();  // submit_prepared owns it
+  static_cast<void>(work.release());  // submit_prepared owns it
 }
 
 // Worker thread: everything between the Submit and the engine that may take long.
@@ -486,11 +502,15 @@ void ShmConnection::close(const std::string& why) {
   control_.clear();
   server_.connection_closed(id_);
   uv_poll_stop(&poll_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* handle) {
+  uv_idle_stop(&more_);
+  const auto closed = [](uv_handle_t* handle) {
     auto* self = static_cast<ShmConnection*>(handle->data);
+    if (--self->handles_open_ > 0) return;
     ::close(self->socket_fd_);
     delete self;
-  });
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&more_), closed);
 }
 
 }  // namespace mm

@@ -58,8 +58,8 @@ class ShmConnection {
     bool stopped = false;              // a stop string matched: reported as stop, later ids dropped
     int num_tokens = 0;                // ids passed to the client (up to the stop string)
     std::unique_ptr<TextStream> text;  // null: token ids only
-    bool preparing = false;  // on the worker pool; not in the engine yet (engine_id 0)
-    bool cancelled = false;  // cancelled while preparing: it never reaches the engine
+    bool preparing = false;            // on the worker pool; not in the engine yet (engine_id 0)
+    bool cancelled = false;            // cancelled while preparing: it never reaches the engine
   };
 
   // A Submit being prepared on the worker pool; owned by libuv's request until
@@ -82,6 +82,7 @@ class ShmConnection {
   void start_prepared(SubmitWork& work);
 
   static void on_poll(uv_poll_t* handle, int status, int events);
+  static void on_more(uv_idle_t* handle);
   void service();
   void handle_frame(ipc::ClientFrame frame);
   void handle_submit(uint64_t id, ipc::Submit& submit);
@@ -109,6 +110,9 @@ class ShmConnection {
   std::shared_ptr<ConnectionMailbox> mailbox_;
   std::shared_ptr<ShmConnection*> self_ref_;  // what preparations on the worker pool hold
   uv_poll_t poll_{};
+  uv_idle_t more_{};      // a turn of the loop later: the frames left after kFramesPerTurn
+  int handles_open_ = 0;  // poll_ and more_, until both are closed
+  static constexpr int kFramesPerTurn = 64;
   bool hello_done_ = false;
   bool closing_ = false;
   bool blocked_ = false;                  // the client's ring was full at the last write

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -66,8 +68,17 @@ bool ends(const ipc::ServerMessage& m) {
   return std::holds_alternative<ipc::Finished>(m) || std::holds_alternative<ipc::Error>(m);
 }
 
+// ASan keeps freed blocks in a quarantine (256 MiB by default) that shows as resident memory;
+// the flood test bounds what the daemon keeps, so its daemon gets a small quarantine.
+std::map<std::string, std::string> small_quarantine() {
+  const char* options = std::getenv("ASAN_OPTIONS");
+  return {{"ASAN_OPTIONS", std::string(options != nullptr ? options : "") +
+                               (options != nullptr && *options != '\0' ? ":" : "") +
+                               "quarantine_size_mb=16"}};
+}
+
 TEST(ShmAbuse, ACommandFloodThatIsNeverReadIsDisconnectedAndCostsLittle) {
-  DaemonProcess daemon;
+  DaemonProcess daemon({}, small_quarantine());
   ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
   auto bystander = connect(daemon);
   const long before = rss_kib(daemon.pid());
@@ -81,12 +92,12 @@ TEST(ShmAbuse, ACommandFloodThatIsNeverReadIsDisconnectedAndCostsLittle) {
         break;  // the daemon stopped reading us: it has dropped the connection
     }
     EXPECT_GT(sent, 256);
-    // Whatever was queued, the daemon ends the connection rather than keep growing.
+    // Whatever was queued, the daemon ends the connection rather than keep growing; this
+    // client still reads nothing (the bystander watches the count of connections).
     bool closed = false;
-    for (int i = 0; i < 2000 && !closed; ++i) {
-      std::string bytes;
-      if (raw.endpoint.receive(bytes, 50ms) == ipc::ShmRing::ReadResult::kEmpty)
-        closed = raw.endpoint.peer_closed();
+    for (int i = 0; i < 200 && !closed; ++i) {
+      closed = bystander->status().num_connections == 1;
+      if (!closed) std::this_thread::sleep_for(50ms);
     }
     EXPECT_TRUE(closed) << "the flooding client was never disconnected";
   }
@@ -307,9 +318,10 @@ TEST(ShmAbuse, OutOfDescriptorsTheDaemonNeitherSpinsNorFloodsItsLog) {
   EXPECT_EQ(survivor->status().state, "ready");
   for (int fd : sockets)
     ::close(fd);
-  // Descriptors back: new clients are served again.
+  // Descriptors back: new clients are served again (once the backlog of closed connects is
+  // worked off, which takes a while in a sanitizer build).
   std::unique_ptr<client::Client> later;
-  for (int i = 0; i < 100 && !later; ++i) {
+  for (int i = 0; i < 300 && !later; ++i) {
     try {
       later = connect(daemon);
     } catch (const client::ClientError&) {
