@@ -15,7 +15,7 @@ namespace {
 constexpr uint8_t kClientTypeBase = 1;
 constexpr uint8_t kServerTypeBase = 64;
 // Limits on what one decoded frame may hold (a 4 GiB "array" header must not allocate).
-constexpr size_t kMaxElements = 16 * 1024 * 1024;
+constexpr size_t kMaxElements = size_t{16} * 1024 * 1024;
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 

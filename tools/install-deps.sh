@@ -11,7 +11,7 @@ packages=(
   libboost-dev libmsgpack-cxx-dev libuv1-dev libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
   libtomlplusplus-dev libhttp-parser-dev libopenmpi-dev openmpi-bin
   python3-venv python3-pip curl wrk
-  dbus man-db groff-base
+  dbus man-db groff-base mandoc clang-tidy
   debhelper lintian desktop-file-utils libglib2.0-bin systemd git util-linux dpkg-dev
 )
 

@@ -48,7 +48,8 @@ Scheduler::CachedPrefix Scheduler::find_cached_prefix(const Sequence& seq) const
   const int max_cached_blocks = (static_cast<int>(seq.token_ids.size()) - 1) / block_size;
   BlockHash hash = root_hash(config_.cache_salt);
   for (int b = 0; b < max_cached_blocks; ++b) {
-    hash = chain_block_hash(hash, std::span(seq.token_ids).subspan(b * block_size, block_size));
+    hash = chain_block_hash(
+        hash, std::span(seq.token_ids).subspan(static_cast<size_t>(b) * block_size, block_size));
     auto block = pool_.lookup(hash);
     if (!block) break;
     prefix.blocks.push_back(*block);
@@ -184,7 +185,8 @@ void Scheduler::cache_blocks(Sequence& seq) {
   BlockHash hash =
       seq.block_hashes.empty() ? root_hash(config_.cache_salt) : seq.block_hashes.back();
   for (int b = static_cast<int>(seq.block_hashes.size()); b < num_full; ++b) {
-    hash = chain_block_hash(hash, std::span(seq.token_ids).subspan(b * block_size, block_size));
+    hash = chain_block_hash(
+        hash, std::span(seq.token_ids).subspan(static_cast<size_t>(b) * block_size, block_size));
     pool_.cache_full_block(seq.block_table[b], hash);
     seq.block_hashes.push_back(hash);
   }

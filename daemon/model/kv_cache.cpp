@@ -33,8 +33,8 @@ KvCache::KvCache(Backend& backend, const KvCacheShape& shape, KvDType dtype,
 }
 
 uint64_t KvCache::discard_blocks(int64_t first_block, int64_t num_blocks) {
-  const auto block_bytes = static_cast<size_t>(shape_.block_size * shape_.num_kv_heads *
-                                               shape_.head_dim * kv_dtype_bytes(dtype_));
+  const size_t block_bytes = static_cast<size_t>(shape_.block_size) * shape_.num_kv_heads *
+                             shape_.head_dim * kv_dtype_bytes(dtype_);
   uint64_t released = 0;
   for (size_t l = 0; l < k_.size(); ++l) {
     for (auto* buffer : {k_[l].get(), v_[l].get()}) {

@@ -40,7 +40,9 @@ void release_mapped_pages(const Checkpoint& checkpoint, TensorRef ref) {
   const auto begin = reinterpret_cast<uintptr_t>(view.data);
   const uintptr_t first = (begin + page - 1) / page * page;
   const uintptr_t last = (begin + view.num_bytes()) / page * page;
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  // The page-aligned range as a pointer into the mapping (no integer-to-pointer cast).
+  if (last > first)
+    ::madvise(const_cast<std::byte*>(view.data) + (first - begin), last - first, MADV_DONTNEED);
 }
 
 // The 8 nibbles of `x` (nibble i at bits 4i) moved to the low nibbles of the 8 bytes of the

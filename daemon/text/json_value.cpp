@@ -85,7 +85,7 @@ std::string python_float_repr(double value) {
   if (exponent < 0) {
     return out + "0." + std::string(static_cast<size_t>(-(exponent + 1)), '0') + digits;
   }
-  const auto int_len = static_cast<size_t>(exponent + 1);
+  const size_t int_len = static_cast<size_t>(exponent) + 1;  // exponent >= 0 here
   if (digits.size() <= int_len) {
     return out + digits + std::string(int_len - digits.size(), '0') + ".0";
   }

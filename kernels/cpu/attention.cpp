@@ -70,7 +70,7 @@ void load_row(KvDType dtype, const void* base, int64_t offset, int head_dim, flo
 constexpr int kPanel = 8;
 
 inline size_t panel_index(int64_t p, int i, int head_dim) {
-  return static_cast<size_t>((p / kPanel) * head_dim * kPanel + i * kPanel + p % kPanel);
+  return static_cast<size_t>((p / kPanel) * head_dim * kPanel + int64_t{i} * kPanel + p % kPanel);
 }
 
 // Scores of positions [0, context) against one query head: each score is Σ_i q[i]·k[i]

@@ -54,7 +54,7 @@ class HostBuffer final : public Buffer {
     const uintptr_t first = (base + offset + page - 1) / page * page;
     const uintptr_t last = (base + offset + num_bytes) / page * page;
     if (last <= first) return 0;
-    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    ::madvise(static_cast<std::byte*>(data_) + (first - base), last - first, MADV_DONTNEED);
     return last - first;
   }
   HostBuffer(const HostBuffer&) = delete;

@@ -16,7 +16,7 @@ std::string number(double value) {
 
 class Writer {
  public:
-  explicit Writer(std::string model) : labels_("model_name=\"" + escape(model) + "\"") {}
+  explicit Writer(const std::string& model) : labels_("model_name=\"" + escape(model) + "\"") {}
 
   void metric(const char* name, const char* type, const char* help, double value) {
     declare(name, type, help);
