@@ -113,15 +113,17 @@ EngineStatus Engine::status() const {
   return status_;
 }
 
-void Engine::sleep(int level) {
+void Engine::sleep(int level, std::string cause) {
   std::lock_guard lock(mutex_);
   sleep_requested_ = std::clamp(level, 1, 2);
+  sleep_cause_ = std::move(cause);
   wake_loop_.notify_one();
 }
 
-void Engine::wake() {
+void Engine::wake(std::string cause) {
   std::lock_guard lock(mutex_);
   wake_requested_ = true;
+  wake_cause_ = std::move(cause);
   wake_loop_.notify_one();
 }
 
@@ -139,6 +141,35 @@ bool Engine::wait_ready(std::chrono::milliseconds timeout) const {
     return status_.state != EngineState::kLoading && status_.state != EngineState::kWaking;
   });
   return status_.state == EngineState::kReady;
+}
+
+int Engine::watch_state(StateWatcher watcher) {
+  std::lock_guard lock(watchers_mutex_);
+  const int id = next_watcher_id_++;
+  watchers_.emplace_back(id, std::move(watcher));
+  return id;
+}
+
+void Engine::unwatch_state(int id) {
+  std::lock_guard lock(watchers_mutex_);
+  std::erase_if(watchers_, [id](const auto& entry) { return entry.first == id; });
+}
+
+void Engine::change_state(EngineTransition transition,
+                          std::optional<Clock::time_point> in_from_since) {
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = Clock::now();
+    transition.from = status_.state;
+    transition.seconds_in_from = seconds_between(in_from_since.value_or(state_since_), now);
+    if (transition.to == EngineState::kFailed) transition.error = status_.error;
+    status_.state = transition.to;
+    state_since_ = now;
+  }
+  state_changed_.notify_all();
+  std::lock_guard lock(watchers_mutex_);
+  for (const auto& [id, watcher] : watchers_)
+    watcher(transition);
 }
 
 bool Engine::load_model() {
@@ -375,15 +406,16 @@ void Engine::step(std::vector<Finish>& finishes) {
 }
 
 void Engine::run() {
+  const auto load_started = Clock::now();
   const bool loaded = load_model();
   {
     std::lock_guard lock(mutex_);
-    status_.state = loaded ? EngineState::kReady : EngineState::kFailed;
     status_.num_kv_blocks_total = options_.pool.max_num_chunks * options_.pool.blocks_per_chunk;
     status_.kv_block_size = options_.pool.block_size;
     status_.num_kv_blocks_allocated = pool_ ? pool_->num_blocks() : 0;
   }
-  state_changed_.notify_all();
+  change_state({.to = loaded ? EngineState::kReady : EngineState::kFailed,
+                .seconds_taken = seconds_between(load_started, Clock::now())});
   Clock::time_point idle_since = Clock::now();
 
   for (;;) {
@@ -391,6 +423,8 @@ void Engine::run() {
     bool stopping = false;
     bool wake = false;
     std::optional<int> sleep;
+    std::string wake_cause;
+    std::string sleep_cause;
     bool release_kv = false;
     {
       std::unique_lock lock(mutex_);
@@ -418,14 +452,25 @@ void Engine::run() {
             cancels_.empty() && !stopping_) {
           const auto now = Clock::now();
           if (release_timer && now >= release_at) release_kv = true;
-          if (sleep_timer && now >= sleep_at) sleep_requested_ = options_.idle_sleep_level;
+          if (sleep_timer && now >= sleep_at) {
+            sleep_requested_ = options_.idle_sleep_level;
+            sleep_cause_ = "the idle timer";
+          }
         }
       }
       stopping = stopping_;
-      wake = std::exchange(wake_requested_, false) ||
-             (!incoming_.empty() && status_.state == EngineState::kSleeping);
-      if (active_.empty() && incoming_.empty())
+      if (wake_requested_) {
+        wake = true;
+        wake_requested_ = false;
+        wake_cause = std::exchange(wake_cause_, {});
+      } else if (!incoming_.empty() && status_.state == EngineState::kSleeping) {
+        wake = true;
+        wake_cause = "request " + std::to_string(incoming_.front().first) + " arrived";
+      }
+      if (active_.empty() && incoming_.empty()) {
         sleep = std::exchange(sleep_requested_, std::nullopt);
+        if (sleep) sleep_cause = std::exchange(sleep_cause_, {});
+      }
     }
 
     if (stopping) {
@@ -442,11 +487,7 @@ void Engine::run() {
         finish(active_.at(id), FinishReason::kCancelled, reason, finishes);
       for (Finish& f : finishes)
         f.sink->on_finish(f.id, f.reason, f.usage, f.message);
-      {
-        std::lock_guard lock(mutex_);
-        status_.state = EngineState::kStopped;
-      }
-      state_changed_.notify_all();
+      change_state({.to = EngineState::kStopped, .cause = reason});
       if (leader_) leader_->stop();  // the other ranks exit too
       return;
     }
@@ -457,18 +498,16 @@ void Engine::run() {
       state = status_.state;
     }
     if (wake && state == EngineState::kSleeping) {
-      {
-        std::lock_guard lock(mutex_);
-        status_.state = EngineState::kWaking;
-      }
-      state_changed_.notify_all();
+      change_state({.to = EngineState::kWaking, .cause = wake_cause});
+      const auto wake_started = Clock::now();
       const bool ok = load_model();
       {
         std::lock_guard lock(mutex_);
-        status_.state = ok ? EngineState::kReady : EngineState::kFailed;
         status_.sleep_level = 0;
       }
-      state_changed_.notify_all();
+      change_state({.to = ok ? EngineState::kReady : EngineState::kFailed,
+                    .cause = wake_cause,
+                    .seconds_taken = seconds_between(wake_started, Clock::now())});
       idle_since = Clock::now();
     }
 
@@ -482,13 +521,18 @@ void Engine::run() {
       }
     }
     if (sleep && active_.empty() && state == EngineState::kReady) {
+      const auto unload_started = Clock::now();
       unload_model(*sleep);
       {
         std::lock_guard lock(mutex_);
-        status_.state = EngineState::kSleeping;
         status_.sleep_level = *sleep;
       }
-      state_changed_.notify_all();
+      // How long it was idle, not how long since it was last woken.
+      change_state({.to = EngineState::kSleeping,
+                    .cause = sleep_cause,
+                    .sleep_level = *sleep,
+                    .seconds_taken = seconds_between(unload_started, Clock::now())},
+                   idle_since);
     }
     if (scheduler_ && scheduler_->has_work()) {
       step(finishes);

@@ -2,6 +2,7 @@
 // and every sequence. Frontends call submit / cancel / status / sleep / wake from any thread;
 // those only queue work under a mutex and wake the loop. The loop blocks on a condition
 // variable when there is nothing to do (no polling): an idle engine's step counter stays still.
+// State changes are announced to watchers (watch_state), so nothing else polls the state either.
 // After `idle_sleep_after` without work it sleeps (level 1: frees the KV cache and the
 // repacked weights, keeps the checkpoint mapped; level 2: also unmaps it); the next request or
 // wake() loads it again.
@@ -12,9 +13,11 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +30,25 @@
 #include "daemon/model/model_runner.h"
 
 namespace mm {
+
+// One change of the engine's state, as state watchers hear of it.
+struct EngineTransition {
+  EngineState from = EngineState::kLoading;
+  EngineState to = EngineState::kLoading;
+  // Why: "the idle timer", "a Sleep call over D-Bus from :1.5", "request 7 arrived", the
+  // stop reason; empty for the end of a load (kLoading or kWaking to kReady or kFailed).
+  std::string cause;
+  int sleep_level = 0;  // to kSleeping: the level
+  // How long the engine was in `from` (kReady: since its last work), until this change.
+  double seconds_in_from = 0.0;
+  // The change's own work: unloading (to kSleeping) or loading (kLoading or kWaking to kReady
+  // or kFailed).
+  double seconds_taken = 0.0;
+  std::string error;  // to kFailed: why
+};
+// Called on the engine thread right after a change; must not block (queue, write an eventfd,
+// uv_async_send, log a line). It may call status().
+using StateWatcher = std::function<void(const EngineTransition&)>;
 
 struct EngineOptions {
   std::filesystem::path model;
@@ -65,13 +87,18 @@ class Engine {
   void cancel(RequestId id);
   EngineStatus status() const;
   // Thread-safe. Sleep waits until no request is in flight; a request arriving while asleep
-  // wakes the engine first.
-  void sleep(int level);
-  void wake();
+  // wakes the engine first. `cause` is what state watchers hear the change came from.
+  void sleep(int level, std::string cause = "a client's Sleep request");
+  void wake(std::string cause = "a client's Wake request");
   // Ends every request (kCancelled with `reason`) and stops the loop. Idempotent.
   void stop(const std::string& reason = "the engine is stopping");
   // Blocks until the model is loaded (or failed) or the deadline passes; true when ready.
   bool wait_ready(std::chrono::milliseconds timeout) const;
+  // Thread-safe. `watcher` hears every state change from now on, until unwatch_state(id);
+  // once that returns it is not running and is never called again. The state may have
+  // changed before watch_state returned: read status() after it. Returns the id.
+  int watch_state(StateWatcher watcher);
+  void unwatch_state(int id);
 
  private:
   struct Active {
@@ -104,6 +131,11 @@ class Engine {
   void step(std::vector<Finish>& finishes);
   void finish(Active& active, FinishReason reason, const std::string& message,
               std::vector<Finish>& finishes);
+  // Engine thread: publishes the new state (status_, state_changed_), then tells the watchers.
+  // `in_from_since`: when the old state began for the transition's seconds_in_from (default:
+  // the last change).
+  void change_state(EngineTransition transition,
+                    std::optional<std::chrono::steady_clock::time_point> in_from_since = {});
 
   EngineOptions options_;
 
@@ -115,11 +147,19 @@ class Engine {
       incoming_;
   std::vector<RequestId> cancels_;
   std::optional<int> sleep_requested_;
+  std::string sleep_cause_;
   bool wake_requested_ = false;
+  std::string wake_cause_;
   bool stopping_ = false;
   std::string stop_reason_;
   RequestId next_id_ = 1;
   EngineStatus status_;
+  std::chrono::steady_clock::time_point state_since_ = std::chrono::steady_clock::now();
+
+  // The state watchers; held while they run, so unwatch_state waits for a running one.
+  std::mutex watchers_mutex_;
+  std::vector<std::pair<int, StateWatcher>> watchers_;
+  int next_watcher_id_ = 1;
 
   // Owned by the loop thread.
   std::unique_ptr<ModelRunner> runner_;

@@ -37,7 +37,7 @@ Daemon::Daemon(DaemonConfig config, EngineSetup setup)
 }
 
 Daemon::~Daemon() {
-  if (ready_watcher_.joinable()) ready_watcher_.join();
+  if (engine_ && state_watch_ != 0) engine_->unwatch_state(state_watch_);
   engine_.reset();
   uv_loop_close(&loop_);
 }
@@ -99,18 +99,15 @@ int Daemon::run() {
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
 
-  // The engine reports its load through a blocking wait; a helper thread turns it into a
-  // loop event, so the loop never polls the engine.
-  uv_async_init(&loop_, &ready_async_,
+  // The engine announces its state changes; the watcher (engine thread) pokes the loop, so
+  // the loop never polls the engine and no thread waits for it.
+  uv_async_init(&loop_, &state_async_,
                 [](uv_async_t* a) { static_cast<Daemon*>(a->data)->on_engine_state(); });
-  ready_async_.data = this;
-  ready_notifier_ = std::make_shared<LoopNotifier>(&ready_async_);
-  ready_watcher_ = std::thread([engine = engine_.get(), notifier = ready_notifier_] {
-    while (!engine->wait_ready(std::chrono::hours(24)) &&
-           engine->status().state == EngineState::kLoading) {
-    }
-    notifier->notify();
-  });
+  state_async_.data = this;
+  state_notifier_ = std::make_shared<LoopNotifier>(&state_async_);
+  state_watch_ =
+      engine_->watch_state([this](const EngineTransition& change) { on_transition(change); });
+  state_notifier_->notify();  // the load may have ended before the watcher was in place
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   return exit_code_;
@@ -126,8 +123,29 @@ void Daemon::report_loading() {
                    std::to_string(std::chrono::microseconds(kLoadTimeoutExtension).count()));
 }
 
+void Daemon::on_transition(const EngineTransition& t) {
+  using enum EngineState;
+  const std::string level = std::to_string(t.sleep_level);
+  if (t.to == kSleeping) {
+    log_info("asleep at level " + level + ": " + t.cause + " after " +
+             seconds_text(t.seconds_in_from) + " idle (unloading took " +
+             seconds_text(t.seconds_taken) + ")");
+  } else if (t.to == kWaking) {
+    log_info("waking: " + t.cause + " after " + seconds_text(t.seconds_in_from) + " asleep");
+  } else if (t.from == kWaking && t.to == kReady) {
+    log_info("awake: " + t.cause + " (loading took " + seconds_text(t.seconds_taken) + ")");
+  } else if (t.from == kWaking && t.to == kFailed) {
+    log_error("waking failed after " + seconds_text(t.seconds_taken) + ": " + t.error);
+  } else if (t.from == kSleeping && t.to == kStopped) {
+    log_info("stopped while asleep: " + t.cause + " after " + seconds_text(t.seconds_in_from) +
+             " asleep");
+  }
+  state_notifier_->notify();
+}
+
 void Daemon::on_engine_state() {
   if (ready_reported_ || shut_down_) return;
+  if (engine_->status().state == EngineState::kLoading) return;
   ready_reported_ = true;
   uv_timer_stop(&load_timer_);
   const EngineStatus status = engine_->status();
@@ -219,7 +237,7 @@ void Daemon::shut_down() {
   if (server_) server_->close();
   for (auto& frontend : frontends_)
     frontend->close();
-  if (ready_notifier_) ready_notifier_->detach();
+  if (state_notifier_) state_notifier_->detach();
   // Close every handle this class owns; uv_run returns once they are all released.
   uv_walk(
       &loop_,

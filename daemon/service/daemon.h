@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "daemon/engine/engine.h"
@@ -40,7 +39,9 @@ class Daemon {
 
  private:
   static void on_signal(uv_signal_t* handle, int signum);
-  void on_engine_state();  // loop thread, after the engine finished loading
+  void on_engine_state();  // loop thread, after the engine changed state (loaded, failed, ...)
+  // Engine thread: logs sleep and wake with their cause and duration, wakes the loop.
+  void on_transition(const EngineTransition& transition);
   void report_loading();
   void begin_drain(const std::string& why);
   void shut_down();
@@ -60,9 +61,10 @@ class Daemon {
   uv_timer_t load_timer_{};
   uv_timer_t watchdog_timer_{};
   uv_timer_t drain_timer_{};
-  uv_async_t ready_async_{};
-  std::shared_ptr<LoopNotifier> ready_notifier_;
-  std::thread ready_watcher_;
+  // The engine's state changes reach the loop through this handle (no thread, no polling).
+  uv_async_t state_async_{};
+  std::shared_ptr<LoopNotifier> state_notifier_;
+  int state_watch_ = 0;  // the engine's watcher id; 0: none
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   bool ready_reported_ = false;
   bool draining_ = false;

@@ -13,7 +13,6 @@ DbusFrontend::DbusFrontend(DbusServiceOptions options, bool required)
 DbusFrontend::~DbusFrontend() = default;
 
 void DbusFrontend::start(uv_loop_t* loop, Engine& engine) {
-  engine_ = &engine;
   try {
     service_ = std::make_unique<DbusService>(engine, options_);
   } catch (const std::exception& error) {
@@ -24,9 +23,12 @@ void DbusFrontend::start(uv_loop_t* loop, Engine& engine) {
   }
   log_info("D-Bus: serving " + options_.bus_name + " on the " + options_.bus + " bus as " +
            service_->unique_name());
-  uv_timer_init(loop, &timer_);
-  timer_.data = this;
-  timer_started_ = true;
+  uv_async_init(loop, &drained_async_, [](uv_async_t* async) {
+    auto* self = static_cast<DbusFrontend*>(async->data);
+    if (self->on_drained_) std::exchange(self->on_drained_, nullptr)();
+  });
+  drained_async_.data = this;
+  drained_notifier_ = std::make_shared<LoopNotifier>(&drained_async_);
 }
 
 void DbusFrontend::begin_drain(std::function<void()> on_drained) {
@@ -34,26 +36,16 @@ void DbusFrontend::begin_drain(std::function<void()> on_drained) {
     on_drained();
     return;
   }
-  service_->begin_drain();
   on_drained_ = std::move(on_drained);
-  uv_timer_start(&timer_, on_timer, 0, 50);
-}
-
-void DbusFrontend::on_timer(uv_timer_t* timer) {
-  auto* self = static_cast<DbusFrontend*>(timer->data);
-  const EngineStatus status = self->engine_->status();
-  if (status.num_running == 0 && status.num_waiting == 0 && self->on_drained_) {
-    uv_timer_stop(timer);
-    std::exchange(self->on_drained_, nullptr)();
-  }
+  service_->begin_drain([notifier = drained_notifier_] { notifier->notify(); });
 }
 
 void DbusFrontend::close() {
   service_.reset();  // cancels what is left and releases the name; before the engine goes
-  if (timer_started_) {
-    uv_timer_stop(&timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
-    timer_started_ = false;
+  if (drained_notifier_) {
+    drained_notifier_->detach();
+    drained_notifier_.reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&drained_async_), nullptr);
   }
 }
 

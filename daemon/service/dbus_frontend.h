@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 
+#include "daemon/frontends/connection_mailbox.h"
 #include "daemon/frontends/dbus/dbus_service.h"
 #include "daemon/service/frontend.h"
 
@@ -21,21 +22,17 @@ class DbusFrontend : public Frontend {
   ~DbusFrontend() override;
 
   void start(uv_loop_t* loop, Engine& engine) override;
-  // Refuses new D-Bus requests, then reports drained once the engine has nothing running or
-  // waiting (every frontend drains at once, so that includes the D-Bus requests). The check
-  // runs on a loop timer only during the drain.
+  // Refuses new D-Bus requests, then reports drained once the requests started over D-Bus
+  // have finished (the service thread says so through a uv_async: nothing polls).
   void begin_drain(std::function<void()> on_drained) override;
   void close() override;
 
  private:
-  static void on_timer(uv_timer_t* timer);
-
   DbusServiceOptions options_;
   bool required_ = true;
-  Engine* engine_ = nullptr;
   std::unique_ptr<DbusService> service_;
-  uv_timer_t timer_{};
-  bool timer_started_ = false;
+  uv_async_t drained_async_{};
+  std::shared_ptr<LoopNotifier> drained_notifier_;  // null until start() served
   std::function<void()> on_drained_;
 };
 

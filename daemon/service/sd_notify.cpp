@@ -39,7 +39,9 @@ bool SdNotifier::notify(std::string_view state) {
   std::memcpy(address.sun_path, address_.data(), address_.size());
   if (address.sun_path[0] == '@') address.sun_path[0] = '\0';  // abstract namespace
   const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size());
-  const ssize_t sent = ::sendto(fd_, state.data(), state.size(), MSG_NOSIGNAL,
+  // MSG_DONTWAIT: a receiver that stopped reading must not stall the loop thread (a full
+  // queue drops this datagram, as a watchdog ping that systemd would miss anyway).
+  const ssize_t sent = ::sendto(fd_, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
                                 reinterpret_cast<const sockaddr*>(&address), length);
   if (sent == static_cast<ssize_t>(state.size())) return true;
   if (!warned_) {

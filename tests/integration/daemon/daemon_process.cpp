@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,8 +65,13 @@ DaemonProcess::DaemonProcess(const std::vector<std::string>& args,
   if (pid_ == 0) {
     const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(log_fd, STDERR_FILENO);
-    for (const auto& [key, value] : environment)
-      ::setenv(key.c_str(), value.c_str(), 1);
+    for (const auto& [key, value] : environment) {
+      std::string text = value;
+      struct stat st {};
+      if (text == kLogStream && ::fstat(STDERR_FILENO, &st) == 0)
+        text = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+      ::setenv(key.c_str(), text.c_str(), 1);
+    }
     std::vector<char*> raw;
     for (auto& a : argv)
       raw.push_back(a.data());

@@ -16,6 +16,10 @@ namespace mm::testing {
 
 class DaemonProcess {
  public:
+  // An `env` value for JOURNAL_STREAM: the child sets it to its log file's "DEVICE:INODE",
+  // so mmd takes its stderr for the journal (as under systemd).
+  static constexpr const char* kLogStream = "<the log file>";
+
   // `args` are added to the tiny-model defaults (later flags win). Without `tiny_defaults`
   // mmd gets only --socket and `args` (a test of mmd's own defaults).
   explicit DaemonProcess(const std::vector<std::string>& args = {},

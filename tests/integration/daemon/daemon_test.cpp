@@ -85,7 +85,9 @@ ipc::StatusReply status_until(client::Client& client, Predicate done,
 
 TEST(Daemon, NotifiesLoadingReadyWatchdogAndStopping) {
   // Load progress every millisecond, so the tiny model's short load still reports some.
-  DaemonProcess daemon({"--load-report-ms", "1"}, {{"WATCHDOG_USEC", "200000"}});
+  // stderr is the journal, as systemd says (JOURNAL_STREAM): lines carry priority prefixes.
+  DaemonProcess daemon({"--load-report-ms", "1"}, {{"WATCHDOG_USEC", "200000"},
+                                                   {"JOURNAL_STREAM", DaemonProcess::kLogStream}});
   ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
   ASSERT_TRUE(daemon.wait_for_notification("WATCHDOG=1", 5s)) << daemon.log();
   daemon.send_signal(SIGTERM);
@@ -128,6 +130,30 @@ TEST(Daemon, NotifiesLoadingReadyWatchdogAndStopping) {
     line_start = end + 1;
   }
   EXPECT_NE(log.find("<5>Terminated: draining 0 requests"), std::string::npos) << log;
+}
+
+// Without JOURNAL_STREAM, or with one naming another stream (a child of a journal-logged
+// shell whose stderr was redirected), stderr is a plain file: no "<N>" prefixes.
+TEST(Daemon, LogLinesArePlainWhenStderrIsNotTheJournal) {
+  for (const char* stream : {"", "1:1"}) {
+    std::map<std::string, std::string> env;
+    if (*stream != '\0') env["JOURNAL_STREAM"] = stream;
+    DaemonProcess daemon({}, env);
+    ASSERT_TRUE(daemon.wait_for_notification("READY=1", kReadyTimeout)) << daemon.log();
+    daemon.send_signal(SIGTERM);
+    EXPECT_EQ(daemon.wait_exit(20s), 0) << daemon.log();
+    const std::string log = daemon.log();
+    EXPECT_NE(log.find("loading "), std::string::npos) << "JOURNAL_STREAM=" << stream << ":\n"
+                                                       << log;
+    EXPECT_NE(log.find("\nTerminated: draining 0 requests"), std::string::npos) << log;
+    size_t line_start = 0;
+    while (line_start < log.size()) {
+      EXPECT_NE(log[line_start], '<') << "a prefix at byte " << line_start << " of\n" << log;
+      const size_t end = log.find('\n', line_start);
+      if (end == std::string::npos) break;
+      line_start = end + 1;
+    }
+  }
 }
 
 TEST(Daemon, SixteenConcurrentClientsStreamWhatEachGetsAlone) {

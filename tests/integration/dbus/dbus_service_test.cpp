@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -78,8 +79,7 @@ class DbusServiceTest : public ::testing::Test {
     ASSERT_TRUE(suite_engine->wait_ready(kDeadline));
     suite_service = std::make_unique<DbusService>(
         *suite_engine, DbusServiceOptions{.bus = suite_bus->address(),
-                                          .model = tiny_engine_options().model.string(),
-                                          .state_refresh = 50ms});
+                                          .model = tiny_engine_options().model.string()});
   }
   static void TearDownTestSuite() {
     suite_service.reset();
@@ -337,6 +337,41 @@ TEST_F(DbusServiceTest, DrainRefusesNewRequestsAndStopEndsTheRest) {
   EXPECT_EQ(client.State(), "ready");
   stopping.reset();
   expect_idle();
+}
+
+// The drain waits for the requests started over this service only, and is told by an event:
+// another frontend's request (here the suite's service) still runs when it reports.
+TEST_F(DbusServiceTest, DrainReportsWhenItsOwnRequestsEndNotTheEngines) {
+  const DbusServiceOptions options{.bus = suite_bus->address(),
+                                   .bus_name = "org.mmd.Engine1.Draining"};
+  auto draining = std::make_unique<DbusService>(*suite_engine, options);
+  EngineClient client(suite_bus->address(), "org.mmd.Engine1.Draining");
+  const uint64_t other = client_->StartCompletion(prompt_of(9), greedy(kLongRequest));
+  ASSERT_TRUE(client_->wait_first_delta(other, kDeadline));
+  const uint64_t own = client.StartCompletion(prompt_of(7), greedy(kLongRequest));
+  ASSERT_TRUE(client.wait_first_delta(own, kDeadline));
+  std::promise<void> drained;
+  std::future<void> reported = drained.get_future();
+  draining->begin_drain([&] { drained.set_value(); });
+  EXPECT_EQ(reported.wait_for(200ms), std::future_status::timeout) << "its own request runs";
+  client.Cancel(own);
+  ASSERT_TRUE(client.wait_finished(own, kDeadline));
+  ASSERT_EQ(reported.wait_for(kDeadline), std::future_status::ready);
+  EXPECT_FALSE(client_->wait_finished(other, 0ms)) << "the other frontend's request still runs";
+  client_->Cancel(other);
+  ASSERT_TRUE(client_->wait_finished(other, kDeadline));
+  draining.reset();
+  expect_idle();
+}
+
+// State follows the engine with no bus message to prompt it (no refresh timer either): a
+// sleep and a wake asked of the engine directly are announced.
+TEST_F(DbusServiceTest, StateFollowsTheEngineWithoutABusMessage) {
+  suite_engine->sleep(1, "the test");
+  ASSERT_TRUE(client_->wait_state("sleeping", kDeadline));
+  suite_engine->wake("the test");
+  ASSERT_TRUE(client_->wait_state("ready", kDeadline));
+  EXPECT_EQ(client_->State(), "ready");
 }
 
 // The engine's status has no change event: poll it, bounded by the deadline.
