@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -25,6 +24,7 @@
 #include "daemon/engine/engine.h"
 #include "daemon/frontends/dbus/dbus_convert.h"
 #include "daemon/frontends/dbus/dbus_error.h"
+#include "daemon/service/log.h"
 #include "mmd_dbus/engine1_adaptor.h"
 
 namespace mm {
@@ -573,19 +573,18 @@ class DbusService::Impl {
         // Handler errors become replies inside sdbus-c++; one that reaches here means the
         // connection itself failed (the bus went away). Its fd would stay readable forever,
         // so the service stops instead of spinning; the rest of mmd goes on without D-Bus.
-        std::fprintf(stderr, "mmd: D-Bus service stops: %s: %s\n", error.getName().c_str(),
-                     error.getMessage().c_str());
+        log_error("D-Bus: the service stops: " + error.getName() + ": " + error.getMessage());
         bus_lost = true;
         break;
       } catch (const std::exception& error) {
-        std::fprintf(stderr, "mmd: D-Bus service: %s\n", error.what());
+        log_warning(std::string("D-Bus: ") + error.what());
       }
     }
     try {
       object_->shutdown();
       if (!bus_lost) connection_->releaseName(options_.bus_name);
     } catch (const std::exception& error) {
-      std::fprintf(stderr, "mmd: D-Bus service stopping: %s\n", error.what());
+      log_warning(std::string("D-Bus: stopping: ") + error.what());
     }
     {
       std::lock_guard lock(drain_mutex_);
