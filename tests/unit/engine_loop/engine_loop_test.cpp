@@ -319,6 +319,82 @@ TEST(EngineLoop, IdleTimerPutsTheEngineToSleep) {
   EXPECT_EQ(run_alone(engine, greedy_request(prompt_of(6, 9), 4)), before);
 }
 
+// Collects what a state watcher hears; the test waits on it with a deadline.
+class TransitionLog {
+ public:
+  void add(const EngineTransition& t) {
+    std::lock_guard lock(mutex_);
+    seen_.push_back(t);
+    cv_.notify_all();
+  }
+  // Waits until `n` changes were heard; all of them.
+  std::vector<EngineTransition> wait_for(size_t n, std::chrono::milliseconds timeout = 60s) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, timeout, [&] { return seen_.size() >= n; });
+    return seen_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<EngineTransition> seen_;
+};
+
+// Every state change reaches the watchers, in order, with its cause and durations; after
+// unwatch_state nothing more does.
+TEST(EngineLoop, StateWatchersHearEachChangeWithItsCause) {
+  EngineOptions options = tiny_options();
+  options.idle_sleep_after = 500ms;  // the test's own steps fit well inside it
+  Engine engine(options);
+  TransitionLog log;
+  const int id = engine.watch_state([&](const EngineTransition& t) { log.add(t); });
+  ASSERT_TRUE(engine.wait_ready(60s));
+  run_alone(engine, greedy_request(prompt_of(5, 1), 2));  // loaded before or after watching
+
+  auto seen = log.wait_for(1);  // ready, or straight to sleep by the idle timer
+  size_t first_sleep = 0;
+  while (first_sleep < seen.size() && seen[first_sleep].to != EngineState::kSleeping)
+    ++first_sleep;
+  seen = log.wait_for(first_sleep + 1);
+  ASSERT_GT(seen.size(), first_sleep);
+  const EngineTransition& slept = seen[first_sleep];
+  EXPECT_EQ(slept.from, EngineState::kReady);
+  EXPECT_EQ(slept.cause, "the idle timer");
+  EXPECT_EQ(slept.sleep_level, 1);
+  EXPECT_GE(slept.seconds_in_from, 0.49);  // idle since the request ended
+  EXPECT_GE(slept.seconds_taken, 0.0);
+
+  // A request while asleep wakes the engine: waking, then ready, both naming the request.
+  auto sink = std::make_shared<CollectingSink>();
+  const RequestId request = engine.submit(greedy_request(prompt_of(5, 1), 2), sink);
+  ASSERT_TRUE(sink->wait());
+  seen = log.wait_for(first_sleep + 3);
+  ASSERT_GE(seen.size(), first_sleep + 3);
+  const std::string cause = "request " + std::to_string(request) + " arrived";
+  EXPECT_EQ(seen[first_sleep + 1].from, EngineState::kSleeping);
+  EXPECT_EQ(seen[first_sleep + 1].to, EngineState::kWaking);
+  EXPECT_EQ(seen[first_sleep + 1].cause, cause);
+  EXPECT_GE(seen[first_sleep + 1].seconds_in_from, 0.0);
+  EXPECT_EQ(seen[first_sleep + 2].from, EngineState::kWaking);
+  EXPECT_EQ(seen[first_sleep + 2].to, EngineState::kReady);
+  EXPECT_EQ(seen[first_sleep + 2].cause, cause);
+
+  // A client's sleep, at level 2, names its caller.
+  engine.sleep(2, "the test's Sleep");
+  seen = log.wait_for(first_sleep + 4);
+  ASSERT_GE(seen.size(), first_sleep + 4);
+  EXPECT_EQ(seen[first_sleep + 3].to, EngineState::kSleeping);
+  EXPECT_EQ(seen[first_sleep + 3].cause, "the test's Sleep");
+  EXPECT_EQ(seen[first_sleep + 3].sleep_level, 2);
+
+  engine.unwatch_state(id);
+  engine.wake("the test's Wake");
+  ASSERT_TRUE(wait_for_state(engine, EngineState::kReady));
+  engine.stop("the test stops");
+  ASSERT_TRUE(wait_for_state(engine, EngineState::kStopped));
+  EXPECT_EQ(log.wait_for(first_sleep + 5, 100ms).size(), first_sleep + 4) << "heard after unwatch";
+}
+
 TEST(EngineLoop, SeededSamplingIgnoresTheRestOfTheBatch) {
   Engine engine(tiny_options());
   ASSERT_TRUE(engine.wait_ready(60s));
