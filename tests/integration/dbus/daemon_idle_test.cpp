@@ -209,6 +209,21 @@ TEST_F(DaemonIdleTest, TheWatchdogIsTheOnlyTimerAndTheProbeSeesIt) {
   EXPECT_EQ(daemon->wait_exit(30s), 0) << daemon->log();
 }
 
+// sd_notify never blocks: a NOTIFY_SOCKET whose reader stopped reading (its queue full of
+// watchdog pings) used to stall the loop thread in sendto, so HTTP and SIGTERM went unanswered.
+TEST_F(DaemonIdleTest, ANotifyReaderThatStopsReadingDoesNotStallTheDaemon) {
+  const int port = free_tcp_port();
+  DaemonProcess daemon({"--bus", bus_->address(), "--port", std::to_string(port)},
+                       {{"WATCHDOG_USEC", "2000"}});  // a ping every millisecond
+  ASSERT_TRUE(daemon.wait_for_notification("READY=1", kDeadline)) << daemon.log();
+  std::this_thread::sleep_for(500ms);  // nobody reads: the socket's queue fills
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_NE(http_get(port, "/health").find("200 OK"), std::string::npos) << daemon.log();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
+  daemon.send_signal(SIGTERM);
+  EXPECT_EQ(daemon.wait_exit(30s), 0) << daemon.log();
+}
+
 // Waits until the daemon's log after byte `from` matches `pattern` (the log is a file: read
 // again until the deadline). The match and its groups; empty on timeout. `log` is the last read.
 std::vector<std::string> wait_for_log(const DaemonProcess& daemon, const std::string& pattern,
