@@ -193,6 +193,7 @@ void Daemon::on_signal(uv_signal_t* handle, int signum) {
     self->engine_->stop("the daemon was asked to stop immediately");
     return;
   }
+  self->stop_signal_ = signum == SIGTERM ? "SIGTERM" : "SIGINT";
   self->begin_drain(strsignal(signum));
 }
 
@@ -233,7 +234,10 @@ void Daemon::shut_down() {
   if (shut_down_) return;
   shut_down_ = true;
   log_info("stopping");
-  if (engine_) engine_->stop("the daemon is shutting down");
+  // The signal is named, so a sleeping engine's stop is logged with its cause.
+  if (engine_)
+    engine_->stop(stop_signal_.empty() ? "the daemon is shutting down"
+                                       : "the daemon is shutting down (" + stop_signal_ + ")");
   if (server_) server_->close();
   for (auto& frontend : frontends_)
     frontend->close();

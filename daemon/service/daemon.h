@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "daemon/engine/engine.h"
@@ -68,6 +69,7 @@ class Daemon {
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   bool ready_reported_ = false;
   bool draining_ = false;
+  std::string stop_signal_;  // "SIGTERM" or "SIGINT" once one started the drain
   bool shut_down_ = false;
   int exit_code_ = 0;
 };

@@ -296,7 +296,8 @@ TEST_F(DaemonIdleTest, SleepAndWakeAreLoggedWithCauseAndDuration) {
   log = daemon.log();
   EXPECT_TRUE(std::regex_search(
       log,
-      std::regex(R"(stopped while asleep: the daemon is shutting down after [0-9.]+ s asleep)")))
+      std::regex(
+          R"(stopped while asleep: the daemon is shutting down \(SIGTERM\) after [0-9.]+ s asleep)")))
       << log;
 }
 
