@@ -47,7 +47,7 @@ struct EngineTransition {
   std::string error;  // to kFailed: why
 };
 // Called on the engine thread right after a change; must not block (queue, write an eventfd,
-// uv_async_send, log a line). It may call status().
+// uv_async_send, log a line). It may call status(), not watch_state or unwatch_state.
 using StateWatcher = std::function<void(const EngineTransition&)>;
 
 struct EngineOptions {
