@@ -246,7 +246,7 @@ void put_body(Packer& pk, const Error& m) {
 }
 
 void put_body(Packer& pk, const StatusReply& m) {
-  pk.pack_map(25);
+  pk.pack_map(27);
   key(pk, "model");
   put_str(pk, m.model);
   key(pk, "state");
@@ -289,6 +289,10 @@ void put_body(Packer& pk, const StatusReply& m) {
   pk.pack_double(m.uptime_seconds);
   key(pk, "load_progress");
   pk.pack_double(m.load_progress);
+  key(pk, "load_bytes_done");
+  pk.pack_uint64(m.load_bytes_done);
+  key(pk, "load_bytes_total");
+  pk.pack_uint64(m.load_bytes_total);
   key(pk, "time_to_first_token");
   put_histogram(pk, m.time_to_first_token);
   key(pk, "inter_token_latency");
@@ -688,6 +692,8 @@ ServerMessage read_server_body(uint8_t type, const msgpack::object& body) {
       m.num_connections = static_cast<int>(r.get_int("num_connections", 0, 0, kInt32Max));
       m.uptime_seconds = r.get_number("uptime_seconds", 0.0);
       m.load_progress = r.get_number("load_progress", 0.0);
+      m.load_bytes_done = r.get_u64("load_bytes_done", 0);
+      m.load_bytes_total = r.get_u64("load_bytes_total", 0);
       m.time_to_first_token = get_histogram(r, "time_to_first_token");
       m.inter_token_latency = get_histogram(r, "inter_token_latency");
       m.end_to_end_latency = get_histogram(r, "end_to_end_latency");

@@ -207,6 +207,9 @@ struct StatusReply {
   int num_connections = 0;
   double uptime_seconds = 0.0;
   double load_progress = 0.0;  // 0..1 while loading or waking
+  // Loading or waking: checkpoint bytes read so far and the shards' total size (0 when unknown).
+  uint64_t load_bytes_done = 0;
+  uint64_t load_bytes_total = 0;
   Histogram time_to_first_token;
   Histogram inter_token_latency;
   Histogram end_to_end_latency;

@@ -4,8 +4,11 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <thread>
+
+#include "client/mmctl/load_progress.h"
 
 namespace mm {
 
@@ -47,6 +50,16 @@ bool take_session_flag(const std::vector<std::string>& args, size_t& i, SessionO
     options.json = true;
   } else if (arg == "--socket") {
     options.socket = flag_value(args, i, arg);
+  } else if (arg == "--progress") {
+    const std::string& when = flag_value(args, i, arg);
+    if (when == "auto")
+      options.progress = ProgressMode::kAuto;
+    else if (when == "always")
+      options.progress = ProgressMode::kAlways;
+    else if (when == "never")
+      options.progress = ProgressMode::kNever;
+    else
+      throw std::invalid_argument("--progress must be auto, always or never, not '" + when + "'");
   } else if (arg == "--timeout") {
     options.timeout = std::chrono::milliseconds(
         static_cast<int64_t>(parse_double_flag(arg, flag_value(args, i, arg)) * 1000.0));
@@ -86,40 +99,55 @@ std::unique_ptr<client::Client> connect_or_report(const SessionOptions& options,
 
 ipc::StatusReply wait_until_ready(client::Client& client, const SessionOptions& options,
                                   std::ostream& err) {
-  const bool draw = !options.json && ::isatty(STDERR_FILENO) != 0;
+  const bool terminal = ::isatty(STDERR_FILENO) != 0;
+  const bool bar = options.progress == ProgressMode::kAlways
+                       ? terminal
+                       : options.progress == ProgressMode::kAuto && terminal && !options.json;
+  const bool lines = options.progress == ProgressMode::kAlways && !terminal;
+  constexpr double kLineInterval = 2.0;  // seconds between lines on a non-terminal
   const auto start = std::chrono::steady_clock::now();
+  LoadProgressMeter meter;
   bool drew = false;
+  std::string waited_for;  // "loading" or "waking", once seen
+  double next_line = 0.0;
   for (;;) {
     ipc::StatusReply status = client.status(options.timeout);
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (status.state != "loading" && status.state != "waking") {
       if (drew) err << "\r\033[K" << std::flush;
+      if (lines && !waited_for.empty()) {
+        // The daemon keeps the last load's byte counts once it is ready.
+        char took[64];
+        std::snprintf(took, sizeof took, "; %s after %.1f s", status.state.c_str(), elapsed);
+        err << waited_for << " "
+            << format_load_line(status.state == "ready" ? 1.0 : status.load_progress,
+                                status.load_bytes_done, status.load_bytes_total, std::nullopt,
+                                std::nullopt, elapsed)
+            << took << "\n"
+            << std::flush;
+      }
       return status;
     }
+    waited_for = status.state;
     if (std::chrono::steady_clock::now() - start > options.timeout) {
       if (drew) err << "\n";
       throw client::ClientError("the daemon is still " + status.state + " after " +
                                 std::to_string(options.timeout.count() / 1000) + " s");
     }
-    if (draw) {
-      constexpr int kWidth = 30;
-      const double elapsed =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::string bar;
-      if (status.load_progress > 0.0) {
-        const int filled = static_cast<int>(status.load_progress * kWidth);
-        bar = std::string(static_cast<size_t>(filled), '#') +
-              std::string(static_cast<size_t>(kWidth - filled), '.');
-      } else {  // no fraction known: a bouncing marker
-        const int pos = static_cast<int>(elapsed * 10) % (2 * kWidth - 2);
-        const int at = pos < kWidth ? pos : 2 * kWidth - 2 - pos;
-        bar = std::string(static_cast<size_t>(kWidth), '.');
-        bar[static_cast<size_t>(at)] = '#';
+    meter.add(elapsed, status.load_bytes_done, status.load_bytes_total);
+    if (bar || (lines && elapsed >= next_line)) {
+      const std::string line =
+          status.state + " " +
+          format_load_line(status.load_progress, status.load_bytes_done, status.load_bytes_total,
+                           meter.rate(), meter.eta(), elapsed);
+      if (bar) {
+        err << "\r" << line << "\033[K" << std::flush;
+        drew = true;
+      } else {
+        err << line << "\n" << std::flush;
+        next_line = elapsed + kLineInterval;
       }
-      char line[160];
-      std::snprintf(line, sizeof line, "\r%s %s [%s] %.1f s", status.state.c_str(),
-                    status.model.c_str(), bar.c_str(), elapsed);
-      err << line << std::flush;
-      drew = true;
     }
     // A client-side refresh interval: mmctl polls the daemon's status while it loads.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

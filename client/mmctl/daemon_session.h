@@ -13,10 +13,16 @@
 
 namespace mm {
 
+// --progress: while the daemon loads or wakes. kAuto: a bar redrawn in place when stderr is a
+// terminal (and not --json), nothing otherwise; kAlways: the bar on a terminal, else a line
+// every 2 s and one when it ends; kNever: nothing.
+enum class ProgressMode { kAuto, kAlways, kNever };
+
 struct SessionOptions {
   std::string socket = client::default_socket_path();
   bool json = false;
   std::chrono::milliseconds timeout{30000};
+  ProgressMode progress = ProgressMode::kAuto;
 };
 
 // If args[i] is a session flag, consumes it (and its value) and returns true. Throws
@@ -32,8 +38,8 @@ bool parse_session_flags_only(const std::vector<std::string>& args, const std::s
 std::unique_ptr<client::Client> connect_or_report(const SessionOptions& options,
                                                   std::ostream& err);
 
-// Waits while the daemon is loading or waking, drawing a progress line on `err` when it is a
-// terminal (and not --json). Returns the last status; its state says how the wait ended.
+// Waits while the daemon is loading or waking (at most --timeout), showing its progress on
+// `err` as options.progress says. Returns the last status; its state says how the wait ended.
 ipc::StatusReply wait_until_ready(client::Client& client, const SessionOptions& options,
                                   std::ostream& err);
 

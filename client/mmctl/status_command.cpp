@@ -6,6 +6,7 @@
 #include "client/mmctl/daemon_session.h"
 #include "client/mmctl/exit_codes.h"
 #include "client/mmctl/human_format.h"
+#include "client/mmctl/load_progress.h"
 #include "client/mmctl/status_json.h"
 
 namespace mm {
@@ -13,12 +14,21 @@ namespace mm {
 int run_status_command(const std::vector<std::string>& args, std::ostream& out,
                        std::ostream& err) {
   SessionOptions options;
-  if (!parse_session_flags_only(args, "status", options, err)) return kExitUsage;
+  bool wait = false;
+  std::vector<std::string> session_args;
+  for (const std::string& arg : args) {
+    if (arg == "--wait")
+      wait = true;
+    else
+      session_args.push_back(arg);
+  }
+  if (!parse_session_flags_only(session_args, "status", options, err)) return kExitUsage;
   auto client = connect_or_report(options, err);
   if (!client) return kExitNoDaemon;
   ipc::StatusReply s;
   try {
-    s = client->status(options.timeout);
+    // --wait: until the load or wake is over (a sleeping daemon is settled: `mmctl wake`).
+    s = wait ? wait_until_ready(*client, options, err) : client->status(options.timeout);
   } catch (const client::ClientError& error) {
     err << "mmctl status: " << error.what() << "\n";
     return kExitNoDaemon;
@@ -32,6 +42,12 @@ int run_status_command(const std::vector<std::string>& args, std::ostream& out,
     if (s.state == "sleeping") out << " (level " << s.sleep_level << ")";
     if (!s.error.empty()) out << ": " << s.error;
     out << "\n";
+    if ((s.state == "loading" || s.state == "waking") && s.load_bytes_total > 0) {
+      out << "progress     "
+          << format_load_line(s.load_progress, s.load_bytes_done, s.load_bytes_total, std::nullopt,
+                              std::nullopt, 0.0)
+          << "\n";
+    }
     out << "requests     " << s.num_running << " running, " << s.num_waiting << " waiting, "
         << s.requests_finished_total << " finished\n";
     const double percent = s.num_kv_blocks_total > 0

@@ -35,6 +35,9 @@ nlohmann::ordered_json status_json(const ipc::StatusReply& s) {
   out["num_steps"] = s.num_steps;
   out["num_connections"] = s.num_connections;
   out["uptime_seconds"] = s.uptime_seconds;
+  out["load_progress"] = s.load_progress;
+  out["load_bytes_done"] = s.load_bytes_done;
+  out["load_bytes_total"] = s.load_bytes_total;
   out["time_to_first_token"] = histogram_json(s.time_to_first_token);
   out["inter_token_latency"] = histogram_json(s.inter_token_latency);
   out["end_to_end_latency"] = histogram_json(s.end_to_end_latency);

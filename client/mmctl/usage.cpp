@@ -11,7 +11,9 @@ constexpr const char* kSessionFlags =
     "  --socket PATH      the daemon's socket (default $MMD_SOCKET, else\n"
     "                     /run/mmd/mmd.sock)\n"
     "  --json             print the result as JSON\n"
-    "  --timeout SECONDS  how long to wait for the daemon (default 30)\n";
+    "  --timeout SECONDS  how long to wait for the daemon (default 30)\n"
+    "  --progress WHEN    while it loads or wakes: auto (a bar on a terminal),\n"
+    "                     always (off a terminal: a line every 2 s) or never\n";
 
 constexpr const char* kExitCodes =
     "Exit codes: 0 ok, 1 bad checkpoint, 2 usage, 3 no daemon, 4 request failed,\n"
@@ -26,7 +28,7 @@ std::string overall_usage() {
              "commands:\n"
              "  inspect [--json] CHECKPOINT_DIR   a checkpoint's architecture, precision map,\n"
              "                                    sizes and KV cost; validates it\n"
-             "  status [--json]                   the daemon's model, state, KV use, requests\n"
+             "  status [--wait] [--json]          the daemon's model, state, KV use, requests\n"
              "  generate [PROMPT|-] [--tokens IDS] one completion, streamed (prompt from stdin\n"
              "           [--max-tokens N ...]      when '-' or absent)\n"
              "  chat [--system TEXT]              interactive chat: streamed, thinking dimmed,\n"
@@ -60,10 +62,12 @@ std::string command_usage(std::string_view command) {
   }
   if (command == "status") {
     return std::string(
-               "usage: mmctl status [--json] [--socket PATH] [--timeout SECONDS]\n"
+               "usage: mmctl status [--wait] [--json] [--socket PATH] [--timeout SECONDS]\n"
                "\n"
                "The daemon's model, state, KV-cache use, requests, token totals and latencies.\n"
-               "\n") +
+               "\n"
+               "  --wait             first wait while it loads or wakes (at most --timeout),\n"
+               "                     with a bar: bytes read of the checkpoint, rate, ETA\n") +
            kSessionFlags;
   }
   if (command == "generate") {

@@ -175,13 +175,17 @@ void Engine::change_state(EngineTransition transition,
 bool Engine::load_model() {
   try {
     RunnerOptions runner_options = options_.runner;
-    runner_options.on_load_progress = [this](double fraction) {
+    runner_options.on_load_progress = [this](const LoadProgress& progress) {
       std::lock_guard lock(mutex_);
-      status_.load_progress = fraction;
+      status_.load_progress = progress.fraction();
+      status_.load_bytes_done = progress.bytes_done;
+      status_.load_bytes_total = progress.bytes_total;
     };
     {
       std::lock_guard lock(mutex_);
       status_.load_progress = 0.0;
+      status_.load_bytes_done = 0;
+      status_.load_bytes_total = 0;
     }
     runner_options.comm = options_.collectives != nullptr ? options_.collectives : options_.comm;
     if (leader_) leader_->load(runner_options);

@@ -41,6 +41,8 @@ struct EngineStatus {
   EngineState state = EngineState::kLoading;
   int sleep_level = 0;
   double load_progress = 0.0;  // kLoading / kWaking: fraction of the layers repacked so far
+  uint64_t load_bytes_done = 0;   // kLoading / kWaking: checkpoint bytes read so far
+  uint64_t load_bytes_total = 0;  // the shards' total size (0 until the checkpoint is open)
   int num_running = 0;
   int num_waiting = 0;
   int num_kv_blocks_total = 0;      // the pool's cap

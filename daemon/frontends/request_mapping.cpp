@@ -298,6 +298,8 @@ ipc::StatusReply to_status_reply(const EngineStatus& s) {
   r.state = engine_state_name(s.state);
   r.sleep_level = s.sleep_level;
   r.load_progress = s.load_progress;
+  r.load_bytes_done = s.load_bytes_done;
+  r.load_bytes_total = s.load_bytes_total;
   r.error = s.error;
   r.num_running = s.num_running;
   r.num_waiting = s.num_waiting;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 
 #include "daemon/model/checkpoint.h"
 #include "daemon/model/load_error.h"
@@ -66,11 +67,22 @@ std::unique_ptr<Buffer> upload_f32(Backend& backend, const std::vector<float>& v
   return backend.upload(values.data(), values.size() * sizeof(float));
 }
 
+// A load's progress once the shard headers are read (8 bytes of length and the JSON each).
+LoadProgress headers_read(const Checkpoint& checkpoint) {
+  LoadProgress progress;
+  progress.bytes_total = checkpoint.total_file_bytes();
+  for (const SafetensorsFile& shard : checkpoint.shards())
+    progress.bytes_done += shard.data_offset();
+  return progress;
+}
+
 }  // namespace
 
 std::unique_ptr<ModelRunner> ModelRunner::load(const std::filesystem::path& folder,
                                                const RunnerOptions& options) {
   const Checkpoint checkpoint(folder);
+  // The headers are read: the total is known.
+  if (options.on_load_progress) options.on_load_progress(headers_read(checkpoint));
   const std::string config_file = (folder / "config.json").string();
   const std::optional<std::string> text = checkpoint.read_text_file("config.json");
   if (!text) throw LoadError(config_file + ": missing");
@@ -141,6 +153,22 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config
     return std::vector<float>(g.begin() + begin, g.begin() + begin + count);
   };
 
+  // Load progress: the shard headers were read when the checkpoint opened; each tensor counts
+  // once (a tied lm_head is the embedding) when what reads it is done.
+  LoadProgress progress = headers_read(checkpoint);
+  std::unordered_set<const TensorInfo*> counted;
+  auto count = [&](TensorRef ref) {
+    if (ref && counted.insert(ref.info).second) progress.bytes_done += ref.info->num_bytes();
+  };
+  auto count_linear = [&](const LinearWeights& w) {
+    for (const TensorRef& ref : {w.weight, w.scale, w.zero_point, w.g_idx, w.shape})
+      count(ref);
+  };
+  auto report = [&] {
+    if (options.on_load_progress) options.on_load_progress(progress);
+  };
+  report();
+
   const TensorView embed = checkpoint.view(weights.embed);
   if (embed.dtype() != DType::kBF16) {
     throw LoadError(checkpoint.shard_name(weights.embed) + ": tensor '" + weights.embed.info->name +
@@ -154,6 +182,10 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config
                   plan_.vocab_per_rank);
   be.make_resident(lm_head_);
   weight_bytes_ = embed.num_bytes() + lm_head_.num_bytes();
+  count(weights.embed);
+  count(weights.final_norm);
+  count_linear(weights.lm_head);
+  report();
 
   std::vector<float> k_scales, v_scales;
   for (size_t l = 0; l < weights.layers.size(); ++l) {
@@ -197,10 +229,17 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config
     k_scales.push_back(scalar_scale(checkpoint, src.k_scale, "k_scale"));
     v_scales.push_back(scalar_scale(checkpoint, src.v_scale, "v_scale"));
     layers_.push_back(std::move(layer));
-    if (options.on_load_progress) {
-      options.on_load_progress(static_cast<double>(l + 1) /
-                               static_cast<double>(weights.layers.size()));
+    for (const TensorRef& ref : {src.input_norm, src.post_attn_norm, src.q_norm, src.k_norm,
+                                 src.router_bias, src.k_scale, src.v_scale})
+      count(ref);
+    for (const LinearWeights* w : {&src.q_proj, &src.k_proj, &src.v_proj, &src.o_proj, &src.router})
+      count_linear(*w);
+    for (const ExpertWeights& expert : src.experts) {
+      count_linear(expert.w1);
+      count_linear(expert.w2);
+      count_linear(expert.w3);
     }
+    report();
   }
 
   KvCacheShape shape;
@@ -211,6 +250,9 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, const ModelConfig& config
   shape.head_dim = static_cast<int>(config.head_dim);
   kv_cache_ = std::make_unique<KvCache>(*backend_, shape, options.kv_dtype, k_scales, v_scales);
   scratch_.resize(kNumSlots);
+  // What is left is what mmd does not read (multi-token-prediction tensors): the load is done.
+  progress.bytes_done = progress.bytes_total;
+  report();
 }
 
 ModelRunner::~ModelRunner() = default;

@@ -24,6 +24,17 @@
 
 namespace mm {
 
+// How far a load is: the checkpoint bytes read (the shard headers, then each tensor once its
+// layer is packed; what mmd does not use counts when the load ends) of the shards' total size.
+struct LoadProgress {
+  uint64_t bytes_done = 0;
+  uint64_t bytes_total = 0;
+  double fraction() const {
+    return bytes_total > 0 ? static_cast<double>(bytes_done) / static_cast<double>(bytes_total)
+                           : 0.0;
+  }
+};
+
 struct RunnerOptions {
   KvDType kv_dtype = KvDType::kBf16;
   int block_size = 16;
@@ -34,8 +45,8 @@ struct RunnerOptions {
   // W8A8 checkpoints quantize activations per token at run time (their semantics). false runs
   // them as W8A16 instead, to compare with a reference that does not emulate it.
   bool runtime_activation_quant = true;
-  // Called on the loading thread after each layer is repacked: the fraction of layers done.
-  std::function<void(double fraction)> on_load_progress;
+  // Called on the loading thread once the checkpoint is open and after each layer is repacked.
+  std::function<void(const LoadProgress& progress)> on_load_progress;
   // Tensor parallelism: this rank's group (null or one rank: the whole model here). Every rank
   // loads its share (tensor_parallel_plan.h) and must run the same forward() calls in the
   // same order; each returns the full logits. Its collectives are given backend memory (host

@@ -232,6 +232,10 @@ DbusOptions status_to_dbus(const EngineStatus& status, uint32_t num_active_reque
   DbusOptions out;
   out["state"] = sdbus::Variant(std::string(engine_state_name(status.state)));
   out["sleep_level"] = sdbus::Variant(int32_t{status.sleep_level});
+  // Loading or waking: the fraction done and the checkpoint bytes read of the shards' total.
+  out["load_progress"] = sdbus::Variant(status.load_progress);
+  out["load_bytes_done"] = sdbus::Variant(uint64_t{status.load_bytes_done});
+  out["load_bytes_total"] = sdbus::Variant(uint64_t{status.load_bytes_total});
   out["num_running"] = sdbus::Variant(int32_t{status.num_running});
   out["num_waiting"] = sdbus::Variant(int32_t{status.num_waiting});
   out["num_kv_blocks_total"] = sdbus::Variant(int32_t{status.num_kv_blocks_total});

@@ -189,6 +189,13 @@ TEST(Settings, DefaultFlagsOnAKvFp8CheckpointRunAndReportItsFp8Cache) {
         << reply.out;
     EXPECT_NE(reply.out.find("'max_model_len': ('4096', 'checkpoint')"), std::string::npos)
         << reply.out;
+    // The last load's bytes stay after ready: all of the shards, read.
+    uint64_t shard_bytes = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(kKvFp8))
+      if (entry.path().extension() == ".safetensors") shard_bytes += entry.file_size();
+    const std::string bytes = "<uint64 " + std::to_string(shard_bytes) + ">";
+    EXPECT_NE(reply.out.find("'load_bytes_done': " + bytes), std::string::npos) << reply.out;
+    EXPECT_NE(reply.out.find("'load_bytes_total': " + bytes), std::string::npos) << reply.out;
   }
   daemon.send_signal(SIGTERM);
   EXPECT_EQ(daemon.wait_exit(30s), 0) << daemon.log();

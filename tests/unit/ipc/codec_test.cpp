@@ -78,6 +78,8 @@ TEST(Codec, ServerMessagesRoundTrip) {
   status.num_kv_blocks_used = 12;
   status.time_to_first_token = Histogram{{0.1, 1.0}, {1, 2, 3}, 4.5, 6};
   status.kv_cache_dtype = "fp8_e4m3";
+  status.load_bytes_done = 5'000'000'000;  // past 32 bits, as a big checkpoint's are
+  status.load_bytes_total = 230'000'000'000;
   status.settings = {{"kv_cache_dtype", "fp8_e4m3", "checkpoint"}, {"max_num_seqs", "8", "config"}};
   const auto s = std::get<StatusReply>(decode_server_frame(encode(ServerFrame{1, status})).message);
   EXPECT_EQ(s.state, "ready");
@@ -90,6 +92,8 @@ TEST(Codec, ServerMessagesRoundTrip) {
   EXPECT_EQ(s.num_kv_blocks_used, 12);
   EXPECT_EQ(s.time_to_first_token.counts, (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(s.time_to_first_token.count, 6u);
+  EXPECT_EQ(s.load_bytes_done, 5'000'000'000u);
+  EXPECT_EQ(s.load_bytes_total, 230'000'000'000u);
 
   for (const ClientMessage& m :
        {ClientMessage{Cancel{}}, ClientMessage{StatusQuery{}}, ClientMessage{SleepCommand{2}},
