@@ -95,8 +95,11 @@ std::string format_load_line(double fraction, uint64_t bytes_done, uint64_t byte
   }
   if (eta && bytes_done < bytes_total)
     line += " ETA " + duration(*eta);
-  else if (bytes_total == 0)
-    line += " " + duration(seconds);  // nothing else says it is moving
+  else if (bytes_total == 0) {  // nothing else says it is moving: the seconds so far
+    char so_far[32];
+    std::snprintf(so_far, sizeof so_far, " %.1f s", seconds);
+    line += so_far;
+  }
   return line;
 }
 

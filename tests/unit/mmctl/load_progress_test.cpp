@@ -26,11 +26,11 @@ TEST(LoadProgressLine, BarBytesRateAndEta) {
 TEST(LoadProgressLine, WithoutBytesTheFractionOrAMovingMarker) {
   // An older daemon sends no bytes: its fraction still fills the bar.
   EXPECT_EQ(format_load_line(0.5, 0, 0, std::nullopt, std::nullopt, 2.0),
-            "[###############...............]  50% 2 s");
+            "[###############...............]  50% 2.0 s");
   const std::string a = format_load_line(0.0, 0, 0, std::nullopt, std::nullopt, 0.0);
   const std::string b = format_load_line(0.0, 0, 0, std::nullopt, std::nullopt, 0.5);
   EXPECT_NE(a, b) << "the marker moves";
-  EXPECT_EQ(a, "[#.............................]   0% 0 s");
+  EXPECT_EQ(a, "[#.............................]   0% 0.0 s");
 }
 
 TEST(LoadProgressLine, TheRateStartsOverWithANewLoadAndForgetsOldSamples) {
