@@ -21,7 +21,6 @@ created=$(
 make_root() {
   rm -rf "$scratch/root"
   mkdir -p "$scratch/root/etc"
-  echo 'mmd:x:999:999:mmd inference daemon:/var/lib/mmd:/usr/sbin/nologin' >"$scratch/root/etc/passwd"
   for dir in $created; do mkdir -p "$scratch/root$dir"; done
   # What mmd itself leaves at run time.
   : >"$scratch/root/run/mmd/mmd.sock"
