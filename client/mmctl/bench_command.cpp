@@ -122,6 +122,7 @@ int run_bench_command(const std::vector<std::string>& args, std::ostream& out, s
   int clients_running = concurrency;
   const auto start = Clock::now();
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(concurrency));
   for (int c = 0; c < concurrency; ++c) {
     threads.emplace_back([&, c] {
       struct Leaving {  // however this client stops, the progress loop learns it

@@ -1,5 +1,6 @@
 #include "daemon/frontends/shm_server.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -150,6 +151,18 @@ void ShmServer::accept_one(int fd) {
       why = "too many connections (the limit is " + std::to_string(options_.max_connections) +
             ", ipc_max_connections)";
     if (!why.empty()) {
+      log_rate_limited("refusing pid " + std::to_string(peer.pid) + ": " + why);
+      ipc::send_refusal(fd, why);
+      ::close(fd);
+      return;
+    }
+    // The segment needs a descriptor of its own: out of them, say so plainly (and keep the
+    // library's error path, which sanitizers dislike, for what is really unexpected).
+    if (const int probe = ::fcntl(fd, F_DUPFD_CLOEXEC, 0); probe >= 0) {
+      ::close(probe);
+    } else {
+      why = std::string("the daemon is out of file descriptors (") + std::strerror(errno) +
+            "); try again later";
       log_rate_limited("refusing pid " + std::to_string(peer.pid) + ": " + why);
       ipc::send_refusal(fd, why);
       ::close(fd);

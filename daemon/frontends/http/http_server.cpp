@@ -126,7 +126,7 @@ void HttpServer::close() {
   for (auto& [id, connection] : connections_)
     open.push_back(connection);
   for (HttpConnection* connection : open)
-    connection->close();
+    connection->close(true);
 }
 
 void HttpServer::connection_closed(uint64_t id) {
@@ -192,7 +192,7 @@ std::string HttpConnection::peer() const {
 
 void HttpConnection::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
   auto* self = static_cast<HttpConnection*>(handle->data);
-  self->read_buffer_.resize(64 * 1024);
+  self->read_buffer_.resize(size_t{64} * 1024);
   *buf = uv_buf_init(self->read_buffer_.data(), static_cast<unsigned>(self->read_buffer_.size()));
 }
 
@@ -342,6 +342,7 @@ void HttpConnection::answered() {
   if (!keep_alive_ || !server_.accepting() || peer_closed_) {
     // Let the answer drain, then close: uv_close alone would drop queued writes.
     closing_ = true;
+    shutting_down_ = true;
     uv_timer_stop(&timer_);
     auto* shutdown = new ShutdownRequest{};
     shutdown->connection = this;
@@ -350,12 +351,13 @@ void HttpConnection::answered() {
                       auto* s = reinterpret_cast<ShutdownRequest*>(req);
                       HttpConnection* connection = s->connection;
                       delete s;
-                      connection->closing_ = false;
-                      connection->close();
+                      // Done, or cancelled (UV_ECANCELED) by a forced close already under way.
+                      connection->shutting_down_ = false;
+                      connection->close(true);
                     }) != 0) {
       delete shutdown;
-      closing_ = false;
-      close();
+      shutting_down_ = false;
+      close(true);
     }
     return;
   }
@@ -400,9 +402,12 @@ void HttpConnection::server_stopping() {
   }
 }
 
-void HttpConnection::close() {
-  if (handles_open_ == 0 || uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) return;
-  if (closing_) return;  // a graceful shutdown is under way; its callback closes
+void HttpConnection::close(bool force) {
+  if (handles_open_ == 0 || closed_) return;
+  // A graceful shutdown lets the answer drain and closes in its callback; only the server's
+  // own close (the daemon stopping) cuts it short.
+  if (shutting_down_ && !force) return;
+  closed_ = true;
   closing_ = true;
   if (busy_) {
     busy_ = false;

@@ -109,8 +109,9 @@ class HttpConnection {
   void end_stream();
   // Bytes written but not yet taken by the client's socket.
   size_t write_queue_bytes() const;
-  // Closes now; a pending request is reported to the handler as lost.
-  void close();
+  // Closes now; a pending request is reported to the handler as lost. A graceful shutdown
+  // under way (the answer still draining) is left to finish unless `force`.
+  void close(bool force = false);
 
   // For the server.
   void start(uv_stream_t* listener);
@@ -139,8 +140,10 @@ class HttpConnection {
   std::string unparsed_;  // bytes read past the request in flight
   bool busy_ = false;     // a request is being answered
   bool streaming_ = false;
-  bool keep_alive_ = true;  // of the request in flight
-  bool closing_ = false;
+  bool keep_alive_ = true;      // of the request in flight
+  bool closing_ = false;        // no more reads or answers
+  bool shutting_down_ = false;  // uv_shutdown pending: the answer drains, then it closes
+  bool closed_ = false;         // uv_close called on both handles
   bool in_process_ = false;
   bool peer_closed_ = false;    // the client shut its sending side down (EOF)
   bool head_only_ = false;      // the request in flight is a HEAD: headers, no body

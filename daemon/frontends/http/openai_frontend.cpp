@@ -483,7 +483,7 @@ void OpenAiFrontend::queue_work(http::HttpConnection& connection, const http::Ht
     pending_work_.erase(connection.id());
     throw http::ApiError(503, std::string("cannot queue the request: ") + uv_strerror(rc));
   }
-  work.release();  // after_work owns it
+  static_cast<void>(work.release());  // after_work owns it
 }
 
 void OpenAiFrontend::run_work(uv_work_t* req) {

@@ -358,7 +358,7 @@ class DrainTest(unittest.TestCase):
             rest = read_all(s, 60.0)
             self.assertIn(b"data: [DONE]", rest, "the running stream did not finish its drain")
             s.close()
-            self.assertEqual(daemon.proc.wait(timeout=60), 0)
+            self.assertEqual(daemon.proc.wait(timeout=60), 0, daemon.log_text()[-4000:])
         finally:
             if daemon.proc.poll() is None:
                 daemon.stop()
