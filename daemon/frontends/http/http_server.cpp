@@ -140,31 +140,26 @@ HttpConnection::HttpConnection(HttpServer& server, uint64_t id)
 
 HttpConnection::~HttpConnection() = default;
 
-void HttpConnection::start(uv_stream_t* listener) {
+bool HttpConnection::accept(uv_stream_t* listener) {
   uv_tcp_init(server_.loop(), &tcp_);
   uv_timer_init(server_.loop(), &timer_);
   tcp_.data = this;
   timer_.data = this;
   handles_open_ = 2;
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
-    close();
-    return;
-  }
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) == 0) return true;
+  close();
+  return false;
+}
+
+void HttpConnection::start(uv_stream_t* listener) {
+  if (!accept(listener)) return;
   uv_tcp_nodelay(&tcp_, 1);  // SSE deltas are small and latency matters
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
   arm_timer();
 }
 
 void HttpConnection::refuse(uv_stream_t* listener, const std::string& message) {
-  uv_tcp_init(server_.loop(), &tcp_);
-  uv_timer_init(server_.loop(), &timer_);
-  tcp_.data = this;
-  timer_.data = this;
-  handles_open_ = 2;
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
-    close();
-    return;
-  }
+  if (!accept(listener)) return;
   busy_ = true;  // answering, with no request read: nothing is reported lost
   keep_alive_ = false;
   const nlohmann::json body = {{"error",

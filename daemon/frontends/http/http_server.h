@@ -121,6 +121,8 @@ class HttpConnection {
   void server_stopping();
 
  private:
+  // Sets up both handles and accepts the pending connection; false (and closing) on failure.
+  bool accept(uv_stream_t* listener);
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_timer(uv_timer_t* timer);
