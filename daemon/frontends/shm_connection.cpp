@@ -166,10 +166,13 @@ void ShmConnection::handle_frame(ipc::ClientFrame frame) {
     }
     queue_control(std::move(bytes));
   } else if (auto* sleep = std::get_if<ipc::SleepCommand>(&frame.message)) {
-    server_.engine().sleep(sleep->level);
+    server_.engine().sleep(sleep->level, "a Sleep request over shm from pid " +
+                                             std::to_string(peer_.pid) + " (uid " +
+                                             std::to_string(peer_.uid) + ")");
     reply(id, ipc::Ack{});
   } else if (std::holds_alternative<ipc::WakeCommand>(frame.message)) {
-    server_.engine().wake();
+    server_.engine().wake("a Wake request over shm from pid " + std::to_string(peer_.pid) +
+                          " (uid " + std::to_string(peer_.uid) + ")");
     reply(id, ipc::Ack{});
   } else {
     fail_connection(ipc::ErrorCode::kBadFrame,

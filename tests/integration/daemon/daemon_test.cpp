@@ -465,6 +465,10 @@ TEST(Daemon, StatusSleepAndWakeThroughTheClient) {
   const Streamed refused = run(*client, text);
   EXPECT_FALSE(refused.outcome.ok);
   EXPECT_EQ(refused.outcome.error.code, ipc::ErrorCode::kNotSupported);
+  // The log says who asked for the sleep and the wake.
+  const std::string own = "over shm from pid " + std::to_string(::getpid());
+  EXPECT_NE(daemon.log().find("a Sleep request " + own), std::string::npos) << daemon.log();
+  EXPECT_NE(daemon.log().find("a Wake request " + own), std::string::npos) << daemon.log();
 }
 
 // Connects as uid 65534 with the given groups, in a child; the child's exit status says how it
