@@ -34,15 +34,11 @@ text::JsonValue parse_field(const std::string& json_text, const std::string& fie
 text::ChatRequest to_chat_request(const ipc::Submit& submit) {
   text::ChatRequest request;
   if (submit.messages.empty()) throw text::ChatRequestError("messages", "must not be empty");
-  static constexpr std::string_view kRoles[] = {"system", "developer", "user", "assistant", "tool"};
   for (size_t i = 0; i < submit.messages.size(); ++i) {
     const ipc::ChatMessage& m = submit.messages[i];
     const std::string at = "messages[" + std::to_string(i) + "]";
     text::ChatMessage message;
-    message.role = m.role == "developer" ? "system" : m.role;
-    if (std::find(std::begin(kRoles), std::end(kRoles), m.role) == std::end(kRoles))
-      throw text::ChatRequestError(
-          at + ".role", "'" + m.role + "' is not one of system, developer, user, assistant, tool");
+    message.role = text::chat_role_from(m.role, at + ".role");
     message.content = m.content_json.empty()
                           ? text::JsonValue(m.content)
                           : text::chat_content_from_json(

@@ -109,6 +109,14 @@ size_t chat_text_bytes(const ChatRequest& request) {
   return n;
 }
 
+std::string chat_role_from(const std::string& role, const std::string& where) {
+  if (std::find(kRoles.begin(), kRoles.end(), role) == kRoles.end())
+    throw ChatRequestError(where,
+                           "'" + role + "' is not one of system, developer, user, assistant, tool");
+  // OpenAI's developer messages are its system messages under a newer name.
+  return role == "developer" ? "system" : role;
+}
+
 std::string tool_name(const JsonValue& tool) {
   const JsonValue* function = tool.find("function");
   const JsonValue* name = (function != nullptr ? *function : tool).find("name");
@@ -192,13 +200,9 @@ std::vector<ChatMessage> chat_messages_from_json(const JsonValue& messages,
     m.only({"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content",
             "reasoning", "refusal", "function_call", "audio", "annotations"});
     ChatMessage message;
-    message.role = m.string("role").value_or("");
-    if (message.role.empty()) m.fail("role", "is required");
-    if (std::find(kRoles.begin(), kRoles.end(), message.role) == kRoles.end())
-      m.fail("role",
-             "'" + message.role + "' is not one of system, developer, user, assistant, tool");
-    // OpenAI's developer messages are its system messages under a newer name.
-    if (message.role == "developer") message.role = "system";
+    const std::string role = m.string("role").value_or("");
+    if (role.empty()) m.fail("role", "is required");
+    message.role = chat_role_from(role, m.path("role"));
     if (m.get("function_call") != nullptr)
       m.fail("function_call", "(the deprecated single call) is not supported; send tool_calls");
     if (m.get("audio") != nullptr) m.fail("audio", "is not supported");

@@ -58,6 +58,9 @@ struct ChatRequest {
 // (paths start at `where`, "messages" by default).
 std::vector<ChatMessage> chat_messages_from_json(const JsonValue& messages,
                                                  const std::string& where = "messages");
+// A message's role as the template sees it: one of system, developer (read as system), user,
+// assistant, tool. Throws ChatRequestError naming `where` otherwise.
+std::string chat_role_from(const std::string& role, const std::string& where);
 // One assistant message's `tool_calls`: an array of {"id","type","function":{"name",
 // "arguments"}} (arguments an object or its JSON text). `where` is the field's path.
 std::vector<ChatToolCall> chat_tool_calls_from_json(const JsonValue& calls,

@@ -235,12 +235,19 @@ void parse_stop(const Fields& f, ipc::SamplingOptions& sampling) {
 
 // Fields OpenAI clients and agent frameworks send that change nothing in mmd's answer: accepted
 // (type-checked loosely) and ignored, each named in a debug log line.
-constexpr std::array<std::string_view, 6> kIgnoredFields = {
-    "prompt_cache_key", "safety_identifier", "reasoning_effort",
-    "verbosity",        "prediction",        "prompt_cache_retention"};
+constexpr std::array<std::string_view, 10> kIgnoredFields = {"user",
+                                                             "metadata",
+                                                             "store",
+                                                             "service_tier",
+                                                             "prompt_cache_key",
+                                                             "safety_identifier",
+                                                             "reasoning_effort",
+                                                             "verbosity",
+                                                             "prediction",
+                                                             "prompt_cache_retention"};
 
 // The fields parse_sampling() reads, common to both endpoints (OpenAI's and vLLM's names).
-constexpr std::array<std::string_view, 28> kSamplingFields = {"model",
+constexpr std::array<std::string_view, 24> kSamplingFields = {"model",
                                                               "stream",
                                                               "stream_options",
                                                               "temperature",
@@ -263,11 +270,7 @@ constexpr std::array<std::string_view, 28> kSamplingFields = {"model",
                                                               "bad_words",
                                                               "allowed_token_ids",
                                                               "truncate_prompt_tokens",
-                                                              "priority",
-                                                              "user",
-                                                              "metadata",
-                                                              "store",
-                                                              "service_tier"};
+                                                              "priority"};
 
 // Sampling fields shared by both endpoints (OpenAI's and vLLM's names). Types only: the
 // ranges are checked by mm::check_sampling_options, the one check every frontend shares.
@@ -332,12 +335,8 @@ void parse_sampling(const Fields& f, GenerationRequest& r) {
   }
   if (auto v = f.int32("truncate_prompt_tokens")) s.truncate_prompt_tokens = *v;
   if (auto v = f.int32("priority")) r.priority = *v;
-  // user, metadata, store, service_tier: accepted and ignored like kIgnoredFields.
   for (std::string_view name : kIgnoredFields) {
     if (f.get(std::string(name)) != nullptr) r.ignored_fields.emplace_back(name);
-  }
-  for (const char* name : {"user", "metadata", "store", "service_tier"}) {
-    if (f.get(name) != nullptr) r.ignored_fields.emplace_back(name);
   }
 }
 
