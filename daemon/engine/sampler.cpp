@@ -51,6 +51,14 @@ SampleResult sample_token(std::span<float> logits, const SamplingParams& params,
   std::vector<float> raw;
   if (params.logprobs >= 0) raw.assign(logits.begin(), logits.end());
 
+  if (!context.allowed_token_bitmask.empty()) {
+    const std::span<const uint32_t> mask = context.allowed_token_bitmask;
+    for (int32_t token = 0; token < vocab; ++token) {
+      const auto word = static_cast<size_t>(token) / 32;
+      if (word >= mask.size() || ((mask[word] >> (token % 32)) & 1u) == 0) logits[token] = kMasked;
+    }
+  }
+
   if (!params.allowed_token_ids.empty()) {
     // Everything else is masked; the allowed logits are kept as they are.
     std::vector<float> kept(params.allowed_token_ids.size(), kMasked);

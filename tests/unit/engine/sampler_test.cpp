@@ -184,5 +184,45 @@ TEST(Sampler, BadWordsMaskTheirLastTokenAfterTheirPrefix) {
   }
 }
 
+TEST(Sampler, BitmaskIsAppliedFirstAndIgnoresBitsPastTheVocab) {
+  // 40 tokens: words 0 and 1. Allowed: 3, 33 and bits for the ids 40..63 (past the vocab).
+  std::vector<uint32_t> mask{1u << 3, (1u << 1) | 0xFFFFFF00u};
+  std::vector<float> logits(40, 0.0f);
+  logits[3] = 1.0f;
+  logits[33] = 2.0f;
+  logits[7] = 9.0f;  // the argmax, but not allowed
+  SamplerContext context{{}, {}, {}, 1};
+  context.allowed_token_bitmask = mask;
+  std::vector<float> scratch = logits;
+  EXPECT_EQ(sample_token(scratch, greedy(), context).token_id, 33);
+  // Applied before allowed_token_ids: an id allowed there but not by the mask stays masked,
+  // and a bias cannot bring it back.
+  SamplingParams p = greedy();
+  p.allowed_token_ids = {3, 7};
+  p.logit_bias[7] = 100.0f;
+  scratch = logits;
+  EXPECT_EQ(sample_token(scratch, p, context).token_id, 3);
+  // Sampled: only the two allowed ids are drawn, in their softmax ratio (e^1 : e^2).
+  std::map<int32_t, int> counts;
+  for (uint64_t seed = 0; seed < 4000; ++seed) {
+    context.seed = seed;
+    scratch = logits;
+    ++counts[sample_token(scratch, SamplingParams{}, context).token_id];
+  }
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_NEAR(counts.at(33) / 4000.0, std::exp(2.0) / (std::exp(1.0) + std::exp(2.0)), 0.03);
+  // A mask shorter than the vocabulary allows none of the ids it does not cover.
+  const std::vector<uint32_t> short_mask{0u};
+  context.allowed_token_bitmask = short_mask;
+  logits[39] = 50.0f;
+  scratch = logits;
+  const uint32_t only_39 = 1u << 7;
+  const std::vector<uint32_t> covering{0u, only_39};
+  EXPECT_NE(sample_token(scratch, greedy(), context).token_id, 39);
+  context.allowed_token_bitmask = covering;
+  scratch = logits;
+  EXPECT_EQ(sample_token(scratch, greedy(), context).token_id, 39);
+}
+
 }  // namespace
 }  // namespace mm
