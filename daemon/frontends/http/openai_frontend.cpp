@@ -281,6 +281,9 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
   } else if (path == "/v1/completions") {
     expect("POST");
     queue_work(connection, request, WorkKind::kCompletion);
+  } else if (path == "/v1/responses") {
+    expect("POST");
+    queue_work(connection, request, WorkKind::kResponses);
   } else if (path == "/tokenize") {
     expect("POST");
     queue_work(connection, request, WorkKind::kTokenize);
@@ -372,7 +375,14 @@ OpenAiFrontend::Prepared OpenAiFrontend::prepare_generation(const OpenAiOptions&
                                                             const std::string& body, bool chat) {
   Prepared p;
   p.request = chat ? http::parse_chat_request(body) : http::parse_completion_request(body);
+  prepare_parsed(options, p, chat ? "messages" : "prompt");
+  return p;
+}
+
+void OpenAiFrontend::prepare_parsed(const OpenAiOptions& options, Prepared& p,
+                                    const char* prompt_field) {
   http::GenerationRequest& r = p.request;
+  const bool chat = r.chat;
   if (!r.model.empty() && r.model != options.served_model_name)
     throw http::ApiError(404,
                          "the model '" + r.model + "' does not exist (this daemon serves '" +
@@ -407,13 +417,12 @@ OpenAiFrontend::Prepared OpenAiFrontend::prepare_generation(const OpenAiOptions&
   }
   if (auto problem =
           fit_request_to_model(r.sampling, ModelLimits{options.max_model_len, options.vocab_size},
-                               options.text.get(), chat ? "messages" : "prompt", engine_request))
+                               options.text.get(), prompt_field, engine_request))
     throw http::ApiError(400, problem->message, problem->field);
   if (r.return_token_ids) p.prompt_token_ids = engine_request.prompt_token_ids;
   if (r.echo) {
     p.echo = r.prompt ? *r.prompt : options.text->decode(r.prompt_token_ids);
   }
-  return p;
 }
 
 // Back on the loop thread: the engine's state decides, then the request is submitted.
@@ -449,6 +458,7 @@ void OpenAiFrontend::start_generation(http::HttpConnection& connection, const st
   exchange->prompt_tokens = static_cast<int>(engine_request.prompt_token_ids.size());
   exchange->cors = pending_cors_;
   exchange->request = std::move(r);
+  exchange->format = std::move(prepared.format);
   absorb(*exchange, prepared.primed);
   Exchange& e = *exchange;
   exchanges_.emplace(e.key, std::move(exchange));
@@ -458,6 +468,8 @@ void OpenAiFrontend::start_generation(http::HttpConnection& connection, const st
   log_debug("HTTP: " + connection.peer() + " " + path + " -> request " +
             std::to_string(e.engine_id) + " (" + std::to_string(e.prompt_tokens) +
             " prompt tokens)");
+  // The Responses API announces the response (response.created) before the first token.
+  if (e.format && e.request.stream) flush_format(e);
 }
 
 // Queues a request's preparation on libuv's worker pool (UV_THREADPOOL_SIZE threads, 4 by
@@ -492,7 +504,9 @@ void OpenAiFrontend::run_work(uv_work_t* req) {
     if (work.kind == WorkKind::kTokenize) {
       work.response = tokenize_body(*work.options, work.body);
     } else {
-      work.prepared = prepare_generation(*work.options, work.body, work.kind == WorkKind::kChat);
+      work.prepared = work.kind == WorkKind::kResponses
+                          ? prepare_responses(*work.options, work.body)
+                          : prepare_generation(*work.options, work.body, work.kind == WorkKind::kChat);
     }
   } catch (const http::ApiError& error) {
     work.error = error;
@@ -584,6 +598,10 @@ void OpenAiFrontend::deliver() {
 }
 
 void OpenAiFrontend::absorb(Exchange& e, const ipc::Delta& delta) {
+  if (e.format) {
+    e.format_events += e.format->push(delta, e.num_tokens);
+    return;
+  }
   e.content += delta.text;
   e.reasoning += delta.reasoning;
   for (const ipc::ToolCallDelta& call : delta.tool_calls) {
@@ -702,6 +720,10 @@ void OpenAiFrontend::send_event(Exchange& e, const std::string& data) {
 
 void OpenAiFrontend::flush_chunk(Exchange& e) {
   if (e.connection == nullptr) return;
+  if (e.format) {
+    flush_format(e);
+    return;
+  }
   const bool has_output = !e.content.empty() || !e.reasoning.empty() ||
                           !e.tool_call_deltas.empty() || !e.logprob_tokens.empty();
   if (!e.stream_started) {
@@ -770,6 +792,10 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   std::string reason = e.stopped ? "stop" : std::string(finish_reason_name(event.reason));
   if (event.reason == FinishReason::kCancelled && !e.stopped) reason = "abort";
   if (reason == "stop" && e.any_tool_call && e.request.chat) reason = "tool_calls";
+  if (e.format) {
+    finish_format(e, usage, reason, event.message);
+    return;
+  }
   if (e.request.stream) {
     flush_chunk(e);
     if (e.connection == nullptr) return;

@@ -23,6 +23,7 @@
 #include "daemon/frontends/connection_mailbox.h"
 #include "daemon/frontends/http/http_server.h"
 #include "daemon/frontends/http/openai_request.h"
+#include "daemon/frontends/http/output_format.h"
 #include "daemon/frontends/text_adapter.h"
 #include "daemon/service/frontend.h"
 
@@ -87,6 +88,9 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
     std::vector<int32_t> prompt_token_ids;  // return_token_ids only
     size_t text_offset = 0;                 // completions logprobs: bytes of text before this chunk
     http::HeaderList cors;
+    // A wire format of its own (/v1/responses): it takes the pieces instead of the fields above.
+    std::unique_ptr<http::OutputFormat> format;
+    std::string format_events;  // streams: its events not yet written
   };
 
   // HttpHandler
@@ -102,8 +106,9 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
     ipc::Delta primed;                      // what the forced tool-call opening completed
     std::vector<int32_t> prompt_token_ids;  // return_token_ids only
     std::string echo;
+    std::unique_ptr<http::OutputFormat> format;  // /v1/responses
   };
-  enum class WorkKind : uint8_t { kChat, kCompletion, kTokenize };
+  enum class WorkKind : uint8_t { kChat, kCompletion, kTokenize, kResponses };
   // One request being prepared on the worker pool. Owned by libuv's request until after_work.
   struct Work {
     uv_work_t req{};
@@ -126,6 +131,15 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   void finish_work(Work& work);
   static Prepared prepare_generation(const OpenAiOptions& options, const std::string& body,
                                      bool chat);
+  // After parsing: sampling, the prompt (rendered chat or encoded text), its output stream.
+  // `prompt_field` names the request's prompt in errors ("messages", "prompt", "input").
+  static void prepare_parsed(const OpenAiOptions& options, Prepared& p, const char* prompt_field);
+  // /v1/responses (openai_frontend_responses.cpp): the Responses body as a chat, answered by a
+  // ResponsesWriter.
+  static Prepared prepare_responses(const OpenAiOptions& options, const std::string& body);
+  void flush_format(Exchange& exchange);
+  void finish_format(Exchange& exchange, const Usage& usage, const std::string& reason,
+                     const std::string& message);
   void start_generation(http::HttpConnection& connection, const std::string& path,
                         Prepared prepared);
   static std::string tokenize_body(const OpenAiOptions& options, const std::string& body);
