@@ -26,7 +26,7 @@ void check_events(const std::string& sse) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size > 256 * 1024) return 0;
+  if (size > size_t{256} * 1024) return 0;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   mm::http::ResponsesRequest request;
   try {
