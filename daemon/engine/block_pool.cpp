@@ -157,8 +157,17 @@ void BlockPool::unlink(BlockId block) {
   --num_free_;
 }
 
+std::vector<std::pair<BlockId, BlockHash>> BlockPool::cached_blocks() const {
+  std::vector<std::pair<BlockId, BlockHash>> out;
+  for (BlockId block = 0; block < num_blocks(); ++block) {
+    if (block_hashes_[block]) out.emplace_back(block, *block_hashes_[block]);
+  }
+  return out;
+}
+
 void BlockPool::evict(BlockId block) {
   if (block_hashes_[block]) {
+    if (evict_listener_) evict_listener_(block, *block_hashes_[block]);
     cached_.erase(*block_hashes_[block]);
     block_hashes_[block].reset();
   }

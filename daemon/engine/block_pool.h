@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <unordered_map>
@@ -58,6 +59,12 @@ class BlockPool {
 
   // The free queue from head (next to allocate) to tail, for tests and status.
   std::vector<BlockId> free_queue() const;
+  // Every cached block and its hash, in block order (sleep and shutdown keep them in a tier).
+  std::vector<std::pair<BlockId, BlockHash>> cached_blocks() const;
+  // Called with a cached block just before its hash is forgotten (reused by allocate() or given
+  // back by shrink()), while its KV still holds that prefix: the engine keeps it in a lower tier.
+  using EvictListener = std::function<void(BlockId block, const BlockHash& hash)>;
+  void set_evict_listener(EvictListener listener) { evict_listener_ = std::move(listener); }
 
  private:
   static constexpr BlockId kNone = -1;
@@ -78,6 +85,7 @@ class BlockPool {
   int num_free_ = 0;
   std::unordered_map<BlockHash, BlockId, BlockHashHasher> cached_;
   std::vector<std::optional<BlockHash>> block_hashes_;
+  EvictListener evict_listener_;
 };
 
 }  // namespace mm

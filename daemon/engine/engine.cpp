@@ -8,6 +8,7 @@
 #include <random>
 #include <utility>
 
+#include "daemon/engine/kv_fingerprint.h"
 #include "daemon/model/forward_batch.h"
 
 namespace mm {
@@ -127,6 +128,13 @@ void Engine::wake(std::string cause) {
   wake_loop_.notify_one();
 }
 
+void Engine::clear_kv_cache(std::string cause) {
+  (void)cause;
+  std::lock_guard lock(mutex_);
+  clear_kv_requested_ = true;
+  wake_loop_.notify_one();
+}
+
 void Engine::stop(const std::string& reason) {
   std::lock_guard lock(mutex_);
   if (stopping_) return;
@@ -190,8 +198,19 @@ bool Engine::load_model() {
     runner_options.comm = options_.collectives != nullptr ? options_.collectives : options_.comm;
     if (leader_) leader_->load(runner_options);
     runner_ = ModelRunner::load(options_.model, runner_options);
+    try {
+      open_kv_tiers();
+    } catch (...) {
+      runner_.reset();  // a failed load holds no model
+      throw;
+    }
     pool_ = std::make_unique<BlockPool>(options_.pool);
     scheduler_ = std::make_unique<Scheduler>(options_.scheduler, *pool_);
+    if (kv_tiers_) {
+      pool_->set_evict_listener(
+          [this](BlockId block, const BlockHash& hash) { keep_in_tier(block, hash); });
+      scheduler_->set_lower_tier(kv_tiers_.get());
+    }
     return true;
   } catch (const std::exception& error) {
     std::lock_guard lock(mutex_);
@@ -200,7 +219,65 @@ bool Engine::load_model() {
   }
 }
 
+void Engine::open_kv_tiers() {
+  const KvTierOptions& tiers = options_.kv_tiers;
+  if (leader_ || (tiers.host_budget_bytes == 0 && tiers.disk_budget_bytes == 0)) return;
+  const BlockHash fingerprint = kv_model_fingerprint(options_.model, *runner_);
+  if (!kv_tiers_ || !(kv_tiers_->fingerprint() == fingerprint)) {
+    kv_tiers_.reset();  // another model's blocks are never kept (its disk files are deleted)
+    kv_tiers_ = std::make_unique<KvTierStack>(tiers, fingerprint,
+                                              runner_->kv_cache().block_payload_bytes());
+  }
+  tier_payload_.resize(kv_tiers_->payload_bytes());
+  // The chain hashes start from the fingerprint, so a tier's key names the model too.
+  options_.scheduler.cache_salt = fingerprint.hi ^ fingerprint.lo;
+}
+
+void Engine::keep_in_tier(BlockId block, const BlockHash& hash) {
+  runner_->kv_cache().read_block(block, tier_payload_);
+  kv_tiers_->put(hash, tier_payload_);
+}
+
+void Engine::restore_blocks(SchedulerOutput& out) {
+  if (out.restores.empty()) return;
+  const auto started = Clock::now();
+  std::unordered_map<SeqId, int> failed;  // sequence -> first block it must recompute
+  uint64_t restored = 0;
+  for (const BlockRestore& r : out.restores) {
+    if (failed.contains(r.seq)) continue;
+    if (kv_tiers_ && kv_tiers_->get(r.hash, tier_payload_) &&
+        runner_->kv_cache().write_block(r.block, tier_payload_)) {
+      ++restored;
+      continue;
+    }
+    failed.emplace(r.seq, r.block_index);
+  }
+  for (const auto& [seq, index] : failed)
+    scheduler_->restore_failed(seq, index);
+  std::erase_if(out.scheduled, [&](const ScheduledSeq& s) { return failed.contains(s.id); });
+  std::lock_guard lock(mutex_);
+  status_.kv_tier_restored_tokens_total += restored * static_cast<uint64_t>(pool_->block_size());
+  status_.kv_tier_restore_failures_total += failed.size();
+  status_.kv_tier_restore_seconds_total += seconds_between(started, Clock::now());
+}
+
+void Engine::spill_pool_to_tiers(int level) {
+  if (!kv_tiers_) return;
+  if (pool_ && runner_) {
+    for (const auto& [block, hash] : pool_->cached_blocks()) {
+      runner_->kv_cache().read_block(block, tier_payload_);
+      if (level >= 2) {
+        kv_tiers_->put_disk(hash, tier_payload_);
+      } else {
+        kv_tiers_->put(hash, tier_payload_);
+      }
+    }
+  }
+  if (level >= 2) kv_tiers_->spill_host_to_disk();  // host memory goes too
+}
+
 void Engine::unload_model(int level) {
+  spill_pool_to_tiers(level);
   // Only between requests: every block is free, so the prefix cache goes with the memory.
   scheduler_.reset();
   pool_.reset();
@@ -297,7 +374,8 @@ void Engine::apply_cancels(std::vector<Finish>& finishes) {
 void Engine::step(std::vector<Finish>& finishes) {
   const int64_t queries_before = scheduler_->num_prefix_query_tokens();
   const int64_t hits_before = scheduler_->num_prefix_hit_tokens();
-  const SchedulerOutput out = scheduler_->schedule();
+  SchedulerOutput out = scheduler_->schedule();
+  restore_blocks(out);
   {
     // Added per step, not copied from the scheduler: sleep drops the scheduler with the pool,
     // and /metrics exports these as counters since start.
@@ -430,12 +508,14 @@ void Engine::run() {
     std::string wake_cause;
     std::string sleep_cause;
     bool release_kv = false;
+    bool clear_kv = false;
     {
       std::unique_lock lock(mutex_);
       for (;;) {
         const bool busy = scheduler_ && scheduler_->has_work();
         if (stopping_ || busy || !incoming_.empty() || !cancels_.empty() || wake_requested_ ||
-            (sleep_requested_ && status_.state == EngineState::kReady) || release_kv) {
+            (sleep_requested_ && status_.state == EngineState::kReady) || release_kv ||
+            clear_kv_requested_) {
           break;
         }
         // Idle: block until something arrives, or until the next idle deadline: giving back
@@ -471,6 +551,7 @@ void Engine::run() {
         wake = true;
         wake_cause = "request " + std::to_string(incoming_.front().first) + " arrived";
       }
+      clear_kv = std::exchange(clear_kv_requested_, false);
       if (active_.empty() && incoming_.empty()) {
         sleep = std::exchange(sleep_requested_, std::nullopt);
         if (sleep) sleep_cause = std::exchange(sleep_cause_, {});
@@ -491,6 +572,11 @@ void Engine::run() {
         finish(active_.at(id), FinishReason::kCancelled, reason, finishes);
       for (Finish& f : finishes)
         f.sink->on_finish(f.id, f.reason, f.usage, f.message);
+      if (kv_tiers_) {
+        // A restart finds the prefixes on disk; the writes finish before the engine stops.
+        spill_pool_to_tiers(2);
+        kv_tiers_->flush_disk();
+      }
       change_state({.to = EngineState::kStopped, .cause = reason});
       if (leader_) leader_->stop();  // the other ranks exit too
       return;
@@ -517,6 +603,7 @@ void Engine::run() {
 
     admit_new(finishes);
     apply_cancels(finishes);
+    if (clear_kv && kv_tiers_) kv_tiers_->clear();
     if (release_kv && pool_ && !scheduler_->has_work()) {
       const int released = pool_->shrink();
       if (released > 0) {
@@ -552,6 +639,7 @@ void Engine::run() {
       status_.num_kv_blocks_used = pool_ ? pool_->num_used_blocks() : 0;
       status_.num_kv_blocks_cached = pool_ ? pool_->num_cached_blocks() : 0;
       status_.num_kv_blocks_allocated = pool_ ? pool_->num_blocks() : 0;
+      if (kv_tiers_) status_.kv_tiers = kv_tiers_->tier_stats();
     }
     for (Finish& f : finishes)
       f.sink->on_finish(f.id, f.reason, f.usage, f.message);

@@ -24,6 +24,7 @@
 
 #include "daemon/engine/block_pool.h"
 #include "daemon/engine/engine_metrics.h"
+#include "daemon/engine/kv_tier_stack.h"
 #include "daemon/engine/rank_link.h"
 #include "daemon/engine/request.h"
 #include "daemon/engine/scheduler.h"
@@ -61,6 +62,9 @@ struct EngineOptions {
   // After this long without work, the KV pool gives back the chunks it grew by (their memory
   // returns to the system, their cached prefixes are forgotten).
   std::chrono::milliseconds kv_release_after{10000};
+  // The KV tiers under the pool (kv_tier_stack.h); both budgets 0: none. Off with tensor
+  // parallelism (each rank holds only its heads' KV).
+  KvTierOptions kv_tiers;
   // Tensor parallelism: the group this engine (rank 0) leads; the other ranks run
   // follow_rank_zero() (rank_link.h). Null or one rank: no other ranks. Not owned.
   Communicator* comm = nullptr;
@@ -90,6 +94,8 @@ class Engine {
   // wakes the engine first. `cause` is what state watchers hear the change came from.
   void sleep(int level, std::string cause = "a client's Sleep request");
   void wake(std::string cause = "a client's Wake request");
+  // Thread-safe: empties the KV tiers (host memory and disk files); the pool keeps its blocks.
+  void clear_kv_cache(std::string cause = "a client's request");
   // Ends every request (kCancelled with `reason`) and stops the loop. Idempotent.
   void stop(const std::string& reason = "the engine is stopping");
   // Blocks until the model is loaded (or failed) or the deadline passes; true when ready.
@@ -125,6 +131,16 @@ class Engine {
     return options_.pool.initial_num_chunks * options_.pool.blocks_per_chunk;
   }
   bool load_model();  // engine thread; fills runner_, pool_, scheduler_
+  // KV tiers (engine thread). Opens them once the runner is loaded (kept across sleep while the
+  // model's fingerprint stays the same); throws KvTierError for an unusable folder.
+  void open_kv_tiers();
+  void keep_in_tier(BlockId block, const BlockHash& hash);  // the pool is forgetting it
+  // Copies the step's planned restores into their blocks; a sequence whose restore fails
+  // recomputes from there and leaves this step's batch.
+  void restore_blocks(SchedulerOutput& out);
+  // Sleep (level 1: host, overflowing to disk; level 2: disk) and stop (disk): the pool's
+  // cached blocks go down a tier before its memory goes.
+  void spill_pool_to_tiers(int level);
   void unload_model(int level);
   void admit_new(std::vector<Finish>& finishes);
   void apply_cancels(std::vector<Finish>& finishes);
@@ -149,6 +165,7 @@ class Engine {
   std::optional<int> sleep_requested_;
   std::string sleep_cause_;
   bool wake_requested_ = false;
+  bool clear_kv_requested_ = false;
   std::string wake_cause_;
   bool stopping_ = false;
   std::string stop_reason_;
@@ -166,6 +183,8 @@ class Engine {
   std::unique_ptr<RankLeader> leader_;  // tensor parallelism: tells the other ranks each step
   std::unique_ptr<BlockPool> pool_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<KvTierStack> kv_tiers_;  // survives sleep; null when off
+  std::vector<std::byte> tier_payload_;    // one block's payload, reused
   std::unordered_map<RequestId, Active> active_;
   uint64_t seed_counter_ = 0;
   std::thread thread_;

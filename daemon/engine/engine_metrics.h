@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "daemon/engine/kv_tier.h"
+
 namespace mm {
 
 // Cumulative histogram over fixed bucket bounds (seconds).
@@ -58,6 +60,11 @@ struct EngineStatus {
   uint64_t prefix_query_tokens_total = 0;
   uint64_t prefix_hit_tokens_total = 0;
   uint64_t num_preemptions_total = 0;
+  // The KV tiers under the pool (host, then disk; empty when off) and what came back from them.
+  std::vector<KvTierStats> kv_tiers;
+  uint64_t kv_tier_restored_tokens_total = 0;  // prompt tokens copied back, not recomputed
+  uint64_t kv_tier_restore_failures_total = 0;  // planned restores that fell back to recompute
+  double kv_tier_restore_seconds_total = 0.0;   // time spent copying them back
   uint64_t requests_finished_total = 0;
   LatencyHistogram time_to_first_token;
   LatencyHistogram inter_token_latency;

@@ -50,39 +50,71 @@ Scheduler::CachedPrefix Scheduler::find_cached_prefix(const Sequence& seq) const
   for (int b = 0; b < max_cached_blocks; ++b) {
     hash = chain_block_hash(
         hash, std::span(seq.token_ids).subspan(static_cast<size_t>(b) * block_size, block_size));
-    auto block = pool_.lookup(hash);
-    if (!block) break;
-    prefix.blocks.push_back(*block);
-    prefix.hashes.push_back(hash);
+    if (prefix.tier_hashes.empty()) {
+      if (auto block = pool_.lookup(hash)) {
+        prefix.blocks.push_back(*block);
+        prefix.hashes.push_back(hash);
+        continue;
+      }
+    }
+    // Missed the pool: the prefix goes on while the lower tier holds the next block.
+    if (lower_tier_ == nullptr || !lower_tier_->contains(hash)) break;
+    prefix.tier_hashes.push_back(hash);
   }
   return prefix;
 }
 
-bool Scheduler::admit(Sequence& seq, int budget) {
+int Scheduler::admit(Sequence& seq, int budget, SchedulerOutput& out) {
   CachedPrefix prefix = find_cached_prefix(seq);
   const int block_size = pool_.block_size();
-  const int cached_tokens = static_cast<int>(prefix.blocks.size()) * block_size;
-  const int num_tokens = std::min(static_cast<int>(seq.token_ids.size()) - cached_tokens, budget);
-  const int needed =
-      blocks_for(cached_tokens + num_tokens) - static_cast<int>(prefix.blocks.size());
+  // Restores take budget too, and leave at least one token to compute this step.
+  const int cost = std::max(config_.restore_cost_per_block, 0);
+  int num_restores = static_cast<int>(prefix.tier_hashes.size());
+  if (cost > 0) num_restores = std::min(num_restores, (budget - 1) / cost);
+  prefix.tier_hashes.resize(static_cast<size_t>(num_restores));
+  const int restore_cost = num_restores * cost;
+  const int num_pool_blocks = static_cast<int>(prefix.blocks.size());
+  const int cached_tokens = (num_pool_blocks + num_restores) * block_size;
+  const int num_tokens =
+      std::min(static_cast<int>(seq.token_ids.size()) - cached_tokens, budget - restore_cost);
+  const int needed = blocks_for(cached_tokens + num_tokens) - num_pool_blocks;
   // Hits still in the free queue stop being allocatable once taken.
   const auto free_hits = std::count_if(prefix.blocks.begin(), prefix.blocks.end(),
                                        [&](BlockId block) { return pool_.ref_count(block) == 0; });
   // Decided before anything is taken: a refused admission leaves the free queue's order and
   // the prefix-cache counters as they were, and is simply tried again next step.
-  if (!pool_.can_allocate(needed + static_cast<int>(free_hits))) return false;
+  if (!pool_.can_allocate(needed + static_cast<int>(free_hits))) return -1;
   pool_.touch(prefix.blocks);
   seq.block_table = std::move(prefix.blocks);
+  // Only the pool's hits: restored blocks are cached once the step that needs them ran, so a
+  // restore that fails never leaves a cached block holding garbage.
   seq.block_hashes = std::move(prefix.hashes);
   seq.num_computed_tokens = cached_tokens;
   if (!reserve_blocks(seq, num_tokens)) {  // cannot happen after can_allocate; stay safe
     release(seq);
-    return false;
+    return -1;
+  }
+  for (int i = 0; i < num_restores; ++i) {
+    const int index = num_pool_blocks + i;
+    out.restores.push_back(BlockRestore{seq.id, index, seq.block_table[static_cast<size_t>(index)],
+                                        prefix.tier_hashes[static_cast<size_t>(i)]});
   }
   // Counted once per admission (a recompute after preemption is a new admission).
   num_prefix_query_tokens_ += static_cast<int64_t>(seq.token_ids.size());
   num_prefix_hit_tokens_ += cached_tokens;
-  return true;
+  num_tier_hit_tokens_ += static_cast<int64_t>(num_restores) * block_size;
+  return restore_cost;
+}
+
+void Scheduler::restore_failed(SeqId id, int block_index) {
+  auto it = sequences_.find(id);
+  if (it == sequences_.end()) return;
+  Sequence& seq = it->second;
+  const int from = std::min(seq.num_computed_tokens, block_index * pool_.block_size());
+  const int lost = seq.num_computed_tokens - from;
+  seq.num_computed_tokens = from;
+  num_prefix_hit_tokens_ -= lost;
+  num_tier_hit_tokens_ -= lost;
 }
 
 bool Scheduler::reserve_blocks(Sequence& seq, int num_tokens) {
@@ -161,7 +193,10 @@ SchedulerOutput Scheduler::schedule() {
          static_cast<int>(running_.size()) < config_.max_num_seqs) {
     const auto it = waiting_.begin();
     Sequence& seq = sequences_.at(it->second);
-    if (!admit(seq, budget)) break;
+    const int restore_cost = admit(seq, budget, out);
+    if (restore_cost < 0) break;
+    budget -= restore_cost;
+    out.num_restore_tokens += restore_cost;
     const int num_tokens =
         std::min(static_cast<int>(seq.token_ids.size()) - seq.num_computed_tokens, budget);
     running_.emplace(it->first, it->second);
@@ -174,7 +209,7 @@ SchedulerOutput Scheduler::schedule() {
   }
 
   std::erase_if(out.scheduled, [](const ScheduledSeq& s) { return s.num_tokens == 0; });
-  out.num_batched_tokens = config_.max_num_batched_tokens - budget;
+  out.num_batched_tokens = config_.max_num_batched_tokens - budget - out.num_restore_tokens;
   return out;
 }
 

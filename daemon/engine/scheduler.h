@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon/engine/block_pool.h"
+#include "daemon/engine/kv_tier.h"
 
 namespace mm {
 
@@ -27,6 +28,18 @@ struct SchedulerConfig {
   int max_model_len = 4096;
   bool enable_prefix_caching = true;
   uint64_t cache_salt = 0;  // distinguishes models (and their precisions) sharing one pool
+  // Budget tokens one block copied back from a lower KV tier costs (the copy is far cheaper
+  // than computing block_size tokens, but not free).
+  int restore_cost_per_block = 1;
+};
+
+// A block of a newly admitted sequence whose KV the engine copies back from a lower tier
+// before the step runs (it was not in the pool, but a tier holds its prefix hash).
+struct BlockRestore {
+  SeqId seq = 0;
+  int block_index = 0;  // in the sequence's block table
+  BlockId block = 0;
+  BlockHash hash;
 };
 
 struct ScheduledSeq {
@@ -41,6 +54,8 @@ struct SchedulerOutput {
   std::vector<ScheduledSeq> scheduled;  // in batch order
   int num_batched_tokens = 0;
   std::vector<SeqId> preempted;  // lost their blocks this step; they will be recomputed
+  std::vector<BlockRestore> restores;  // to copy in before the step; counted in the budget
+  int num_restore_tokens = 0;          // the budget they took
 };
 
 // Why add() refused a sequence.
@@ -62,6 +77,12 @@ class Scheduler {
   // Records that the step ran: advances each scheduled sequence, caches its newly filled
   // blocks, and appends `sampled[id]` to the sequences that wanted logits.
   void step_done(const SchedulerOutput& output, const std::unordered_map<SeqId, int32_t>& sampled);
+  // A restore this step could not make (the tier's copy was gone or damaged): the sequence
+  // computes from that block on instead, and must leave this step's batch.
+  void restore_failed(SeqId id, int block_index);
+  // The tiers below the pool (null: none). Admission continues a prefix that misses the pool
+  // in `tier` while it holds the next block's hash. Not owned.
+  void set_lower_tier(const KvTier* tier) { lower_tier_ = tier; }
   // Removes a sequence (finished, cancelled or failed) and frees its blocks. Unknown ids are
   // ignored. Safe between steps only: the engine frees a sequence once no batch uses it.
   void remove(SeqId id);
@@ -73,6 +94,8 @@ class Scheduler {
   // admission counts nothing.
   int64_t num_prefix_query_tokens() const { return num_prefix_query_tokens_; }
   int64_t num_prefix_hit_tokens() const { return num_prefix_hit_tokens_; }
+  // Of the hits, the tokens planned to be copied back from a lower tier.
+  int64_t num_tier_hit_tokens() const { return num_tier_hit_tokens_; }
 
   // For tests and status.
   const std::vector<BlockId>& block_table(SeqId id) const;
@@ -96,13 +119,15 @@ class Scheduler {
   struct CachedPrefix {
     std::vector<BlockId> blocks;  // leading full blocks found in the cache, not yet taken
     std::vector<BlockHash> hashes;
+    std::vector<BlockHash> tier_hashes;  // the blocks after those, found in the lower tier
   };
 
   int blocks_for(int num_tokens) const;
   CachedPrefix find_cached_prefix(const Sequence& seq) const;
-  // Takes the cached prefix and blocks for the first `budget` tokens, or, when the pool
-  // cannot give them, touches nothing and returns false.
-  bool admit(Sequence& seq, int budget);
+  // Takes the cached prefix (restores from the lower tier within the budget) and blocks for
+  // the tokens after it, or, when the pool cannot give them, touches nothing and returns -1.
+  // Otherwise the budget its restores took.
+  int admit(Sequence& seq, int budget, SchedulerOutput& out);
   bool reserve_blocks(Sequence& seq, int num_tokens);
   void release(Sequence& seq);
   void cache_blocks(Sequence& seq);
@@ -115,6 +140,8 @@ class Scheduler {
   uint64_t next_arrival_ = 0;
   int64_t num_prefix_query_tokens_ = 0;
   int64_t num_prefix_hit_tokens_ = 0;
+  int64_t num_tier_hit_tokens_ = 0;
+  const KvTier* lower_tier_ = nullptr;
 };
 
 }  // namespace mm

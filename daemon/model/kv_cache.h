@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -41,11 +43,22 @@ class KvCache {
   uint64_t discard_blocks(int64_t first_block, int64_t num_blocks);
   uint64_t bytes_per_token() const;
 
+  // One block of every layer as the KV tiers keep it (daemon/engine/kv_tier.h): per layer its
+  // K then its V block ([block_size, num_kv_heads, head_dim] of the dtype), then the K scales
+  // and the V scales (f32 [num_layers] each).
+  uint64_t block_payload_bytes() const;
+  void read_block(int64_t block, std::span<std::byte> payload) const;
+  // Writes a payload read_block made back into `block`. False, writing nothing, when its size
+  // or its scales are not this cache's (a payload of another calibration).
+  bool write_block(int64_t block, std::span<const std::byte> payload);
+
  private:
+  size_t block_bytes() const;
   KvCacheShape shape_;
   KvDType dtype_;
   std::vector<float> k_scales_, v_scales_;
   std::vector<std::unique_ptr<Buffer>> k_, v_;
+  Backend* backend_;  // copies blocks in and out for the KV tiers
 };
 
 }  // namespace mm

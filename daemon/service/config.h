@@ -43,6 +43,11 @@ struct DaemonConfig {
   uint64_t max_prompt_bytes = 16u << 20;  // text of one prompt or chat before tokenizing
   int kv_block_size = 16;
   int num_kv_blocks = 4096;
+  // KV tiers under the pool (issue 18): host memory on with a modest budget, disk off unless
+  // given a budget; its folder defaults to $STATE_DIRECTORY/kv-cache (systemd's StateDirectory=).
+  uint64_t kv_host_cache_bytes = 1ull << 30;
+  uint64_t kv_disk_cache_bytes = 0;
+  std::string kv_disk_cache_dir;
   std::string device = "cpu";             // compute backend: cpu, cuda or cuda:N
   int num_threads = 0;                    // CPU backend threads; 0: one per hardware thread
   uint64_t ipc_ring_bytes = 1024 * 1024;  // each client's daemon-to-client ring

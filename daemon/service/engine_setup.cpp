@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -111,6 +112,24 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
   e.idle_sleep_after =
       std::chrono::milliseconds(static_cast<int64_t>(config.idle_sleep_seconds * 1000.0));
   e.idle_sleep_level = config.idle_sleep_level;
+  e.kv_tiers.host_budget_bytes = config.kv_host_cache_bytes;
+  e.kv_tiers.disk_budget_bytes = config.kv_disk_cache_bytes;
+  e.kv_tiers.disk_dir = config.kv_disk_cache_dir;
+  std::string disk_dir_source = source_of(config, "kv_disk_cache_dir");
+  if (e.kv_tiers.disk_dir.empty()) {
+    // systemd's StateDirectory= (/var/lib/mmd in the package); may list several, ':'-separated.
+    const char* state = std::getenv("STATE_DIRECTORY");
+    if (state != nullptr && *state != '\0') {
+      const std::string first = std::string(state).substr(0, std::string(state).find(':'));
+      e.kv_tiers.disk_dir = std::filesystem::path(first) / "kv-cache";
+      disk_dir_source = "environment";
+    }
+  }
+  if (config.kv_disk_cache_bytes > 0 && e.kv_tiers.disk_dir.empty()) {
+    throw ConfigError(
+        "--kv-disk-cache-bytes needs a folder: give --kv-disk-cache-dir DIR (under systemd it "
+        "defaults to $STATE_DIRECTORY/kv-cache)");
+  }
 
   std::filesystem::path normal = std::filesystem::absolute(folder).lexically_normal();
   if (normal.filename().empty()) normal = normal.parent_path();
@@ -167,6 +186,9 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
   add("max_num_batched_tokens", std::to_string(config.max_num_batched_tokens));
   add("kv_block_size", std::to_string(config.kv_block_size));
   add("num_kv_blocks", std::to_string(config.num_kv_blocks));
+  add("kv_host_cache_bytes", std::to_string(config.kv_host_cache_bytes));
+  add("kv_disk_cache_bytes", std::to_string(config.kv_disk_cache_bytes));
+  settings.push_back({"kv_disk_cache_dir", e.kv_tiers.disk_dir.string(), disk_dir_source});
   add("tool_call_parser", config.tool_call_parser);
   add("reasoning_parser", config.reasoning_parser);
   add("enable_auto_tool_choice", config.enable_auto_tool_choice ? "true" : "false");
