@@ -27,8 +27,10 @@ int cuda_device_count() {
 #endif
 }
 
-std::unique_ptr<Backend> make_backend(std::string_view device, int num_threads) {
-  if (device == "cpu") return std::make_unique<CpuBackend>(num_threads);
+std::unique_ptr<Backend> make_backend(std::string_view device, int num_threads,
+                                      CpuNumerics cpu_numerics) {
+  if (device == "cpu")
+    return std::make_unique<CpuBackend>(num_threads, detected_cpu_isa(), cpu_numerics);
   if (device == "cuda" || device.starts_with("cuda:")) {
     int index = 0;
     if (device.size() > 5) {

@@ -94,7 +94,7 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const std::filesystem::path& fold
   check_runnable(checkpoint, weights);
   std::unique_ptr<Backend> backend;
   try {
-    backend = make_backend(options.device, options.num_threads);
+    backend = make_backend(options.device, options.num_threads, options.cpu_numerics);
   } catch (const std::exception& error) {
     throw LoadError(error.what());
   }

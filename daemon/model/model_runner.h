@@ -21,6 +21,7 @@
 #include "daemon/model/tensor_parallel_plan.h"
 #include "kernels/backend.h"
 #include "kernels/comm/communicator.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace mm {
 
@@ -42,6 +43,9 @@ struct RunnerOptions {
   // The backend load() builds: "cpu", "cuda" or "cuda:N" (kernels/backend_factory.h).
   std::string device = "cpu";
   int num_threads = 0;  // CPU backend: 0 = one per CPU in the affinity mask
+  // CPU backend: fast int8-dot linear kernels (the daemon's default) or exact f32 ones (the
+  // golden tests' reference); kernels/README.md "Numerics".
+  CpuNumerics cpu_numerics = CpuNumerics::kFast;
   // W8A8 checkpoints quantize activations per token at run time (their semantics). false runs
   // them as W8A16 instead, to compare with a reference that does not emulate it.
   bool runtime_activation_quant = true;

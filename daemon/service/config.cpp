@@ -84,6 +84,8 @@ std::vector<Option> options_of(DaemonConfig& c) {
        "folder of the disk tier, mode 0700 (default: $STATE_DIRECTORY/kv-cache)"},
       {"device", &c.device, "DEVICE", "compute backend: cpu, cuda or cuda:N"},
       {"threads", &c.num_threads, "N", "CPU backend threads (0: one per CPU in the affinity mask)"},
+      {"cpu-numerics", &c.cpu_numerics, "MODE",
+       "CPU linear kernels: fast (int8 activations, the default) or exact (f32)"},
       {"ipc-ring-bytes", &c.ipc_ring_bytes, "BYTES", "each client's reply ring (power of two)"},
       {"ipc-max-unread-tokens", &c.ipc_max_unread_tokens, "TOKENS",
        "unread tokens after which a request is cancelled"},
@@ -270,6 +272,8 @@ void validate(const DaemonConfig& c) {
   require(c.kv_block_size >= 1, "--kv-block-size must be at least 1");
   require(c.num_kv_blocks >= 1, "--num-kv-blocks must be at least 1");
   require(c.num_threads >= 0, "--threads must not be negative");
+  require(c.cpu_numerics == "fast" || c.cpu_numerics == "exact",
+          "--cpu-numerics must be fast or exact, not '" + c.cpu_numerics + "'");
   require(c.device == "cpu" || c.device == "cuda" ||
               (c.device.starts_with("cuda:") && c.device.size() > 5 &&
                c.device.find_first_not_of("0123456789", 5) == std::string::npos),

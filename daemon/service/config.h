@@ -50,6 +50,7 @@ struct DaemonConfig {
   std::string kv_disk_cache_dir;
   std::string device = "cpu";             // compute backend: cpu, cuda or cuda:N
   int num_threads = 0;                    // CPU backend threads; 0: one per hardware thread
+  std::string cpu_numerics = "fast";      // CPU linear kernels: fast (int8-dot) or exact (f32)
   uint64_t ipc_ring_bytes = 1024 * 1024;  // each client's daemon-to-client ring
   int ipc_max_unread_tokens = 4096;
   double drain_timeout_seconds = 30.0;

@@ -97,6 +97,7 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
       config.kv_cache_dtype, source_of(config, "kv_cache_dtype"), checkpoint_kv);
   e.runner.kv_dtype = kv.dtype;
   e.runner.num_threads = config.num_threads;
+  e.runner.cpu_numerics = parse_cpu_numerics(config.cpu_numerics).value_or(CpuNumerics::kFast);
   e.runner.device = config.device;
   const int blocks_per_chunk = std::min(config.num_kv_blocks, 256);
   e.pool = BlockPoolOptions{
@@ -182,6 +183,12 @@ EngineSetup make_engine_setup(const DaemonConfig& config) {
       {"served_model_name", setup.served_model_name, source_of(config, "served_model_name")});
   add("tensor_parallel_size", std::to_string(config.tensor_parallel_size));
   add("device", config.device);
+  if (config.device == "cpu") {
+    // The CPU kernels' numerics and the instruction set they run on (kernels/README.md).
+    add("cpu_numerics", config.cpu_numerics);
+    settings.push_back({"cpu_isa", std::string(cpu_isa_name(detected_cpu_isa())),
+                        std::getenv("MMD_CPU_ISA") != nullptr ? "MMD_CPU_ISA" : "detected"});
+  }
   add("max_num_seqs", std::to_string(config.max_num_seqs));
   add("max_num_batched_tokens", std::to_string(config.max_num_batched_tokens));
   add("kv_block_size", std::to_string(config.kv_block_size));

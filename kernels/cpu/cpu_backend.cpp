@@ -70,7 +70,8 @@ class HostBuffer final : public Buffer {
 
 }  // namespace
 
-CpuBackend::CpuBackend(int num_threads, CpuIsa isa) : isa_(isa), pool_(num_threads) {}
+CpuBackend::CpuBackend(int num_threads, CpuIsa isa, CpuNumerics numerics)
+    : isa_(isa), numerics_(numerics), pool_(num_threads) {}
 
 bool CpuBackend::supports(Op /*op*/) const {
   return true;
@@ -104,7 +105,7 @@ void CpuBackend::rope_neox(float* x, const int32_t* positions, int64_t num_token
 }
 
 void CpuBackend::linear(const PackedLinear& w, const float* x, int64_t num_tokens, float* y) {
-  linear_cpu(pool_, isa_, w, x, num_tokens, y);
+  linear_cpu(pool_, isa_, w, x, num_tokens, y, numerics_);
 }
 
 void CpuBackend::kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
@@ -124,7 +125,7 @@ void CpuBackend::router_topk(const float* logits, const float* bias, int64_t num
 
 void CpuBackend::moe(const MoeWeights& experts, const float* x, int64_t num_tokens, int64_t hidden,
                      const int32_t* ids, const float* weights, int64_t top_k, float* out) {
-  moe_cpu(pool_, isa_, experts, x, num_tokens, hidden, ids, weights, top_k, out);
+  moe_cpu(pool_, isa_, experts, x, num_tokens, hidden, ids, weights, top_k, out, numerics_);
 }
 
 void CpuBackend::add(const float* a, const float* b, int64_t num_elements, float* out) {

@@ -14,7 +14,9 @@ namespace mm {
 class CpuBackend final : public Backend {
  public:
   // num_threads 0 = one per hardware thread.
-  explicit CpuBackend(int num_threads = 0, CpuIsa isa = detected_cpu_isa());
+  // numerics: what the linear and MoE kernels compute (cpu_features.h).
+  explicit CpuBackend(int num_threads = 0, CpuIsa isa = detected_cpu_isa(),
+                      CpuNumerics numerics = CpuNumerics::kExact);
 
   std::string_view name() const override { return "cpu"; }
   bool supports(Op op) const override;
@@ -22,6 +24,7 @@ class CpuBackend final : public Backend {
   void copy_to_backend(void* dst, const void* src, size_t num_bytes) override;
   void copy_to_host(void* dst, const void* src, size_t num_bytes) override;
   CpuIsa isa() const { return isa_; }
+  CpuNumerics numerics() const { return numerics_; }
   int num_threads() const { return pool_.num_threads(); }
 
   void embedding(const uint16_t* table, int64_t vocab, int64_t hidden, const int32_t* ids,
@@ -49,6 +52,7 @@ class CpuBackend final : public Backend {
 
  private:
   CpuIsa isa_;
+  CpuNumerics numerics_;
   ThreadPool pool_;
 };
 

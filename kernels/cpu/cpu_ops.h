@@ -39,7 +39,7 @@ void router_topk_cpu(const float* logits, const float* bias, int64_t num_tokens,
                      int64_t num_experts, int64_t top_k, int32_t* ids, float* weights);
 void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const float* x,
              int64_t num_tokens, int64_t hidden, const int32_t* ids, const float* weights,
-             int64_t top_k, float* out);
+             int64_t top_k, float* out, CpuNumerics numerics = CpuNumerics::kExact);
 // gate, up, out: f32 [num_elements]; out = silu(gate) ⊙ up (out may alias either input).
 void swiglu_cpu(const float* gate, const float* up, int64_t num_elements, float* out);
 

@@ -123,7 +123,7 @@ float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq) {
 }
 
 LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int64_t num_tokens,
-                          float* y, LinearScratch& scratch) {
+                          float* y, LinearScratch& scratch, CpuNumerics numerics) {
   const int64_t k_cols = w.num_cols;
   LinearTask task;
   task.y = y;
@@ -141,6 +141,41 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     in.x = scratch.x_perm.data();
   }
   const bool w8a8 = w.format == PackedFormat::kInt8Channel && w.int8_activations;
+  // Fast numerics: the int8-dot kernels take int4 with whole 32-column blocks per group and
+  // int8 weights; the rest (and any other shape) stay on the exact kernels.
+  LinearRowsFn fast_rows = nullptr;
+  if (numerics == CpuNumerics::kFast && k_cols % 32 == 0) {
+    const bool int4_fits =
+        w.format == PackedFormat::kInt4Group &&
+        (w.num_groups() == 1 || (w.group_cols % 32 == 0 && k_cols % w.group_cols == 0));
+    if (int4_fits || w.format == PackedFormat::kInt8Channel)
+      fast_rows = linear_rows_int8dot(isa, w.format, w8a8);
+  }
+  if (fast_rows != nullptr && !w8a8) {
+    const int64_t num_blocks = k_cols / 32;
+    const bool int4 = w.format == PackedFormat::kInt4Group;
+    scratch.xq_blocks.resize(static_cast<size_t>(num_tokens * k_cols));
+    scratch.x_block_scales.resize(static_cast<size_t>(num_tokens * num_blocks));
+    static thread_local std::vector<int32_t> qsums;
+    qsums.resize(static_cast<size_t>(num_blocks));
+    const int64_t num_groups = int4 ? w.num_groups() : 0;
+    const int64_t blocks_per_group = int4 ? num_blocks / num_groups : 0;
+    if (int4) scratch.x_group_sums.resize(static_cast<size_t>(num_tokens * num_groups));
+    for (int64_t m = 0; m < num_tokens; ++m) {
+      float* d = scratch.x_block_scales.data() + m * num_blocks;
+      quantize_int8_blocks32(in.x + m * k_cols, k_cols, int4 ? int8dot_superblock(isa) : 0,
+                             scratch.xq_blocks.data() + m * k_cols, d, qsums.data());
+      for (int64_t g = 0; g < num_groups; ++g) {
+        float sum = 0;
+        for (int64_t b = g * blocks_per_group; b < (g + 1) * blocks_per_group; ++b)
+          sum += d[b] * static_cast<float>(qsums[static_cast<size_t>(b)]);
+        scratch.x_group_sums[static_cast<size_t>(m * num_groups + g)] = sum;
+      }
+    }
+    in.xq_blocks = scratch.xq_blocks.data();
+    in.x_block_scales = scratch.x_block_scales.data();
+    if (int4) in.x_group_sums = scratch.x_group_sums.data();
+  }
   if (w8a8) {
     scratch.xq.resize(static_cast<size_t>(num_tokens * k_cols));
     scratch.x_scales.resize(static_cast<size_t>(num_tokens));
@@ -151,8 +186,8 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     in.xq = scratch.xq.data();
     in.x_scales = scratch.x_scales.data();
   }
-  if (isa == CpuIsa::kAvx2 && w.format == PackedFormat::kInt4Group && w.group_cols % 16 == 0 &&
-      k_cols % w.group_cols == 0) {
+  if (fast_rows == nullptr && isa >= CpuIsa::kAvx2 && w.format == PackedFormat::kInt4Group &&
+      w.group_cols % 16 == 0 && k_cols % w.group_cols == 0) {
     const int64_t num_groups = w.num_groups();
     scratch.x_group_sums.resize(static_cast<size_t>(num_tokens * num_groups));
     for (int64_t m = 0; m < num_tokens; ++m) {
@@ -178,8 +213,12 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
   view.scales = w.scales.data();
   view.int4_scales = w.int4_scales.data();
   view.int4_zeros = w.int4_zeros.empty() ? nullptr : w.int4_zeros.data();
-  task.rows =
-      isa == CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8) : linear_rows_scalar(w.format, w8a8);
+  if (fast_rows != nullptr) {
+    task.rows = fast_rows;
+  } else {
+    task.rows = isa >= CpuIsa::kAvx2 ? linear_rows_avx2(w.format, w8a8)
+                                     : linear_rows_scalar(w.format, w8a8);
+  }
   return task;
 }
 
@@ -210,10 +249,10 @@ void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tas
 }
 
 void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
-                int64_t num_tokens, float* y) {
+                int64_t num_tokens, float* y, CpuNumerics numerics) {
   if (num_tokens <= 0) return;
   static thread_local LinearScratch scratch;
-  const LinearTask task = prepare_linear(isa, w, x, num_tokens, y, scratch);
+  const LinearTask task = prepare_linear(isa, w, x, num_tokens, y, scratch, numerics);
   run_linear_tasks(pool, &task, 1);
 }
 

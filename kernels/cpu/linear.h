@@ -37,6 +37,13 @@ struct LinearInputs {
   // each group. The AVX2 kernel multiplies raw nibbles and takes the +8 / zero-point offset out
   // of the sum once per group through it: Σ (u − o)·x = Σ u·x − o·Σ x.
   const float* x_group_sums = nullptr;
+  // Fast numerics (linear_int8dot.h): x quantized per token in blocks of 32 columns.
+  // xq_blocks: i8 [num_tokens, K] in the layout the kernel reads (int8_act_index);
+  // x_block_scales: f32 [num_tokens, K / 32], amax / 127 of each block. With int4 weights
+  // x_group_sums then holds Σ_b d_b · Σq over each weight group's blocks instead (the offset
+  // 8 + z is taken out through it exactly as in the f32 kernels).
+  const int8_t* xq_blocks = nullptr;
+  const float* x_block_scales = nullptr;
 };
 
 // Writes y[m, n] (f32 [num_tokens, N] row-major) for rows n in [row_begin, row_end).
@@ -46,6 +53,33 @@ using LinearRowsFn = void (*)(const LinearWeightsView& w, const LinearInputs& in
 LinearRowsFn linear_rows_scalar(PackedFormat format, bool int8_activations);
 LinearRowsFn linear_rows_avx2(PackedFormat format, bool int8_activations);
 
+// The fast (int8-dot) row kernels of one ISA, or null when `format` has none there (BF16, F32
+// and FP8 weights, and shapes the kernels do not take, run the exact kernels instead).
+// Defined in linear_int8dot*.cpp; int8dot_superblock(isa) is the int4 activation layout's
+// super-block (in 32-column blocks) those kernels read.
+LinearRowsFn linear_rows_int8dot(CpuIsa isa, PackedFormat format, bool int8_activations);
+LinearRowsFn linear_rows_int8dot_scalar(PackedFormat format, bool int8_activations);
+LinearRowsFn linear_rows_int8dot_avx2(PackedFormat format, bool int8_activations);
+LinearRowsFn linear_rows_int8dot_avxvnni(PackedFormat format, bool int8_activations);
+LinearRowsFn linear_rows_int8dot_avx512vnni(PackedFormat format, bool int8_activations);
+int int8dot_superblock(CpuIsa isa);
+
+// Where column k of a K-column token lands in the int4 fast kernels' activation layout. The
+// int4 chunk layout puts columns {0-7, 16-23} of a 32-column block in the low nibbles of its
+// 16 bytes and {8-15, 24-31} in the high ones, so the activations are stored to match: blocks
+// are taken in super-blocks of `superblock` (the last one may be shorter, nb blocks); block i of
+// a super-block has its low-nibble columns at 16·i and its high-nibble ones at 16·(nb + i). One
+// SIMD load then gives the activations of the low (or high) nibbles of nb blocks.
+inline int64_t int4_act_index(int64_t k, int64_t num_blocks, int superblock) {
+  const int64_t b = k / 32, j = k % 32;
+  const int64_t first = b - b % superblock;
+  const int64_t nb = num_blocks - first < superblock ? num_blocks - first : superblock;
+  const int64_t i = b - first;
+  const bool low = (j % 16) < 8;
+  const int64_t pos = (j / 16) * 8 + j % 8;
+  return first * 32 + (low ? 16 * i : 16 * (nb + i)) + pos;
+}
+
 // Buffers for the activations a linear call prepares (act-order permutation, int8 quantization);
 // owned by the caller, reused across calls.
 struct LinearScratch {
@@ -53,6 +87,8 @@ struct LinearScratch {
   std::vector<int8_t> xq;
   std::vector<float> x_scales;
   std::vector<float> x_group_sums;
+  std::vector<int8_t> xq_blocks;
+  std::vector<float> x_block_scales;
 };
 
 // One prepared linear call: y = x · Wᵀ, ready to run rows of.
@@ -65,19 +101,28 @@ struct LinearTask {
 
 // Prepares y = x · Wᵀ (x: f32 [num_tokens, K]; y: f32 [num_tokens, N]) using `scratch`, which
 // must outlive the task.
+// numerics kFast takes the int8-dot kernels where the format has them (exact otherwise).
 LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int64_t num_tokens,
-                          float* y, LinearScratch& scratch);
+                          float* y, LinearScratch& scratch,
+                          CpuNumerics numerics = CpuNumerics::kExact);
 // Runs several independent tasks in one parallel loop over all their row chunks (one pool
 // dispatch instead of one per task: the MoE runs every expert's gate and up projections so).
 void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tasks);
 
 // x: f32 [num_tokens, w.num_cols]; y: f32 [num_tokens, w.num_rows] (must not alias x).
 void linear_cpu(ThreadPool& pool, CpuIsa isa, const PackedLinear& w, const float* x,
-                int64_t num_tokens, float* y);
+                int64_t num_tokens, float* y, CpuNumerics numerics = CpuNumerics::kExact);
 
 // Per-token dynamic int8 quantization (quant-formats §2.3): sa = amax/127,
 // q = clamp(rne(x · (127/amax)), −128, 127); amax = 0 gives sa = 1, q = 0.
 // x: f32 [K]; xq: i8 [K]; returns sa.
 float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq);
+
+// The fast kernels' activation quantization, per block of 32 columns (num_cols % 32 == 0):
+// d_b = amax_b / 127, q = rne(x · (127 / amax_b)) ∈ [−127, 127] (amax_b = 0: d_b = 0, q = 0).
+// x: f32 [K]; xq: i8 [K] at int4_act_index(k, K / 32, superblock) when superblock > 0, at k when
+// superblock == 0; d: f32 [K / 32]; qsum (may be null): i32 [K / 32], Σq of each block.
+void quantize_int8_blocks32(const float* x, int64_t num_cols, int superblock, int8_t* xq, float* d,
+                            int32_t* qsum);
 
 }  // namespace mm

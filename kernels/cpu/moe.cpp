@@ -48,7 +48,7 @@ void swiglu_cpu(const float* gate, const float* up, int64_t num_elements, float*
 
 void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const float* x,
              int64_t num_tokens, int64_t hidden, const int32_t* ids, const float* weights,
-             int64_t top_k, float* out) {
+             int64_t top_k, float* out, CpuNumerics numerics) {
   const int64_t num_experts = static_cast<int64_t>(experts.w1.size());
   const int64_t inter = experts.intermediate_size;
   // Bucket (token, weight) pairs by expert; tokens stay in ascending order inside a bucket.
@@ -90,9 +90,9 @@ void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const floa
     if (rows == 0) continue;
     const float* xe = gathered.data() + first * hidden;
     tasks.push_back(prepare_linear(isa, experts.w1[static_cast<size_t>(e)], xe, rows, gate.data() + first * inter,
-                                   scratch[static_cast<size_t>(2 * e)]));
+                                   scratch[static_cast<size_t>(2 * e)], numerics));
     tasks.push_back(prepare_linear(isa, experts.w3[static_cast<size_t>(e)], xe, rows, up.data() + first * inter,
-                                   scratch[static_cast<size_t>(2 * e + 1)]));
+                                   scratch[static_cast<size_t>(2 * e + 1)], numerics));
   }
   run_linear_tasks(pool, tasks.data(), static_cast<int64_t>(tasks.size()));
   swiglu_cpu(gate.data(), up.data(), num_rows * inter, gate.data());
@@ -102,7 +102,7 @@ void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const floa
     const int64_t rows = counts[static_cast<size_t>(e + 1)] - first;
     if (rows == 0) continue;
     tasks.push_back(prepare_linear(isa, experts.w2[static_cast<size_t>(e)], gate.data() + first * inter, rows,
-                                   down.data() + first * hidden, scratch[static_cast<size_t>(2 * e)]));
+                                   down.data() + first * hidden, scratch[static_cast<size_t>(2 * e)], numerics));
   }
   run_linear_tasks(pool, tasks.data(), static_cast<int64_t>(tasks.size()));
   // fp32 sum of the top-k contributions, ascending expert order for every token.

@@ -13,7 +13,7 @@ namespace {
 
 std::vector<CpuIsa> isas() {
   std::vector<CpuIsa> out = {CpuIsa::kScalar};
-  if (detected_cpu_isa() == CpuIsa::kAvx2) out.push_back(CpuIsa::kAvx2);
+  if (cpu_supports(CpuIsa::kAvx2)) out.push_back(CpuIsa::kAvx2);
   return out;
 }
 

@@ -57,6 +57,7 @@ class BundledModelTest : public ::testing::TestWithParam<Format> {
     options.device = test_device();
     options.kv_dtype = KvDType::kF32;
     options.num_kv_blocks = 256;
+    options.cpu_numerics = CpuNumerics::kExact;  // the exact-f32 reference path
     options.runtime_activation_quant = runtime_quant;
     return ModelRunner::load(kModels / folder(), options);
   }

@@ -73,6 +73,7 @@ TEST_P(EmulatedTest, LogitsMatchEmulatedGolden) {
   RunnerOptions options;
   options.kv_dtype = param.kv_dtype;
   options.num_kv_blocks = 64;
+  options.cpu_numerics = CpuNumerics::kExact;  // the exact-f32 reference path
   options.runtime_activation_quant = param.runtime_activation_quant;
   auto runner = ModelRunner::load(fixture_dir() / param.folder, options);
   for (int p = 0; p < 3; ++p) {

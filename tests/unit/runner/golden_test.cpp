@@ -45,6 +45,7 @@ class GoldenTest : public ::testing::TestWithParam<Format> {
     options.device = test_device();
     options.kv_dtype = GetParam().kv_dtype;
     options.num_kv_blocks = 64;
+    options.cpu_numerics = CpuNumerics::kExact;  // the exact-f32 reference path
     options.runtime_activation_quant = GetParam().runtime_activation_quant;
     return ModelRunner::load(fixture_dir() / GetParam().folder, options);
   }
@@ -109,6 +110,7 @@ TEST_P(GoldenTest, GreedyWithBf16KvMatchesOutsideNearTies) {
   options.device = test_device();
   options.kv_dtype = KvDType::kBf16;
   options.num_kv_blocks = 64;
+  options.cpu_numerics = CpuNumerics::kExact;  // the exact-f32 reference path
   options.runtime_activation_quant = GetParam().runtime_activation_quant;
   auto runner = ModelRunner::load(fixture_dir() / GetParam().folder, options);
   for (int p = 0; p < 3; ++p) {
