@@ -31,7 +31,16 @@ OpenAiFrontend::Prepared OpenAiFrontend::prepare_responses(const OpenAiOptions& 
   http::ResponsesRequest parsed = http::parse_responses_request(body);
   Prepared p;
   p.request = std::move(parsed.generation);
-  prepare_parsed(options, p, "input");
+  try {
+    prepare_parsed(options, p, "input");
+  } catch (const http::ApiError& error) {
+    // The shared checks name max_tokens; this API calls it max_output_tokens.
+    if (error.param() != "max_tokens") throw;
+    std::string message = error.what();
+    if (const size_t at = message.find("'max_tokens'"); at != std::string::npos)
+      message.replace(at, 12, "'max_output_tokens'");
+    throw http::ApiError(error.status(), message, "max_output_tokens");
+  }
   const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();

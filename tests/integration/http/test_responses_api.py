@@ -298,6 +298,19 @@ class ResponsesApiTest(unittest.TestCase):
         self.assert_bad_request("text.format", "json_schema", input="hi", text={"format": {
             "type": "json_schema", "name": "x", "schema": {"type": "object"}}})
 
+    def test_stream_is_server_sent_events_with_event_lines(self):
+        status, text, headers = self.daemon.request(
+            "POST", "/v1/responses", {"input": "hi", "stream": True, "max_output_tokens": 5})
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/event-stream"), headers)
+        blocks = [b for b in text.split("\n\n") if b]
+        self.assertGreaterEqual(len(blocks), 3)
+        for block in blocks:  # "event: TYPE" then "data: {... TYPE ...}", and no [DONE]
+            event, data = block.split("\n")
+            self.assertTrue(event.startswith("event: ") and data.startswith("data: "), block)
+            self.assertEqual(json.loads(data[6:])["type"], event[7:])
+        self.assertEqual(json.loads(blocks[-1].split("\n")[1][6:])["type"], "response.incomplete")
+
     def test_unknown_model_is_a_404(self):
         with self.assertRaises(openai.NotFoundError):
             self.client.responses.create(model="gpt-x", input="hi", max_output_tokens=1)
@@ -323,6 +336,11 @@ class ResponsesApiTest(unittest.TestCase):
              "tool_choice.name", "not one of"),
             ({"input": "x", "max_output_tokens": "many"}, "max_output_tokens", "integer"),
             ({"input": "x", "temperature": -1}, "temperature", "temperature"),
+            ({"input": "x", "max_output_tokens": 0}, "max_output_tokens",
+             "'max_output_tokens' must be at least 1"),
+            ({"input": "x", "max_output_tokens": 10**6}, "max_output_tokens",
+             "maximum context length"),
+            ({"input": "x" * 100000}, "input", "maximum context length"),
             ({"input": "x", "stream": True, "previous_response_id": "resp_1"},
              "previous_response_id", "not kept"),
         ]
