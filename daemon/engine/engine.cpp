@@ -427,16 +427,23 @@ void Engine::step(std::vector<Finish>& finishes) {
   }
 
   const auto vocab = static_cast<size_t>(runner_->config().vocab_size);
-  std::unordered_map<SeqId, int32_t> sampled;
-  std::vector<std::pair<SeqId, SampleResult>> results;
+  // The step's sequences are sampled together on the batch sampler's threads; each token
+  // depends only on its own row and request, so the results are those of serial order.
+  std::vector<SampleJob> jobs(logit_seqs.size());
   for (size_t j = 0; j < logit_seqs.size(); ++j) {
     Active& active = active_.at(logit_seqs[j]);
     SamplerContext context{active.request.prompt_token_ids, active.output_token_ids,
                            options_.eos_token_ids, active.seed};
-    SampleResult result =
-        sample_token(std::span(logits).subspan(j * vocab, vocab), active.request.params, context);
-    sampled[logit_seqs[j]] = result.token_id;
-    results.emplace_back(logit_seqs[j], std::move(result));
+    jobs[j] = {std::span(logits).subspan(j * vocab, vocab), &active.request.params, context};
+  }
+  std::vector<SampleResult> step_results(jobs.size());
+  if (!batch_sampler_) batch_sampler_ = std::make_unique<BatchSampler>();
+  batch_sampler_->sample(jobs, step_results);
+  std::unordered_map<SeqId, int32_t> sampled;
+  std::vector<std::pair<SeqId, SampleResult>> results;
+  for (size_t j = 0; j < logit_seqs.size(); ++j) {
+    sampled[logit_seqs[j]] = step_results[j].token_id;
+    results.emplace_back(logit_seqs[j], std::move(step_results[j]));
   }
   scheduler_->step_done(out, sampled);
 

@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "daemon/engine/batch_sampler.h"
 #include "daemon/engine/block_pool.h"
 #include "daemon/engine/engine_metrics.h"
 #include "daemon/engine/kv_tier_stack.h"
@@ -183,6 +184,7 @@ class Engine {
   std::unique_ptr<RankLeader> leader_;  // tensor parallelism: tells the other ranks each step
   std::unique_ptr<BlockPool> pool_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<BatchSampler> batch_sampler_;  // made at the first step
   std::unique_ptr<KvTierStack> kv_tiers_;  // survives sleep; null when off
   std::vector<std::byte> tier_payload_;    // one block's payload, reused
   std::unordered_map<RequestId, Active> active_;
