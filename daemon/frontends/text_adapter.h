@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ class TextStream {
   // True once a stop string matched; the frontend then cancels the request and reports it
   // as finished with reason "stop". Text after the match is never appended.
   virtual bool stop_matched() const = 0;
+  // Which of TextStreamOptions::stop matched (its index); nullopt before a match or when unknown.
+  virtual std::optional<size_t> matched_stop() const { return std::nullopt; }
   // Runs text the daemon wrote into the prompt on the model's behalf (a forced tool-call
   // opening) through the parsers before any token, appending what it completes to `out`.
   virtual void prime(const std::string& text, ipc::Delta& out) { (void)text, (void)out; }

@@ -45,6 +45,7 @@ class ModelTextStream : public TextStream {
   void finish(ipc::Delta& out) override { route(detokenizer_.finish(), true, out); }
 
   bool stop_matched() const override { return detokenizer_.stopped(); }
+  std::optional<size_t> matched_stop() const override { return detokenizer_.matched_stop(); }
 
   void prime(const std::string& text, ipc::Delta& out) override { route(text, false, out); }
 

@@ -8,6 +8,9 @@
 #include <utility>
 
 #include "daemon/engine/engine.h"
+#include "daemon/frontends/http/anthropic_response.h"
+#include "daemon/frontends/http/completion_logprobs.h"
+#include "daemon/frontends/http/anthropic_response.h"
 #include "daemon/frontends/http/prometheus.h"
 #include "daemon/frontends/request_mapping.h"
 #include "daemon/service/log.h"
@@ -91,6 +94,11 @@ std::string percent_decoded(std::string_view text) {
     }
   }
   return out;
+}
+
+// Anthropic's Messages API answers in its own shapes, errors included.
+bool is_anthropic_path(const std::string& path) {
+  return path == "/v1/messages" || path.starts_with("/v1/messages/");
 }
 
 }  // namespace
@@ -209,12 +217,16 @@ void OpenAiFrontend::send_error(http::HttpConnection& connection, const http::Ap
     headers.emplace_back("Allow", pending_allow_);
   if (error.status() == 429 || error.status() == 503) headers.emplace_back("Retry-After", "1");
   connection.respond(error.status(), "application/json",
-                     http::error_body(error.status(), error.what(), error.param()), headers);
+                     pending_anthropic_
+                         ? http::anthropic_error_body(error.status(), error.what())
+                         : http::error_body(error.status(), error.what(), error.param()),
+                     headers);
 }
 
 void OpenAiFrontend::handle(http::HttpConnection& connection, http::HttpRequest request) {
   pending_cors_ = cors_headers(request);
   pending_allow_.clear();
+  pending_anthropic_ = is_anthropic_path(request.path);
   try {
     check_host_and_origin(request);
     route(connection, request);
@@ -225,6 +237,7 @@ void OpenAiFrontend::handle(http::HttpConnection& connection, http::HttpRequest 
     send_error(connection, http::ApiError(500, std::string("internal error: ") + error.what()));
   }
   pending_cors_.clear();
+  pending_anthropic_ = false;
 }
 
 void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpRequest& request) {
@@ -233,7 +246,9 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
   if (method == "OPTIONS" && !pending_cors_.empty()) {  // CORS preflight
     http::HeaderList headers = pending_cors_;
     headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    headers.emplace_back("Access-Control-Allow-Headers",
+                         "Authorization, Content-Type, x-api-key, anthropic-version, "
+                         "anthropic-beta, anthropic-dangerous-direct-browser-access");
     headers.emplace_back("Access-Control-Max-Age", "600");
     connection.respond(204, "", "", headers);
     return;
@@ -265,8 +280,11 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
   }
   if (!options_.api_key.empty()) {
     const std::string* auth = request.header("authorization");
-    if (auth == nullptr || !bearer_matches(*auth, options_.api_key))
-      throw http::ApiError(401, "missing or wrong API key (send 'Authorization: Bearer KEY')");
+    const std::string* api_key = request.header("x-api-key");  // Anthropic's clients send this
+    if ((auth == nullptr || !bearer_matches(*auth, options_.api_key)) &&
+        (api_key == nullptr || !bearer_matches("Bearer " + *api_key, options_.api_key)))
+      throw http::ApiError(
+          401, "missing or wrong API key (send 'Authorization: Bearer KEY' or 'x-api-key: KEY')");
   }
   static constexpr std::string_view kModelPrefix = "/v1/models/";
   if (path == "/v1/models") {
@@ -284,11 +302,20 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
   } else if (path == "/v1/responses") {
     expect("POST");
     queue_work(connection, request, WorkKind::kResponses);
+  } else if (path == "/v1/messages") {
+    expect("POST");
+    queue_work(connection, request, WorkKind::kMessages);
+  } else if (path == "/v1/messages/count_tokens") {
+    expect("POST");
+    queue_work(connection, request, WorkKind::kCountTokens);
   } else if (path == "/tokenize") {
     expect("POST");
     queue_work(connection, request, WorkKind::kTokenize);
   } else if (path == "/detokenize") {
     expect("POST");
+  } else if (path == "/tokenizer_info") {
+    expect("GET");
+    tokenizer_info(connection);
     detokenize(connection, request);
   } else {
     throw http::ApiError(404, "no route for " + method + " " + path);
@@ -419,7 +446,9 @@ void OpenAiFrontend::prepare_parsed(const OpenAiOptions& options, Prepared& p,
           fit_request_to_model(r.sampling, ModelLimits{options.max_model_len, options.vocab_size},
                                options.text.get(), prompt_field, engine_request))
     throw http::ApiError(400, problem->message, problem->field);
-  if (r.return_token_ids) p.prompt_token_ids = engine_request.prompt_token_ids;
+  apply_scoring(r, engine_request);
+  if (r.return_token_ids || r.prompt_logprobs >= 0)
+    p.prompt_token_ids = engine_request.prompt_token_ids;
   if (r.echo) {
     p.echo = r.prompt ? *r.prompt : options.text->decode(r.prompt_token_ids);
   }
@@ -427,7 +456,9 @@ void OpenAiFrontend::prepare_parsed(const OpenAiOptions& options, Prepared& p,
 
 // Back on the loop thread: the engine's state decides, then the request is submitted.
 void OpenAiFrontend::start_generation(http::HttpConnection& connection, const std::string& path,
-                                      Prepared prepared) {
+                                      Prepared prepared,
+                                      std::shared_ptr<http::CompletionBatch> batch,
+                                      size_t batch_index) {
   if (draining_) throw http::ApiError(503, "mmd is shutting down");
   const EngineStatus status = engine_->status();
   if (status.state == EngineState::kFailed)
@@ -458,9 +489,14 @@ void OpenAiFrontend::start_generation(http::HttpConnection& connection, const st
   exchange->prompt_tokens = static_cast<int>(engine_request.prompt_token_ids.size());
   exchange->cors = pending_cors_;
   exchange->request = std::move(r);
+  exchange->anthropic = prepared.anthropic;
+  exchange->batch = std::move(batch);
+  exchange->batch_index = batch_index;
   exchange->format = std::move(prepared.format);
+  exchange->anthropic = prepared.anthropic;
   absorb(*exchange, prepared.primed);
   Exchange& e = *exchange;
+  if (e.batch) e.batch->keys.push_back(e.key);
   exchanges_.emplace(e.key, std::move(exchange));
   exchange_of_connection_[connection.id()] = e.key;
   e.engine_id =
@@ -501,8 +537,18 @@ void OpenAiFrontend::queue_work(http::HttpConnection& connection, const http::Ht
 void OpenAiFrontend::run_work(uv_work_t* req) {
   Work& work = *static_cast<Work*>(req->data);
   try {
+    } else if (work.kind == WorkKind::kCountTokens) {
+      work.response = count_tokens_body(*work.options, work.body);
+    } else if (work.kind == WorkKind::kMessages) {
+      work.prepared = prepare_messages(*work.options, work.body);
+    } else if (work.kind == WorkKind::kCompletion) {
+      prepare_completions(*work.options, work);  // one or a batch of prompts
     if (work.kind == WorkKind::kTokenize) {
       work.response = tokenize_body(*work.options, work.body);
+    } else if (work.kind == WorkKind::kCountTokens) {
+      work.response = count_tokens_body(*work.options, work.body);
+    } else if (work.kind == WorkKind::kMessages) {
+      work.prepared = prepare_messages(*work.options, work.body);
     } else {
       work.prepared = work.kind == WorkKind::kResponses
                           ? prepare_responses(*work.options, work.body)
@@ -526,12 +572,17 @@ void OpenAiFrontend::finish_work(Work& work) {
   if (work.connection != nullptr) {
     http::HttpConnection& connection = *work.connection;
     pending_cors_ = work.cors;
+    pending_anthropic_ = is_anthropic_path(work.path);
     try {
       if (work.error) throw *work.error;
-      if (work.kind == WorkKind::kTokenize) {
+      if (work.kind == WorkKind::kTokenize || work.kind == WorkKind::kCountTokens) {
         send_json(connection, 200, work.response);
       } else {
-        start_generation(connection, work.path, std::move(*work.prepared));
+        if (work.batch.empty()) {
+          start_generation(connection, work.path, std::move(*work.prepared));
+        } else {
+          start_batch(connection, work.path, std::move(*work.prepared), std::move(work.batch));
+        }
       }
     } catch (const http::ApiError& error) {
       send_error(connection, error);
@@ -540,6 +591,7 @@ void OpenAiFrontend::finish_work(Work& work) {
       send_error(connection, http::ApiError(500, std::string("internal error: ") + error.what()));
     }
     pending_cors_.clear();
+    pending_anthropic_ = false;
   }
   check_drained();
 }
@@ -550,6 +602,15 @@ void OpenAiFrontend::connection_lost(http::HttpConnection& connection) {
     pending_work_.erase(work);
   }
   auto it = exchange_of_connection_.find(connection.id());
+  if (const auto batch = exchange->second->batch) {
+    batch->connection = nullptr;  // every prompt of the batch goes with it
+    for (uint64_t key : batch->keys) {
+      auto member = exchanges_.find(key);
+      if (member == exchanges_.end() || member->second->connection == nullptr) continue;
+      member->second->connection = nullptr;
+      engine_->cancel(member->second->engine_id);
+    }
+  }
   if (it == exchange_of_connection_.end()) return;
   auto exchange = exchanges_.find(it->second);
   exchange_of_connection_.erase(it);
@@ -567,8 +628,15 @@ void OpenAiFrontend::on_async(uv_async_t* handle) {
 void OpenAiFrontend::deliver() {
   std::vector<uint64_t> touched;
   for (ConnectionMailbox::Event& event : mailbox_->take()) {
+      const auto batch = e.batch;
     auto it = exchanges_.find(event.client_id);
     if (it == exchanges_.end()) continue;
+      if (batch) remap_batch(*batch);
+      continue;
+    }
+    if (event.prompt_scores) {
+      e.prompt_scores = *event.prompt_scores;
+      e.has_prompt_scores = true;
     Exchange& e = *it->second;
     if (event.finished) {
       // Unmapped first: answering may start the connection's next (pipelined) request.
@@ -631,37 +699,36 @@ json OpenAiFrontend::chunk(Exchange& e, const std::string& finish_reason) {
   TextAdapter& text = *options_.text;
   json choice = {{"index", 0}};
   json logprobs = nullptr;
-  if (e.request.sampling.logprobs >= 0 && !e.logprob_tokens.empty()) {
+  // Completions with echo: the prompt's tokens (scored by the engine) lead the logprobs.
+  const bool echo_scores = !e.request.chat && e.request.echo && e.request.prompt_logprobs >= 0 &&
+                           e.has_prompt_scores && !e.prompt_logprobs_sent;
+  if (e.request.sampling.logprobs >= 0 && (!e.logprob_tokens.empty() || echo_scores)) {
+        entry["token"] = label(token.token_id);
+    const auto label = [&](int32_t id) { return token_label(e, id); };
     if (e.request.chat) {
       json content = json::array();
+          top.back()["token"] = label(t.token_id);
+        }
       for (const SampleResult& token : e.logprob_tokens) {
         json entry =
             chat_logprob_entry(text, token.logprob.value_or(TokenLogprob{token.token_id, 0.0f}));
         json top = json::array();
-        for (const TokenLogprob& t : token.top_logprobs)
+        for (const TokenLogprob& t : token.top_logprobs) {
           top.push_back(chat_logprob_entry(text, t));
         entry["top_logprobs"] = top;
         content.push_back(entry);
       }
       logprobs = {{"content", content}};
     } else {
-      json tokens = json::array(), token_logprobs = json::array(), top = json::array(),
-           offsets = json::array();
-      for (const SampleResult& token : e.logprob_tokens) {
-        const std::string piece = text.decode(std::span(&token.token_id, 1));
-        tokens.push_back(piece);
-        token_logprobs.push_back(token.logprob ? json(token.logprob->logprob) : json(nullptr));
-        json alternatives = json::object();
-        for (const TokenLogprob& t : token.top_logprobs)
-          alternatives[text.decode(std::span(&t.token_id, 1))] = t.logprob;
-        top.push_back(alternatives);
-        offsets.push_back(e.text_offset);
-        e.text_offset += piece.size();
+      // Keyed by label, the most probable id keeping a shared key (completion_logprobs.h).
+      http::CompletionLogprobs lp(e.text_offset);
+      if (echo_scores) {
+        lp.add_prompt(e.prompt_token_ids, e.prompt_scores, label);
+        e.prompt_logprobs_sent = true;
       }
-      logprobs = {{"tokens", tokens},
-                  {"token_logprobs", token_logprobs},
-                  {"top_logprobs", top},
-                  {"text_offset", offsets}};
+      lp.add_generated(e.logprob_tokens, label);
+      e.text_offset = lp.text_offset();
+      logprobs = lp.to_json();
     }
   }
   e.logprob_tokens.clear();
@@ -779,6 +846,10 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
     e.text->finish(tail);
     absorb(e, tail);
   }
+    if (e.batch) {  // the batch answers once its last prompt ends
+      finish_batch_member(e, nullptr, usage, &event.message);
+      return;
+    }
   Usage usage = event.usage;
   usage.prompt_tokens = e.prompt_tokens;
   if (e.stopped) usage.completion_tokens = e.num_tokens;
@@ -786,12 +857,16 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   // error; so is one cancelled before its stream began, if it came to that.
   if (event.reason == FinishReason::kError && !e.stream_started) {
     http::HeaderList headers = e.cors;
-    e.connection->respond(400, "application/json", http::error_body(400, event.message), headers);
+    e.connection->respond(400, "application/json",
+                          e.anthropic ? http::anthropic_error_body(400, event.message)
+                                      : http::error_body(400, event.message),
+                          headers);
     return;
   }
   std::string reason = e.stopped ? "stop" : std::string(finish_reason_name(event.reason));
   if (event.reason == FinishReason::kCancelled && !e.stopped) reason = "abort";
   if (reason == "stop" && e.any_tool_call && e.request.chat) reason = "tool_calls";
+  if (e.anthropic) note_stop_sequence(e);
   if (e.format) {
     finish_format(e, usage, reason, event.message);
     return;
@@ -844,6 +919,18 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
       message["tool_calls"] = json::array();
     }
     choice["message"] = message;
+  // vLLM's prompt_logprobs: on the choice (completions) or the response (chat).
+  json prompt_logprobs = nullptr;
+  if (e.request.prompt_logprobs >= 0 && e.has_prompt_scores)
+    prompt_logprobs =
+        http::prompt_logprobs_json(e.prompt_token_ids, e.prompt_scores, [&](int32_t id) {
+          return options_.text->decode(std::span(&id, 1));
+        });
+  if (!e.request.chat && e.request.prompt_logprobs >= 0) choice["prompt_logprobs"] = prompt_logprobs;
+  if (e.batch) {
+    finish_batch_member(e, std::move(choice), usage, nullptr);
+    return;
+  }
   } else {
     choice["text"] = e.echo + content;
   }
@@ -851,6 +938,7 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   choice["finish_reason"] = reason;
   if (e.request.return_token_ids) choice["token_ids"] = all_token_ids;
   json body = {{"id", e.id},
+  if (e.request.chat && e.request.prompt_logprobs >= 0) body["prompt_logprobs"] = prompt_logprobs;
                {"object", e.request.chat ? "chat.completion" : "text_completion"},
                {"created", e.created},
                {"model", options_.served_model_name},

@@ -91,6 +91,7 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
     // A wire format of its own (/v1/responses): it takes the pieces instead of the fields above.
     std::unique_ptr<http::OutputFormat> format;
     std::string format_events;  // streams: its events not yet written
+    bool anthropic = false;  // /v1/messages: Anthropic's shapes (format is its writer), errors too
   };
 
   // HttpHandler
@@ -106,9 +107,17 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
     ipc::Delta primed;                      // what the forced tool-call opening completed
     std::vector<int32_t> prompt_token_ids;  // return_token_ids only
     std::string echo;
-    std::unique_ptr<http::OutputFormat> format;  // /v1/responses
+    std::unique_ptr<http::OutputFormat> format;  // /v1/responses, /v1/messages
+    bool anthropic = false;                      // /v1/messages
   };
-  enum class WorkKind : uint8_t { kChat, kCompletion, kTokenize, kResponses };
+  enum class WorkKind : uint8_t {
+    kChat,
+    kCompletion,
+    kTokenize,
+    kResponses,
+    kMessages,
+    kCountTokens
+  };
   // One request being prepared on the worker pool. Owned by libuv's request until after_work.
   struct Work {
     uv_work_t req{};
@@ -137,6 +146,12 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   // /v1/responses (openai_frontend_responses.cpp): the Responses body as a chat, answered by a
   // ResponsesWriter.
   static Prepared prepare_responses(const OpenAiOptions& options, const std::string& body);
+  // /v1/messages and /v1/messages/count_tokens (openai_frontend_anthropic.cpp): Anthropic's
+  // Messages body as a chat, answered by an AnthropicMessageWriter through the OutputFormat.
+  static Prepared prepare_messages(const OpenAiOptions& options, const std::string& body);
+  static std::string count_tokens_body(const OpenAiOptions& options, const std::string& body);
+  // Tells the writer which stop sequence ended the message, before its end().
+  static void note_stop_sequence(Exchange& exchange);
   void flush_format(Exchange& exchange);
   void finish_format(Exchange& exchange, const Usage& usage, const std::string& reason,
                      const std::string& message);
@@ -177,6 +192,7 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   std::unordered_map<uint64_t, Work*> pending_work_;  // by connection id
   std::shared_ptr<const OpenAiOptions> shared_options_;
   http::HeaderList pending_cors_;
+  bool pending_anthropic_ = false;  // the request being answered is Anthropic's: so are its errors
   std::string
       pending_allow_;  // the Allow header of a 405  // CORS headers for the request being answered
   uint64_t next_key_ = 1;
