@@ -9,8 +9,6 @@
 
 #include "daemon/engine/engine.h"
 #include "daemon/frontends/http/anthropic_response.h"
-#include "daemon/frontends/http/completion_logprobs.h"
-#include "daemon/frontends/http/anthropic_response.h"
 #include "daemon/frontends/http/prometheus.h"
 #include "daemon/frontends/request_mapping.h"
 #include "daemon/service/log.h"
@@ -313,9 +311,6 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
     queue_work(connection, request, WorkKind::kTokenize);
   } else if (path == "/detokenize") {
     expect("POST");
-  } else if (path == "/tokenizer_info") {
-    expect("GET");
-    tokenizer_info(connection);
     detokenize(connection, request);
   } else {
     throw http::ApiError(404, "no route for " + method + " " + path);
@@ -446,9 +441,7 @@ void OpenAiFrontend::prepare_parsed(const OpenAiOptions& options, Prepared& p,
           fit_request_to_model(r.sampling, ModelLimits{options.max_model_len, options.vocab_size},
                                options.text.get(), prompt_field, engine_request))
     throw http::ApiError(400, problem->message, problem->field);
-  apply_scoring(r, engine_request);
-  if (r.return_token_ids || r.prompt_logprobs >= 0)
-    p.prompt_token_ids = engine_request.prompt_token_ids;
+  if (r.return_token_ids) p.prompt_token_ids = engine_request.prompt_token_ids;
   if (r.echo) {
     p.echo = r.prompt ? *r.prompt : options.text->decode(r.prompt_token_ids);
   }
@@ -456,9 +449,7 @@ void OpenAiFrontend::prepare_parsed(const OpenAiOptions& options, Prepared& p,
 
 // Back on the loop thread: the engine's state decides, then the request is submitted.
 void OpenAiFrontend::start_generation(http::HttpConnection& connection, const std::string& path,
-                                      Prepared prepared,
-                                      std::shared_ptr<http::CompletionBatch> batch,
-                                      size_t batch_index) {
+                                      Prepared prepared) {
   if (draining_) throw http::ApiError(503, "mmd is shutting down");
   const EngineStatus status = engine_->status();
   if (status.state == EngineState::kFailed)
@@ -489,14 +480,10 @@ void OpenAiFrontend::start_generation(http::HttpConnection& connection, const st
   exchange->prompt_tokens = static_cast<int>(engine_request.prompt_token_ids.size());
   exchange->cors = pending_cors_;
   exchange->request = std::move(r);
-  exchange->anthropic = prepared.anthropic;
-  exchange->batch = std::move(batch);
-  exchange->batch_index = batch_index;
   exchange->format = std::move(prepared.format);
   exchange->anthropic = prepared.anthropic;
   absorb(*exchange, prepared.primed);
   Exchange& e = *exchange;
-  if (e.batch) e.batch->keys.push_back(e.key);
   exchanges_.emplace(e.key, std::move(exchange));
   exchange_of_connection_[connection.id()] = e.key;
   e.engine_id =
@@ -537,12 +524,6 @@ void OpenAiFrontend::queue_work(http::HttpConnection& connection, const http::Ht
 void OpenAiFrontend::run_work(uv_work_t* req) {
   Work& work = *static_cast<Work*>(req->data);
   try {
-    } else if (work.kind == WorkKind::kCountTokens) {
-      work.response = count_tokens_body(*work.options, work.body);
-    } else if (work.kind == WorkKind::kMessages) {
-      work.prepared = prepare_messages(*work.options, work.body);
-    } else if (work.kind == WorkKind::kCompletion) {
-      prepare_completions(*work.options, work);  // one or a batch of prompts
     if (work.kind == WorkKind::kTokenize) {
       work.response = tokenize_body(*work.options, work.body);
     } else if (work.kind == WorkKind::kCountTokens) {
@@ -578,11 +559,7 @@ void OpenAiFrontend::finish_work(Work& work) {
       if (work.kind == WorkKind::kTokenize || work.kind == WorkKind::kCountTokens) {
         send_json(connection, 200, work.response);
       } else {
-        if (work.batch.empty()) {
-          start_generation(connection, work.path, std::move(*work.prepared));
-        } else {
-          start_batch(connection, work.path, std::move(*work.prepared), std::move(work.batch));
-        }
+        start_generation(connection, work.path, std::move(*work.prepared));
       }
     } catch (const http::ApiError& error) {
       send_error(connection, error);
@@ -602,15 +579,6 @@ void OpenAiFrontend::connection_lost(http::HttpConnection& connection) {
     pending_work_.erase(work);
   }
   auto it = exchange_of_connection_.find(connection.id());
-  if (const auto batch = exchange->second->batch) {
-    batch->connection = nullptr;  // every prompt of the batch goes with it
-    for (uint64_t key : batch->keys) {
-      auto member = exchanges_.find(key);
-      if (member == exchanges_.end() || member->second->connection == nullptr) continue;
-      member->second->connection = nullptr;
-      engine_->cancel(member->second->engine_id);
-    }
-  }
   if (it == exchange_of_connection_.end()) return;
   auto exchange = exchanges_.find(it->second);
   exchange_of_connection_.erase(it);
@@ -628,15 +596,8 @@ void OpenAiFrontend::on_async(uv_async_t* handle) {
 void OpenAiFrontend::deliver() {
   std::vector<uint64_t> touched;
   for (ConnectionMailbox::Event& event : mailbox_->take()) {
-      const auto batch = e.batch;
     auto it = exchanges_.find(event.client_id);
     if (it == exchanges_.end()) continue;
-      if (batch) remap_batch(*batch);
-      continue;
-    }
-    if (event.prompt_scores) {
-      e.prompt_scores = *event.prompt_scores;
-      e.has_prompt_scores = true;
     Exchange& e = *it->second;
     if (event.finished) {
       // Unmapped first: answering may start the connection's next (pipelined) request.
@@ -699,36 +660,37 @@ json OpenAiFrontend::chunk(Exchange& e, const std::string& finish_reason) {
   TextAdapter& text = *options_.text;
   json choice = {{"index", 0}};
   json logprobs = nullptr;
-  // Completions with echo: the prompt's tokens (scored by the engine) lead the logprobs.
-  const bool echo_scores = !e.request.chat && e.request.echo && e.request.prompt_logprobs >= 0 &&
-                           e.has_prompt_scores && !e.prompt_logprobs_sent;
-  if (e.request.sampling.logprobs >= 0 && (!e.logprob_tokens.empty() || echo_scores)) {
-        entry["token"] = label(token.token_id);
-    const auto label = [&](int32_t id) { return token_label(e, id); };
+  if (e.request.sampling.logprobs >= 0 && !e.logprob_tokens.empty()) {
     if (e.request.chat) {
       json content = json::array();
-          top.back()["token"] = label(t.token_id);
-        }
       for (const SampleResult& token : e.logprob_tokens) {
         json entry =
             chat_logprob_entry(text, token.logprob.value_or(TokenLogprob{token.token_id, 0.0f}));
         json top = json::array();
-        for (const TokenLogprob& t : token.top_logprobs) {
+        for (const TokenLogprob& t : token.top_logprobs)
           top.push_back(chat_logprob_entry(text, t));
         entry["top_logprobs"] = top;
         content.push_back(entry);
       }
       logprobs = {{"content", content}};
     } else {
-      // Keyed by label, the most probable id keeping a shared key (completion_logprobs.h).
-      http::CompletionLogprobs lp(e.text_offset);
-      if (echo_scores) {
-        lp.add_prompt(e.prompt_token_ids, e.prompt_scores, label);
-        e.prompt_logprobs_sent = true;
+      json tokens = json::array(), token_logprobs = json::array(), top = json::array(),
+           offsets = json::array();
+      for (const SampleResult& token : e.logprob_tokens) {
+        const std::string piece = text.decode(std::span(&token.token_id, 1));
+        tokens.push_back(piece);
+        token_logprobs.push_back(token.logprob ? json(token.logprob->logprob) : json(nullptr));
+        json alternatives = json::object();
+        for (const TokenLogprob& t : token.top_logprobs)
+          alternatives[text.decode(std::span(&t.token_id, 1))] = t.logprob;
+        top.push_back(alternatives);
+        offsets.push_back(e.text_offset);
+        e.text_offset += piece.size();
       }
-      lp.add_generated(e.logprob_tokens, label);
-      e.text_offset = lp.text_offset();
-      logprobs = lp.to_json();
+      logprobs = {{"tokens", tokens},
+                  {"token_logprobs", token_logprobs},
+                  {"top_logprobs", top},
+                  {"text_offset", offsets}};
     }
   }
   e.logprob_tokens.clear();
@@ -846,10 +808,6 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
     e.text->finish(tail);
     absorb(e, tail);
   }
-    if (e.batch) {  // the batch answers once its last prompt ends
-      finish_batch_member(e, nullptr, usage, &event.message);
-      return;
-    }
   Usage usage = event.usage;
   usage.prompt_tokens = e.prompt_tokens;
   if (e.stopped) usage.completion_tokens = e.num_tokens;
@@ -919,18 +877,6 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
       message["tool_calls"] = json::array();
     }
     choice["message"] = message;
-  // vLLM's prompt_logprobs: on the choice (completions) or the response (chat).
-  json prompt_logprobs = nullptr;
-  if (e.request.prompt_logprobs >= 0 && e.has_prompt_scores)
-    prompt_logprobs =
-        http::prompt_logprobs_json(e.prompt_token_ids, e.prompt_scores, [&](int32_t id) {
-          return options_.text->decode(std::span(&id, 1));
-        });
-  if (!e.request.chat && e.request.prompt_logprobs >= 0) choice["prompt_logprobs"] = prompt_logprobs;
-  if (e.batch) {
-    finish_batch_member(e, std::move(choice), usage, nullptr);
-    return;
-  }
   } else {
     choice["text"] = e.echo + content;
   }
@@ -938,7 +884,6 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   choice["finish_reason"] = reason;
   if (e.request.return_token_ids) choice["token_ids"] = all_token_ids;
   json body = {{"id", e.id},
-  if (e.request.chat && e.request.prompt_logprobs >= 0) body["prompt_logprobs"] = prompt_logprobs;
                {"object", e.request.chat ? "chat.completion" : "text_completion"},
                {"created", e.created},
                {"model", options_.served_model_name},
