@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "daemon/frontends/http/openai_frontend.h"
+#include "daemon/frontends/http/tokenizer_info.h"
 #include "daemon/service/config.h"
 #include "daemon/service/daemon.h"
 #include "daemon/service/engine_setup.h"
@@ -213,6 +214,13 @@ int main(int argc, char** argv) {
     o.max_model_len = setup.engine.scheduler.max_model_len;
     o.vocab_size = setup.vocab_size;
     o.max_waiting_requests = config.max_waiting_requests;
+    if (text) {
+      try {
+        o.tokenizer_info = mm::http::tokenizer_info_json(config.model, config.chat_template);
+      } catch (const std::exception& error) {
+        mm::log_warning(std::string("mmd: /tokenizer_info is off: ") + error.what());
+      }
+    }
     http = std::make_unique<mm::OpenAiFrontend>(std::move(o));
   }
   mm::Daemon daemon(std::move(config), std::move(setup));

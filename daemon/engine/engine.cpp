@@ -322,8 +322,11 @@ void Engine::admit_new(std::vector<Finish>& finishes) {
     if (!runner_) {
       std::lock_guard lock(mutex_);
       problem = "the model is not loaded: " + status_.error;
-    } else if (params.max_tokens < 1) {
-      problem = "max_tokens must be at least 1";
+    } else if (params.max_tokens < (params.prompt_logprobs >= 0 ? 0 : 1)) {
+      problem = "max_tokens must be at least 1 (0 only with prompt_logprobs)";
+    } else if (params.prompt_logprobs > vocab) {
+      problem = "prompt_logprobs asks for " + std::to_string(params.prompt_logprobs) +
+                " alternatives, more than the vocabulary's " + std::to_string(vocab);
     } else if (params.temperature < 0.0f || params.top_p <= 0.0f || params.top_p > 1.0f ||
                params.min_p < 0.0f || params.min_p > 1.0f || params.repetition_penalty <= 0.0f) {
       problem =
@@ -351,7 +354,9 @@ void Engine::admit_new(std::vector<Finish>& finishes) {
       const auto& prompt = slot.request.prompt_token_ids;
       const int max_num_tokens = static_cast<int>(
           std::min<int64_t>(static_cast<int64_t>(prompt.size()) + params.max_tokens, INT32_MAX));
-      if (auto error = scheduler_->add(id, prompt, max_num_tokens, slot.request.priority)) {
+      // A scoring request computes every prompt position: it does not read the prefix cache.
+      if (auto error = scheduler_->add(id, prompt, max_num_tokens, slot.request.priority,
+                                       params.prompt_logprobs < 0)) {
         problem = error->message;
       }
     }
@@ -402,13 +407,16 @@ void Engine::step(std::vector<Finish>& finishes) {
       batch.slot_mapping.push_back(static_cast<int64_t>(table[position / block_size]) * block_size +
                                    position % block_size);
     }
-    if (s.wants_logits) {
+    if (s.wants_logits && active_.at(s.id).request.params.max_tokens > 0) {
       batch.logits_indices.push_back(static_cast<int32_t>(batch.token_ids.size()) - 1);
       logit_seqs.push_back(s.id);
     }
     Active& active = active_.at(s.id);
     if (active.cached_prompt_tokens < 0) active.cached_prompt_tokens = s.start_position;
   }
+
+  // Prompt scoring rows come after the sampling rows: row j < logit_seqs.size() stays seq j's.
+  const std::vector<ScoreRow> score_rows = add_score_rows(out, batch);
 
   std::vector<float> logits;
   try {
@@ -425,6 +433,7 @@ void Engine::step(std::vector<Finish>& finishes) {
     }
     return;
   }
+  deliver_prompt_scores(out, score_rows, logits, logit_seqs.size());
 
   const auto vocab = static_cast<size_t>(runner_->config().vocab_size);
   // The step's sequences are sampled together on the batch sampler's threads; each token
@@ -492,6 +501,7 @@ void Engine::step(std::vector<Finish>& finishes) {
       finish(active, FinishReason::kLength, "", finishes);
     }
   }
+  finish_prompt_only(out, finishes);
 }
 
 void Engine::run() {

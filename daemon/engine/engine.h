@@ -116,6 +116,10 @@ class Engine {
     int num_generated = 0;
     int cached_prompt_tokens = -1;
     std::vector<int32_t> output_token_ids;
+    // params.prompt_logprobs >= 0: prompt tokens 1.. scored so far, and whether the sink has
+    // them (engine_scoring.cpp).
+    std::vector<ScoredToken> prompt_scores;
+    bool prompt_scores_sent = false;
     std::chrono::steady_clock::time_point arrival;
     std::chrono::steady_clock::time_point last_token;
   };
@@ -146,6 +150,20 @@ class Engine {
   void admit_new(std::vector<Finish>& finishes);
   void apply_cancels(std::vector<Finish>& finishes);
   void step(std::vector<Finish>& finishes);
+  // Prompt scoring (engine_scoring.cpp). A logits row of the step that scores a prompt token.
+  struct ScoreRow {
+    SeqId id = 0;
+    int position = 0;  // its logits score the prompt token at position + 1
+  };
+  // Appends to batch.logits_indices, after the sampling rows, the prompt positions this step
+  // computes that score a prompt token not yet scored; returns them in that order.
+  std::vector<ScoreRow> add_score_rows(const SchedulerOutput& out, ForwardBatch& batch);
+  // Scores those rows (`logits` from row `first_row` on) and hands each prompt whose scoring
+  // is complete to its sink, before its first token.
+  void deliver_prompt_scores(const SchedulerOutput& out, const std::vector<ScoreRow>& rows,
+                             std::span<const float> logits, size_t first_row);
+  // Requests with max_tokens 0 whose prompt is now computed end here (kLength, no token).
+  void finish_prompt_only(const SchedulerOutput& out, std::vector<Finish>& finishes);
   void finish(Active& active, FinishReason reason, const std::string& message,
               std::vector<Finish>& finishes);
   // Engine thread: publishes the new state (status_, state_changed_), then tells the watchers.

@@ -3,10 +3,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "daemon/engine/prompt_logprobs.h"
 #include "daemon/engine/sampler.h"
 #include "daemon/engine/sampling_params.h"
 
@@ -41,6 +43,11 @@ class RequestSink {
  public:
   virtual ~RequestSink() = default;
   virtual void on_token(RequestId id, const SampleResult& token) = 0;
+  // params.prompt_logprobs >= 0: once, when the whole prompt is computed, before any token:
+  // the scores of prompt tokens 1..n-1 (the first has none), in order.
+  virtual void on_prompt_logprobs(RequestId id, std::span<const ScoredToken> scores) {
+    (void)id, (void)scores;
+  }
   virtual void on_finish(RequestId id, FinishReason reason, const Usage& usage,
                          const std::string& message) = 0;
 };

@@ -13,7 +13,8 @@ int Scheduler::blocks_for(int num_tokens) const {
 }
 
 std::optional<AdmissionError> Scheduler::add(SeqId id, std::vector<int32_t> prompt,
-                                             int max_num_tokens, int priority) {
+                                             int max_num_tokens, int priority,
+                                             bool read_prefix_cache) {
   const int prompt_len = static_cast<int>(prompt.size());
   if (prompt_len == 0) return AdmissionError{"the prompt is empty"};
   if (prompt_len > config_.max_model_len) {
@@ -33,6 +34,7 @@ std::optional<AdmissionError> Scheduler::add(SeqId id, std::vector<int32_t> prom
   seq.token_ids = std::move(prompt);
   seq.max_num_tokens = max_num_tokens;
   seq.priority = priority;
+  seq.read_prefix_cache = read_prefix_cache;
   seq.arrival = next_arrival_++;
   waiting_.emplace(QueueKey{priority, seq.arrival}, id);
   sequences_.emplace(id, std::move(seq));
@@ -41,7 +43,7 @@ std::optional<AdmissionError> Scheduler::add(SeqId id, std::vector<int32_t> prom
 
 Scheduler::CachedPrefix Scheduler::find_cached_prefix(const Sequence& seq) const {
   CachedPrefix prefix;
-  if (!config_.enable_prefix_caching) return prefix;
+  if (!config_.enable_prefix_caching || !seq.read_prefix_cache) return prefix;
   const int block_size = pool_.block_size();
   // At least one token must be computed to produce logits, so the last token is never served
   // from the cache.

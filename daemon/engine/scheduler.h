@@ -70,8 +70,10 @@ class Scheduler {
   // Queues a sequence. `max_num_tokens` is the longest it may grow (prompt plus the most it may
   // generate, capped at max_model_len). Returns an error, and queues nothing, for a prompt
   // longer than max_model_len or a sequence that could not fit in the pool even alone.
+  // `read_prefix_cache` false: every position is computed (a request scoring its prompt needs
+  // logits there); its full blocks are still cached for others.
   std::optional<AdmissionError> add(SeqId id, std::vector<int32_t> prompt, int max_num_tokens,
-                                    int priority = 0);
+                                    int priority = 0, bool read_prefix_cache = true);
   // Plans one step. Sequences in the output own blocks for every token they compute.
   SchedulerOutput schedule();
   // Records that the step ran: advances each scheduled sequence, caches its newly filled
@@ -111,6 +113,7 @@ class Scheduler {
     int priority = 0;
     uint64_t arrival = 0;
     int num_computed_tokens = 0;
+    bool read_prefix_cache = true;
     std::vector<BlockId> block_table;
     std::vector<BlockHash> block_hashes;  // of the leading full blocks already cached
   };

@@ -44,6 +44,8 @@ class ConnectionMailbox {
     FinishReason reason = FinishReason::kStop;
     Usage usage;
     std::string message;
+    // Set: this event carries the prompt's scores (RequestSink::on_prompt_logprobs), no token.
+    std::shared_ptr<const std::vector<ScoredToken>> prompt_scores;
   };
 
   explicit ConnectionMailbox(std::shared_ptr<LoopNotifier> notifier)
@@ -81,11 +83,15 @@ class MailboxSink : public RequestSink {
   MailboxSink(std::shared_ptr<ConnectionMailbox> mailbox, uint64_t client_id)
       : mailbox_(std::move(mailbox)), client_id_(client_id) {}
   void on_token(RequestId, const SampleResult& token) override {
-    mailbox_->post({client_id_, false, token, FinishReason::kStop, {}, {}});
+    mailbox_->post({client_id_, false, token, FinishReason::kStop, {}, {}, nullptr});
+  }
+  void on_prompt_logprobs(RequestId, std::span<const ScoredToken> scores) override {
+    mailbox_->post({client_id_, false, {}, FinishReason::kStop, {}, {},
+                    std::make_shared<const std::vector<ScoredToken>>(scores.begin(), scores.end())});
   }
   void on_finish(RequestId, FinishReason reason, const Usage& usage,
                  const std::string& message) override {
-    mailbox_->post({client_id_, true, {}, reason, usage, message});
+    mailbox_->post({client_id_, true, {}, reason, usage, message, nullptr});
   }
 
  private:

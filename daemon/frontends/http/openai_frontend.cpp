@@ -9,6 +9,7 @@
 
 #include "daemon/engine/engine.h"
 #include "daemon/frontends/http/anthropic_response.h"
+#include "daemon/frontends/http/completion_logprobs.h"
 #include "daemon/frontends/http/prometheus.h"
 #include "daemon/frontends/request_mapping.h"
 #include "daemon/service/log.h"
@@ -312,6 +313,9 @@ void OpenAiFrontend::route(http::HttpConnection& connection, const http::HttpReq
   } else if (path == "/detokenize") {
     expect("POST");
     detokenize(connection, request);
+  } else if (path == "/tokenizer_info") {
+    expect("GET");
+    tokenizer_info(connection);
   } else {
     throw http::ApiError(404, "no route for " + method + " " + path);
   }
@@ -441,7 +445,9 @@ void OpenAiFrontend::prepare_parsed(const OpenAiOptions& options, Prepared& p,
           fit_request_to_model(r.sampling, ModelLimits{options.max_model_len, options.vocab_size},
                                options.text.get(), prompt_field, engine_request))
     throw http::ApiError(400, problem->message, problem->field);
-  if (r.return_token_ids) p.prompt_token_ids = engine_request.prompt_token_ids;
+  apply_scoring(r, engine_request);
+  if (r.return_token_ids || r.prompt_logprobs >= 0)
+    p.prompt_token_ids = engine_request.prompt_token_ids;
   if (r.echo) {
     p.echo = r.prompt ? *r.prompt : options.text->decode(r.prompt_token_ids);
   }
@@ -449,7 +455,9 @@ void OpenAiFrontend::prepare_parsed(const OpenAiOptions& options, Prepared& p,
 
 // Back on the loop thread: the engine's state decides, then the request is submitted.
 void OpenAiFrontend::start_generation(http::HttpConnection& connection, const std::string& path,
-                                      Prepared prepared) {
+                                      Prepared prepared,
+                                      std::shared_ptr<http::CompletionBatch> batch,
+                                      size_t batch_index) {
   if (draining_) throw http::ApiError(503, "mmd is shutting down");
   const EngineStatus status = engine_->status();
   if (status.state == EngineState::kFailed)
@@ -482,10 +490,13 @@ void OpenAiFrontend::start_generation(http::HttpConnection& connection, const st
   exchange->request = std::move(r);
   exchange->format = std::move(prepared.format);
   exchange->anthropic = prepared.anthropic;
+  exchange->batch = std::move(batch);
+  exchange->batch_index = batch_index;
   absorb(*exchange, prepared.primed);
   Exchange& e = *exchange;
   exchanges_.emplace(e.key, std::move(exchange));
   exchange_of_connection_[connection.id()] = e.key;
+  if (e.batch) e.batch->keys.push_back(e.key);
   e.engine_id =
       engine_->submit(std::move(engine_request), std::make_shared<MailboxSink>(mailbox_, e.key));
   log_debug("HTTP: " + connection.peer() + " " + path + " -> request " +
@@ -530,6 +541,8 @@ void OpenAiFrontend::run_work(uv_work_t* req) {
       work.response = count_tokens_body(*work.options, work.body);
     } else if (work.kind == WorkKind::kMessages) {
       work.prepared = prepare_messages(*work.options, work.body);
+    } else if (work.kind == WorkKind::kCompletion) {
+      prepare_completions(*work.options, work);  // one or a batch of prompts
     } else {
       work.prepared = work.kind == WorkKind::kResponses
                           ? prepare_responses(*work.options, work.body)
@@ -559,7 +572,11 @@ void OpenAiFrontend::finish_work(Work& work) {
       if (work.kind == WorkKind::kTokenize || work.kind == WorkKind::kCountTokens) {
         send_json(connection, 200, work.response);
       } else {
-        start_generation(connection, work.path, std::move(*work.prepared));
+        if (work.batch.empty()) {
+          start_generation(connection, work.path, std::move(*work.prepared));
+        } else {
+          start_batch(connection, work.path, std::move(*work.prepared), std::move(work.batch));
+        }
       }
     } catch (const http::ApiError& error) {
       send_error(connection, error);
@@ -585,6 +602,15 @@ void OpenAiFrontend::connection_lost(http::HttpConnection& connection) {
   if (exchange == exchanges_.end()) return;
   exchange->second->connection = nullptr;
   engine_->cancel(exchange->second->engine_id);
+  if (const auto batch = exchange->second->batch) {
+    batch->connection = nullptr;  // every prompt of the batch goes with it
+    for (uint64_t key : batch->keys) {
+      auto member = exchanges_.find(key);
+      if (member == exchanges_.end() || member->second->connection == nullptr) continue;
+      member->second->connection = nullptr;
+      engine_->cancel(member->second->engine_id);
+    }
+  }
   log_info("HTTP: request " + std::to_string(exchange->second->engine_id) +
            " cancelled: the client disconnected");
 }
@@ -602,8 +628,15 @@ void OpenAiFrontend::deliver() {
     if (event.finished) {
       // Unmapped first: answering may start the connection's next (pipelined) request.
       if (e.connection != nullptr) exchange_of_connection_.erase(e.connection->id());
+      const auto batch = e.batch;
       finish(e, event);
       exchanges_.erase(it);
+      if (batch) remap_batch(*batch);
+      continue;
+    }
+    if (event.prompt_scores) {
+      e.prompt_scores = *event.prompt_scores;
+      e.has_prompt_scores = true;
       continue;
     }
     if (e.stopped) continue;
@@ -660,37 +693,36 @@ json OpenAiFrontend::chunk(Exchange& e, const std::string& finish_reason) {
   TextAdapter& text = *options_.text;
   json choice = {{"index", 0}};
   json logprobs = nullptr;
-  if (e.request.sampling.logprobs >= 0 && !e.logprob_tokens.empty()) {
+  // Completions with echo: the prompt's tokens (scored by the engine) lead the logprobs.
+  const bool echo_scores = !e.request.chat && e.request.echo && e.request.prompt_logprobs >= 0 &&
+                           e.has_prompt_scores && !e.prompt_logprobs_sent;
+  if (e.request.sampling.logprobs >= 0 && (!e.logprob_tokens.empty() || echo_scores)) {
+    const auto label = [&](int32_t id) { return token_label(e, id); };
     if (e.request.chat) {
       json content = json::array();
       for (const SampleResult& token : e.logprob_tokens) {
         json entry =
             chat_logprob_entry(text, token.logprob.value_or(TokenLogprob{token.token_id, 0.0f}));
+        entry["token"] = label(token.token_id);
         json top = json::array();
-        for (const TokenLogprob& t : token.top_logprobs)
+        for (const TokenLogprob& t : token.top_logprobs) {
           top.push_back(chat_logprob_entry(text, t));
+          top.back()["token"] = label(t.token_id);
+        }
         entry["top_logprobs"] = top;
         content.push_back(entry);
       }
       logprobs = {{"content", content}};
     } else {
-      json tokens = json::array(), token_logprobs = json::array(), top = json::array(),
-           offsets = json::array();
-      for (const SampleResult& token : e.logprob_tokens) {
-        const std::string piece = text.decode(std::span(&token.token_id, 1));
-        tokens.push_back(piece);
-        token_logprobs.push_back(token.logprob ? json(token.logprob->logprob) : json(nullptr));
-        json alternatives = json::object();
-        for (const TokenLogprob& t : token.top_logprobs)
-          alternatives[text.decode(std::span(&t.token_id, 1))] = t.logprob;
-        top.push_back(alternatives);
-        offsets.push_back(e.text_offset);
-        e.text_offset += piece.size();
+      // Keyed by label, the most probable id keeping a shared key (completion_logprobs.h).
+      http::CompletionLogprobs lp(e.text_offset);
+      if (echo_scores) {
+        lp.add_prompt(e.prompt_token_ids, e.prompt_scores, label);
+        e.prompt_logprobs_sent = true;
       }
-      logprobs = {{"tokens", tokens},
-                  {"token_logprobs", token_logprobs},
-                  {"top_logprobs", top},
-                  {"text_offset", offsets}};
+      lp.add_generated(e.logprob_tokens, label);
+      e.text_offset = lp.text_offset();
+      logprobs = lp.to_json();
     }
   }
   e.logprob_tokens.clear();
@@ -814,6 +846,10 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   // A request the engine refused (prompt too long, a token id out of range) is the client's
   // error; so is one cancelled before its stream began, if it came to that.
   if (event.reason == FinishReason::kError && !e.stream_started) {
+    if (e.batch) {  // the batch answers once its last prompt ends
+      finish_batch_member(e, nullptr, usage, &event.message);
+      return;
+    }
     http::HeaderList headers = e.cors;
     e.connection->respond(400, "application/json",
                           e.anthropic ? http::anthropic_error_body(400, event.message)
@@ -883,6 +919,18 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
   choice["logprobs"] = logprobs;
   choice["finish_reason"] = reason;
   if (e.request.return_token_ids) choice["token_ids"] = all_token_ids;
+  // vLLM's prompt_logprobs: on the choice (completions) or the response (chat).
+  json prompt_logprobs = nullptr;
+  if (e.request.prompt_logprobs >= 0 && e.has_prompt_scores)
+    prompt_logprobs =
+        http::prompt_logprobs_json(e.prompt_token_ids, e.prompt_scores, [&](int32_t id) {
+          return options_.text->decode(std::span(&id, 1));
+        });
+  if (!e.request.chat && e.request.prompt_logprobs >= 0) choice["prompt_logprobs"] = prompt_logprobs;
+  if (e.batch) {
+    finish_batch_member(e, std::move(choice), usage, nullptr);
+    return;
+  }
   json body = {{"id", e.id},
                {"object", e.request.chat ? "chat.completion" : "text_completion"},
                {"created", e.created},
@@ -890,6 +938,7 @@ void OpenAiFrontend::finish(Exchange& e, const ConnectionMailbox::Event& event) 
                {"choices", json::array({choice})},
                {"usage", usage_object(usage)}};
   if (e.request.return_token_ids) body["prompt_token_ids"] = e.prompt_token_ids;
+  if (e.request.chat && e.request.prompt_logprobs >= 0) body["prompt_logprobs"] = prompt_logprobs;
   e.connection->respond(200, "application/json", dump(body), e.cors);
 }
 

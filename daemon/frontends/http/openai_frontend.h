@@ -21,6 +21,7 @@
 #include "daemon/engine/request.h"
 #include "daemon/engine/sampling_params.h"
 #include "daemon/frontends/connection_mailbox.h"
+#include "daemon/frontends/http/completion_batch.h"
 #include "daemon/frontends/http/http_server.h"
 #include "daemon/frontends/http/openai_request.h"
 #include "daemon/frontends/http/output_format.h"
@@ -45,6 +46,7 @@ struct OpenAiOptions {
   int max_model_len = 0;
   int vocab_size = 0;            // the model's logits; allowed_token_ids beyond it are a 400
   int max_waiting_requests = 0;  // 0: no limit; else 429 once the engine has this many waiting
+  std::string tokenizer_info;    // GET /tokenizer_info's body (http/tokenizer_info.h); empty: 404
 };
 
 class OpenAiFrontend : public Frontend, private http::HttpHandler {
@@ -92,6 +94,13 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
     std::unique_ptr<http::OutputFormat> format;
     std::string format_events;  // streams: its events not yet written
     bool anthropic = false;  // /v1/messages: Anthropic's shapes (format is its writer), errors too
+    // Prompt scoring (openai_scoring.cpp): the engine's scores of prompt tokens 1.., once the
+    // prompt is computed; and, for a batch of prompts, the batch and this prompt's place in it.
+    std::vector<ScoredToken> prompt_scores;
+    bool has_prompt_scores = false;
+    bool prompt_logprobs_sent = false;  // echo: the prompt's part of the logprobs is written
+    std::shared_ptr<http::CompletionBatch> batch;
+    size_t batch_index = 0;
   };
 
   // HttpHandler
@@ -131,6 +140,7 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
     http::HeaderList cors;
     std::optional<http::ApiError> error;
     std::optional<Prepared> prepared;
+    std::vector<Prepared> batch;  // completions with several prompts: the 2nd on
     std::string response;  // tokenize
   };
   void queue_work(http::HttpConnection& connection, const http::HttpRequest& request,
@@ -155,8 +165,22 @@ class OpenAiFrontend : public Frontend, private http::HttpHandler {
   void flush_format(Exchange& exchange);
   void finish_format(Exchange& exchange, const Usage& usage, const std::string& reason,
                      const std::string& message);
+  // openai_scoring.cpp: a completions body, one Prepared per prompt (the first in
+  // work.prepared); a batch started, one engine request per prompt; a member's end; the
+  // connection mapped to a member still running; GET /tokenizer_info; how a token is labelled.
+  static void prepare_completions(const OpenAiOptions& options, Work& work);
+  static void apply_scoring(const http::GenerationRequest& r, EngineRequest& engine_request);
+  void start_batch(http::HttpConnection& connection, const std::string& path, Prepared first,
+                   std::vector<Prepared> rest);
+  void finish_batch_member(Exchange& exchange, nlohmann::json choice, const Usage& usage,
+                           const std::string* error);
+  void remap_batch(const http::CompletionBatch& batch);
+  void tokenizer_info(http::HttpConnection& connection);
+  std::string token_label(const Exchange& exchange, int32_t id) const;
+  // `batch`: the prompt at `batch_index` of a batch (openai_scoring.cpp).
   void start_generation(http::HttpConnection& connection, const std::string& path,
-                        Prepared prepared);
+                        Prepared prepared, std::shared_ptr<http::CompletionBatch> batch = nullptr,
+                        size_t batch_index = 0);
   static std::string tokenize_body(const OpenAiOptions& options, const std::string& body);
   static std::vector<int32_t> take_all_token_ids(Exchange& e);
   void detokenize(http::HttpConnection& connection, const http::HttpRequest& request);

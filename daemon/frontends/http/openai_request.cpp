@@ -20,6 +20,11 @@ using json = nlohmann::ordered_json;
 // vLLM's default --max-logprobs.
 constexpr int kMaxLogprobs = 20;
 
+// Prompts in one completions request (lm-eval sends its --batch_size); each is its own engine
+// request, so the bound keeps one body from queueing without limit.
+constexpr size_t kMaxBatchPrompts = 1024;
+
+
 // Deeper nesting than any real request has; it bounds the recursion of dump() and of
 // everything else that walks the value.
 constexpr int kMaxJsonDepth = 64;
@@ -233,6 +238,19 @@ void parse_stop(const Fields& f, ipc::SamplingOptions& sampling) {
   }
 }
 
+// The scoring fields both endpoints read (vLLM's names): prompt_logprobs and
+// return_tokens_as_token_ids. `r.stream` must be parsed already.
+void parse_scoring(const Fields& f, GenerationRequest& r) {
+  if (auto v = f.int32("prompt_logprobs")) {
+    if (*v < 0 || *v > kMaxLogprobs)
+      f.fail("prompt_logprobs",
+             "must be in [0, " + std::to_string(kMaxLogprobs) + "], not " + std::to_string(*v));
+    if (r.stream) f.fail("prompt_logprobs", "is not available with \"stream\": true");
+    r.prompt_logprobs = *v;
+  }
+  r.return_tokens_as_token_ids = f.boolean("return_tokens_as_token_ids").value_or(false);
+}
+
 // Fields OpenAI clients and agent frameworks send that change nothing in mmd's answer: accepted
 // (type-checked loosely) and ignored, each named in a debug log line.
 constexpr std::array<std::string_view, 10> kIgnoredFields = {"user",
@@ -377,7 +395,8 @@ GenerationRequest parse_chat_request(std::string_view body) {
   Fields f(request);
   f.only({"messages", "tools", "tool_choice", "max_tokens", "max_completion_tokens", "logprobs",
           "top_logprobs", "parallel_tool_calls", "add_generation_prompt", "continue_final_message",
-          "chat_template_kwargs", "response_format"},
+          "chat_template_kwargs", "response_format", "prompt_logprobs",
+          "return_tokens_as_token_ids"},
          kSamplingFields, kIgnoredFields);
   GenerationRequest r;
   r.chat = true;
@@ -397,6 +416,7 @@ GenerationRequest parse_chat_request(std::string_view body) {
     f.fail("top_logprobs",
            "must be in [0, " + std::to_string(kMaxLogprobs) + "], not " + std::to_string(*top));
   if (logprobs) r.sampling.logprobs = top.value_or(0);
+  parse_scoring(f, r);
   // Accepted: mmd may emit several calls in one turn either way.
   f.boolean("parallel_tool_calls");
   if (const json* format = f.get("response_format")) {
@@ -411,27 +431,48 @@ GenerationRequest parse_chat_request(std::string_view body) {
 GenerationRequest parse_completion_request(std::string_view body) {
   const json request = parse_body(body);
   Fields f(request);
-  f.only({"prompt", "suffix", "echo", "max_tokens", "logprobs", "best_of"}, kSamplingFields,
-         kIgnoredFields);
+  f.only({"prompt", "suffix", "echo", "max_tokens", "logprobs", "best_of", "prompt_logprobs",
+          "return_tokens_as_token_ids"},
+         kSamplingFields, kIgnoredFields);
   GenerationRequest r;
   const json& prompt = f.require("prompt");
-  // A string, one string in an array, token ids, or one token-id array in an array.
-  const json* one = &prompt;
+  // A string, token ids, or a batch: a list of strings or of token-id lists.
+  const auto one_prompt = [&](const json& value, const std::string& where) {
+    GenerationRequest::Prompt p;
+    if (value.is_string()) {
+      p.text = value.get<std::string>();
+      if (p.text->empty()) throw ApiError(400, "'" + where + "' must not be empty", "prompt");
+    } else if (value.is_array() && !value.empty()) {
+      p.token_ids = token_ids(value, where);
+    } else {
+      throw ApiError(400, "'" + where + "' must be a non-empty string or array of token ids",
+                     "prompt");
+    }
+    return p;
+  };
   if (prompt.is_array() && !prompt.empty() && (prompt[0].is_string() || prompt[0].is_array())) {
-    if (prompt.size() != 1) f.fail("prompt", "must be one prompt (batches are not supported)");
-    one = &prompt[0];
-  }
-  if (one->is_string()) {
-    r.prompt = one->get<std::string>();
-    if (r.prompt->empty()) f.fail("prompt", "must not be empty");
-  } else if (one->is_array() && !one->empty()) {
-    r.prompt_token_ids = token_ids(*one, "prompt");
+    if (prompt.size() > kMaxBatchPrompts)
+      f.fail("prompt", "holds " + std::to_string(prompt.size()) + " prompts; at most " +
+                           std::to_string(kMaxBatchPrompts) + " are taken in one request");
+    for (size_t i = 0; i < prompt.size(); ++i) {
+      const std::string where = "prompt[" + std::to_string(i) + "]";
+      if (prompt[i].is_string() != prompt[0].is_string())
+        throw ApiError(400, "'" + where + "' must be " +
+                                (prompt[0].is_string() ? "a string" : "an array of token ids") +
+                                " like 'prompt[0]'",
+                       "prompt");
+      r.prompts.push_back(one_prompt(prompt[i], where));
+    }
   } else {
-    f.fail("prompt", "must be a non-empty string or array of token ids");
+    r.prompts.push_back(one_prompt(prompt, "prompt"));
   }
+  r.prompt = r.prompts[0].text;
+  r.prompt_token_ids = r.prompts[0].token_ids;
   if (auto suffix = f.string("suffix"); suffix && !suffix->empty())
     f.fail("suffix", "is not supported");
   parse_sampling(f, r);
+  if (r.stream && r.prompts.size() > 1)
+    f.fail("stream", "is not supported with a batch of prompts (send them one per request)");
   r.sampling.max_tokens = 16;  // OpenAI's completions default
   if (auto v = f.int32("max_tokens")) r.sampling.max_tokens = *v;
   if (auto v = f.integer("best_of", 1, 1); !v && f.get("best_of")) f.fail("best_of", "must be 1");
@@ -441,8 +482,15 @@ GenerationRequest parse_completion_request(std::string_view body) {
     if (*v < 0) f.fail("logprobs", "must be in [0, " + std::to_string(kMaxLogprobs) + "]");
     r.sampling.logprobs = *v;
   }
-  if (r.echo && r.sampling.logprobs >= 0)
-    f.fail("echo", "with \"logprobs\" is not supported (prompt logprobs are not computed)");
+  parse_scoring(f, r);
+  // OpenAI's rule: max_tokens 0 with echo returns the prompt (scored with logprobs), no
+  // generation. Left unset here so the shared range check passes; the frontend runs it as 0.
+  if (r.echo && r.sampling.max_tokens == 0) {
+    r.echo_only = true;
+    r.sampling.max_tokens.reset();
+  }
+  if (r.echo && r.sampling.logprobs >= 0 && r.prompt_logprobs < 0)
+    r.prompt_logprobs = r.sampling.logprobs;  // vLLM's: echo scores the prompt
   return r;
 }
 

@@ -43,7 +43,18 @@ struct GenerationRequest {
   // Completions: text, or token ids.
   std::optional<std::string> prompt;
   std::vector<int32_t> prompt_token_ids;
+  // Every prompt of a completions request, in order: a batch (a list of strings or of token-id
+  // lists) answers one choice each. `prompt` / `prompt_token_ids` hold the first.
+  struct Prompt {
+    std::optional<std::string> text;
+    std::vector<int32_t> token_ids;
+  };
+  std::vector<Prompt> prompts;
   bool echo = false;
+  bool echo_only = false;  // echo with max_tokens 0: the prompt scored, nothing generated
+  // vLLM's prompt_logprobs (-1: none); echo with logprobs implies it (= logprobs).
+  int prompt_logprobs = -1;
+  bool return_tokens_as_token_ids = false;  // vLLM's: tokens read "token_id:N"
   // Both.
   ipc::SamplingOptions sampling;  // logprobs: -1 unless asked for
   bool stream = false;

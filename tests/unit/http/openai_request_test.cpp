@@ -166,10 +166,9 @@ TEST(OpenAiRequest, CompletionPromptsTextOrTokenIds) {
   r = parse_completion_request(R"({"prompt": [[1, 2, 3]], "logprobs": 2, "max_tokens": 4})");
   EXPECT_EQ(r.prompt_token_ids, (std::vector<int32_t>{1, 2, 3}));
   EXPECT_EQ(r.sampling.logprobs, 2);
-  expect_error(R"({"prompt": ["a", "b"]})", 400, "batches are not supported", false);
+  // Batches and echo with logprobs: openai_scoring_request_test.cpp.
   expect_error(R"({"prompt": [1, -2]})", 400, "'prompt[1]' must be a token id", false);
   expect_error(R"({"prompt": ""})", 400, "must not be empty", false);
-  expect_error(R"({"prompt": "x", "echo": true, "logprobs": 1})", 400, "'echo'", false);
   expect_error(R"({"prompt": "x", "suffix": "y"})", 400, "'suffix' is not supported", false);
 }
 
