@@ -435,14 +435,9 @@ json text_config(const json& text) {
   return echo;
 }
 
-// Fields that change nothing in mmd's answer: accepted, type-checked, logged at debug.
-constexpr std::array<std::string_view, 7> kIgnoredFields = {"user",
-                                                            "metadata",
-                                                            "service_tier",
-                                                            "prompt_cache_key",
-                                                            "safety_identifier",
-                                                            "prompt_cache_retention",
-                                                            "max_tool_calls"};
+// String fields that change nothing in mmd's answer: accepted, type-checked, logged at debug.
+constexpr std::array<std::string_view, 5> kIgnoredStrings = {
+    "user", "service_tier", "prompt_cache_key", "safety_identifier", "prompt_cache_retention"};
 
 }  // namespace
 
@@ -575,12 +570,11 @@ ResponsesRequest parse_responses_request(std::string_view body) {
   }
   json text = {{"format", {{"type", "text"}}}};
   if (const json* value = f.get("text")) text = text_config(*value);
-  for (std::string_view name : kIgnoredFields) {
-    const std::string key(name);
-    if (key != "metadata" && key != "max_tool_calls") f.string(key);
-    if (f.get(key) != nullptr) r.ignored_fields.emplace_back(name);
+  for (std::string_view name : kIgnoredStrings) {
+    if (f.string(std::string(name))) r.ignored_fields.emplace_back(name);
   }
-  f.int32("max_tool_calls");
+  // A cap on built-in tool calls (web search, ...), which mmd has none of.
+  if (f.int32("max_tool_calls")) r.ignored_fields.emplace_back("max_tool_calls");
 
   json& echo = out.echo;
   echo["instructions"] = instructions ? json(*instructions) : json(nullptr);
