@@ -279,6 +279,23 @@ class ResponsesApiTest(unittest.TestCase):
         self.assertEqual(r.usage.output_tokens, 3)
         self.assertEqual(r.output[-1].status, "incomplete")
 
+    def test_a_codex_style_request_is_served(self):
+        # The fields a Codex-style agent sends: store false, encrypted reasoning asked for (mmd
+        # answers with the reasoning text instead), a cache key, verbosity, developer messages.
+        final, _ = self.streamed(
+            instructions="You are a coding agent.",
+            input=[{"type": "message", "role": "developer",
+                    "content": [{"type": "input_text", "text": "Sandbox: read-only."}]},
+                   {"type": "message", "role": "user",
+                    "content": [{"type": "input_text", "text": QUESTION}]}],
+            tools=TOOLS, tool_choice="auto", parallel_tool_calls=False,
+            reasoning={"effort": "medium", "summary": "auto"}, store=False,
+            include=["reasoning.encrypted_content"], prompt_cache_key="session-1",
+            text={"verbosity": "low"}, max_output_tokens=200, temperature=0)
+        self.check_response(final)
+        self.assertEqual(final.reasoning.effort, "medium")
+        self.assertFalse(final.parallel_tool_calls)
+
     # ---- refusals -------------------------------------------------------------------------------
 
     def assert_bad_request(self, field, needle, **kwargs):
