@@ -1,0 +1,132 @@
+#include "daemon/constraint/constraint.h"
+
+#include <algorithm>
+
+#include "daemon/constraint/schema_compiler.h"
+#include "daemon/text/tool_schema.h"
+
+namespace mm::constraint {
+
+using text::ChatRequestError;
+using text::JsonValue;
+
+std::shared_ptr<const Grammar> compile_output(const OutputSpec& spec, bool after_reasoning) {
+  auto grammar = std::make_shared<Grammar>();
+  Grammar& g = *grammar;
+  int32_t body = -1;
+  switch (spec.kind) {
+    case OutputSpec::Kind::kJsonObject:
+      body = compile_any_json(g, true);
+      break;
+    case OutputSpec::Kind::kJsonSchema:
+      body = compile_schema(g, spec.schema, spec.where);
+      break;
+    case OutputSpec::Kind::kRegex:
+      body = compile_regex(g, spec.regex, spec.where, false, false);
+      break;
+    case OutputSpec::Kind::kChoice: {
+      if (spec.choices.empty()) throw ChatRequestError(spec.where, "must list at least one choice");
+      std::vector<int32_t> options;
+      for (size_t i = 0; i < spec.choices.size(); ++i) {
+        if (spec.choices[i].empty())
+          throw ChatRequestError(spec.where + "[" + std::to_string(i) + "]", "is empty");
+        options.push_back(g.add_literal(spec.choices[i]));
+      }
+      body = g.add_choice(std::move(options));
+      break;
+    }
+  }
+  if (after_reasoning) {
+    // The reasoning runs free up to `</think>`; the model's usual blank line may follow.
+    std::bitset<256> blank;
+    blank.set(' ');
+    blank.set('\n');
+    body = g.add_seq({g.add_dfa(until_dfa("</think>", {}, false)),
+                      g.add_repeat(g.add_class(blank), 0, 2), body});
+  }
+  g.set_root(body);
+  return grammar;
+}
+
+std::shared_ptr<const Grammar> compile_tool_calls(const text::JsonArray& tools,
+                                                  const std::string& named,
+                                                  const std::string& where) {
+  auto grammar = std::make_shared<Grammar>();
+  Grammar& g = *grammar;
+  // One call's body after `<invoke name="NAME">\n`, as the template writes it:
+  //   <parameter name="K">V</parameter>\n ... </invoke>\n
+  auto invoke_body = [&](const JsonValue& tool, const std::string& at) {
+    const JsonValue* function = tool.find("function");
+    const JsonValue& f = function != nullptr ? *function : tool;
+    const std::string at_f = function != nullptr ? at + ".function" : at;
+    const JsonValue* parameters = f.find("parameters");
+    std::vector<int32_t> seq;
+    if (parameters != nullptr && !parameters->is_null()) {
+      const std::string at_p = at_f + ".parameters";
+      if (!parameters->is_object()) throw ChatRequestError(at_p, "must be a JSON Schema object");
+      for (const auto& [key, v] : parameters->as_object()) {
+        if (key != "type" && key != "properties" && key != "required" &&
+            key != "additionalProperties" && key != "description" && key != "title" &&
+            key != "$schema" && key != "$defs" && key != "definitions" && key != "$id" &&
+            key != "$comment" && key != "examples" && key != "default")
+          throw ChatRequestError(at_p + "." + key,
+                                 "is not supported in tool parameters by constrained decoding");
+      }
+      std::vector<std::string> required;
+      if (const JsonValue* r = parameters->find("required"); r != nullptr && r->is_array()) {
+        for (const JsonValue& name : r->as_array()) {
+          if (name.is_string()) required.push_back(name.as_string());
+        }
+      }
+      std::vector<std::string> declared;
+      auto parameter = [&](const std::string& name, const JsonValue& schema,
+                           const std::string& at_s) {
+        // $refs resolve against the parameters object (where $defs live).
+        const int32_t value =
+            compile_schema(g, schema, at_s, ValueMode::kToolParameter, parameters, at_p);
+        const int32_t p = g.add_seq(
+            {g.add_literal("<parameter name=\"" + name + "\">"), value, g.add_literal("\n")});
+        const bool is_required =
+            std::find(required.begin(), required.end(), name) != required.end();
+        seq.push_back(is_required ? p : g.add_repeat(p, 0, 1));
+        declared.push_back(name);
+      };
+      if (const JsonValue* props = parameters->find("properties")) {
+        if (!props->is_object()) throw ChatRequestError(at_p + ".properties", "must be an object");
+        for (const auto& [name, schema] : props->as_object())
+          parameter(name, schema, at_p + ".properties." + name);
+      }
+      for (const std::string& name : required) {
+        if (std::find(declared.begin(), declared.end(), name) == declared.end())
+          parameter(name, JsonValue(true), at_p + ".required");
+      }
+    }
+    seq.push_back(g.add_literal("</invoke>\n"));
+    return g.add_seq(std::move(seq));
+  };
+  const int32_t close = g.add_literal("</minimax:tool_call>");
+  if (!named.empty()) {
+    for (size_t i = 0; i < tools.size(); ++i) {
+      if (text::tool_name(tools[i]) == named) {
+        g.set_root(
+            g.add_seq({invoke_body(tools[i], where + "[" + std::to_string(i) + "]"), close}));
+        return grammar;
+      }
+    }
+    throw ChatRequestError("tool_choice", "names '" + named + "', which is not in 'tools'");
+  }
+  std::vector<int32_t> calls;
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const std::string name = text::tool_name(tools[i]);
+    if (name.empty()) continue;
+    calls.push_back(g.add_seq({g.add_literal(name + "\">\n"),
+                               invoke_body(tools[i], where + "[" + std::to_string(i) + "]")}));
+  }
+  if (calls.empty()) throw ChatRequestError(where, "has no named tool to call");
+  const int32_t call = g.add_choice(std::move(calls));
+  const int32_t more = g.add_repeat(g.add_seq({g.add_literal("<invoke name=\""), call}), 0, -1);
+  g.set_root(g.add_seq({call, more, close}));
+  return grammar;
+}
+
+}  // namespace mm::constraint

@@ -1,0 +1,58 @@
+// The constraint engine's entry points: a request's structured-output or tool-choice rule
+// compiled to a grammar and matched token by token over the model's vocabulary.
+//   - tool_choice required / named: MiniMax's tool-call block after the daemon's forced opening
+//     (chat_prompt.h), byte for byte as the chat template renders calls and the tool-call parser
+//     reads them back: allowed names, each tool's parameters per its schema (strings raw, other
+//     values JSON), required parameters present, `</invoke>`, more calls (required only), then
+//     `</minimax:tool_call>` and the end of the turn.
+//   - response_format json_object / json_schema, guided_json / guided_regex / guided_choice:
+//     the answer's content; after the reasoning (`...</think>`) when `after_reasoning`.
+// Errors: text::ChatRequestError naming the request field (and the schema keyword's path).
+// Thread-safe: compile functions are pure; a CompiledConstraint is immutable and shared; a
+// TokenMatcher belongs to one request.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/constraint/grammar.h"
+#include "daemon/constraint/matcher.h"
+#include "daemon/constraint/vocab_index.h"
+#include "daemon/engine/token_constraint.h"
+#include "daemon/text/chat_request.h"
+
+namespace mm::constraint {
+
+// What the answer must be (one of these at a time).
+struct OutputSpec {
+  enum class Kind : uint8_t { kJsonObject, kJsonSchema, kRegex, kChoice };
+  Kind kind = Kind::kJsonObject;
+  text::JsonValue schema;            // kJsonSchema
+  std::string regex;                 // kRegex
+  std::vector<std::string> choices;  // kChoice
+  std::string where;                 // the request field, for error paths
+};
+
+// Everything but the vocabulary: the grammar's root and nodes.
+std::shared_ptr<const Grammar> compile_output(const OutputSpec& spec, bool after_reasoning);
+// `tools` as the request sent them; `named`: the forced tool's name ("" for required).
+std::shared_ptr<const Grammar> compile_tool_calls(const text::JsonArray& tools,
+                                                  const std::string& named,
+                                                  const std::string& where = "tools");
+
+// One request's matcher behind the engine's interface.
+class TokenMatcher : public TokenConstraint {
+ public:
+  TokenMatcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabIndex> vocab)
+      : matcher_(std::move(grammar), std::move(vocab)) {}
+  void fill_allowed(std::span<uint32_t> bitmask) override { matcher_.fill_mask(bitmask); }
+  bool advance(int32_t token_id) override { return matcher_.advance_token(token_id); }
+  Matcher& matcher() { return matcher_; }
+
+ private:
+  Matcher matcher_;
+};
+
+}  // namespace mm::constraint
