@@ -271,6 +271,17 @@ class ResponsesApiTest(unittest.TestCase):
         self.assertEqual(self.input_tokens(input=items, tools=TOOLS),
                          self.chat_tokens(messages, CHAT_TOOLS))
 
+    def test_a_repeated_input_reports_cached_tokens(self):
+        # The prefix cache serves the second request's prompt; usage says how much of it.
+        kwargs = dict(model=self.model, instructions="You are a careful assistant. " * 8,
+                      input="Which tools do you have?", max_output_tokens=2)
+        first = self.client.responses.create(**kwargs)
+        second = self.client.responses.create(**kwargs)
+        self.assertEqual(first.usage.input_tokens, second.usage.input_tokens)
+        self.assertGreater(second.usage.input_tokens_details.cached_tokens, 0)
+        self.assertLess(second.usage.input_tokens_details.cached_tokens,
+                        second.usage.input_tokens)
+
     def test_max_output_tokens_makes_it_incomplete(self):
         r = self.client.responses.create(model=self.model, input="Tell me a long story.",
                                          max_output_tokens=3)
