@@ -78,13 +78,16 @@ int main(int argc, char** argv) {
   }
   // A device this build or this machine lacks is a start-up error, not a failed load.
   if (config.device != "cpu") {
-    if (!mm::cuda_backend_built()) {
-      mm::log_error("mmd: --device " + config.device +
-                    ": this mmd was built without the CUDA backend (the cuda preset)");
+    const std::string platform(mm::gpu_platform_of(config.device));
+    if (!mm::gpu_backend_built(platform)) {
+      mm::log_error("mmd: --device " + config.device + ": this mmd was built without the " +
+                    (platform == "hip" ? "HIP backend (the hip preset)"
+                                       : "CUDA backend (the cuda preset)"));
       return 2;
     }
-    if (mm::cuda_device_count() == 0) {
-      mm::log_error("mmd: --device " + config.device + ": no CUDA device is visible");
+    if (mm::gpu_device_count(platform) == 0) {
+      mm::log_error("mmd: --device " + config.device + ": no " +
+                    (platform == "hip" ? "HIP" : "CUDA") + " device is visible");
       return 2;
     }
   }

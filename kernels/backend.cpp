@@ -4,34 +4,6 @@
 
 namespace mm {
 
-std::string_view op_name(Op op) {
-  switch (op) {
-    case Op::kEmbedding:
-      return "embedding";
-    case Op::kRmsNorm:
-      return "rms_norm";
-    case Op::kRopeNeox:
-      return "rope_neox";
-    case Op::kLinear:
-      return "linear";
-    case Op::kKvWrite:
-      return "kv_write";
-    case Op::kPagedAttention:
-      return "paged_attention";
-    case Op::kRouterTopk:
-      return "router_topk";
-    case Op::kMoe:
-      return "moe";
-    case Op::kAdd:
-      return "add";
-    case Op::kGatherRows:
-      return "gather_rows";
-    case Op::kSumSquares:
-      return "sum_squares";
-  }
-  return "?";
-}
-
 std::unique_ptr<Buffer> Backend::upload(const void* src, size_t num_bytes) {
   std::unique_ptr<Buffer> buffer = allocate(num_bytes);
   if (num_bytes > 0) copy_to_backend(buffer->data(), src, num_bytes);

@@ -1,5 +1,5 @@
-// The compute interface every backend (cpu now; cuda and hip later) implements: buffers and
-// the ops of the MiniMax-M2 forward (specs/minimax-m2.md §3). The CPU backend is the reference.
+// The compute interface every backend (cpu; cuda and hip, from one GPU source) implements:
+// buffers and the ops of the MiniMax-M2 forward (specs/minimax-m2.md §3). The CPU backend is the reference.
 //
 // Conventions for every op: tensors are dense row-major, shapes are written outer to inner
 // (`[num_tokens, hidden]`), activations are f32, and every pointer an op takes — activations,
@@ -20,21 +20,6 @@
 #include "kernels/packed_linear.h"
 
 namespace mm {
-
-enum class Op : uint8_t {
-  kEmbedding,       // gather bf16 rows → f32
-  kRmsNorm,         // fp32 RMSNorm with gain (also the full-width q/k norm)
-  kRopeNeox,        // partial rotate-half RoPE on the leading rotary_dim of each head
-  kLinear,          // y = x · Wᵀ for every PackedFormat
-  kKvWrite,         // store k/v rows into the paged cache at slots
-  kPagedAttention,  // causal GQA attention over the paged cache (prefill and decode)
-  kRouterTopk,      // sigmoid router, bias for selection only, renormalised weights
-  kMoe,             // experts grouped by expert, SwiGLU, fp32 sum of top-k contributions
-  kAdd,             // residual add
-  kGatherRows,      // rows of a matrix picked by index (the positions that want logits)
-  kSumSquares,      // per-row sums of squares, and RMSNorm from given sums (sharded q/k norm)
-};
-std::string_view op_name(Op op);
 
 // Backend memory: an allocation the backend owns (64-byte aligned on the CPU), zero-filled
 // when allocated. Large buffers are reserved, not committed: memory is taken as it is first
@@ -102,7 +87,6 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
-  virtual bool supports(Op op) const = 0;
   virtual std::unique_ptr<Buffer> allocate(size_t num_bytes) = 0;
 
   // Returns when every op queued so far has finished (a no-op where ops run synchronously).

@@ -15,6 +15,18 @@ packages=(
   debhelper lintian desktop-file-utils libglib2.0-bin systemd git util-linux dpkg-dev
 )
 
+# --hip: also Debian's HIP toolchain, for the hip preset (hipcc 5.2.3 and the HIP runtime, about
+# 650 MB installed; Debian 12 packages no rocBLAS, hipBLAS or RCCL).
+for arg in "$@"; do
+  case $arg in
+    --hip) packages+=(hipcc libamdhip64-dev) ;;
+    *)
+      echo "install-deps: unknown option '$arg' (known: --hip)" >&2
+      exit 2
+      ;;
+  esac
+done
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   options.num_kv_blocks = 32;
   options.num_threads = argc > 3 ? std::atoi(argv[3]) : 1;
   options.comm = comm.get();
+  options.count_weight_bytes = true;  // the bandwidth figure
   auto runner = mm::ModelRunner::load(argv[1], options);
   const int block_size = runner->options().block_size;
   std::vector<int32_t> table(32);

@@ -522,29 +522,32 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
     }
   }
 
-  // Weight bytes this step read: the embedding rows, every dense Linear, the experts some
-  // token was routed to, and the lm_head. The expert choices come back in one copy.
-  uint64_t bytes_read = static_cast<uint64_t>(t * hidden * 2);
-  std::vector<int32_t> chosen(static_cast<size_t>(num_layers * t * top_k));
-  be.copy_to_host(chosen.data(), all_topk_ids, chosen.size() * sizeof(int32_t));
-  std::vector<char> expert_used(static_cast<size_t>(num_experts));
-  for (int64_t l = 0; l < num_layers; ++l) {
-    const Layer& layer = layers_[static_cast<size_t>(l)];
-    for (const PackedLinear* w :
-         {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
-      bytes_read += w->num_bytes();
+  // Weight bytes this step read (benchmarks only): the embedding rows, every dense Linear, the
+  // experts some token was routed to, and the lm_head. The expert choices come back in one copy.
+  last_forward_weight_bytes_ = 0;
+  if (options_.count_weight_bytes) {
+    uint64_t bytes_read = static_cast<uint64_t>(t * hidden * 2);
+    std::vector<int32_t> chosen(static_cast<size_t>(num_layers * t * top_k));
+    be.copy_to_host(chosen.data(), all_topk_ids, chosen.size() * sizeof(int32_t));
+    std::vector<char> expert_used(static_cast<size_t>(num_experts));
+    for (int64_t l = 0; l < num_layers; ++l) {
+      const Layer& layer = layers_[static_cast<size_t>(l)];
+      for (const PackedLinear* w :
+           {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.router}) {
+        bytes_read += w->num_bytes();
+      }
+      std::fill(expert_used.begin(), expert_used.end(), 0);
+      for (int64_t i = 0; i < t * top_k; ++i)
+        expert_used[static_cast<size_t>(chosen[static_cast<size_t>(l * t * top_k + i)])] = 1;
+      for (size_t e = 0; e < expert_used.size(); ++e) {
+        if (expert_used[e] == 0) continue;
+        bytes_read += layer.experts.w1[e].num_bytes() + layer.experts.w3[e].num_bytes() +
+                      layer.experts.w2[e].num_bytes();
+      }
     }
-    std::fill(expert_used.begin(), expert_used.end(), 0);
-    for (int64_t i = 0; i < t * top_k; ++i)
-      expert_used[static_cast<size_t>(chosen[static_cast<size_t>(l * t * top_k + i)])] = 1;
-    for (size_t e = 0; e < expert_used.size(); ++e) {
-      if (expert_used[e] == 0) continue;
-      bytes_read += layer.experts.w1[e].num_bytes() + layer.experts.w3[e].num_bytes() +
-                    layer.experts.w2[e].num_bytes();
-    }
+    if (num_rows > 0) bytes_read += lm_head_.num_bytes();
+    last_forward_weight_bytes_ = bytes_read;
   }
-  if (num_rows > 0) bytes_read += lm_head_.num_bytes();
-  last_forward_weight_bytes_ = bytes_read;
   return logits;
 }
 

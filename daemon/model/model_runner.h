@@ -40,7 +40,7 @@ struct RunnerOptions {
   KvDType kv_dtype = KvDType::kBf16;
   int block_size = 16;
   int64_t num_kv_blocks = 256;
-  // The backend load() builds: "cpu", "cuda" or "cuda:N" (kernels/backend_factory.h).
+  // The backend load() builds: "cpu", "cuda[:N]" or "hip[:N]" (kernels/backend_factory.h).
   std::string device = "cpu";
   int num_threads = 0;  // CPU backend: 0 = one per CPU in the affinity mask
   // CPU backend: fast int8-dot linear kernels (the daemon's default) or exact f32 ones (the
@@ -56,6 +56,10 @@ struct RunnerOptions {
   // same order; each returns the full logits. Its collectives are given backend memory (host
   // memory for MPI with CPU ranks, device memory for NCCL with GPU ranks). Not owned.
   Communicator* comm = nullptr;
+  // Benchmarks: count the weight bytes each forward reads (last_forward_weight_bytes), which
+  // reads the step's expert choices back to the host — a device-to-host copy and a sync per
+  // forward that serving has no use for (and that a captured CUDA graph cannot contain).
+  bool count_weight_bytes = false;
 };
 
 // Receives named intermediates of the forward: "embed", "layer.L.attn_norm", "layer.L.attn_out",
@@ -87,7 +91,8 @@ class ModelRunner {
   Backend& backend() { return *backend_; }
   uint64_t weight_bytes() const { return weight_bytes_; }  // resident packed weights
   // Packed weight bytes the last forward() had to read: every dense Linear, the experts that
-  // at least one token was routed to, the embedding rows and the lm_head (for benchmarks).
+  // at least one token was routed to, the embedding rows and the lm_head. Counted only with
+  // RunnerOptions::count_weight_bytes (0 otherwise).
   uint64_t last_forward_weight_bytes() const { return last_forward_weight_bytes_; }
 
  private:

@@ -82,7 +82,7 @@ std::vector<Option> options_of(DaemonConfig& c) {
        "disk tier for KV blocks; survives sleep and restart (0: off)"},
       {"kv-disk-cache-dir", &c.kv_disk_cache_dir, "DIR",
        "folder of the disk tier, mode 0700 (default: $STATE_DIRECTORY/kv-cache)"},
-      {"device", &c.device, "DEVICE", "compute backend: cpu, cuda or cuda:N"},
+      {"device", &c.device, "DEVICE", "compute backend: cpu, cuda, cuda:N, hip or hip:N"},
       {"threads", &c.num_threads, "N", "CPU backend threads (0: one per CPU in the affinity mask)"},
       {"cpu-numerics", &c.cpu_numerics, "MODE",
        "CPU linear kernels: fast (int8 activations, the default) or exact (f32)"},
@@ -274,10 +274,18 @@ void validate(const DaemonConfig& c) {
   require(c.num_threads >= 0, "--threads must not be negative");
   require(c.cpu_numerics == "fast" || c.cpu_numerics == "exact",
           "--cpu-numerics must be fast or exact, not '" + c.cpu_numerics + "'");
-  require(c.device == "cpu" || c.device == "cuda" ||
-              (c.device.starts_with("cuda:") && c.device.size() > 5 &&
-               c.device.find_first_not_of("0123456789", 5) == std::string::npos),
-          "--device must be cpu, cuda or cuda:N, not '" + c.device + "'");
+  auto device_is = [&](std::string_view platform) {
+    const size_t n = platform.size();
+    return c.device == platform ||
+           (c.device.starts_with(platform) && c.device.size() > n + 1 && c.device[n] == ':' &&
+            c.device.find_first_not_of("0123456789", n + 1) == std::string::npos);
+  };
+  require(c.device == "cpu" || device_is("cuda") || device_is("hip"),
+          "--device must be cpu, cuda, cuda:N, hip or hip:N, not '" + c.device + "'");
+  require(c.tensor_parallel_size == 1 || !device_is("hip"),
+          "--device " + c.device +
+              " with --tensor-parallel-size > 1: HIP ranks need RCCL, which Debian 12 does not "
+              "package; run tensor parallelism on cpu or cuda");
   require(c.tensor_parallel_size == 1 || c.device == "cpu" || c.device == "cuda",
           "--device " + c.device +
               " with --tensor-parallel-size > 1: give --device cuda; each rank takes the GPU of "

@@ -48,7 +48,7 @@ struct DaemonConfig {
   uint64_t kv_host_cache_bytes = 1ull << 30;
   uint64_t kv_disk_cache_bytes = 0;
   std::string kv_disk_cache_dir;
-  std::string device = "cpu";             // compute backend: cpu, cuda or cuda:N
+  std::string device = "cpu";             // compute backend: cpu, cuda[:N] or hip[:N]
   int num_threads = 0;                    // CPU backend threads; 0: one per hardware thread
   std::string cpu_numerics = "fast";      // CPU linear kernels: fast (int8-dot) or exact (f32)
   uint64_t ipc_ring_bytes = 1024 * 1024;  // each client's daemon-to-client ring

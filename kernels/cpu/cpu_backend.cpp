@@ -73,10 +73,6 @@ class HostBuffer final : public Buffer {
 CpuBackend::CpuBackend(int num_threads, CpuIsa isa, CpuNumerics numerics)
     : isa_(isa), numerics_(numerics), pool_(num_threads) {}
 
-bool CpuBackend::supports(Op /*op*/) const {
-  return true;
-}
-
 std::unique_ptr<Buffer> CpuBackend::allocate(size_t num_bytes) {
   return std::make_unique<HostBuffer>(num_bytes);
 }

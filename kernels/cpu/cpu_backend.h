@@ -19,7 +19,6 @@ class CpuBackend final : public Backend {
                       CpuNumerics numerics = CpuNumerics::kExact);
 
   std::string_view name() const override { return "cpu"; }
-  bool supports(Op op) const override;
   std::unique_ptr<Buffer> allocate(size_t num_bytes) override;
   void copy_to_backend(void* dst, const void* src, size_t num_bytes) override;
   void copy_to_host(void* dst, const void* src, size_t num_bytes) override;

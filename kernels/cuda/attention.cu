@@ -10,6 +10,8 @@
 namespace mm::cuda {
 namespace {
 
+// Four warps per (token, head) block: a decode context is split four ways, and their four
+// partial softmaxes fit the 4 × kMaxHeadDim floats of shared memory merged at the end.
 constexpr int kWarps = 4;
 constexpr int kPerLane = kMaxHeadDim / kWarp;
 
@@ -52,7 +54,7 @@ __global__ void kv_write_kernel(KvLayerView cache, const int64_t* slot_mapping, 
   }
 }
 
-__global__ void __launch_bounds__(kWarps* kWarp)
+__global__ void __launch_bounds__(kWarps* kMaxWarp)
     paged_attention_kernel(KvLayerView cache, AttentionMetadata meta, const float* q,
                            int64_t num_heads, float* out) {
   const int64_t t = blockIdx.x;
@@ -135,17 +137,17 @@ __global__ void __launch_bounds__(kWarps* kWarp)
 }  // namespace
 
 void launch_kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
-                     const float* v, cudaStream_t stream) {
+                     const float* v, gpu::Stream stream) {
   if (meta.num_tokens == 0) return;
   kv_write_kernel<<<static_cast<unsigned>(meta.num_tokens), 256, 0, stream>>>(
       cache, meta.slot_mapping, k, v);
 }
 
 void launch_paged_attention(const KvLayerView& cache, const AttentionMetadata& meta, const float* q,
-                            int64_t num_heads, float* out, cudaStream_t stream) {
+                            int64_t num_heads, float* out, int warp, gpu::Stream stream) {
   if (meta.num_tokens == 0 || num_heads == 0) return;
   const dim3 grid(static_cast<unsigned>(meta.num_tokens), static_cast<unsigned>(num_heads));
-  paged_attention_kernel<<<grid, kWarps * kWarp, 0, stream>>>(cache, meta, q, num_heads, out);
+  paged_attention_kernel<<<grid, kWarps * warp, 0, stream>>>(cache, meta, q, num_heads, out);
 }
 
 }  // namespace mm::cuda

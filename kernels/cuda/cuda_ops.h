@@ -1,14 +1,15 @@
-// The CUDA kernels' launchers and the plain views they take (device pointers in trivially
+// The GPU kernels' launchers and the plain views they take (device pointers in trivially
 // copyable structs, passed to kernels by value). Included by the .cu files and by the host-side
-// backend (cuda_backend.cpp); every launcher queues work on `stream` and returns at once.
+// backend (gpu_backend.cpp); every launcher queues work on `stream` and returns at once. The
+// launchers whose blocks hold whole warps take `warp`, the device's queried warp width.
 // Argument contracts are Backend's (kernels/backend.h) unless said otherwise.
 #pragma once
 
-#include <cuda_runtime_api.h>
 
 #include <cstdint>
 
 #include "kernels/backend.h"
+#include "kernels/cuda/gpu_runtime.h"
 
 namespace mm::cuda {
 
@@ -41,42 +42,48 @@ struct DeviceMoe {
 
 // elementwise.cu
 void launch_embedding(const uint16_t* table, int64_t hidden, const int32_t* ids, int64_t num_tokens,
-                      float* out, cudaStream_t stream);
+                      float* out, gpu::Stream stream);
 void launch_rms_norm(const float* x, const float* gain, int64_t num_rows, int64_t width, float eps,
-                     float* out, cudaStream_t stream);
+                     float* out, gpu::Stream stream);
 void launch_sum_squares(const float* x, int64_t num_rows, int64_t width, double scale, float* sums,
-                        cudaStream_t stream);
+                        gpu::Stream stream);
 void launch_rms_norm_with_sums(const float* x, const float* gain, const float* sums,
                                int64_t num_rows, int64_t width, int64_t full_width, float eps,
-                               float* out, cudaStream_t stream);
+                               float* out, gpu::Stream stream);
 void launch_add(const float* a, const float* b, int64_t num_elements, float* out,
-                cudaStream_t stream);
+                gpu::Stream stream);
 void launch_gather_rows(const float* x, int64_t width, const int32_t* indices, int64_t num_rows,
-                        float* out, cudaStream_t stream);
+                        float* out, gpu::Stream stream);
 // inv_freq: f32 [rotary_dim / 2], computed on the host as the CPU backend does.
 void launch_rope_neox(float* x, const int32_t* positions, int64_t num_tokens, int64_t num_heads,
                       int64_t head_dim, int64_t rotary_dim, const float* inv_freq,
-                      cudaStream_t stream);
+                      gpu::Stream stream);
 
 // attention.cu (head_dim ≤ kMaxHeadDim)
 inline constexpr int kMaxHeadDim = 256;
 void launch_kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
-                     const float* v, cudaStream_t stream);
+                     const float* v, gpu::Stream stream);
 void launch_paged_attention(const KvLayerView& cache, const AttentionMetadata& meta, const float* q,
-                            int64_t num_heads, float* out, cudaStream_t stream);
+                            int64_t num_heads, float* out, int warp, gpu::Stream stream);
 
 // linear.cu
 // W8A8: per row sa = amax/127, q = clamp(rne(x · 127/amax)) — bit-identical to the CPU's.
 void launch_quantize_rows_int8(const float* x, int64_t num_rows, int64_t width, int8_t* xq,
-                               float* x_scales, cudaStream_t stream);
+                               float* x_scales, gpu::Stream stream);
 // y = x · Wᵀ computed one output element per warp (decode-sized batches; any format). For
 // int8_activations weights, xq / x_scales are the quantized rows of x.
 void launch_linear_gemv(const DeviceLinear& w, const float* x, const int8_t* xq,
-                        const float* x_scales, int64_t num_tokens, float* y, cudaStream_t stream);
+                        const float* x_scales, int64_t num_tokens, float* y, int warp,
+                        gpu::Stream stream);
 // Rows [row_begin, row_begin + num_rows) of W dequantized to f32, checkpoint column order:
 // out [num_rows, num_cols].
 void launch_dequantize_rows(const DeviceLinear& w, int64_t row_begin, int64_t num_rows, float* out,
-                            cudaStream_t stream);
+                            gpu::Stream stream);
+
+// sgemm.cu: y[m, ldy] (row-major; columns [0, n) written) = x[m, k] · w[n, k]ᵀ, f32 with f32
+// accumulation, for platforms without a vendor BLAS in Debian (HIP: no rocBLAS / hipBLAS).
+void launch_sgemm_xwt(const float* w, int64_t n, int64_t k, const float* x, int64_t m, float* y,
+                      int64_t ldy, gpu::Stream stream);
 
 // moe.cu
 inline constexpr int kMaxTopK = 32;
@@ -84,7 +91,7 @@ inline constexpr int kMaxExperts = 1024;
 // One thread per token: sigmoid, biased top-k (ties to the lower id), renormalised weights.
 void launch_router_topk(const float* logits, const float* bias, int64_t num_tokens,
                         int64_t num_experts, int64_t top_k, int32_t* ids, float* weights,
-                        cudaStream_t stream);
+                        gpu::Stream stream);
 // The work buffers of one MoE call (device memory, sized by the backend).
 struct MoeScratch {
   float* hidden_act = nullptr;  // [pairs, intermediate]: silu(x·w1ᵀ) ⊙ (x·w3ᵀ)
@@ -96,6 +103,6 @@ struct MoeScratch {
 };
 void launch_moe(const DeviceMoe& moe, const float* x, int64_t num_tokens, int64_t hidden,
                 const int32_t* ids, const float* weights, int64_t top_k, const MoeScratch& scratch,
-                float* out, cudaStream_t stream);
+                float* out, int warp, gpu::Stream stream);
 
 }  // namespace mm::cuda

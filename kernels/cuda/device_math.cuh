@@ -1,18 +1,14 @@
 // Device-side helpers shared by the CUDA kernels: exact decodes of the stored number formats
 // (the same values kernels/common/numeric.h gives on the host), one weight of a packed Linear,
-// and warp reductions.
+// and warp reductions over the target's warp width (device_compat.cuh).
 #pragma once
-
-#include <cuda_fp8.h>
-#include <cuda_runtime.h>
 
 #include <cstdint>
 
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/device_compat.cuh"
 
 namespace mm::cuda {
-
-inline constexpr int kWarp = 32;
 
 __device__ __forceinline__ float bf16_bits_to_float(uint16_t bits) {
   return __uint_as_float(static_cast<uint32_t>(bits) << 16);
@@ -24,17 +20,6 @@ __device__ __forceinline__ uint16_t float_to_bf16_bits(float value) {
   if (value != value) return 0x7FC0;
   const uint32_t lsb = (bits >> 16) & 1u;
   return static_cast<uint16_t>((bits + 0x7FFFu + lsb) >> 16);
-}
-
-// Exact for every code (e4m3fn → f16 is exact; NaN codes give NaN).
-__device__ __forceinline__ float e4m3_to_float(uint8_t code) {
-  const __half_raw half = __nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(code), __NV_E4M3);
-  return __half2float(__half(half));
-}
-
-// Round to nearest even, saturating to ±448, NaN stays NaN: f32_to_e4m3fn.
-__device__ __forceinline__ uint8_t float_to_e4m3(float value) {
-  return static_cast<uint8_t>(__nv_cvt_float_to_fp8(value, __NV_SATFINITE, __NV_E4M3));
 }
 
 // W[n, k] of a packed Linear in f32, k in packed column order (packed_linear.h).
@@ -63,19 +48,19 @@ __device__ __forceinline__ float weight_at(const DeviceLinear& w, int64_t n, int
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = kWarp / 2; offset > 0; offset /= 2)
-    v += __shfl_xor_sync(0xFFFFFFFFu, v, offset);
+    v += shfl_xor(v, offset);
   return v;
 }
 
 __device__ __forceinline__ int warp_sum_int(int v) {
   for (int offset = kWarp / 2; offset > 0; offset /= 2)
-    v += __shfl_xor_sync(0xFFFFFFFFu, v, offset);
+    v += shfl_xor(v, offset);
   return v;
 }
 
 __device__ __forceinline__ float warp_max(float v) {
   for (int offset = kWarp / 2; offset > 0; offset /= 2)
-    v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, offset));
+    v = fmaxf(v, shfl_xor(v, offset));
   return v;
 }
 

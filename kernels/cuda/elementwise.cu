@@ -1,11 +1,13 @@
 // Embedding, RMSNorm (and its two sharded halves), residual add, row gather and partial NeoX
 // RoPE. The norms follow the CPU backend's arithmetic: mean of squares summed in f64,
-// 1/sqrt in f32 (IEEE sqrt and division: nvcc's defaults), out = gain · (x · inv).
+// 1/sqrt in f32 (IEEE sqrt and division: nvcc's and hipcc's defaults), out = gain · (x · inv).
 #include "kernels/cuda/device_math.cuh"
 
 namespace mm::cuda {
 namespace {
 
+// 256 threads: a row of the model (hidden 3072) takes 12 passes, and the block reduction
+// needs one shared slot per warp (8 on NVIDIA / RDNA, 4 on CDNA).
 constexpr int kThreads = 256;
 
 __global__ void embedding_kernel(const uint16_t* table, int64_t hidden, const int32_t* ids,
@@ -23,7 +25,7 @@ __device__ double block_sum_squares(const float* row, int64_t width) {
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x)
     sum += static_cast<double>(row[i]) * row[i];
   for (int offset = kWarp / 2; offset > 0; offset /= 2)
-    sum += __shfl_xor_sync(0xFFFFFFFFu, sum, offset);
+    sum += shfl_xor(sum, offset);
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   if (threadIdx.x % kWarp == 0) partial[warp] = sum;
   __syncthreads();
@@ -97,21 +99,21 @@ __global__ void rope_neox_kernel(float* x, const int32_t* positions, int64_t num
 }  // namespace
 
 void launch_embedding(const uint16_t* table, int64_t hidden, const int32_t* ids, int64_t num_tokens,
-                      float* out, cudaStream_t stream) {
+                      float* out, gpu::Stream stream) {
   if (num_tokens == 0) return;
   embedding_kernel<<<static_cast<unsigned>(num_tokens), kThreads, 0, stream>>>(table, hidden, ids,
                                                                                out);
 }
 
 void launch_rms_norm(const float* x, const float* gain, int64_t num_rows, int64_t width, float eps,
-                     float* out, cudaStream_t stream) {
+                     float* out, gpu::Stream stream) {
   if (num_rows == 0) return;
   rms_norm_kernel<<<static_cast<unsigned>(num_rows), kThreads, 0, stream>>>(x, gain, width, eps,
                                                                             out);
 }
 
 void launch_sum_squares(const float* x, int64_t num_rows, int64_t width, double scale, float* sums,
-                        cudaStream_t stream) {
+                        gpu::Stream stream) {
   if (num_rows == 0) return;
   sum_squares_kernel<<<static_cast<unsigned>(num_rows), kThreads, 0, stream>>>(x, width, scale,
                                                                                sums);
@@ -119,20 +121,20 @@ void launch_sum_squares(const float* x, int64_t num_rows, int64_t width, double 
 
 void launch_rms_norm_with_sums(const float* x, const float* gain, const float* sums,
                                int64_t num_rows, int64_t width, int64_t full_width, float eps,
-                               float* out, cudaStream_t stream) {
+                               float* out, gpu::Stream stream) {
   if (num_rows == 0) return;
   rms_norm_with_sums_kernel<<<static_cast<unsigned>(num_rows), kThreads, 0, stream>>>(
       x, gain, sums, width, full_width, eps, out);
 }
 
 void launch_add(const float* a, const float* b, int64_t num_elements, float* out,
-                cudaStream_t stream) {
+                gpu::Stream stream) {
   if (num_elements == 0) return;
   add_kernel<<<blocks_for(num_elements, kThreads), kThreads, 0, stream>>>(a, b, num_elements, out);
 }
 
 void launch_gather_rows(const float* x, int64_t width, const int32_t* indices, int64_t num_rows,
-                        float* out, cudaStream_t stream) {
+                        float* out, gpu::Stream stream) {
   if (num_rows == 0) return;
   gather_rows_kernel<<<static_cast<unsigned>(num_rows), kThreads, 0, stream>>>(x, width, indices,
                                                                                out);
@@ -140,7 +142,7 @@ void launch_gather_rows(const float* x, int64_t width, const int32_t* indices, i
 
 void launch_rope_neox(float* x, const int32_t* positions, int64_t num_tokens, int64_t num_heads,
                       int64_t head_dim, int64_t rotary_dim, const float* inv_freq,
-                      cudaStream_t stream) {
+                      gpu::Stream stream) {
   if (num_tokens == 0 || rotary_dim < 2) return;
   rope_neox_kernel<<<static_cast<unsigned>(num_tokens), kThreads, 0, stream>>>(
       x, positions, num_heads, head_dim, rotary_dim / 2, inv_freq);

@@ -1,7 +1,4 @@
-#include "kernels/cuda/cuda_backend.h"
-
-#include <cublas_v2.h>
-#include <cuda_runtime_api.h>
+#include "kernels/cuda/gpu_backend.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +8,8 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/gpu_blas.h"
+#include "kernels/cuda/gpu_runtime.h"
 
 namespace mm {
 namespace {
@@ -18,33 +17,23 @@ namespace {
 using cuda::DeviceLinear;
 using cuda::DeviceMoe;
 
-void check(cudaError_t status, const char* call) {
-  if (status != cudaSuccess) {
-    throw std::runtime_error(std::string("CUDA: ") + call + ": " + cudaGetErrorName(status) + " (" +
-                             cudaGetErrorString(status) + ")");
-  }
-}
-
-void check(cublasStatus_t status, const char* call) {
-  if (status != CUBLAS_STATUS_SUCCESS) {
-    throw std::runtime_error(std::string("cuBLAS: ") + call + ": " + cublasGetStatusString(status));
-  }
-}
+using gpu::check;
 
 // A kernel launch reports a bad configuration only through the last-error state.
 void check_launch(const char* kernel) {
-  check(cudaGetLastError(), kernel);
+  check(gpu::get_last_error(), kernel);
 }
 
-// One cudaMalloc'd region, freed when dropped.
+// One device allocation, freed when dropped.
 class DeviceMemory {
  public:
   DeviceMemory() = default;
   explicit DeviceMemory(size_t num_bytes) : num_bytes_(num_bytes) {
-    if (num_bytes > 0) check(cudaMalloc(&data_, num_bytes), "cudaMalloc");
+    if (num_bytes > 0) check(gpu::malloc_device(&data_, num_bytes), "malloc");
   }
   ~DeviceMemory() {
-    if (data_ != nullptr) cudaFree(data_);
+    // A destructor cannot report; a failed free leaves nothing to recover.
+    if (data_ != nullptr) static_cast<void>(gpu::free_device(data_));
   }
   DeviceMemory(DeviceMemory&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)),
@@ -64,37 +53,40 @@ class DeviceMemory {
   size_t num_bytes_ = 0;
 };
 
-class CudaBuffer final : public Buffer {
+class GpuBuffer final : public Buffer {
  public:
-  CudaBuffer(size_t num_bytes, cudaStream_t stream) : memory_(num_bytes), stream_(stream) {
+  GpuBuffer(size_t num_bytes, gpu::Stream stream) : memory_(num_bytes), stream_(stream) {
     if (num_bytes > 0) {
-      check(cudaMemsetAsync(memory_.data(), 0, num_bytes, stream_), "cudaMemsetAsync");
-      check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+      check(gpu::memset_async(memory_.data(), 0, num_bytes, stream_), "memset");
+      check(gpu::stream_synchronize(stream_), "stream synchronize");
     }
   }
   void* data() override { return memory_.data(); }
   size_t num_bytes() const override { return memory_.num_bytes(); }
-  // cudaMalloc'd memory cannot return pages: the range is zeroed, nothing is given back (the
+  // Device allocations cannot return pages: the range is zeroed, nothing is given back (the
   // expandable VMM pool of issue 9 will unmap whole chunks instead).
   size_t discard(size_t offset, size_t num_bytes) override {
     if (offset >= memory_.num_bytes()) return 0;
     num_bytes = std::min(num_bytes, memory_.num_bytes() - offset);
-    check(cudaMemsetAsync(static_cast<char*>(memory_.data()) + offset, 0, num_bytes, stream_),
-          "cudaMemsetAsync");
+    check(gpu::memset_async(static_cast<char*>(memory_.data()) + offset, 0, num_bytes, stream_),
+          "memset");
     return 0;
   }
 
  private:
   DeviceMemory memory_;
-  cudaStream_t stream_;
+  gpu::Stream stream_;
 };
 
 template <class T>
 DeviceMemory upload_vector(const std::vector<T>& values) {
   DeviceMemory memory(values.size() * sizeof(T));
   if (!values.empty()) {
-    check(cudaMemcpy(memory.data(), values.data(), memory.num_bytes(), cudaMemcpyHostToDevice),
-          "cudaMemcpy (weights)");
+    // The null stream: a weight upload completes before anything that reads it is queued.
+    check(gpu::memcpy_async(memory.data(), values.data(), memory.num_bytes(),
+                            gpu::CopyKind::kHostToDevice, nullptr),
+          "memcpy (weights)");
+    check(gpu::stream_synchronize(nullptr), "stream synchronize (weights)");
   }
   return memory;
 }
@@ -104,14 +96,14 @@ void release(std::vector<T>& values) {
   std::vector<T>().swap(values);
 }
 
-struct CudaLinear final : ResidentWeights {
+struct GpuLinear final : ResidentWeights {
   DeviceLinear view;
   std::vector<DeviceMemory> memory;
   uint64_t bytes = 0;
   uint64_t num_bytes() const override { return bytes; }
 };
 
-struct CudaMoe final : ResidentWeights {
+struct GpuMoe final : ResidentWeights {
   DeviceMoe view;
   DeviceMemory w1, w3, w2;
   // The experts' own device copies, which the view's tables point into.
@@ -120,9 +112,9 @@ struct CudaMoe final : ResidentWeights {
 };
 
 const DeviceLinear& device_view(const PackedLinear& w) {
-  const auto* resident = dynamic_cast<const CudaLinear*>(w.resident.get());
+  const auto* resident = dynamic_cast<const GpuLinear*>(w.resident.get());
   if (resident == nullptr) {
-    throw std::logic_error("CUDA backend: weight '" + w.name +
+    throw std::logic_error(std::string(gpu::kPlatform) + " backend: " "weight '" + w.name +
                            "' was not made resident on the device");
   }
   return resident->view;
@@ -141,17 +133,19 @@ enum ScratchSlot : int {
   kNumScratch
 };
 
-// Batches up to this many tokens take the GEMV kernel; larger ones dequantize row chunks of at
-// most kDequantChunkBytes and run cuBLAS SGEMM on them.
+// Batches up to this many tokens take the GEMV kernel (the weight read dominates up to about
+// there); larger ones dequantize row chunks of at most kDequantChunkBytes (bounded scratch
+// whatever the layer's size) and run the BLAS SGEMM on them.
 constexpr int64_t kGemvMaxTokens = 16;
 constexpr size_t kDequantChunkBytes = size_t{64} << 20;
 
 }  // namespace
 
-struct CudaBackend::Impl {
+struct GpuBackend::Impl {
   int device = 0;
-  cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
+  int warp = 32;  // the device's warp width, for the launchers
+  gpu::Stream stream = nullptr;
+  std::unique_ptr<gpu::Blas> blas;
   DeviceMemory scratch[kNumScratch];
   // inv_freq per (rotary_dim, theta), computed on the host exactly as the CPU backend does.
   std::map<std::pair<int64_t, double>, DeviceMemory> inv_freq;
@@ -160,57 +154,56 @@ struct CudaBackend::Impl {
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
   ~Impl() {
-    cudaSetDevice(device);
-    if (stream != nullptr) cudaStreamSynchronize(stream);
+    // Teardown reports nothing: the device may already be lost.
+    static_cast<void>(gpu::set_device(device));
+    if (stream != nullptr) static_cast<void>(gpu::stream_synchronize(stream));
     inv_freq.clear();
     for (auto& memory : scratch)
       memory = DeviceMemory();
-    if (blas != nullptr) cublasDestroy(blas);
-    if (stream != nullptr) cudaStreamDestroy(stream);
+    blas.reset();
+    if (stream != nullptr) static_cast<void>(gpu::stream_destroy(stream));
   }
 };
 
-int CudaBackend::device_count() {
+int GpuBackend::device_count() {
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" state
+  if (gpu::device_count(&count) != gpu::kSuccess) {
+    static_cast<void>(gpu::get_last_error());  // clear the sticky "no driver" state
     return 0;
   }
   return count;
 }
 
-CudaBackend::CudaBackend(int device) : impl_(std::make_unique<Impl>()) {
+GpuBackend::GpuBackend(int device) : impl_(std::make_unique<Impl>()) {
   impl_->device = device;
-  check(cudaSetDevice(device), "cudaSetDevice");
-  check(cudaStreamCreate(&impl_->stream), "cudaStreamCreate");
-  check(cublasCreate(&impl_->blas), "cublasCreate");
-  check(cublasSetStream(impl_->blas, impl_->stream), "cublasSetStream");
-  // Full f32 products: TF32 would round the inputs to 10 mantissa bits.
-  check(cublasSetMathMode(impl_->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+  check(gpu::set_device(device), "set device");
+  check(gpu::warp_size(device, &impl_->warp), "warp size");
+  check(gpu::stream_create(&impl_->stream), "stream create");
+  impl_->blas = std::make_unique<gpu::Blas>(impl_->stream);
 }
 
-CudaBackend::~CudaBackend() = default;
+GpuBackend::~GpuBackend() = default;
 
-bool CudaBackend::supports(Op /*op*/) const {
-  return true;
+std::string_view GpuBackend::name() const {
+  return gpu::kBackendName;
 }
 
-void CudaBackend::enter() {
+void GpuBackend::enter() {
   // The device is per-thread state, and the runner may be built on another thread than the one
   // that runs it.
-  check(cudaSetDevice(impl_->device), "cudaSetDevice");
+  check(gpu::set_device(impl_->device), "set device");
 }
 
-void CudaBackend::synchronize() {
-  check(cudaSetDevice(impl_->device), "cudaSetDevice");
-  check(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize");
+void GpuBackend::synchronize() {
+  check(gpu::set_device(impl_->device), "set device");
+  check(gpu::stream_synchronize(impl_->stream), "stream synchronize");
 }
 
-void* CudaBackend::scratch(int slot, size_t num_bytes) {
+void* GpuBackend::scratch(int slot, size_t num_bytes) {
   DeviceMemory& memory = impl_->scratch[slot];
   if (memory.num_bytes() < num_bytes) {
     // The old region may still be read by queued kernels.
-    check(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize");
+    check(gpu::stream_synchronize(impl_->stream), "stream synchronize");
     const size_t grown = std::max(num_bytes, memory.num_bytes() * 2);
     memory = DeviceMemory();
     memory = DeviceMemory(grown);
@@ -218,32 +211,32 @@ void* CudaBackend::scratch(int slot, size_t num_bytes) {
   return memory.data();
 }
 
-std::unique_ptr<Buffer> CudaBackend::allocate(size_t num_bytes) {
-  check(cudaSetDevice(impl_->device), "cudaSetDevice");
-  return std::make_unique<CudaBuffer>(num_bytes, impl_->stream);
+std::unique_ptr<Buffer> GpuBackend::allocate(size_t num_bytes) {
+  check(gpu::set_device(impl_->device), "set device");
+  return std::make_unique<GpuBuffer>(num_bytes, impl_->stream);
 }
 
-void CudaBackend::copy(void* dst, const void* src, size_t num_bytes, int direction) {
+void GpuBackend::copy(void* dst, const void* src, size_t num_bytes, int direction) {
   if (num_bytes == 0) return;
   enter();
-  const auto kind = static_cast<cudaMemcpyKind>(direction);
-  check(cudaMemcpyAsync(dst, src, num_bytes, kind, impl_->stream), "cudaMemcpyAsync");
+  const auto kind = static_cast<gpu::CopyKind>(direction);
+  check(gpu::memcpy_async(dst, src, num_bytes, kind, impl_->stream), "memcpy");
   // Both directions return complete: a host source may be reused, a host result read.
-  check(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize");
+  check(gpu::stream_synchronize(impl_->stream), "stream synchronize");
 }
 
-void CudaBackend::copy_to_backend(void* dst, const void* src, size_t num_bytes) {
-  copy(dst, src, num_bytes, cudaMemcpyHostToDevice);
+void GpuBackend::copy_to_backend(void* dst, const void* src, size_t num_bytes) {
+  copy(dst, src, num_bytes, static_cast<int>(gpu::CopyKind::kHostToDevice));
 }
 
-void CudaBackend::copy_to_host(void* dst, const void* src, size_t num_bytes) {
-  copy(dst, src, num_bytes, cudaMemcpyDeviceToHost);
+void GpuBackend::copy_to_host(void* dst, const void* src, size_t num_bytes) {
+  copy(dst, src, num_bytes, static_cast<int>(gpu::CopyKind::kDeviceToHost));
 }
 
-void CudaBackend::make_resident(PackedLinear& w) {
+void GpuBackend::make_resident(PackedLinear& w) {
   if (w.resident) return;
-  check(cudaSetDevice(impl_->device), "cudaSetDevice");
-  auto resident = std::make_shared<CudaLinear>();
+  check(gpu::set_device(impl_->device), "set device");
+  auto resident = std::make_shared<GpuLinear>();
   resident->bytes = w.num_bytes();
   DeviceLinear& view = resident->view;
   view.format = w.format;
@@ -274,9 +267,9 @@ void CudaBackend::make_resident(PackedLinear& w) {
   w.resident = std::move(resident);
 }
 
-void CudaBackend::make_resident(MoeWeights& experts) {
-  check(cudaSetDevice(impl_->device), "cudaSetDevice");
-  auto resident = std::make_shared<CudaMoe>();
+void GpuBackend::make_resident(MoeWeights& experts) {
+  check(gpu::set_device(impl_->device), "set device");
+  auto resident = std::make_shared<GpuMoe>();
   std::vector<DeviceLinear> w1, w3, w2;
   bool int8_activations = false;
   for (size_t e = 0; e < experts.w1.size(); ++e) {
@@ -302,21 +295,21 @@ void CudaBackend::make_resident(MoeWeights& experts) {
   experts.resident = std::move(resident);
 }
 
-void CudaBackend::embedding(const uint16_t* table, int64_t /*vocab*/, int64_t hidden,
+void GpuBackend::embedding(const uint16_t* table, int64_t /*vocab*/, int64_t hidden,
                             const int32_t* ids, int64_t num_tokens, float* out) {
   enter();
   cuda::launch_embedding(table, hidden, ids, num_tokens, out, impl_->stream);
   check_launch("embedding");
 }
 
-void CudaBackend::rms_norm(const float* x, const float* gain, int64_t num_rows, int64_t width,
+void GpuBackend::rms_norm(const float* x, const float* gain, int64_t num_rows, int64_t width,
                            float eps, float* out) {
   enter();
   cuda::launch_rms_norm(x, gain, num_rows, width, eps, out, impl_->stream);
   check_launch("rms_norm");
 }
 
-void CudaBackend::rope_neox(float* x, const int32_t* positions, int64_t num_tokens,
+void GpuBackend::rope_neox(float* x, const int32_t* positions, int64_t num_tokens,
                             int64_t num_heads, int64_t head_dim, int64_t rotary_dim, double theta) {
   enter();
   const auto key = std::make_pair(rotary_dim, theta);
@@ -335,16 +328,16 @@ void CudaBackend::rope_neox(float* x, const int32_t* positions, int64_t num_toke
   check_launch("rope_neox");
 }
 
-void CudaBackend::linear(const PackedLinear& w, const float* x, int64_t num_tokens, float* y) {
+void GpuBackend::linear(const PackedLinear& w, const float* x, int64_t num_tokens, float* y) {
   enter();
   const DeviceLinear& view = device_view(w);
   if (num_tokens == 0 || view.num_rows == 0) return;
-  cudaStream_t stream = impl_->stream;
+  gpu::Stream stream = impl_->stream;
   const int64_t cols = view.num_cols;
   if (cols == 0) {  // an empty sum
-    check(cudaMemsetAsync(y, 0, static_cast<size_t>(num_tokens * view.num_rows) * sizeof(float),
-                          stream),
-          "cudaMemsetAsync");
+    check(gpu::memset_async(y, 0, static_cast<size_t>(num_tokens * view.num_rows) * sizeof(float),
+                            stream),
+          "memset");
     return;
   }
   if (view.format == PackedFormat::kInt8Channel && view.int8_activations) {
@@ -352,24 +345,18 @@ void CudaBackend::linear(const PackedLinear& w, const float* x, int64_t num_toke
     auto* x_scales =
         static_cast<float*>(scratch(kXScales, static_cast<size_t>(num_tokens) * sizeof(float)));
     cuda::launch_quantize_rows_int8(x, num_tokens, cols, xq, x_scales, stream);
-    cuda::launch_linear_gemv(view, nullptr, xq, x_scales, num_tokens, y, stream);
+    cuda::launch_linear_gemv(view, nullptr, xq, x_scales, num_tokens, y, impl_->warp, stream);
     check_launch("linear (w8a8)");
     return;
   }
   if (num_tokens <= kGemvMaxTokens) {
-    cuda::launch_linear_gemv(view, x, nullptr, nullptr, num_tokens, y, stream);
+    cuda::launch_linear_gemv(view, x, nullptr, nullptr, num_tokens, y, impl_->warp, stream);
     check_launch("linear (gemv)");
     return;
   }
-  // y [M, N] row-major is y column-major [N, M]: y = Wᵀ-op(W [K, N] col-major) · x [K, M].
-  const float one = 1.0f, zero = 0.0f;
-  const auto m = static_cast<int>(num_tokens);
-  const auto k = static_cast<int>(cols);
-  const auto ldy = static_cast<int>(view.num_rows);
   if (view.format == PackedFormat::kF32 && view.col_perm == nullptr) {
-    check(cublasSgemm(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, ldy, m, k, &one,
-                      reinterpret_cast<const float*>(view.data), k, x, k, &zero, y, ldy),
-          "cublasSgemm");
+    impl_->blas->gemm_xwt(reinterpret_cast<const float*>(view.data), view.num_rows, cols, x,
+                          num_tokens, y, view.num_rows);
     return;
   }
   const int64_t chunk_rows = std::clamp<int64_t>(
@@ -381,36 +368,34 @@ void CudaBackend::linear(const PackedLinear& w, const float* x, int64_t num_toke
     const int64_t rows = std::min(chunk_rows, view.num_rows - n0);
     cuda::launch_dequantize_rows(view, n0, rows, dequantized, stream);
     check_launch("dequantize_rows");
-    check(cublasSgemm(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), m, k, &one,
-                      dequantized, k, x, k, &zero, y + n0, ldy),
-          "cublasSgemm");
+    impl_->blas->gemm_xwt(dequantized, rows, cols, x, num_tokens, y + n0, view.num_rows);
   }
 }
 
-void CudaBackend::kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
+void GpuBackend::kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
                            const float* v) {
   enter();
   cuda::launch_kv_write(cache, meta, k, v, impl_->stream);
   check_launch("kv_write");
 }
 
-void CudaBackend::paged_attention(const KvLayerView& cache, const AttentionMetadata& meta,
+void GpuBackend::paged_attention(const KvLayerView& cache, const AttentionMetadata& meta,
                                   const float* q, int64_t num_heads, float* out) {
   enter();
   if (cache.head_dim > cuda::kMaxHeadDim) {
-    throw std::invalid_argument("CUDA backend: head_dim " + std::to_string(cache.head_dim) +
+    throw std::invalid_argument(std::string(gpu::kPlatform) + " backend: " "head_dim " + std::to_string(cache.head_dim) +
                                 " above the attention kernel's " +
                                 std::to_string(cuda::kMaxHeadDim));
   }
-  cuda::launch_paged_attention(cache, meta, q, num_heads, out, impl_->stream);
+  cuda::launch_paged_attention(cache, meta, q, num_heads, out, impl_->warp, impl_->stream);
   check_launch("paged_attention");
 }
 
-void CudaBackend::router_topk(const float* logits, const float* bias, int64_t num_tokens,
+void GpuBackend::router_topk(const float* logits, const float* bias, int64_t num_tokens,
                               int64_t num_experts, int64_t top_k, int32_t* ids, float* weights) {
   enter();
   if (num_experts > cuda::kMaxExperts || top_k > num_experts || top_k > cuda::kMaxTopK) {
-    throw std::invalid_argument("CUDA backend: router top-" + std::to_string(top_k) + " of " +
+    throw std::invalid_argument(std::string(gpu::kPlatform) + " backend: " "router top-" + std::to_string(top_k) + " of " +
                                 std::to_string(num_experts) + " experts is outside the kernel's " +
                                 "limits (" + std::to_string(cuda::kMaxExperts) + " experts, top-" +
                                 std::to_string(cuda::kMaxTopK) + ")");
@@ -420,15 +405,15 @@ void CudaBackend::router_topk(const float* logits, const float* bias, int64_t nu
   check_launch("router_topk");
 }
 
-void CudaBackend::moe(const MoeWeights& experts, const float* x, int64_t num_tokens, int64_t hidden,
+void GpuBackend::moe(const MoeWeights& experts, const float* x, int64_t num_tokens, int64_t hidden,
                       const int32_t* ids, const float* weights, int64_t top_k, float* out) {
   enter();
-  const auto* resident = dynamic_cast<const CudaMoe*>(experts.resident.get());
+  const auto* resident = dynamic_cast<const GpuMoe*>(experts.resident.get());
   if (resident == nullptr)
-    throw std::logic_error("CUDA backend: the experts were not made resident on the device");
+    throw std::logic_error(std::string(gpu::kPlatform) + " backend: " "the experts were not made resident on the device");
   if (num_tokens == 0) return;
   if (top_k > cuda::kMaxTopK) {
-    throw std::invalid_argument("CUDA backend: top-" + std::to_string(top_k) +
+    throw std::invalid_argument(std::string(gpu::kPlatform) + " backend: " "top-" + std::to_string(top_k) +
                                 " experts per token; the MoE kernel sums at most " +
                                 std::to_string(cuda::kMaxTopK));
   }
@@ -445,31 +430,32 @@ void CudaBackend::moe(const MoeWeights& experts, const float* x, int64_t num_tok
     work.hq = static_cast<int8_t*>(scratch(kMoeHq, pairs * inter));
     work.h_scales = static_cast<float*>(scratch(kMoeHScales, pairs * sizeof(float)));
   }
-  cuda::launch_moe(view, x, num_tokens, hidden, ids, weights, top_k, work, out, impl_->stream);
+  cuda::launch_moe(view, x, num_tokens, hidden, ids, weights, top_k, work, out, impl_->warp,
+                   impl_->stream);
   check_launch("moe");
 }
 
-void CudaBackend::add(const float* a, const float* b, int64_t num_elements, float* out) {
+void GpuBackend::add(const float* a, const float* b, int64_t num_elements, float* out) {
   enter();
   cuda::launch_add(a, b, num_elements, out, impl_->stream);
   check_launch("add");
 }
 
-void CudaBackend::gather_rows(const float* x, int64_t width, const int32_t* indices,
+void GpuBackend::gather_rows(const float* x, int64_t width, const int32_t* indices,
                               int64_t num_rows, float* out) {
   enter();
   cuda::launch_gather_rows(x, width, indices, num_rows, out, impl_->stream);
   check_launch("gather_rows");
 }
 
-void CudaBackend::sum_squares(const float* x, int64_t num_rows, int64_t width, double scale,
+void GpuBackend::sum_squares(const float* x, int64_t num_rows, int64_t width, double scale,
                               float* sums) {
   enter();
   cuda::launch_sum_squares(x, num_rows, width, scale, sums, impl_->stream);
   check_launch("sum_squares");
 }
 
-void CudaBackend::rms_norm_with_sums(const float* x, const float* gain, const float* sums,
+void GpuBackend::rms_norm_with_sums(const float* x, const float* gain, const float* sums,
                                      int64_t num_rows, int64_t width, int64_t full_width, float eps,
                                      float* out) {
   enter();

@@ -1,9 +1,11 @@
-// The CUDA backend: every Backend op on one CUDA device and one stream, weights resident in
-// device memory (make_resident copies each packed weight once and frees its host copy).
+// The GPU backend: every Backend op on one device and one stream, weights resident in device
+// memory (make_resident copies each packed weight once and frees its host copy). One source
+// for both platforms: built by nvcc as the CUDA backend (`--device cuda`, MMD_CUDA) and by
+// hipcc as the HIP backend (`--device hip`, MMD_HIP) through kernels/cuda/gpu_runtime.h.
 // Numerics follow the CPU backend (f32 activations, f32 accumulation, f64 norm sums, exact
-// W8A8); results differ from it in the order of f32 additions and in nvcc contracting the dot
-// products' multiply-adds into FMAs (tests/unit/cuda bounds both).
-// Owned and called by one model runner thread; not thread-safe. Built with MMD_CUDA.
+// W8A8); results differ from it in the order of f32 additions and in the compiler contracting
+// the dot products' multiply-adds into FMAs (tests/unit/backends bounds both).
+// Owned and called by one model runner thread; not thread-safe.
 #pragma once
 
 #include <memory>
@@ -12,18 +14,18 @@
 
 namespace mm {
 
-class CudaBackend final : public Backend {
+class GpuBackend final : public Backend {
  public:
-  // Number of CUDA devices this process sees (0 without a driver or a GPU).
+  // Number of devices of this platform the process sees (0 without a driver or a GPU).
   static int device_count();
-  // Throws std::runtime_error naming the CUDA call that failed (no device, out of memory).
-  explicit CudaBackend(int device = 0);
-  ~CudaBackend() override;
-  CudaBackend(const CudaBackend&) = delete;
-  CudaBackend& operator=(const CudaBackend&) = delete;
+  // Throws std::runtime_error naming the runtime call that failed (no device, out of memory).
+  explicit GpuBackend(int device = 0);
+  ~GpuBackend() override;
+  GpuBackend(const GpuBackend&) = delete;
+  GpuBackend& operator=(const GpuBackend&) = delete;
 
-  std::string_view name() const override { return "cuda"; }
-  bool supports(Op op) const override;
+  // "cuda" or "hip": the platform this source was compiled for.
+  std::string_view name() const override;
   std::unique_ptr<Buffer> allocate(size_t num_bytes) override;
   void copy_to_backend(void* dst, const void* src, size_t num_bytes) override;
   void copy_to_host(void* dst, const void* src, size_t num_bytes) override;
@@ -58,7 +60,7 @@ class CudaBackend final : public Backend {
  private:
   struct Impl;
   void enter();  // makes this backend's device current on the calling thread
-  // A cudaMemcpyKind (as int: this header stays free of CUDA's), waited for.
+  // A gpu::CopyKind (as int: this header stays free of the runtime's), waited for.
   void copy(void* dst, const void* src, size_t num_bytes, int direction);
   // Device scratch of at least num_bytes for `slot`, kept between calls (grown on demand).
   void* scratch(int slot, size_t num_bytes);

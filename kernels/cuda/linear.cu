@@ -8,14 +8,18 @@
 namespace mm::cuda {
 namespace {
 
+// Four warps per block (one output row each): 128 threads on NVIDIA / RDNA, 256 on CDNA, the
+// smallest block that keeps every SM / CU scheduler fed with warps.
 constexpr int kRowsPerBlock = 4;  // one warp per output row
+// Each weight element is read once per four tokens: enough reuse for decode batches while the
+// four accumulators stay in registers.
 constexpr int kTokenTile = 4;     // tokens sharing one pass over a weight row
 
 __global__ void quantize_rows_int8_kernel(const float* x, int64_t width, int8_t* xq,
                                           float* x_scales) {
   const int64_t r = blockIdx.x;
   const float* row = x + r * width;
-  __shared__ float partial[256 / kWarp];
+  __shared__ float partial[256 / kWarp];  // launched with 256 threads
   float amax = 0.0f;
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x)
     amax = fmaxf(amax, fabsf(row[i]));
@@ -54,7 +58,7 @@ struct GemvPlace {
         tile(min(static_cast<int64_t>(kTokenTile), num_tokens - m0)) {}
 };
 
-__global__ void __launch_bounds__(kRowsPerBlock* kWarp)
+__global__ void __launch_bounds__(kRowsPerBlock* kMaxWarp)
     gemv_kernel(DeviceLinear w, const float* x, int64_t num_tokens, float* y) {
   const GemvPlace at(num_tokens);
   if (at.n >= w.num_rows) return;  // warp-uniform: the whole warp has this row
@@ -78,7 +82,7 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
 
 // W8A8: int8 weights [N, K] against int8 activations, int32 accumulation (exact, so the
 // order of the sum does not matter), y = (acc · sa) · sw as the CPU.
-__global__ void __launch_bounds__(kRowsPerBlock* kWarp)
+__global__ void __launch_bounds__(kRowsPerBlock* kMaxWarp)
     gemv_int8_kernel(DeviceLinear w, const int8_t* xq, const float* x_scales, int64_t num_tokens,
                      float* y) {
   const GemvPlace at(num_tokens);
@@ -116,26 +120,27 @@ __global__ void dequantize_rows_kernel(DeviceLinear w, int64_t row_begin, float*
 }  // namespace
 
 void launch_quantize_rows_int8(const float* x, int64_t num_rows, int64_t width, int8_t* xq,
-                               float* x_scales, cudaStream_t stream) {
+                               float* x_scales, gpu::Stream stream) {
   if (num_rows == 0) return;
   quantize_rows_int8_kernel<<<static_cast<unsigned>(num_rows), 256, 0, stream>>>(x, width, xq,
                                                                                  x_scales);
 }
 
 void launch_linear_gemv(const DeviceLinear& w, const float* x, const int8_t* xq,
-                        const float* x_scales, int64_t num_tokens, float* y, cudaStream_t stream) {
+                        const float* x_scales, int64_t num_tokens, float* y, int warp,
+                        gpu::Stream stream) {
   if (num_tokens == 0 || w.num_rows == 0) return;
   // Token tiles in x (up to 2³¹ − 1 blocks), rows in y (65,535 blocks: 262,140 rows).
   const dim3 grid(blocks_for(num_tokens, kTokenTile), blocks_for(w.num_rows, kRowsPerBlock));
   if (w.format == PackedFormat::kInt8Channel && w.int8_activations) {
-    gemv_int8_kernel<<<grid, kRowsPerBlock * kWarp, 0, stream>>>(w, xq, x_scales, num_tokens, y);
+    gemv_int8_kernel<<<grid, kRowsPerBlock * warp, 0, stream>>>(w, xq, x_scales, num_tokens, y);
   } else {
-    gemv_kernel<<<grid, kRowsPerBlock * kWarp, 0, stream>>>(w, x, num_tokens, y);
+    gemv_kernel<<<grid, kRowsPerBlock * warp, 0, stream>>>(w, x, num_tokens, y);
   }
 }
 
 void launch_dequantize_rows(const DeviceLinear& w, int64_t row_begin, int64_t num_rows, float* out,
-                            cudaStream_t stream) {
+                            gpu::Stream stream) {
   if (num_rows == 0) return;
   dequantize_rows_kernel<<<static_cast<unsigned>(num_rows), 256, 0, stream>>>(w, row_begin, out);
 }

@@ -9,6 +9,7 @@
 namespace mm::cuda {
 namespace {
 
+// One warp per output row, four per block, as linear.cu's GEMV.
 constexpr int kRowsPerBlock = 4;
 
 __global__ void router_topk_kernel(const float* logits, const float* bias, int64_t num_tokens,
@@ -65,7 +66,7 @@ __device__ float warp_dot(const DeviceLinear& w, int64_t n, const float* x, cons
 }
 
 // blockIdx.x = pair (token · top_k + j); blockIdx.y and the warps: the intermediate rows.
-__global__ void __launch_bounds__(kRowsPerBlock* kWarp)
+__global__ void __launch_bounds__(kRowsPerBlock* kMaxWarp)
     gate_up_kernel(DeviceMoe moe, const float* x, const int8_t* xq, const float* x_scales,
                    int64_t hidden, const int32_t* ids, int64_t top_k, float* hidden_act) {
   const int64_t pair = blockIdx.x;
@@ -83,7 +84,7 @@ __global__ void __launch_bounds__(kRowsPerBlock* kWarp)
     hidden_act[pair * moe.intermediate_size + n] = (gate / (1.0f + expf(-gate))) * up;
 }
 
-__global__ void __launch_bounds__(kRowsPerBlock* kWarp)
+__global__ void __launch_bounds__(kRowsPerBlock* kMaxWarp)
     down_kernel(DeviceMoe moe, const float* hidden_act, const int8_t* hq, const float* h_scales,
                 int64_t hidden, const int32_t* ids, float* down) {
   const int64_t pair = blockIdx.x;
@@ -125,18 +126,21 @@ __global__ void combine_kernel(const float* down, const int32_t* ids, const floa
 
 void launch_router_topk(const float* logits, const float* bias, int64_t num_tokens,
                         int64_t num_experts, int64_t top_k, int32_t* ids, float* weights,
-                        cudaStream_t stream) {
+                        gpu::Stream stream) {
   if (num_tokens == 0) return;
+  // 64 threads: one token each, and a prefill chunk rarely has more than a few hundred tokens.
   router_topk_kernel<<<blocks_for(num_tokens, 64), 64, 0, stream>>>(
       logits, bias, num_tokens, num_experts, top_k, ids, weights);
 }
 
 void launch_moe(const DeviceMoe& moe, const float* x, int64_t num_tokens, int64_t hidden,
                 const int32_t* ids, const float* weights, int64_t top_k, const MoeScratch& scratch,
-                float* out, cudaStream_t stream) {
+                float* out, int warp, gpu::Stream stream) {
   if (num_tokens == 0) return;
   if (top_k == 0 || moe.intermediate_size == 0) {
-    cudaMemsetAsync(out, 0, static_cast<size_t>(num_tokens * hidden) * sizeof(float), stream);
+    gpu::check(gpu::memset_async(out, 0, static_cast<size_t>(num_tokens * hidden) * sizeof(float),
+                                 stream),
+               "memset (moe)");
     return;
   }
   const int64_t pairs = num_tokens * top_k;
@@ -144,14 +148,14 @@ void launch_moe(const DeviceMoe& moe, const float* x, int64_t num_tokens, int64_
   if (moe.int8_activations)
     launch_quantize_rows_int8(x, num_tokens, hidden, scratch.xq, scratch.x_scales, stream);
   const dim3 gate_grid(static_cast<unsigned>(pairs), blocks_for(inter, kRowsPerBlock));
-  gate_up_kernel<<<gate_grid, kRowsPerBlock * kWarp, 0, stream>>>(
+  gate_up_kernel<<<gate_grid, kRowsPerBlock * warp, 0, stream>>>(
       moe, x, moe.int8_activations ? scratch.xq : nullptr,
       moe.int8_activations ? scratch.x_scales : nullptr, hidden, ids, top_k, scratch.hidden_act);
   if (moe.int8_activations)
     launch_quantize_rows_int8(scratch.hidden_act, pairs, inter, scratch.hq, scratch.h_scales,
                               stream);
   const dim3 down_grid(static_cast<unsigned>(pairs), blocks_for(hidden, kRowsPerBlock));
-  down_kernel<<<down_grid, kRowsPerBlock * kWarp, 0, stream>>>(
+  down_kernel<<<down_grid, kRowsPerBlock * warp, 0, stream>>>(
       moe, scratch.hidden_act, moe.int8_activations ? scratch.hq : nullptr,
       moe.int8_activations ? scratch.h_scales : nullptr, hidden, ids, scratch.down);
   combine_kernel<<<static_cast<unsigned>(num_tokens), 256, 0, stream>>>(scratch.down, ids, weights,

@@ -17,8 +17,8 @@
 
 namespace mm::testing {
 
-// The backend the whole-model tests run on: MMD_TEST_DEVICE (cpu, cuda or cuda:N; the cuda
-// preset registers runner_test_cuda with MMD_TEST_DEVICE=cuda), cpu when unset.
+// The backend the whole-model tests run on: MMD_TEST_DEVICE (cpu, cuda[:N] or hip[:N]; the cuda
+// and hip presets register runner_test_cuda / runner_test_hip with it), cpu when unset.
 inline std::string test_device() {
   const char* device = std::getenv("MMD_TEST_DEVICE");
   return device != nullptr && *device != '\0' ? device : "cpu";
@@ -28,9 +28,11 @@ inline std::string test_device() {
 inline std::string device_skip_reason() {
   const std::string device = test_device();
   if (device == "cpu") return "";
-  if (!cuda_backend_built()) return "MMD_TEST_DEVICE=" + device + ": built without CUDA";
-  if (cuda_device_count() == 0)
-    return "MMD_TEST_DEVICE=" + device + ": no CUDA device on this machine (needs a GPU)";
+  const std::string platform(gpu_platform_of(device));
+  if (!gpu_backend_built(platform))
+    return "MMD_TEST_DEVICE=" + device + ": this build has no " + platform + " backend";
+  if (gpu_device_count(platform) == 0)
+    return "MMD_TEST_DEVICE=" + device + ": no " + platform + " device on this machine (needs a GPU)";
   return "";
 }
 

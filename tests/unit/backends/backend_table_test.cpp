@@ -1,9 +1,11 @@
-// Every CUDA backend op against the CPU backend (the reference) on the same inputs, with
-// awkward shapes: rows and columns that are not multiples of a warp or a tile, batches on both
-// sides of the GEMV / SGEMM switch, several groups and blocks, act-order columns, paged KV with
-// scattered blocks. Skips, saying so, where the machine has no CUDA device.
-#include "kernels/cuda/cuda_backend.h"
-
+// The differential table: every Backend op's cases — awkward shapes (rows and columns that are
+// not multiples of a warp or a tile, batches on both sides of the GEMV / SGEMM switch, several
+// groups and blocks, act-order columns, paged KV with scattered blocks), every weight format,
+// every KV dtype — written once and run on every backend this build has, against the CPU
+// backend's portable scalar path as the reference. A backend joins by name (kSubjects); one this
+// build or machine lacks skips, saying which and why. Tolerances are per op, justified where
+// they are asserted, and hold for any summation order, so the same bound serves the CPU's SIMD
+// levels and the GPUs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,40 +14,59 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend_factory.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "tests/unit/cpu/random_weights.h"
 
 namespace mm::testing {
 namespace {
 
-class CudaBackendTest : public ::testing::Test {
+// cpu-<isa>: the CPU backend at that SIMD level with exact numerics (the fast int8 numerics
+// have their own bounds in tests/unit/cpu); cuda / hip: device 0 of that GPU platform.
+const char* const kSubjects[] = {"cpu-avx2", "cpu-avxvnni", "cpu-avx512vnni", "cuda", "hip"};
+
+class BackendTableTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (CudaBackend::device_count() == 0)
-      GTEST_SKIP() << "no CUDA device on this machine: the CUDA kernel tests need a GPU";
-    gpu_ = std::make_unique<CudaBackend>(0);
+    const std::string& name = GetParam();
+    if (name.starts_with("cpu-")) {
+      const std::optional<CpuIsa> isa = parse_cpu_isa(std::string_view(name).substr(4));
+      ASSERT_TRUE(isa.has_value()) << name;
+      if (!cpu_supports(*isa))
+        GTEST_SKIP() << name << ": this CPU lacks " << cpu_isa_name(*isa) << " (skipped)";
+      subject_ = std::make_unique<CpuBackend>(2, *isa, CpuNumerics::kExact);
+      return;
+    }
+    if (!gpu_backend_built(name))
+      GTEST_SKIP() << name << ": this build has no " << name << " backend (the " << name
+                   << " preset builds it)";
+    if (gpu_device_count(name) == 0)
+      GTEST_SKIP() << name << ": no " << name << " device on this machine (needs a GPU)";
+    subject_ = make_backend(name, 0);
+    device_memory_ = true;
   }
 
-  // A device copy of host values; kept alive until the test ends.
+  // A copy of host values in the subject's memory; kept alive until the test ends.
   template <class T>
   T* put(const std::vector<T>& values) {
-    buffers_.push_back(gpu_->upload(values.data(), values.size() * sizeof(T)));
+    buffers_.push_back(subject_->upload(values.data(), values.size() * sizeof(T)));
     return static_cast<T*>(buffers_.back()->data());
   }
   template <class T>
   T* zeros(size_t count) {
-    buffers_.push_back(gpu_->allocate(std::max<size_t>(count, 1) * sizeof(T)));
+    buffers_.push_back(subject_->allocate(std::max<size_t>(count, 1) * sizeof(T)));
     return static_cast<T*>(buffers_.back()->data());
   }
   template <class T>
-  std::vector<T> get(const T* device, size_t count) {
+  std::vector<T> get(const T* data, size_t count) {
     std::vector<T> out(count);
-    gpu_->copy_to_host(out.data(), device, count * sizeof(T));
+    subject_->copy_to_host(out.data(), data, count * sizeof(T));
     return out;
   }
 
-  CpuBackend cpu_{2};
-  std::unique_ptr<CudaBackend> gpu_;
+  CpuBackend cpu_{2, CpuIsa::kScalar, CpuNumerics::kExact};  // the reference
+  std::unique_ptr<Backend> subject_;
+  bool device_memory_ = false;  // weights move to the device on make_resident
   std::vector<std::unique_ptr<Buffer>> buffers_;
   std::mt19937 rng_{20261122};
 };
@@ -67,7 +88,7 @@ double max_abs(const std::vector<float>& values) {
   return m;
 }
 
-TEST_F(CudaBackendTest, LinearMatchesAnErrorBoundInEveryFormat) {
+TEST_P(BackendTableTest, LinearMatchesAnErrorBoundInEveryFormat) {
   struct Case {
     PackedFormat format;
     int64_t rows, cols, group, block_rows;
@@ -88,14 +109,16 @@ TEST_F(CudaBackendTest, LinearMatchesAnErrorBoundInEveryFormat) {
     PackedLinear w = random_linear(rng_, c.format, c.rows, c.cols, c.group, c.block_rows,
                                    c.asymmetric, c.permuted);
     const std::vector<float> dense = unpack_to_f32(w);  // checkpoint column order
-    gpu_->make_resident(w);
-    ASSERT_TRUE(w.resident) << c.name;
-    ASSERT_TRUE(w.data.empty()) << c.name << ": the host copy is freed";
+    subject_->make_resident(w);
+    if (device_memory_) {
+      ASSERT_TRUE(w.resident) << c.name;
+      ASSERT_TRUE(w.data.empty()) << c.name << ": the host copy is freed";
+    }
     // 1–16 tokens take the GEMV kernel, more the dequantize + SGEMM path.
     for (const int64_t tokens : {1, 3, 16, 17, 40}) {
       const std::vector<float> x = random_normal(rng_, static_cast<size_t>(tokens * c.cols));
       float* y = zeros<float>(static_cast<size_t>(tokens * c.rows));
-      gpu_->linear(w, put(x), tokens, y);
+      subject_->linear(w, put(x), tokens, y);
       const std::vector<float> got = get(y, static_cast<size_t>(tokens * c.rows));
       // Against the exact (f64) product of the dequantized weights: f32 products and a sum of
       // K terms in any order are within (K + 1)·2⁻²⁴·Σ|w·x| (Higham, recursive summation), for
@@ -121,14 +144,14 @@ TEST_F(CudaBackendTest, LinearMatchesAnErrorBoundInEveryFormat) {
 // A batch past the GEMV limit on a weight whose f32 copy exceeds one 64 MiB dequantization
 // chunk (4096 rows of 4096 columns): the SGEMM runs chunk by chunk into y + n0 with ldc = N.
 // Rows on both sides of the chunk boundary and at the end are checked against the f64 product.
-TEST_F(CudaBackendTest, LinearAcrossDequantizationChunks) {
+TEST_P(BackendTableTest, LinearAcrossDequantizationChunks) {
   const int64_t rows = 4200, cols = 4096, tokens = 17;
   PackedLinear w = random_linear(rng_, PackedFormat::kInt4Group, rows, cols, 128);
   const std::vector<float> dense = unpack_to_f32(w);
-  gpu_->make_resident(w);
+  subject_->make_resident(w);
   const std::vector<float> x = random_normal(rng_, static_cast<size_t>(tokens * cols));
   float* y = zeros<float>(static_cast<size_t>(tokens * rows));
-  gpu_->linear(w, put(x), tokens, y);
+  subject_->linear(w, put(x), tokens, y);
   const std::vector<float> got = get(y, static_cast<size_t>(tokens * rows));
   for (const int64_t n :
        {int64_t{0}, int64_t{1}, int64_t{4095}, int64_t{4096}, int64_t{4097}, rows - 1}) {
@@ -148,18 +171,18 @@ TEST_F(CudaBackendTest, LinearAcrossDequantizationChunks) {
   }
 }
 
-TEST_F(CudaBackendTest, W8A8IsBitIdenticalToTheCpu) {
+TEST_P(BackendTableTest, W8A8IsBitIdenticalToTheCpu) {
   PackedLinear w = random_linear(rng_, PackedFormat::kInt8Channel, 75, 136);
   w.int8_activations = true;
-  PackedLinear on_gpu = w;
-  gpu_->make_resident(on_gpu);
+  PackedLinear on_subject = w;
+  subject_->make_resident(on_subject);
   for (const int64_t tokens : {1, 5, 33}) {
     std::vector<float> x = random_normal(rng_, static_cast<size_t>(tokens * w.num_cols));
     std::fill_n(x.begin(), w.num_cols, 0.0f);  // an all-zero row: scale 1, codes 0
     std::vector<float> want(static_cast<size_t>(tokens * w.num_rows));
     cpu_.linear(w, x.data(), tokens, want.data());
     float* y = zeros<float>(want.size());
-    gpu_->linear(on_gpu, put(x), tokens, y);
+    subject_->linear(on_subject, put(x), tokens, y);
     const std::vector<float> got = get(y, want.size());
     // Integer products and sums are exact and the two float multiplies are the same.
     for (size_t i = 0; i < want.size(); ++i)
@@ -167,7 +190,7 @@ TEST_F(CudaBackendTest, W8A8IsBitIdenticalToTheCpu) {
   }
 }
 
-TEST_F(CudaBackendTest, NormsEmbeddingAddAndGatherMatchTheCpu) {
+TEST_P(BackendTableTest, NormsEmbeddingAddAndGatherMatchTheCpu) {
   const int64_t rows = 5, width = 300, vocab = 11;
   const std::vector<float> x = random_normal(rng_, static_cast<size_t>(rows * width), 3.0f);
   const std::vector<float> gain = random_normal(rng_, static_cast<size_t>(width));
@@ -177,12 +200,12 @@ TEST_F(CudaBackendTest, NormsEmbeddingAddAndGatherMatchTheCpu) {
   cpu_.rms_norm(x.data(), gain.data(), rows, width, eps, want.data());
   float* dx = put(x);
   float* out = zeros<float>(x.size());
-  gpu_->rms_norm(dx, put(gain), rows, width, eps, out);
+  subject_->rms_norm(dx, put(gain), rows, width, eps, out);
   // f64 sums of squares round to the same f32 mean (order changes the f64 sum by ~1e-16
   // relative); after that the arithmetic is the same IEEE f32 operations.
   expect_close(get(out, x.size()), want, 1e-6, max_abs(want), "rms_norm");
   float* in_place = put(x);  // out == x, as the runner's q/k norms
-  gpu_->rms_norm(in_place, put(gain), rows, width, eps, in_place);
+  subject_->rms_norm(in_place, put(gain), rows, width, eps, in_place);
   expect_close(get(in_place, x.size()), want, 1e-6, max_abs(want), "rms_norm in place");
 
   // The sharded halves: a slice of 120 columns normalised as part of a 300-wide row.
@@ -195,9 +218,9 @@ TEST_F(CudaBackendTest, NormsEmbeddingAddAndGatherMatchTheCpu) {
                           want_slice.data());
   float* dsums = zeros<float>(rows);
   float* dslice = put(slice);
-  gpu_->sum_squares(dslice, rows, 120, 0.5, dsums);
+  subject_->sum_squares(dslice, rows, 120, 0.5, dsums);
   expect_close(get(dsums, rows), sums, 1e-6, max_abs(sums), "sum_squares");
-  gpu_->rms_norm_with_sums(dslice, put(gain), dsums, rows, 120, width, eps, dslice);
+  subject_->rms_norm_with_sums(dslice, put(gain), dsums, rows, 120, width, eps, dslice);
   expect_close(get(dslice, slice.size()), want_slice, 1e-6, max_abs(want_slice),
                "rms_norm_with_sums");
 
@@ -208,17 +231,17 @@ TEST_F(CudaBackendTest, NormsEmbeddingAddAndGatherMatchTheCpu) {
   std::vector<float> embedded(static_cast<size_t>(rows * width));
   cpu_.embedding(table.data(), vocab, width, ids.data(), rows, embedded.data());
   float* demb = zeros<float>(embedded.size());
-  gpu_->embedding(put(table), vocab, width, put(ids), rows, demb);
+  subject_->embedding(put(table), vocab, width, put(ids), rows, demb);
   EXPECT_EQ(get(demb, embedded.size()), embedded) << "embedding widens bf16 exactly";
 
   std::vector<float> sum(x.size());
   cpu_.add(x.data(), embedded.data(), static_cast<int64_t>(x.size()), sum.data());
-  gpu_->add(dx, demb, static_cast<int64_t>(x.size()), dx);  // in place, as the runner does
+  subject_->add(dx, demb, static_cast<int64_t>(x.size()), dx);  // in place, as the runner does
   EXPECT_EQ(get(dx, x.size()), sum) << "add is one IEEE addition per element";
 
   const std::vector<int32_t> pick = {4, 1, 4};
   float* gathered = zeros<float>(static_cast<size_t>(3 * width));
-  gpu_->gather_rows(dx, width, put(pick), 3, gathered);
+  subject_->gather_rows(dx, width, put(pick), 3, gathered);
   const std::vector<float> rows_got = get(gathered, static_cast<size_t>(3 * width));
   for (size_t r = 0; r < pick.size(); ++r) {
     for (int64_t i = 0; i < width; ++i) {
@@ -228,18 +251,19 @@ TEST_F(CudaBackendTest, NormsEmbeddingAddAndGatherMatchTheCpu) {
   }
 }
 
-TEST_F(CudaBackendTest, RopeMatchesTheCpuAtLargePositions) {
+TEST_P(BackendTableTest, RopeMatchesTheCpuAtLargePositions) {
   const int64_t tokens = 4, heads = 3, head_dim = 64, rotary_dim = 32;
   const std::vector<int32_t> positions = {0, 1, 4097, 196607};
   const std::vector<float> x = random_normal(rng_, static_cast<size_t>(tokens * heads * head_dim));
   std::vector<float> want = x;
   cpu_.rope_neox(want.data(), positions.data(), tokens, heads, head_dim, rotary_dim, 5e6);
   float* dx = put(x);
-  gpu_->rope_neox(dx, put(positions), tokens, heads, head_dim, rotary_dim, 5e6);
-  // Same f32 angles and the same rounded products and sums (__fmul_rn / __fsub_rn); only
-  // cos and sin differ: CUDA's cosf/sinf are within 2 ulp (CUDA C++ Programming Guide,
-  // mathematical functions), glibc's within 1, so c and s differ by ≤ 3 ulp ≤ 3·2⁻²³, and
-  // each output by ≤ (|a| + |b|)·3·2⁻²³ ≤ 7.2e-7·max|x|.
+  subject_->rope_neox(dx, put(positions), tokens, heads, head_dim, rotary_dim, 5e6);
+  // Same f32 angles and the same rounded products and sums (__fmul_rn / __fsub_rn on the GPUs);
+  // only cos and sin may differ: CUDA's cosf/sinf are within 2 ulp (CUDA C++ Programming Guide,
+  // mathematical functions), HIP's (ROCm device libraries) within 2 as well, glibc's within 1,
+  // so c and s differ by ≤ 3 ulp ≤ 3·2⁻²³, and each output by ≤ (|a| + |b|)·3·2⁻²³
+  // ≤ 7.2e-7·max|x|. The CPU levels share glibc's: 0 apart.
   expect_close(get(dx, x.size()), want, 7.2e-7, max_abs(x), "rope");
   // Dimensions past rotary_dim pass through untouched.
   const std::vector<float> got = get(dx, x.size());
@@ -250,7 +274,7 @@ TEST_F(CudaBackendTest, RopeMatchesTheCpuAtLargePositions) {
   }
 }
 
-TEST_F(CudaBackendTest, PagedAttentionMatchesTheCpuForEveryKvType) {
+TEST_P(BackendTableTest, PagedAttentionMatchesTheCpuForEveryKvType) {
   // Three sequences in one batch: a 1-token prefill, a 19-token prefill chunk after 21 cached
   // tokens, and a decode at position 44; blocks of 8 scattered over the pool.
   const int kv_heads = 2, heads = 6, head_dim = 40, block_size = 8;
@@ -288,14 +312,14 @@ TEST_F(CudaBackendTest, PagedAttentionMatchesTheCpuForEveryKvType) {
   for (const KvDType dtype : {KvDType::kF32, KvDType::kBf16, KvDType::kFp8E4M3}) {
     const size_t cache_bytes = static_cast<size_t>(num_blocks * block_size) * row *
                                static_cast<size_t>(kv_dtype_bytes(dtype));
-    auto run = [&](Backend& be, bool on_gpu, std::vector<uint8_t>* k_bytes) {
+    auto run = [&](Backend& be, bool on_subject, std::vector<uint8_t>* k_bytes) {
       auto kc = be.allocate(cache_bytes);
       auto vc = be.allocate(cache_bytes);
       KvLayerView cache{dtype,    kc->data(), vc->data(), num_blocks, block_size,
                         kv_heads, head_dim,   0.75f,      1.5f};
       auto upload = [&](const auto& values) {
         using T = typename std::decay_t<decltype(values)>::value_type;
-        return on_gpu ? put(values) : const_cast<T*>(values.data());
+        return on_subject ? put(values) : const_cast<T*>(values.data());
       };
       const int32_t* d_pos = upload(positions);
       const int32_t* d_seq = upload(seq_of_token);
@@ -305,7 +329,7 @@ TEST_F(CudaBackendTest, PagedAttentionMatchesTheCpuForEveryKvType) {
       const float* dv = upload(v);
       const float* dq = upload(q);
       std::vector<float> out(static_cast<size_t>(total * heads * head_dim));
-      float* d_out = on_gpu ? zeros<float>(out.size()) : out.data();
+      float* d_out = on_subject ? zeros<float>(out.size()) : out.data();
       // Two steps: the history, then the batch under test (which reads the history back).
       for (const auto& [first, count] :
            {std::pair<size_t, size_t>{0, history},
@@ -321,15 +345,15 @@ TEST_F(CudaBackendTest, PagedAttentionMatchesTheCpuForEveryKvType) {
         be.paged_attention(cache, meta, dq + first * heads * head_dim, heads,
                            d_out + first * heads * head_dim);
       }
-      if (on_gpu) out = get(d_out, out.size());
+      if (on_subject) out = get(d_out, out.size());
       k_bytes->resize(cache_bytes);
       be.copy_to_host(k_bytes->data(), kc->data(), cache_bytes);
       return out;
     };
-    std::vector<uint8_t> cpu_cache, gpu_cache;
+    std::vector<uint8_t> cpu_cache, subject_cache;
     const std::vector<float> want = run(cpu_, false, &cpu_cache);
-    const std::vector<float> got = run(*gpu_, true, &gpu_cache);
-    EXPECT_EQ(gpu_cache, cpu_cache) << kv_dtype_name(dtype) << ": the stored K codes are the same";
+    const std::vector<float> got = run(*subject_, true, &subject_cache);
+    EXPECT_EQ(subject_cache, cpu_cache) << kv_dtype_name(dtype) << ": the stored K codes are the same";
     // Softmax-weighted means of |v| ≤ ~4: f32 dots of ≤ 40 terms, exp and the online rescaling
     // differ by a few ulp per term between the two orders; 1e-5 of max|out| is ~50× that.
     expect_close(got, want, 1e-5, max_abs(want),
@@ -337,7 +361,7 @@ TEST_F(CudaBackendTest, PagedAttentionMatchesTheCpuForEveryKvType) {
   }
 }
 
-TEST_F(CudaBackendTest, RouterAndMoeMatchTheCpu) {
+TEST_P(BackendTableTest, RouterAndMoeMatchTheCpu) {
   const int64_t tokens = 7, experts = 12, top_k = 3, hidden = 64, inter = 48;
   const std::vector<float> logits =
       random_normal(rng_, static_cast<size_t>(tokens * experts), 2.0f);
@@ -347,7 +371,7 @@ TEST_F(CudaBackendTest, RouterAndMoeMatchTheCpu) {
   cpu_.router_topk(logits.data(), bias.data(), tokens, experts, top_k, ids.data(), weights.data());
   int32_t* d_ids = zeros<int32_t>(ids.size());
   float* d_weights = zeros<float>(ids.size());
-  gpu_->router_topk(put(logits), put(bias), tokens, experts, top_k, d_ids, d_weights);
+  subject_->router_topk(put(logits), put(bias), tokens, experts, top_k, d_ids, d_weights);
   EXPECT_EQ(get(d_ids, ids.size()), ids) << "same experts in the same order";
   // sigmoid through expf: ≤ 2 ulp apart, then one division by the sum.
   expect_close(get(d_weights, ids.size()), weights, 1e-6, 1.0, "router weights");
@@ -355,31 +379,44 @@ TEST_F(CudaBackendTest, RouterAndMoeMatchTheCpu) {
   const std::vector<float> x = random_normal(rng_, static_cast<size_t>(tokens * hidden));
   for (const PackedFormat format :
        {PackedFormat::kBf16, PackedFormat::kFp8Block, PackedFormat::kInt4Group}) {
-    MoeWeights cpu_experts, gpu_experts;
-    cpu_experts.intermediate_size = gpu_experts.intermediate_size = inter;
+    MoeWeights cpu_experts, subject_experts;
+    cpu_experts.intermediate_size = subject_experts.intermediate_size = inter;
     for (int64_t e = 0; e < experts; ++e) {
       // Groups of 16 columns and blocks of 8 rows: several per expert, none partial.
       cpu_experts.w1.push_back(random_linear(rng_, format, inter, hidden, 16, 8));
       cpu_experts.w3.push_back(random_linear(rng_, format, inter, hidden, 16, 8));
       cpu_experts.w2.push_back(random_linear(rng_, format, hidden, inter, 16, 8));
     }
-    gpu_experts.w1 = cpu_experts.w1;
-    gpu_experts.w3 = cpu_experts.w3;
-    gpu_experts.w2 = cpu_experts.w2;
-    for (auto* list : {&gpu_experts.w1, &gpu_experts.w3, &gpu_experts.w2}) {
+    subject_experts.w1 = cpu_experts.w1;
+    subject_experts.w3 = cpu_experts.w3;
+    subject_experts.w2 = cpu_experts.w2;
+    for (auto* list : {&subject_experts.w1, &subject_experts.w3, &subject_experts.w2}) {
       for (PackedLinear& w : *list)
-        gpu_->make_resident(w);
+        subject_->make_resident(w);
     }
-    gpu_->make_resident(gpu_experts);
+    subject_->make_resident(subject_experts);
     std::vector<float> want(x.size());
     cpu_.moe(cpu_experts, x.data(), tokens, hidden, ids.data(), weights.data(), top_k, want.data());
     float* out = zeros<float>(x.size());
-    gpu_->moe(gpu_experts, put(x), tokens, hidden, put(ids), put(weights), top_k, out);
+    subject_->moe(subject_experts, put(x), tokens, hidden, put(ids), put(weights), top_k, out);
     // Two chained f32 dot products of ≤ 64 terms and a 3-term sum, in other orders: each
     // within ~64·2⁻²⁴ of its magnitude; 2e-5 of max|out| leaves room for silu's expf.
     expect_close(get(out, x.size()), want, 2e-5, max_abs(want), "moe");
   }
 }
+
+// Test names end in the subject with '-' as '_' (gtest names allow no '-').
+std::string subject_test_name(const ::testing::TestParamInfo<std::string>& param) {
+  std::string name = param.param;
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendTableTest,
+                         ::testing::ValuesIn(std::vector<std::string>(std::begin(kSubjects),
+                                                                      std::end(kSubjects))),
+                         subject_test_name);
 
 }  // namespace
 }  // namespace mm::testing
