@@ -161,6 +161,7 @@ void put_body(Packer& pk, const Submit& m) {
 void put_body(Packer& pk, const Cancel&) { pk.pack_map(0); }
 void put_body(Packer& pk, const StatusQuery&) { pk.pack_map(0); }
 void put_body(Packer& pk, const WakeCommand&) { pk.pack_map(0); }
+void put_body(Packer& pk, const ClearCacheCommand&) { pk.pack_map(0); }
 void put_body(Packer& pk, const Ack&) { pk.pack_map(0); }
 void put_body(Packer& pk, const SleepCommand& m) {
   pk.pack_map(1);
@@ -246,7 +247,7 @@ void put_body(Packer& pk, const Error& m) {
 }
 
 void put_body(Packer& pk, const StatusReply& m) {
-  pk.pack_map(27);
+  pk.pack_map(29);
   key(pk, "model");
   put_str(pk, m.model);
   key(pk, "state");
@@ -310,6 +311,29 @@ void put_body(Packer& pk, const StatusReply& m) {
     key(pk, "source");
     put_str(pk, setting.source);
   }
+  key(pk, "kv_tiers");
+  pk.pack_array(static_cast<uint32_t>(m.kv_tiers.size()));
+  for (const KvTierStatus& tier : m.kv_tiers) {
+    pk.pack_map(8);
+    key(pk, "name");
+    put_str(pk, tier.name);
+    key(pk, "budget_bytes");
+    pk.pack_uint64(tier.budget_bytes);
+    key(pk, "num_blocks");
+    pk.pack_uint64(tier.num_blocks);
+    key(pk, "num_bytes");
+    pk.pack_uint64(tier.num_bytes);
+    key(pk, "hits_total");
+    pk.pack_uint64(tier.hits_total);
+    key(pk, "stores_total");
+    pk.pack_uint64(tier.stores_total);
+    key(pk, "evictions_total");
+    pk.pack_uint64(tier.evictions_total);
+    key(pk, "rejected_total");
+    pk.pack_uint64(tier.rejected_total);
+  }
+  key(pk, "kv_tier_restored_tokens_total");
+  pk.pack_uint64(m.kv_tier_restored_tokens_total);
 }
 
 template <typename Frame>
@@ -596,6 +620,9 @@ ClientMessage read_client_body(uint8_t type, const msgpack::object& body) {
     case 5:
       MapReader(body, "Wake");
       return WakeCommand{};
+    case 6:
+      MapReader(body, "ClearCache");
+      return ClearCacheCommand{};
     default:
       throw ProtocolError("frame type " + std::to_string(type) + " is not a client message");
   }
@@ -705,6 +732,18 @@ ServerMessage read_server_body(uint8_t type, const msgpack::object& body) {
               Setting{sr.get_str("name"), sr.get_str("value"), sr.get_str("source")});
         }
       }
+      if (const auto* list = r.find("kv_tiers")) {
+        const auto items = as_array(*list, r.path("kv_tiers"));
+        for (size_t i = 0; i < items.size(); ++i) {
+          MapReader tr(items[i], at(r.path("kv_tiers"), i));
+          m.kv_tiers.push_back(KvTierStatus{
+              tr.get_str("name"), tr.get_u64("budget_bytes", 0), tr.get_u64("num_blocks", 0),
+              tr.get_u64("num_bytes", 0), tr.get_u64("hits_total", 0),
+              tr.get_u64("stores_total", 0), tr.get_u64("evictions_total", 0),
+              tr.get_u64("rejected_total", 0)});
+        }
+      }
+      m.kv_tier_restored_tokens_total = r.get_u64("kv_tier_restored_tokens_total", 0);
       return m;
     }
     case 6:
@@ -760,8 +799,8 @@ ServerFrame decode_server_frame(std::span<const char> bytes) {
 }
 
 const char* message_name(const ClientMessage& message) {
-  static constexpr std::array<const char*, 6> kNames = {"Hello",  "Submit", "Cancel",
-                                                        "Status", "Sleep",  "Wake"};
+  static constexpr std::array<const char*, 7> kNames = {"Hello", "Submit", "Cancel",    "Status",
+                                                        "Sleep", "Wake",   "ClearCache"};
   return kNames[message.index()];
 }
 const char* message_name(const ServerMessage& message) {

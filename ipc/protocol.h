@@ -91,8 +91,11 @@ struct SleepCommand {
   int level = 1;
 };
 struct WakeCommand {};
+// Empties the KV tiers under the prefix cache (host memory and disk files); answered by Ack.
+struct ClearCacheCommand {};
 
-using ClientMessage = std::variant<Hello, Submit, Cancel, StatusQuery, SleepCommand, WakeCommand>;
+using ClientMessage =
+    std::variant<Hello, Submit, Cancel, StatusQuery, SleepCommand, WakeCommand, ClearCacheCommand>;
 
 // Every frame carries an id chosen by the client: a Submit's id names that request in every
 // reply about it (and in its Cancel); a command's id is echoed by its reply.
@@ -185,6 +188,18 @@ struct Setting {
   std::string source;
 };
 
+// One KV tier under the prefix cache ("host", "disk"), as StatusReply reports it.
+struct KvTierStatus {
+  std::string name;
+  uint64_t budget_bytes = 0;
+  uint64_t num_blocks = 0;
+  uint64_t num_bytes = 0;
+  uint64_t hits_total = 0;    // blocks copied back from it (restores)
+  uint64_t stores_total = 0;  // blocks it kept
+  uint64_t evictions_total = 0;
+  uint64_t rejected_total = 0;  // disk: damaged or foreign files deleted
+};
+
 struct StatusReply {
   std::string model;
   std::string state;  // loading, ready, sleeping, waking, stopped, failed, draining
@@ -214,6 +229,8 @@ struct StatusReply {
   Histogram inter_token_latency;
   Histogram end_to_end_latency;
   std::vector<Setting> settings;
+  std::vector<KvTierStatus> kv_tiers;  // empty: no tiers
+  uint64_t kv_tier_restored_tokens_total = 0;
 };
 
 // A Sleep or Wake was taken (the state change follows; Status shows it).

@@ -223,6 +223,10 @@ void Client::sleep(int level, std::chrono::milliseconds timeout) {
 
 void Client::wake(std::chrono::milliseconds timeout) { command(ipc::WakeCommand{}, timeout); }
 
+void Client::clear_cache(std::chrono::milliseconds timeout) {
+  command(ipc::ClearCacheCommand{}, timeout);
+}
+
 int Client::socket_fd() const { return impl_->socket_fd; }
 
 }  // namespace mm::client

@@ -93,6 +93,8 @@ class Client {
   ipc::StatusReply status(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void sleep(int level, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void wake(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Empties the daemon's KV tiers (host memory and disk); returns once it is queued.
+  void clear_cache(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   int socket_fd() const;  // readable when the daemon wrote something (for poll loops)
 

@@ -9,6 +9,7 @@
 #include "client/mmctl/exit_codes.h"
 #include "client/mmctl/generate_command.h"
 #include "client/mmctl/inspect_command.h"
+#include "client/mmctl/cache_command.h"
 #include "client/mmctl/power_command.h"
 #include "client/mmctl/run_command.h"
 #include "client/mmctl/status_command.h"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   if (command == "bench") code = mm::run_bench_command(args, std::cout, std::cerr);
   if (command == "sleep") code = mm::run_sleep_command(args, std::cout, std::cerr);
   if (command == "wake") code = mm::run_wake_command(args, std::cout, std::cerr);
+  if (command == "cache") code = mm::run_cache_command(args, std::cout, std::cerr);
   if (code == mm::kExitUsage) std::cerr << "(mmctl " << command << " --help lists its flags)\n";
   return code;
 }

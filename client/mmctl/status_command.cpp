@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "client/mmctl/cache_command.h"
 #include "client/mmctl/daemon_session.h"
 #include "client/mmctl/exit_codes.h"
 #include "client/mmctl/human_format.h"
@@ -58,6 +59,7 @@ int run_status_command(const std::vector<std::string>& args, std::ostream& out,
                   s.num_kv_blocks_used, s.num_kv_blocks_total, percent, s.num_kv_blocks_cached,
                   s.kv_block_size, s.kv_cache_dtype.c_str());
     out << line;
+    if (!s.kv_tiers.empty()) print_kv_tiers(s, out);
     out << "tokens       " << format_count(static_cast<int64_t>(s.prompt_tokens_total))
         << " prompt, " << format_count(static_cast<int64_t>(s.generation_tokens_total))
         << " generated, prefix cache hits "

@@ -32,6 +32,19 @@ nlohmann::ordered_json status_json(const ipc::StatusReply& s) {
                    {"prefix_query_total", s.prefix_query_tokens_total},
                    {"prefix_hit_total", s.prefix_hit_tokens_total}};
   out["num_preemptions_total"] = s.num_preemptions_total;
+  nlohmann::ordered_json tiers = nlohmann::ordered_json::array();
+  for (const ipc::KvTierStatus& tier : s.kv_tiers) {
+    tiers.push_back({{"name", tier.name},
+                     {"budget_bytes", tier.budget_bytes},
+                     {"blocks", tier.num_blocks},
+                     {"bytes", tier.num_bytes},
+                     {"restored_blocks_total", tier.hits_total},
+                     {"stored_blocks_total", tier.stores_total},
+                     {"evicted_blocks_total", tier.evictions_total},
+                     {"rejected_files_total", tier.rejected_total}});
+  }
+  out["kv_tiers"] = std::move(tiers);
+  out["kv_tier_restored_tokens_total"] = s.kv_tier_restored_tokens_total;
   out["num_steps"] = s.num_steps;
   out["num_connections"] = s.num_connections;
   out["uptime_seconds"] = s.uptime_seconds;

@@ -40,6 +40,8 @@ std::string overall_usage() {
              "  sleep [--level 1|2]               free the KV cache and weights (2: also\n"
              "                                    unmap the checkpoint)\n"
              "  wake                              load the model again (progress bar)\n"
+             "  cache [status|clear]              the KV tiers under the prefix cache (host,\n"
+             "                                    disk); clear empties them\n"
              "  run CHECKPOINT_DIR --tokens IDS   greedy generation in-process on the CPU (no\n"
              "      [--max-tokens N] [--json]     daemon)\n"
              "  help, --help                      this text; --version: mmctl's version\n"
@@ -131,6 +133,17 @@ std::string command_usage(std::string_view command) {
                "\n"
                "  --level 1  free the KV cache and the repacked weights (default)\n"
                "  --level 2  also drop the checkpoint from memory\n") +
+           kSessionFlags;
+  }
+  if (command == "cache") {
+    return std::string(
+               "usage: mmctl cache [status|clear] [--json] [--socket PATH] [--timeout SECONDS]\n"
+               "\n"
+               "The KV tiers under the daemon's prefix cache: host memory and disk\n"
+               "(--kv-host-cache-bytes, --kv-disk-cache-bytes). status (the default) shows\n"
+               "each tier's blocks, bytes, restores and evictions; clear empties both (the\n"
+               "disk tier's files are deleted) and waits until the status shows them empty.\n"
+               "\n") +
            kSessionFlags;
   }
   if (command == "wake") {

@@ -316,6 +316,12 @@ ipc::StatusReply to_status_reply(const EngineStatus& s) {
   r.time_to_first_token = to_histogram(s.time_to_first_token);
   r.inter_token_latency = to_histogram(s.inter_token_latency);
   r.end_to_end_latency = to_histogram(s.end_to_end_latency);
+  for (const KvTierStats& tier : s.kv_tiers) {
+    r.kv_tiers.push_back({tier.name, tier.budget_bytes, tier.num_blocks, tier.num_bytes,
+                          tier.hits_total, tier.stores_total, tier.evictions_total,
+                          tier.rejected_total});
+  }
+  r.kv_tier_restored_tokens_total = s.kv_tier_restored_tokens_total;
   return r;
 }
 

@@ -174,6 +174,11 @@ void ShmConnection::handle_frame(ipc::ClientFrame frame) {
     server_.engine().wake("a Wake request over shm from pid " + std::to_string(peer_.pid) +
                           " (uid " + std::to_string(peer_.uid) + ")");
     reply(id, ipc::Ack{});
+  } else if (std::holds_alternative<ipc::ClearCacheCommand>(frame.message)) {
+    server_.engine().clear_kv_cache("a ClearCache request over shm from pid " +
+                                    std::to_string(peer_.pid) + " (uid " +
+                                    std::to_string(peer_.uid) + ")");
+    reply(id, ipc::Ack{});
   } else {
     fail_connection(ipc::ErrorCode::kBadFrame,
                     std::string(ipc::message_name(frame.message)) + " is not a client message");

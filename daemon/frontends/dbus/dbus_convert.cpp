@@ -255,6 +255,21 @@ DbusOptions status_to_dbus(const EngineStatus& status, uint32_t num_active_reque
   out["prefix_hit_tokens_total"] = sdbus::Variant(uint64_t{status.prefix_hit_tokens_total});
   out["num_preemptions_total"] = sdbus::Variant(uint64_t{status.num_preemptions_total});
   out["requests_finished_total"] = sdbus::Variant(uint64_t{status.requests_finished_total});
+  if (!status.kv_tiers.empty()) {
+    std::map<std::string, std::map<std::string, uint64_t>> tiers;
+    for (const KvTierStats& t : status.kv_tiers) {
+      tiers[t.name] = {{"blocks", t.num_blocks},
+                       {"bytes", t.num_bytes},
+                       {"budget_bytes", t.budget_bytes},
+                       {"restores_total", t.hits_total},
+                       {"stores_total", t.stores_total},
+                       {"evictions_total", t.evictions_total},
+                       {"rejected_total", t.rejected_total}};
+    }
+    out["kv_tiers"] = sdbus::Variant(tiers);
+    out["kv_tier_restored_tokens_total"] =
+        sdbus::Variant(uint64_t{status.kv_tier_restored_tokens_total});
+  }
   out["active_requests"] = sdbus::Variant(num_active_requests);
   out["error"] = sdbus::Variant(status.error);
   return out;

@@ -473,6 +473,9 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
       engine_.wake("a Wake call over D-Bus" + from_caller());
     });
   }
+  void ClearCache() override {
+    guarded([&] { engine_.clear_kv_cache("a ClearCache call over D-Bus" + from_caller()); });
+  }
   DbusOptions GetStatus() override {
     return guarded([&] { return status_to_dbus(engine_.status(), ActiveRequests()); });
   }

@@ -44,6 +44,13 @@ class Writer {
       out_ += "," + label + "=\"" + escape(value) + "\"";
     out_ += "} 1\n";
   }
+  // One series of a metric with an extra label (declared once, before the first series).
+  void labelled(const char* name, const char* type, const char* help, const std::string& label,
+                const std::string& value, double number_value, bool declared) {
+    if (!declared) declare(name, type, help);
+    out_ += std::string(name) + "{" + labels_ + "," + label + "=\"" + escape(value) + "\"} " +
+            number(number_value) + "\n";
+  }
   std::string take() { return std::move(out_); }
 
  private:
@@ -106,6 +113,36 @@ std::string prometheus_text(const EngineStatus& s, const std::string& model_name
               s.inter_token_latency);
   w.histogram("mmd_e2e_request_latency_seconds", "Time from arrival to the last token.",
               s.end_to_end_latency);
+  // The KV tiers under the prefix cache, one series per tier (tier="host" or "disk").
+  const auto tier_metric = [&](const char* name, const char* type, const char* help,
+                               auto field) {
+    for (size_t i = 0; i < s.kv_tiers.size(); ++i) {
+      w.labelled(name, type, help, "tier", s.kv_tiers[i].name,
+                 static_cast<double>(field(s.kv_tiers[i])), i > 0);
+    }
+  };
+  tier_metric("mmd_kv_tier_blocks", "gauge", "KV blocks held in the tier.",
+              [](const KvTierStats& t) { return t.num_blocks; });
+  tier_metric("mmd_kv_tier_bytes", "gauge", "Bytes the tier's blocks take.",
+              [](const KvTierStats& t) { return t.num_bytes; });
+  tier_metric("mmd_kv_tier_budget_bytes", "gauge", "The tier's budget (0: off).",
+              [](const KvTierStats& t) { return t.budget_bytes; });
+  tier_metric("mmd_kv_tier_restores_total", "counter",
+              "KV blocks copied back from the tier instead of recomputed.",
+              [](const KvTierStats& t) { return t.hits_total; });
+  tier_metric("mmd_kv_tier_stores_total", "counter", "KV blocks the tier kept.",
+              [](const KvTierStats& t) { return t.stores_total; });
+  tier_metric("mmd_kv_tier_evictions_total", "counter",
+              "KV blocks dropped to hold the tier's budget.",
+              [](const KvTierStats& t) { return t.evictions_total; });
+  tier_metric("mmd_kv_tier_rejected_total", "counter",
+              "Damaged, truncated or foreign cache files deleted unread.",
+              [](const KvTierStats& t) { return t.rejected_total; });
+  if (!s.kv_tiers.empty()) {
+    w.metric("mmd_kv_tier_restored_tokens_total", "counter",
+             "Prompt tokens copied back from the KV tiers instead of recomputed.",
+             static_cast<double>(s.kv_tier_restored_tokens_total));
+  }
   w.metric("mmd_sleep_level", "gauge", "0 awake, 1 or 2 asleep at that level.", s.sleep_level);
   w.metric("mmd_engine_ready", "gauge", "1 when the model is loaded and awake.",
            s.state == EngineState::kReady ? 1 : 0);

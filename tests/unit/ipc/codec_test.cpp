@@ -81,6 +81,9 @@ TEST(Codec, ServerMessagesRoundTrip) {
   status.load_bytes_done = 5'000'000'000;  // past 32 bits, as a big checkpoint's are
   status.load_bytes_total = 230'000'000'000;
   status.settings = {{"kv_cache_dtype", "fp8_e4m3", "checkpoint"}, {"max_num_seqs", "8", "config"}};
+  status.kv_tiers = {{"host", 1 << 30, 3, 300, 1, 4, 1, 0},
+                     {"disk", 8'000'000'000, 7, 700, 2, 9, 0, 5}};
+  status.kv_tier_restored_tokens_total = 48;
   const auto s = std::get<StatusReply>(decode_server_frame(encode(ServerFrame{1, status})).message);
   EXPECT_EQ(s.state, "ready");
   EXPECT_EQ(s.kv_cache_dtype, "fp8_e4m3");
@@ -89,6 +92,13 @@ TEST(Codec, ServerMessagesRoundTrip) {
   EXPECT_EQ(s.settings[0].source, "checkpoint");
   EXPECT_EQ(s.settings[1].value, "8");
   EXPECT_EQ(s.settings[1].source, "config");
+  ASSERT_EQ(s.kv_tiers.size(), 2u);
+  EXPECT_EQ(s.kv_tiers[1].name, "disk");
+  EXPECT_EQ(s.kv_tiers[1].budget_bytes, 8'000'000'000u);
+  EXPECT_EQ(s.kv_tiers[1].num_blocks, 7u);
+  EXPECT_EQ(s.kv_tiers[1].rejected_total, 5u);
+  EXPECT_EQ(s.kv_tiers[0].hits_total, 1u);
+  EXPECT_EQ(s.kv_tier_restored_tokens_total, 48u);
   EXPECT_EQ(s.num_kv_blocks_used, 12);
   EXPECT_EQ(s.time_to_first_token.counts, (std::vector<uint64_t>{1, 2, 3}));
   EXPECT_EQ(s.time_to_first_token.count, 6u);
@@ -97,7 +107,8 @@ TEST(Codec, ServerMessagesRoundTrip) {
 
   for (const ClientMessage& m :
        {ClientMessage{Cancel{}}, ClientMessage{StatusQuery{}}, ClientMessage{SleepCommand{2}},
-        ClientMessage{WakeCommand{}}, ClientMessage{Hello{1, "x"}}}) {
+        ClientMessage{WakeCommand{}}, ClientMessage{ClearCacheCommand{}},
+        ClientMessage{Hello{1, "x"}}}) {
     EXPECT_EQ(decode_client_frame(encode(ClientFrame{1, m})).message.index(), m.index());
   }
 }
