@@ -11,7 +11,8 @@
 
 namespace {
 
-void bm_linear(benchmark::State& state, mm::PackedFormat format, bool int8_act, mm::CpuIsa isa) {
+void bm_linear(benchmark::State& state, mm::PackedFormat format, bool int8_act, mm::CpuIsa isa,
+               mm::CpuNumerics numerics) {
   const int64_t m_tokens = state.range(0);
   std::mt19937 rng(1);
   // Eight distinct weights (~12–48 MB) cycled so they do not all sit in the 32 MB L3.
@@ -27,7 +28,7 @@ void bm_linear(benchmark::State& state, mm::PackedFormat format, bool int8_act, 
   int64_t bytes = 0;
   for (auto _ : state) {
     const mm::PackedLinear& w = weights[i++ % weights.size()];
-    mm::linear_cpu(pool, isa, w, x.data(), m_tokens, y.data());
+    mm::linear_cpu(pool, isa, w, x.data(), m_tokens, y.data(), numerics);
     benchmark::DoNotOptimize(y.data());
     bytes += static_cast<int64_t>(w.num_bytes());
   }
@@ -43,11 +44,25 @@ void register_all() {
   for (const F& f : {F{"f32", mm::PackedFormat::kF32, false}, F{"bf16", mm::PackedFormat::kBf16, false},
                      F{"fp8_block", mm::PackedFormat::kFp8Block, false},
                      F{"int4_g32", mm::PackedFormat::kInt4Group, false},
+                     F{"int8_w8a16", mm::PackedFormat::kInt8Channel, false},
                      F{"int8_w8a8", mm::PackedFormat::kInt8Channel, true}}) {
+    // exact: the f32 kernels (scalar, AVX2); fast: the int8-dot kernels of every ISA the CPU
+    // has (formats without fast kernels run exact under either name, so they are listed once).
+    const bool has_fast = f.format == mm::PackedFormat::kInt4Group ||
+                          f.format == mm::PackedFormat::kInt8Channel;
     for (mm::CpuIsa isa : {mm::CpuIsa::kScalar, mm::CpuIsa::kAvx2}) {
-      if (isa == mm::CpuIsa::kAvx2 && mm::detected_cpu_isa() != mm::CpuIsa::kAvx2) continue;
-      benchmark::RegisterBenchmark((std::string("linear/") + f.name + "/" + std::string(mm::cpu_isa_name(isa))).c_str(),
-                                   bm_linear, f.format, f.int8_act, isa)
+      if (!mm::cpu_supports(isa)) continue;
+      benchmark::RegisterBenchmark(
+          (std::string("linear/") + f.name + "/exact/" + std::string(mm::cpu_isa_name(isa))).c_str(),
+          bm_linear, f.format, f.int8_act, isa, mm::CpuNumerics::kExact)
+          ->Arg(1)->Arg(16);
+    }
+    if (!has_fast) continue;
+    for (mm::CpuIsa isa : {mm::CpuIsa::kScalar, mm::CpuIsa::kAvx2, mm::CpuIsa::kAvxVnni, mm::CpuIsa::kAvx512Vnni}) {
+      if (!mm::cpu_supports(isa)) continue;
+      benchmark::RegisterBenchmark(
+          (std::string("linear/") + f.name + "/fast/" + std::string(mm::cpu_isa_name(isa))).c_str(),
+          bm_linear, f.format, f.int8_act, isa, mm::CpuNumerics::kFast)
           ->Arg(1)->Arg(16);
     }
   }

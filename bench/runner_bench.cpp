@@ -2,7 +2,10 @@
 // measured in the same run (a STREAM-like triad), so decode can be read as achieved bytes/s
 // over that bandwidth. Checkpoints: the tiny fixture, and the synthetic mid-size pair written by
 // make_checkpoint (see bench/RESULTS.md for the commands). Run:
-//   runner_bench [--ckpt=NAME:DIR ...] [--device=cuda --peak-gbs=3350] [google-benchmark flags]
+//   runner_bench [--ckpt=NAME:DIR ...] [--cpu-numerics=fast|exact] [--device=cuda --peak-gbs=3350]
+//                [google-benchmark flags]
+// --cpu-numerics picks the CPU linear kernels (default fast, the daemon's default; exact: the
+// f32 kernels), one per run so the benchmark names stay the same for both.
 // On a GPU (--device, a cuda-preset build) the roofline is the device's memory bandwidth, given
 // by --peak-gbs (the data sheet's figure: H100 SXM 3350, H200 4800), not the host triad.
 // Default checkpoints: tiny (tests/fixtures/tiny-fp8-w4a16-g32) and, when present,
@@ -28,9 +31,11 @@ namespace {
 constexpr int kPromptTokens = 16;
 constexpr int kMaxDecodePositions = 256;  // decode positions wrap here (slots are overwritten)
 constexpr int kPrefillTokens = 128;
+constexpr int kLongPrefillTokens = 512;
 
 double g_triad_bytes_per_s = 0;
 std::string g_device = "cpu";
+mm::CpuNumerics g_numerics = mm::CpuNumerics::kFast;
 
 using mm::bench::measure_triad;
 
@@ -51,8 +56,11 @@ mm::ModelRunner& runner_for(const std::string& dir) {
   auto& slot = runners()[dir];
   if (!slot) {
     mm::RunnerOptions options;
-    options.num_kv_blocks = 16 * (kMaxDecodePositions / 16 + 1) + kPrefillTokens / 16 + 1;
+    // 16 decode sequences' tables, then one prefill table after them.
+    options.num_kv_blocks = 16 * (kMaxDecodePositions / 16 + 1) + kLongPrefillTokens / 16 + 1;
     options.device = g_device;
+    options.cpu_numerics = g_numerics;
+    options.count_weight_bytes = true;  // the bandwidth figures
     slot = mm::ModelRunner::load(dir, options);
   }
   return *slot;
@@ -104,21 +112,23 @@ void bm_decode(benchmark::State& state, const std::string& dir) {
       static_cast<double>(bytes) / g_triad_bytes_per_s, benchmark::Counter::kIsRate);
 }
 
-void bm_prefill(benchmark::State& state, const std::string& dir) {
+void bm_prefill(benchmark::State& state, const std::string& dir, int num_tokens) {
   mm::ModelRunner& runner = runner_for(dir);
   const int block_size = runner.options().block_size;
   const int64_t vocab = runner.config().vocab_size;
-  std::vector<int32_t> prompt(kPrefillTokens);
-  for (int i = 0; i < kPrefillTokens; ++i)
+  std::vector<int32_t> prompt(static_cast<size_t>(num_tokens));
+  for (int i = 0; i < num_tokens; ++i)
     prompt[static_cast<size_t>(i)] = static_cast<int32_t>((i * 131 + 7) % vocab);
-  const std::vector<int32_t> table = blocks_of(0);
+  // The blocks after the 16 decode sequences' tables (block_size 16).
+  std::vector<int32_t> table(static_cast<size_t>(kLongPrefillTokens / 16 + 1));
+  std::iota(table.begin(), table.end(), 16 * (kMaxDecodePositions / 16 + 1));
   for (auto _ : state) {
     mm::ForwardBatch batch;
     batch.add_chunk(table, block_size, prompt, 0, false);
     benchmark::DoNotOptimize(runner.forward(batch));
   }
   state.counters["tok/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kPrefillTokens), benchmark::Counter::kIsRate);
+      static_cast<double>(state.iterations() * num_tokens), benchmark::Counter::kIsRate);
 }
 
 }  // namespace
@@ -131,6 +141,13 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg.starts_with("--device=")) {
       g_device = arg.substr(9);
+    } else if (arg.starts_with("--cpu-numerics=")) {
+      const auto numerics = mm::parse_cpu_numerics(arg.substr(15));
+      if (!numerics) {
+        std::fprintf(stderr, "runner_bench: --cpu-numerics must be fast or exact\n");
+        return 2;
+      }
+      g_numerics = *numerics;
     } else if (arg.starts_with("--peak-gbs=")) {
       peak_gbs = std::stod(arg.substr(11));
     } else if (arg.starts_with("--ckpt=")) {
@@ -152,8 +169,9 @@ int main(int argc, char** argv) {
   {
     mm::ThreadPool pool(0);
     g_triad_bytes_per_s = measure_triad(pool, 5);
-    std::printf("isa %s, %d threads, triad bandwidth %.2f GB/s (best of 5)\n",
-                std::string(mm::cpu_isa_name(mm::detected_cpu_isa())).c_str(), pool.num_threads(),
+    std::printf("isa %s, cpu numerics %s, %d threads, triad bandwidth %.2f GB/s (best of 5)\n",
+                std::string(mm::cpu_isa_name(mm::detected_cpu_isa())).c_str(),
+                std::string(mm::cpu_numerics_name(g_numerics)).c_str(), pool.num_threads(),
                 g_triad_bytes_per_s / 1e9);
   }
   if (g_device != "cpu") {
@@ -179,10 +197,13 @@ int main(int argc, char** argv) {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond)
         ->MinTime(2.0);
-    benchmark::RegisterBenchmark(("prefill128/" + name).c_str(), bm_prefill, dir)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond)
-        ->MinTime(2.0);
+    for (const int tokens : {kPrefillTokens, kLongPrefillTokens}) {
+      benchmark::RegisterBenchmark(("prefill" + std::to_string(tokens) + "/" + name).c_str(),
+                                   bm_prefill, dir, tokens)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(2.0);
+    }
   }
   int rest_argc = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());

@@ -148,14 +148,19 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     const bool int4_fits =
         w.format == PackedFormat::kInt4Group &&
         (w.num_groups() == 1 || (w.group_cols % 32 == 0 && k_cols % w.group_cols == 0));
-    if (int4_fits || w.format == PackedFormat::kInt8Channel)
+    // FP8 blocks: f32 activations, whole groups of 32·j columns (AVX-512 only).
+    const bool fp8_fits = w.format == PackedFormat::kFp8Block && w.group_cols % 32 == 0 &&
+                          k_cols % w.group_cols == 0;
+    if (int4_fits || fp8_fits || w.format == PackedFormat::kInt8Channel)
       fast_rows = linear_rows_int8dot(isa, w.format, w8a8);
   }
-  if (fast_rows != nullptr && !w8a8) {
+  if (fast_rows != nullptr && !w8a8 && w.format != PackedFormat::kFp8Block) {
     const int64_t num_blocks = k_cols / 32;
     const bool int4 = w.format == PackedFormat::kInt4Group;
     scratch.xq_blocks.resize(static_cast<size_t>(num_tokens * k_cols));
     scratch.x_block_scales.resize(static_cast<size_t>(num_tokens * num_blocks));
+    scratch.x_block_scales4.resize(static_cast<size_t>(4 * num_tokens * num_blocks));
+    if (int4) scratch.x_block_offsets4.resize(static_cast<size_t>(4 * num_tokens * num_blocks));
     static thread_local std::vector<int32_t> qsums;
     qsums.resize(static_cast<size_t>(num_blocks));
     const int64_t num_groups = int4 ? w.num_groups() : 0;
@@ -165,6 +170,16 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
       float* d = scratch.x_block_scales.data() + m * num_blocks;
       quantize_int8_blocks32(in.x + m * k_cols, k_cols, int4 ? int8dot_superblock(isa) : 0,
                              scratch.xq_blocks.data() + m * k_cols, d, qsums.data());
+      float* d4 = scratch.x_block_scales4.data() + 4 * m * num_blocks;
+      for (int64_t b = 0; b < num_blocks; ++b)
+        std::fill(d4 + 4 * b, d4 + 4 * b + 4, d[b]);
+      if (int4) {
+        int32_t* o4 = scratch.x_block_offsets4.data() + 4 * m * num_blocks;
+        for (int64_t b = 0; b < num_blocks; ++b) {
+          o4[4 * b] = -8 * qsums[static_cast<size_t>(b)];
+          std::fill(o4 + 4 * b + 1, o4 + 4 * b + 4, 0);
+        }
+      }
       for (int64_t g = 0; g < num_groups; ++g) {
         float sum = 0;
         for (int64_t b = g * blocks_per_group; b < (g + 1) * blocks_per_group; ++b)
@@ -174,6 +189,8 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     }
     in.xq_blocks = scratch.xq_blocks.data();
     in.x_block_scales = scratch.x_block_scales.data();
+    in.x_block_scales4 = scratch.x_block_scales4.data();
+    if (int4) in.x_block_offsets4 = scratch.x_block_offsets4.data();
     if (int4) in.x_group_sums = scratch.x_group_sums.data();
   }
   if (w8a8) {

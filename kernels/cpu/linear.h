@@ -44,6 +44,13 @@ struct LinearInputs {
   // 8 + z is taken out through it exactly as in the f32 kernels).
   const int8_t* xq_blocks = nullptr;
   const float* x_block_scales = nullptr;
+  // The same per block repeated for the 4 int32 lanes a block's dot lands in (one load per
+  // token and block pair in the SIMD kernels): f32 [num_tokens, 4 · K / 32] holding d_b four
+  // times, and (int4) i32 [num_tokens, 4 · K / 32] holding {−8 · Σq_b, 0, 0, 0}, the symmetric
+  // offset taken out in the integer domain (Σ (u − 8)·q = Σ u·q − 8·Σq); zero points z then
+  // remain for the f32 term Σ_g z_g · s_g · X_g.
+  const float* x_block_scales4 = nullptr;
+  const int32_t* x_block_offsets4 = nullptr;
 };
 
 // Writes y[m, n] (f32 [num_tokens, N] row-major) for rows n in [row_begin, row_end).
@@ -53,8 +60,10 @@ using LinearRowsFn = void (*)(const LinearWeightsView& w, const LinearInputs& in
 LinearRowsFn linear_rows_scalar(PackedFormat format, bool int8_activations);
 LinearRowsFn linear_rows_avx2(PackedFormat format, bool int8_activations);
 
-// The fast (int8-dot) row kernels of one ISA, or null when `format` has none there (BF16, F32
-// and FP8 weights, and shapes the kernels do not take, run the exact kernels instead).
+// The fast (int8-dot) row kernels of one ISA, or null when `format` has none there (BF16 and
+// F32 weights, FP8 below AVX-512, and shapes the kernels do not take, run the exact kernels
+// instead). FP8 blocks keep f32 activations: their AVX-512 kernel differs from the exact one
+// only in f32 summation order.
 // Defined in linear_int8dot*.cpp; int8dot_superblock(isa) is the int4 activation layout's
 // super-block (in 32-column blocks) those kernels read.
 LinearRowsFn linear_rows_int8dot(CpuIsa isa, PackedFormat format, bool int8_activations);
@@ -89,6 +98,8 @@ struct LinearScratch {
   std::vector<float> x_group_sums;
   std::vector<int8_t> xq_blocks;
   std::vector<float> x_block_scales;
+  std::vector<float> x_block_scales4;
+  std::vector<int32_t> x_block_offsets4;
 };
 
 // One prepared linear call: y = x · Wᵀ, ready to run rows of.

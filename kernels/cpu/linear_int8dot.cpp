@@ -3,8 +3,10 @@
 //
 // What the fast kernels compute, per token m and output row n (K columns, blocks b of 32):
 //   x_k ≈ d_b · q_k with d_b = amax_b / 127, q_k = rne(x_k / d_b) ∈ [−127, 127]
-//   INT4:   y = Σ_g s_g · (Σ_{b∈g} d_b · Σ_{k∈b} u_k q_k) − Σ_g (8 + z_g) · s_g · X_g,
-//           X_g = Σ_{b∈g} d_b · Σ_{k∈b} q_k          (u: raw nibbles, exact int32 block dots)
+//   INT4:   y = Σ_g s_g · (Σ_{b∈g} d_b · Σ_{k∈b} (u_k − 8) q_k) − Σ_g z_g · s_g · X_g,
+//           X_g = Σ_{b∈g} d_b · Σ_{k∈b} q_k          (u: raw nibbles, exact int32 block dots;
+//           the SIMD kernels take the 8 out as −8·Σq in the int32 dot, this scalar reference
+//           takes (8 + z) out in f32: the same value up to f32 summation order)
 //   W8A16:  y = s_n · Σ_b d_b · Σ_{k∈b} w_k q_k
 //   W8A8:   the checkpoint's own per-token quantization, exact int32 dot (bit-identical to
 //           the exact path: only the instruction that forms the int32 dot differs).

@@ -5,8 +5,10 @@
 // 32-column int4 blocks (the super-block of its activation layout) or two int8 blocks per
 // load, and masked loads for the tail, so any block count needs no scalar code.
 // GCC 12's AVX-512 headers build their reductions from _mm512_undefined_*(), which trips
-// -Wmaybe-uninitialized once inlined (a false positive: those lanes are never read).
+// -Wmaybe-uninitialized / -Wuninitialized once inlined (false positives: those lanes are never
+// read).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <cstring>
@@ -25,20 +27,18 @@ inline float bf16_f32(uint16_t bits) {
   return v;
 }
 
-// Σ_g (8 + z_g) · s_g · X_g for one token, 16 groups per step (masked tail).
-inline float int4_offset(const uint16_t* scales, const int8_t* zeros, int64_t num_groups,
-                         const float* x_sums) {
+// Σ_g z_g · s_g · X_g for one token, 16 groups per step (masked tail): the zero points' share
+// of the offset (the symmetric 8 is taken out in the integer dots).
+inline float int4_zero_offset(const uint16_t* scales, const int8_t* zeros, int64_t num_groups,
+                              const float* x_sums) {
   __m512 acc = _mm512_setzero_ps();
   for (int64_t g = 0; g < num_groups; g += 16) {
     const int64_t left = num_groups - g;
     const __mmask16 m = left >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << left) - 1);
     const __m512 s = _mm512_castsi512_ps(
         _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, scales + g)), 16));
-    __m512 o = _mm512_set1_ps(8.0f);
-    if (zeros != nullptr)
-      o = _mm512_add_ps(
-          o, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, zeros + g))));
-    acc = _mm512_fmadd_ps(_mm512_mul_ps(o, s), _mm512_maskz_loadu_ps(m, x_sums + g), acc);
+    const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, zeros + g)));
+    acc = _mm512_fmadd_ps(_mm512_mul_ps(z, s), _mm512_maskz_loadu_ps(m, x_sums + g), acc);
   }
   return _mm512_reduce_add_ps(acc);
 }
@@ -59,10 +59,12 @@ inline __m128 quad_scales(const LinearWeightsView& w, const uint16_t* scales, in
 }
 
 // One int4 row against kTile tokens: per step nb ≤ 4 blocks (64 weight bytes); the int32 dot
-// of block b + j lands in lanes 4j .. 4j + 3, and one FMA applies d · s per block.
+// of block b + j lands in lanes 4j .. 4j + 3, started from the symmetric offset
+// {−8·Σq, 0, 0, 0} per block, and one FMA applies d · s per block.
 template <int kTile>
 inline void int4_tile(const LinearWeightsView& w, const uint8_t* row, const uint16_t* scales,
-                      const int8_t* const* xq, const float* const* d, float* out) {
+                      const int8_t* const* xq, const float* const* d4, const int32_t* const* o4,
+                      float* out) {
   const int64_t num_blocks = w.num_cols / 32;
   const __m512i nibble = _mm512_set1_epi8(0x0F);
   const __m512i quarters = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
@@ -73,19 +75,20 @@ inline void int4_tile(const LinearWeightsView& w, const uint8_t* row, const uint
     const int64_t nb = num_blocks - b < 4 ? num_blocks - b : 4;
     // 16 bytes per block; the activations' low and high halves are 16·nb bytes each.
     const __mmask64 bytes = nb == 4 ? ~__mmask64{0} : (__mmask64{1} << (16 * nb)) - 1;
-    const __mmask8 lanes = static_cast<__mmask8>((1u << nb) - 1);
+    const __mmask16 lanes = static_cast<__mmask16>((1u << (4 * nb)) - 1);
     const __m512i packed = _mm512_maskz_loadu_epi8(bytes, row + 16 * b);
     const __m512i lo = _mm512_and_si512(packed, nibble);
     const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
-    const __m128 s = quad_scales(w, scales, b, nb);
+    const __m512 s =
+        _mm512_permutexvar_ps(quarters, _mm512_zextps128_ps512(quad_scales(w, scales, b, nb)));
     for (int i = 0; i < kTile; ++i) {
       const int8_t* x = xq[i] + 32 * b;
-      __m512i dot =
-          _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_maskz_loadu_epi8(bytes, x));
+      __m512i dot = _mm512_maskz_loadu_epi32(lanes, o4[i] + 4 * b);
+      dot = _mm512_dpbusd_epi32(dot, lo, _mm512_maskz_loadu_epi8(bytes, x));
       dot = _mm512_dpbusd_epi32(dot, hi, _mm512_maskz_loadu_epi8(bytes, x + 16 * nb));
-      const __m128 ds = _mm_mul_ps(_mm_maskz_loadu_ps(lanes, d[i] + b), s);
-      const __m512 scale = _mm512_permutexvar_ps(quarters, _mm512_zextps128_ps512(ds));
-      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[i]);
+      acc[i] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                          _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lanes, d4[i] + 4 * b)), acc[i]);
     }
   }
   for (int i = 0; i < kTile; ++i)
@@ -96,7 +99,8 @@ void rows_int4(const LinearWeightsView& w, const LinearInputs& in, int64_t begin
                float* y) {
   const int64_t num_blocks = w.num_cols / 32;
   const int8_t* xq[kTokenTile];
-  const float* d[kTokenTile];
+  const float* d4[kTokenTile];
+  const int32_t* o4[kTokenTile];
   float out[kTokenTile];
   for (int64_t n = begin; n < end; ++n) {
     const uint8_t* row = w.data + n * w.row_bytes;
@@ -107,25 +111,30 @@ void rows_int4(const LinearWeightsView& w, const LinearInputs& in, int64_t begin
       const int tile = static_cast<int>(left < kTokenTile ? left : kTokenTile);
       for (int i = 0; i < tile; ++i) {
         xq[i] = in.xq_blocks + (m0 + i) * w.num_cols;
-        d[i] = in.x_block_scales + (m0 + i) * num_blocks;
+        d4[i] = in.x_block_scales4 + 4 * (m0 + i) * num_blocks;
+        o4[i] = in.x_block_offsets4 + 4 * (m0 + i) * num_blocks;
       }
       switch (tile) {
         case 4:
-          int4_tile<4>(w, row, scales, xq, d, out);
+          int4_tile<4>(w, row, scales, xq, d4, o4, out);
           break;
         case 3:
-          int4_tile<3>(w, row, scales, xq, d, out);
+          int4_tile<3>(w, row, scales, xq, d4, o4, out);
           break;
         case 2:
-          int4_tile<2>(w, row, scales, xq, d, out);
+          int4_tile<2>(w, row, scales, xq, d4, o4, out);
           break;
         default:
-          int4_tile<1>(w, row, scales, xq, d, out);
+          int4_tile<1>(w, row, scales, xq, d4, o4, out);
           break;
       }
       for (int i = 0; i < tile; ++i) {
-        const float* x_sums = in.x_group_sums + (m0 + i) * w.num_groups;
-        y[(m0 + i) * w.num_rows + n] = out[i] - int4_offset(scales, zeros, w.num_groups, x_sums);
+        float value = out[i];
+        if (zeros != nullptr) {
+          value -= int4_zero_offset(scales, zeros, w.num_groups,
+                                    in.x_group_sums + (m0 + i) * w.num_groups);
+        }
+        y[(m0 + i) * w.num_rows + n] = value;
       }
     }
   }
@@ -251,11 +260,83 @@ void rows_w8a8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin
   }
 }
 
+// FP8 block weights, f32 activations (W8A16, as the exact kernels: no activation rounding,
+// only the f32 summation order differs). e4m3 → f16 by moving bits (exact for every finite
+// code, value × 2^−8, linear_avx2.cpp explains the mask), 32 codes per step; vcvtph2ps widens
+// 16 at a time, so one zmm FMA does what takes two ymm conversions and two FMAs on AVX2 (the
+// AVX2 kernel is bound by instruction throughput). Per token two chains per group; the group's
+// sum times its scale (× 2^8) is added once per group. Needs whole groups of 32·j columns.
+template <int kTile>
+inline void fp8_tile(const LinearWeightsView& w, const uint8_t* row, const float* scales,
+                     const float* const* xs, float* out) {
+  const __m512i mask = _mm512_set1_epi16(static_cast<short>(0xBF80));
+  __m512 acc[kTile];
+  for (int i = 0; i < kTile; ++i)
+    acc[i] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (int64_t g = 0; g < w.num_groups; ++g) {
+    __m512 s0[kTile], s1[kTile];
+    for (int i = 0; i < kTile; ++i) {
+      s0[i] = _mm512_setzero_ps();
+      s1[i] = _mm512_setzero_ps();
+    }
+    for (const int64_t end = k + w.group_cols; k < end; k += 32) {
+      const __m512i codes =
+          _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k)));
+      const __m512i half = _mm512_and_si512(_mm512_slli_epi16(codes, 7), mask);
+      const __m512 w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(half));
+      const __m512 w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(half, 1));
+      for (int i = 0; i < kTile; ++i) {
+        s0[i] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xs[i] + k), s0[i]);
+        s1[i] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xs[i] + k + 16), s1[i]);
+      }
+    }
+    const __m512 scale = _mm512_set1_ps(scales[g] * 256.0f);
+    for (int i = 0; i < kTile; ++i)
+      acc[i] = _mm512_fmadd_ps(_mm512_add_ps(s0[i], s1[i]), scale, acc[i]);
+  }
+  for (int i = 0; i < kTile; ++i)
+    out[i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+void rows_fp8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
+              float* y) {
+  const float* xs[kTokenTile];
+  float out[kTokenTile];
+  for (int64_t n = begin; n < end; ++n) {
+    const uint8_t* row = w.data + n * w.row_bytes;
+    const float* scales = w.scales + (n / w.block_rows) * w.num_groups;
+    for (int64_t m0 = 0; m0 < in.num_tokens; m0 += kTokenTile) {
+      const int64_t left = in.num_tokens - m0;
+      const int tile = static_cast<int>(left < kTokenTile ? left : kTokenTile);
+      for (int i = 0; i < tile; ++i)
+        xs[i] = in.x + (m0 + i) * w.num_cols;
+      switch (tile) {
+        case 4:
+          fp8_tile<4>(w, row, scales, xs, out);
+          break;
+        case 3:
+          fp8_tile<3>(w, row, scales, xs, out);
+          break;
+        case 2:
+          fp8_tile<2>(w, row, scales, xs, out);
+          break;
+        default:
+          fp8_tile<1>(w, row, scales, xs, out);
+          break;
+      }
+      for (int i = 0; i < tile; ++i)
+        y[(m0 + i) * w.num_rows + n] = out[i];
+    }
+  }
+}
+
 }  // namespace
 
 LinearRowsFn linear_rows_int8dot_avx512vnni(PackedFormat format, bool int8_activations) {
   if (format == PackedFormat::kInt4Group) return &rows_int4;
   if (format == PackedFormat::kInt8Channel) return int8_activations ? &rows_w8a8 : &rows_w8a16;
+  if (format == PackedFormat::kFp8Block) return &rows_fp8;
   return nullptr;
 }
 

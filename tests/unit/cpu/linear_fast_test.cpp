@@ -49,6 +49,9 @@ const std::vector<Case>& cases() {
       {PackedFormat::kInt4Group, 1 << 20, false, false, {32, 160}, "int4_channel"},
       {PackedFormat::kInt4Group, 32, true, true, {96, 256}, "int4_g32_asym_actorder"},
       {PackedFormat::kInt8Channel, 0, false, false, {32, 96, 160, 256}, "int8_w8a16"},
+      // FP8 keeps f32 activations (AVX-512: a zmm kernel; elsewhere the exact one).
+      {PackedFormat::kFp8Block, 128, false, false, {128, 384}, "fp8_block128"},
+      {PackedFormat::kFp8Block, 32, false, false, {32, 96, 160}, "fp8_block32"},
   };
   return all;
 }
@@ -78,7 +81,8 @@ void check_against_reference(CpuIsa isa, const Case& c) {
           for (int64_t j = 0; j < k_cols; ++j)
             xp[static_cast<size_t>(j)] = x[static_cast<size_t>(
                 m * k_cols + (w.col_perm.empty() ? j : w.col_perm[static_cast<size_t>(j)]))];
-          const std::vector<double> xq = dequantized_activations(xp.data(), k_cols);
+          std::vector<double> xq(xp.begin(), xp.end());  // FP8: activations stay f32
+          if (c.format != PackedFormat::kFp8Block) xq = dequantized_activations(xp.data(), k_cols);
           for (int64_t n = 0; n < n_rows; ++n) {
             double ref = 0, scale = 0;
             for (int64_t j = 0; j < k_cols; ++j) {
