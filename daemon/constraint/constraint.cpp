@@ -15,6 +15,8 @@ std::shared_ptr<const Grammar> compile_output(const OutputSpec& spec, bool after
   Grammar& g = *grammar;
   int32_t body = -1;
   switch (spec.kind) {
+    case OutputSpec::Kind::kText:
+      throw std::invalid_argument("compile_output: free text has no grammar");
     case OutputSpec::Kind::kJsonObject:
       body = compile_any_json(g, true);
       break;
@@ -127,6 +129,23 @@ std::shared_ptr<const Grammar> compile_tool_calls(const text::JsonArray& tools,
   const int32_t more = g.add_repeat(g.add_seq({g.add_literal("<invoke name=\""), call}), 0, -1);
   g.set_root(g.add_seq({call, more, close}));
   return grammar;
+}
+
+std::shared_ptr<TokenConstraint> make_chat_constraint(const text::ChatRequest& request,
+                                                      std::shared_ptr<const VocabIndex> vocab,
+                                                      bool reasoning_first) {
+  std::shared_ptr<const Grammar> grammar;
+  if (request.tool_choice == text::ToolChoice::kRequired ||
+      request.tool_choice == text::ToolChoice::kNamed) {
+    grammar = compile_tool_calls(request.tools, request.tool_choice == text::ToolChoice::kNamed
+                                                    ? request.tool_choice_name
+                                                    : "");
+  } else if (request.output.kind != OutputSpec::Kind::kText) {
+    grammar = compile_output(request.output, reasoning_first);
+  } else {
+    return nullptr;
+  }
+  return std::make_shared<TokenMatcher>(std::move(grammar), std::move(vocab));
 }
 
 }  // namespace mm::constraint

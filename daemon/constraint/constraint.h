@@ -25,15 +25,8 @@
 
 namespace mm::constraint {
 
-// What the answer must be (one of these at a time).
-struct OutputSpec {
-  enum class Kind : uint8_t { kJsonObject, kJsonSchema, kRegex, kChoice };
-  Kind kind = Kind::kJsonObject;
-  text::JsonValue schema;            // kJsonSchema
-  std::string regex;                 // kRegex
-  std::vector<std::string> choices;  // kChoice
-  std::string where;                 // the request field, for error paths
-};
+// What the answer must be (kText is refused: nothing to compile).
+using OutputSpec = text::OutputFormat;
 
 // Everything but the vocabulary: the grammar's root and nodes.
 std::shared_ptr<const Grammar> compile_output(const OutputSpec& spec, bool after_reasoning);
@@ -41,6 +34,13 @@ std::shared_ptr<const Grammar> compile_output(const OutputSpec& spec, bool after
 std::shared_ptr<const Grammar> compile_tool_calls(const text::JsonArray& tools,
                                                   const std::string& named,
                                                   const std::string& where = "tools");
+
+// The constraint of a chat: its forced tool call (tool_choice required / named) or its output
+// format; null when the answer is free. `reasoning_first`: a reasoning parser is on, so an output
+// format starts after `</think>`. Throws text::ChatRequestError naming the field.
+std::shared_ptr<TokenConstraint> make_chat_constraint(const text::ChatRequest& request,
+                                                      std::shared_ptr<const VocabIndex> vocab,
+                                                      bool reasoning_first);
 
 // One request's matcher behind the engine's interface.
 class TokenMatcher : public TokenConstraint {

@@ -443,6 +443,11 @@ void Engine::step(std::vector<Finish>& finishes) {
     Active& active = active_.at(logit_seqs[j]);
     SamplerContext context{active.request.prompt_token_ids, active.output_token_ids,
                            options_.eos_token_ids, active.seed};
+    if (active.request.constraint) {  // structured output: the grammar's mask for this step
+      active.allowed_mask.resize((vocab + 31) / 32);
+      active.request.constraint->fill_allowed(active.allowed_mask);
+      context.allowed_token_bitmask = active.allowed_mask;
+    }
     jobs[j] = {std::span(logits).subspan(j * vocab, vocab), &active.request.params, context};
   }
   std::vector<SampleResult> step_results(jobs.size());
@@ -486,6 +491,11 @@ void Engine::step(std::vector<Finish>& finishes) {
     active.output_token_ids.push_back(result.token_id);
     ++active.num_generated;
     active.last_token = now;
+    if (active.request.constraint && !active.request.constraint->advance(result.token_id)) {
+      finish(active, FinishReason::kError,
+             "the output constraint refused token " + std::to_string(result.token_id), finishes);
+      continue;
+    }
     active.sink->on_token(id, result);
     const SamplingParams& params = active.request.params;
     const bool is_eos = std::find(options_.eos_token_ids.begin(), options_.eos_token_ids.end(),

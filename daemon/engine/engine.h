@@ -116,6 +116,7 @@ class Engine {
     int num_generated = 0;
     int cached_prompt_tokens = -1;
     std::vector<int32_t> output_token_ids;
+    std::vector<uint32_t> allowed_mask;  // request.constraint's mask, reused each step
     // params.prompt_logprobs >= 0: prompt tokens 1.. scored so far, and whether the sink has
     // them (engine_scoring.cpp).
     std::vector<ScoredToken> prompt_scores;

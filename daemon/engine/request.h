@@ -11,6 +11,7 @@
 #include "daemon/engine/prompt_logprobs.h"
 #include "daemon/engine/sampler.h"
 #include "daemon/engine/sampling_params.h"
+#include "daemon/engine/token_constraint.h"
 
 namespace mm {
 
@@ -20,6 +21,9 @@ struct EngineRequest {
   std::vector<int32_t> prompt_token_ids;
   SamplingParams params;
   int priority = 0;  // smaller runs first
+  // Structured output / forced tool call: which tokens may come next (null: any). The engine
+  // thread owns it once submitted.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 enum class FinishReason : uint8_t {

@@ -274,6 +274,7 @@ void ShmConnection::prepare_submit(uv_work_t* req) {
       request.prompt_token_ids = prompt.token_ids;
       stream_options.chat = &chat;
       work.stream = open_chat_stream(*text, prompt, stream_options, work.primed);
+      request.constraint = text->make_constraint(chat);
     } else {
       if (!submit.prompt.empty()) {
         request.prompt_token_ids = text->encode_prompt(submit.prompt);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/engine/token_constraint.h"
 #include "daemon/text/chat_prompt.h"
 #include "daemon/text/chat_request.h"
 #include "ipc/protocol.h"
@@ -58,6 +59,13 @@ class TextAdapter {
   // The one prompt path of every frontend's chat (text::build_chat_prompt).
   virtual text::ChatPrompt render_chat(const text::ChatRequest& request) = 0;
   virtual std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) = 0;
+  // The token constraint of a chat (tool_choice required / named, an output format), for
+  // EngineRequest::constraint; null when the answer is free. Throws text::ChatRequestError
+  // naming the field (a schema keyword mmd cannot constrain to).
+  virtual std::shared_ptr<TokenConstraint> make_constraint(const text::ChatRequest& request) {
+    (void)request;
+    return nullptr;
+  }
   // Largest token id + 1 (0: unknown).
   virtual int32_t vocab_size() const { return 0; }
   // The raw bytes one token stands for (empty when unknown), for logprobs.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "daemon/constraint/constraint.h"
 #include "daemon/service/model_text_files.h"
 #include "daemon/text/chat_prompt.h"
 #include "daemon/text/detokenizer.h"
@@ -163,6 +164,25 @@ std::unique_ptr<TextStream> ModelText::open_stream(const TextStreamOptions& opti
   }
   return std::make_unique<ModelTextStream>(tokenizer_, options, reasoning, std::move(tools),
                                            hidden_ids());
+}
+
+std::shared_ptr<TokenConstraint> ModelText::make_constraint(const text::ChatRequest& request) {
+  const bool forced_call = request.tool_choice == text::ToolChoice::kRequired ||
+                           request.tool_choice == text::ToolChoice::kNamed;
+  if (!forced_call && request.output.kind == text::OutputFormat::Kind::kText) return nullptr;
+  std::call_once(vocab_once_, [this] {
+    // Special tokens never come from a grammar; the end-of-message marker ends the answer.
+    std::vector<std::string> bytes(static_cast<size_t>(tokenizer_.vocab_size()));
+    for (int32_t id = 0; id < tokenizer_.vocab_size(); ++id) {
+      if (!tokenizer_.is_special(id)) bytes[static_cast<size_t>(id)] = token_bytes(id);
+    }
+    std::vector<int32_t> end_ids;
+    if (auto end = end_of_message_id()) end_ids.push_back(*end);
+    vocab_ = std::make_shared<constraint::VocabIndex>(bytes, std::move(end_ids));
+  });
+  // With a reasoning parser the answer's format applies after `</think>`.
+  return constraint::make_chat_constraint(request, vocab_,
+                                          parse_reasoning_ && request.add_generation_prompt);
 }
 
 std::string ModelText::token_bytes(int32_t id) {

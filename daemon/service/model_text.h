@@ -8,10 +8,12 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "daemon/constraint/vocab_index.h"
 #include "daemon/frontends/text_adapter.h"
 #include "daemon/text/chat_template.h"
 #include "daemon/text/reasoning_parser.h"
@@ -51,6 +53,7 @@ class ModelText : public TextAdapter {
   std::vector<int32_t> encode_prompt(const std::string& prompt) override;
   text::ChatPrompt render_chat(const text::ChatRequest& request) override;
   std::unique_ptr<TextStream> open_stream(const TextStreamOptions& options) override;
+  std::shared_ptr<TokenConstraint> make_constraint(const text::ChatRequest& request) override;
   int32_t vocab_size() const override { return tokenizer_.vocab_size(); }
   std::string token_bytes(int32_t id) override;
   std::string decode(std::span<const int32_t> ids) override;
@@ -62,6 +65,9 @@ class ModelText : public TextAdapter {
   std::string template_origin_;
   text::ReasoningMode reasoning_mode_ = text::ReasoningMode::kSplit;
   bool parse_reasoning_ = false;
+  // The vocabulary as constraints walk it, built on the first constrained request.
+  mutable std::once_flag vocab_once_;
+  mutable std::shared_ptr<const constraint::VocabIndex> vocab_;
 };
 
 }  // namespace mm

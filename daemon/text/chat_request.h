@@ -44,6 +44,17 @@ struct ChatMessage {
   std::string name;
 };
 
+// What the answer's content must be (response_format, vLLM's guided_* / structured_outputs),
+// compiled to a token constraint by daemon/constraint. kText: free text.
+struct OutputFormat {
+  enum class Kind : uint8_t { kText, kJsonObject, kJsonSchema, kRegex, kChoice };
+  Kind kind = Kind::kText;
+  JsonValue schema;                  // kJsonSchema
+  std::string regex;                 // kRegex
+  std::vector<std::string> choices;  // kChoice
+  std::string where;                 // the request field ("response_format.json_schema.schema")
+};
+
 struct ChatRequest {
   std::vector<ChatMessage> messages;
   JsonArray tools;  // OpenAI tool objects as sent, in order, keys unsorted
@@ -52,6 +63,7 @@ struct ChatRequest {
   bool add_generation_prompt = true;
   bool continue_final_message = false;
   JsonObject template_kwargs;  // chat_template_kwargs: extra template variables
+  OutputFormat output;         // structured output of the answer
 };
 
 // `messages`: a non-empty array of OpenAI chat messages. Throws ChatRequestError naming the field

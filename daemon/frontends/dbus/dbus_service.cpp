@@ -289,6 +289,7 @@ class Engine1Object final : public sdbus::AdaptorInterfaces<org::mmd::Engine1_ad
             how.chat_prompt != nullptr
                 ? open_chat_stream(*options_.text, *how.chat_prompt, stream_options, entry.pending)
                 : options_.text->open_stream(stream_options);
+        if (how.chat != nullptr) request.constraint = options_.text->make_constraint(*how.chat);
       });
     }
     if (how.complete != nullptr) entry.complete = std::move(*how.complete);

@@ -431,6 +431,8 @@ void OpenAiFrontend::prepare_parsed(const OpenAiOptions& options, Prepared& p,
       engine_request.prompt_token_ids = prompt.token_ids;
       stream_options.chat = &r.chat_request;
       p.text = open_chat_stream(*options.text, prompt, stream_options, primed);
+      // tool_choice required / named, response_format, guided_*: the grammar of the answer.
+      engine_request.constraint = options.text->make_constraint(r.chat_request);
     } else {
       engine_request.prompt_token_ids =
           r.prompt ? options.text->encode_prompt(*r.prompt) : r.prompt_token_ids;

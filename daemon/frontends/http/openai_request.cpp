@@ -9,6 +9,7 @@
 #include <set>
 #include <span>
 
+#include "daemon/constraint/output_format.h"
 #include "daemon/text/chat_request.h"
 
 namespace mm::http {
@@ -396,7 +397,8 @@ GenerationRequest parse_chat_request(std::string_view body) {
   f.only({"messages", "tools", "tool_choice", "max_tokens", "max_completion_tokens", "logprobs",
           "top_logprobs", "parallel_tool_calls", "add_generation_prompt", "continue_final_message",
           "chat_template_kwargs", "response_format", "prompt_logprobs",
-          "return_tokens_as_token_ids"},
+          "return_tokens_as_token_ids", "structured_outputs", "guided_json", "guided_regex",
+          "guided_choice"},
          kSamplingFields, kIgnoredFields);
   GenerationRequest r;
   r.chat = true;
@@ -419,11 +421,18 @@ GenerationRequest parse_chat_request(std::string_view body) {
   parse_scoring(f, r);
   // Accepted: mmd may emit several calls in one turn either way.
   f.boolean("parallel_tool_calls");
-  if (const json* format = f.get("response_format")) {
-    const json* type =
-        format->is_object() && format->contains("type") ? &(*format)["type"] : nullptr;
-    if (type == nullptr || !type->is_string() || type->get<std::string>() != "text")
-      f.fail("response_format", "only {\"type\": \"text\"} is supported");
+  // Structured output (daemon/constraint): OpenAI's response_format and vLLM's fields.
+  try {
+    if (const json* format = f.get("response_format"); format != nullptr && !format->is_null())
+      constraint::apply_output_format(constraint::output_format_from_json(to_text_json(*format)),
+                                      r.chat_request);
+    for (const char* field : {"structured_outputs", "guided_json", "guided_regex", "guided_choice"}) {
+      if (const json* v = f.get(field); v != nullptr && !v->is_null())
+        constraint::apply_output_format(constraint::guided_from_json(field, to_text_json(*v)),
+                                        r.chat_request);
+    }
+  } catch (const text::ChatRequestError& error) {
+    throw ApiError(400, error.what(), error.field());
   }
   return r;
 }
