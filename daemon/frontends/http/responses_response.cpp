@@ -228,8 +228,11 @@ std::string ResponsesWriter::end(const OutputEnd& end) {
     completed_at_ = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
+  // cache_write_tokens counts OpenAI's explicit (billed) cache writes: mmd caches prompt blocks
+  // as a side effect, never as a write a request asked for.
   usage_ = {{"input_tokens", end.prompt_tokens},
-            {"input_tokens_details", {{"cached_tokens", end.cached_prompt_tokens}}},
+            {"input_tokens_details",
+             {{"cached_tokens", end.cached_prompt_tokens}, {"cache_write_tokens", 0}}},
             {"output_tokens", end.completion_tokens},
             {"output_tokens_details",
              {{"reasoning_tokens", std::min(reasoning_tokens_, end.completion_tokens)}}},

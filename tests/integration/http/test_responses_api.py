@@ -9,12 +9,15 @@ after which the daemon keeps serving.
 The tiny model knows little: these assert shapes, not wording. Run by ctest with the test venv's
 python (MMD_BINARY_DIR, MMD_SOURCE_DIR as for test_openai_api.py).
 """
+import itertools
 import json
 import os
 import sys
 import unittest
 
 import openai
+import pydantic
+from openai.types.responses import Response, ResponseStreamEvent
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_openai_api import TOOLS as CHAT_TOOLS  # noqa: E402
@@ -338,6 +341,25 @@ class ResponsesApiTest(unittest.TestCase):
             self.assertTrue(event.startswith("event: ") and data.startswith("data: "), block)
             self.assertEqual(json.loads(data[6:])["type"], event[7:])
         self.assertEqual(json.loads(blocks[-1].split("\n")[1][6:])["type"], "response.incomplete")
+
+    def test_answers_validate_against_the_openai_types(self):
+        # Strict pydantic validation (the client itself builds its objects without it): every
+        # field the openai package requires is there, with its type.
+        events = pydantic.TypeAdapter(ResponseStreamEvent)
+        for tool_choice, limit, stream in itertools.product(("auto", "required"), (200, 5),
+                                                            (False, True)):
+            with self.subTest(tool_choice=tool_choice, max_output_tokens=limit, stream=stream):
+                status, text, _ = self.daemon.request("POST", "/v1/responses", {
+                    "input": QUESTION, "tools": TOOLS, "tool_choice": tool_choice,
+                    "max_output_tokens": limit, "temperature": 0, "stream": stream,
+                    "instructions": "Use the tools.", "metadata": {"a": "b"},
+                    "reasoning": {"effort": "low"}})
+                self.assertEqual(status, 200, text)
+                if not stream:
+                    Response.model_validate_json(text)
+                    continue
+                for block in filter(None, text.split("\n\n")):
+                    events.validate_json(block.split("\n")[1][len("data: "):])
 
     def test_unknown_model_is_a_404(self):
         with self.assertRaises(openai.NotFoundError):

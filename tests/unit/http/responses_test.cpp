@@ -262,6 +262,7 @@ TEST(ResponsesWriter, StreamsItemsInOrderWithSequenceNumbers) {
   EXPECT_EQ(done["usage"]["output_tokens"], 7);
   EXPECT_EQ(done["usage"]["total_tokens"], 17);
   EXPECT_EQ(done["usage"]["input_tokens_details"]["cached_tokens"], 4);
+  EXPECT_EQ(done["usage"]["input_tokens_details"]["cache_write_tokens"], 0);  // openai requires it
   EXPECT_EQ(done["usage"]["output_tokens_details"]["reasoning_tokens"], 2);
 }
 
