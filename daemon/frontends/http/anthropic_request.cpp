@@ -287,7 +287,7 @@ void append_message(const JsonValue& value, const std::string& where,
         if (!block.string("data")) block.fail("data", "is required");
         // Anthropic's encrypted reasoning: nothing this model can read; dropped.
       } else if (type == "tool_use") {
-        block.only({"type", "id", "name", "input", "cache_control", "caller"});
+        block.only({"type", "id", "name", "input", "cache_control", "caller", "toolset_name"});
         check_cache_control(block);
         text::ChatToolCall call;
         call.id = block.string("id").value_or("");
@@ -449,14 +449,26 @@ void check_ignored(const Fields& f, std::vector<std::string>& ignored) {
     Fields t(*thinking, "thinking");
     t.only({"type", "budget_tokens", "display"});
     const std::string type = t.string("type").value_or("");
-    if (type != "enabled" && type != "disabled" && type != "adaptive")
-      t.fail("type", "must be \"enabled\", \"disabled\" or \"adaptive\"");
+    if (type != "enabled" && type != "disabled" && type != "adaptive" && type != "between_tools")
+      t.fail("type", "must be \"enabled\", \"disabled\", \"adaptive\" or \"between_tools\"");
     if (auto budget = t.int32("budget_tokens"); budget && *budget < 1)
       t.fail("budget_tokens", "must be at least 1");
     t.string("display");
     ignored.emplace_back("thinking");
   }
   if (f.object("context_management")) ignored.emplace_back("context_management");
+  // Prompt caching (mmd caches every prefix itself), diagnostics, routing and account fields.
+  for (std::string_view key : {"cache_control", "diagnostics"}) {
+    if (f.object(key)) ignored.emplace_back(key);
+  }
+  for (std::string_view key : {"inference_geo", "speed", "user_profile_id", "workspace_id"}) {
+    if (f.string(key)) ignored.emplace_back(key);
+  }
+  if (const JsonValue* container = f.get("container")) {
+    if (!container->is_string() && !container->is_object())
+      f.fail("container", "must be a string or an object");
+    ignored.emplace_back("container");  // code execution's: mmd runs no server tools
+  }
   if (const JsonValue* output = f.object("output_config")) {
     Fields o(*output, "output_config");
     o.only({"effort", "format"});
@@ -508,9 +520,11 @@ std::string model_of(const Fields& f) {
 GenerationRequest parse_messages_request(std::string_view body) {
   const JsonValue request = parse_body(body);
   Fields f(request, "");
-  f.only({"model", "messages", "system", "max_tokens", "stop_sequences", "stream", "temperature",
-          "top_p", "top_k", "tools", "tool_choice", "metadata", "service_tier", "thinking",
-          "context_management", "output_config"});
+  f.only({"model",         "messages",        "system",       "max_tokens",  "stop_sequences",
+          "stream",        "temperature",     "top_p",        "top_k",       "tools",
+          "tool_choice",   "metadata",        "service_tier", "thinking",    "context_management",
+          "output_config", "cache_control",   "container",    "diagnostics", "inference_geo",
+          "speed",         "user_profile_id", "workspace_id"});
   GenerationRequest r;
   r.chat = true;
   r.model = model_of(f);
@@ -543,7 +557,10 @@ CountTokensRequest parse_count_tokens_request(std::string_view body) {
   const JsonValue request = parse_body(body);
   Fields f(request, "");
   f.only({"model", "messages", "system", "tools", "tool_choice", "thinking", "context_management",
-          "output_config"});
+          "output_config", "output_format", "cache_control", "speed", "user_profile_id",
+          "workspace_id"});
+  if (f.get("output_format") != nullptr)
+    f.fail("output_format", "(structured output) is not supported");
   CountTokensRequest r;
   r.model = model_of(f);
   read_conversation(f, r.chat);
