@@ -8,10 +8,12 @@
 #include "daemon/engine/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
 #include <optional>
+#include <utility>
 
 #include "daemon/engine/bit_mix.h"
 #include "daemon/engine/sampler_simd.h"
@@ -24,11 +26,12 @@ constexpr float kMasked = -std::numeric_limits<float>::infinity();
 // Per-thread buffers sized to the vocabulary, reused: a fresh 800 KB allocation per token
 // would cost its page faults every time.
 struct Scratch {
-  std::vector<int32_t> ids;      // candidate ids
-  std::vector<double> weights;   // exp(logit - max) of the sorted candidates
-  std::vector<float> raw;        // the logits as the model gave them (logprobs only)
-  std::vector<int32_t> counts;   // per id, zero between calls (penalties)
-  std::vector<int32_t> present;  // the ids whose count is non-zero
+  std::vector<int32_t> ids;              // candidate ids
+  std::vector<double> weights;           // exp(logit - max) of the sorted candidates
+  std::vector<float> raw;                // the logits as the model gave them (logprobs only)
+  std::vector<int32_t> counts;           // per id, zero between calls (penalties)
+  std::vector<int32_t> present;          // the ids whose count is non-zero
+  std::vector<uint64_t> keys, keys_tmp;  // (value key, id) of many candidates, when sorted
 };
 
 Scratch& scratch() {
@@ -44,12 +47,50 @@ struct Before {
 
 // Candidate cuts below the max, in the logits' (temperature-scaled) units: e^-2 .. e^-128 of
 // the max's probability. Each candidate search picks the nearest that suffices.
-constexpr float kCutDepths[] = {2.0f, 4.0f, 8.0f, 16.0f, 32.0f, 64.0f, 128.0f};
+constexpr float kCutDepths[] = {2.0f, 4.0f, 6.0f, 8.0f, 11.0f, 16.0f, 32.0f, 128.0f};
 constexpr int kNumCuts = static_cast<int>(std::size(kCutDepths));
 static_assert(kNumCuts <= sampler_simd::kMaxCuts);
 
-// Fills s.ids with the first `count` ids of the full order (of all ids with v >= t when
-// `all` is false, or every id), sorted. Returns how many are sorted: min(found, limit).
+// A 32-bit key that orders logits as the old sort did: larger first (+0 and -0 tie, as they
+// compare equal). NaN never comes from the model.
+uint32_t descending_key(float v) {
+  const auto bits = std::bit_cast<uint32_t>(v + 0.0f);  // -0 + +0 is +0
+  const uint32_t ascending = (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;
+  return ~ascending;
+}
+
+// Sorts ids[0, count), given in increasing order, into the old order. Many candidates (a flat
+// distribution's top_p set can be half the vocabulary) are sorted by a stable radix sort on
+// the value key instead of through the indirect comparison: ties stay in id order.
+void sort_candidates(const float* v, int32_t* ids, size_t count, Scratch& s) {
+  if (count <= 1024) {
+    std::sort(ids, ids + count, Before{v});
+    return;
+  }
+  s.keys.resize(count);
+  s.keys_tmp.resize(count);
+  for (size_t i = 0; i < count; ++i)
+    s.keys[i] =
+        (static_cast<uint64_t>(descending_key(v[ids[i]])) << 32) | static_cast<uint32_t>(ids[i]);
+  // LSD over the value key's 32 bits in passes of 11, 11 and 10 bits.
+  for (int shift = 32; shift < 64; shift += 11) {
+    constexpr size_t kBuckets = 2048;
+    size_t offsets[kBuckets] = {};
+    for (uint64_t key : s.keys)
+      ++offsets[(key >> shift) & (kBuckets - 1)];
+    size_t sum = 0;
+    for (size_t& offset : offsets)
+      sum += std::exchange(offset, sum);
+    for (uint64_t key : s.keys)
+      s.keys_tmp[offsets[(key >> shift) & (kBuckets - 1)]++] = key;
+    s.keys.swap(s.keys_tmp);
+  }
+  for (size_t i = 0; i < count; ++i)
+    ids[i] = static_cast<int32_t>(static_cast<uint32_t>(s.keys[i]));
+}
+
+// Fills s.ids with the first ids of the full order (of all ids with v >= t when `all` is
+// false, or every id), sorted. Returns how many are sorted: min(found, limit).
 size_t sorted_prefix(const sampler_simd::Kernels& k, std::span<const float> v, float t, bool all,
                      size_t limit, Scratch& s) {
   const size_t n = v.size();
@@ -61,15 +102,28 @@ size_t sorted_prefix(const sampler_simd::Kernels& k, std::span<const float> v, f
   } else {
     found = k.gather_ge(v.data(), n, t, s.ids.data());
   }
-  const auto first = s.ids.begin();
-  const Before before{v.data()};
-  if (found > limit) {
-    std::nth_element(first, first + static_cast<std::ptrdiff_t>(limit),
-                     first + static_cast<std::ptrdiff_t>(found), before);
-    found = limit;
+  if (found <= limit) {
+    sort_candidates(v.data(), s.ids.data(), found, s);  // gather and iota: increasing ids
+    return found;
   }
-  std::sort(first, first + static_cast<std::ptrdiff_t>(found), before);
-  return found;
+  if (found <= 512) {
+    const auto first = s.ids.begin();
+    std::nth_element(first, first + static_cast<std::ptrdiff_t>(limit),
+                     first + static_cast<std::ptrdiff_t>(found), Before{v.data()});
+    std::sort(first, first + static_cast<std::ptrdiff_t>(limit), Before{v.data()});
+    return limit;
+  }
+  // Selection over (key, id) pairs: plain integer compares instead of two loads each.
+  s.keys.resize(found);
+  for (size_t i = 0; i < found; ++i)
+    s.keys[i] = (static_cast<uint64_t>(descending_key(v[s.ids[i]])) << 32) |
+                static_cast<uint32_t>(s.ids[i]);
+  const auto first = s.keys.begin();
+  std::nth_element(first, first + static_cast<std::ptrdiff_t>(limit), s.keys.end());
+  std::sort(first, first + static_cast<std::ptrdiff_t>(limit));
+  for (size_t i = 0; i < limit; ++i)
+    s.ids[i] = static_cast<int32_t>(static_cast<uint32_t>(s.keys[i]));
+  return limit;
 }
 
 // Log-softmax of the raw logits for the requested top entries and the sampled token.

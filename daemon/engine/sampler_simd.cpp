@@ -2,13 +2,14 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
+#include <string_view>
 
 namespace mm::sampler_simd {
 
 #if defined(__x86_64__)
-const Kernels* avx2_kernels_impl();  // sampler_simd_avx2.cpp
+const Kernels* avx2_kernels_impl();    // sampler_simd_avx2.cpp
+const Kernels* avx512_kernels_impl();  // sampler_simd_avx512.cpp
 #endif
 
 namespace {
@@ -96,10 +97,25 @@ const Kernels* avx2_kernels() {
 #endif
 }
 
+const Kernels* avx512_kernels() {
+#if defined(__x86_64__)
+  // __builtin_cpu_supports also checks that the OS saves the zmm state.
+  static const bool supported = avx2_kernels() != nullptr && __builtin_cpu_supports("avx512f");
+  return supported ? avx512_kernels_impl() : nullptr;
+#else
+  return nullptr;
+#endif
+}
+
 const Kernels& best_kernels() {
   static const Kernels* best = [] {
+    // MMD_CPU_ISA caps the level, as for the CPU backend's kernels: "scalar", or "avx2" (and
+    // the AVX-VNNI level, which has no 512-bit registers).
     const char* forced = std::getenv("MMD_CPU_ISA");
-    if (forced != nullptr && std::strcmp(forced, "scalar") == 0) return &kScalar;
+    const std::string_view cap = forced != nullptr ? forced : "";
+    if (cap == "scalar") return &kScalar;
+    const Kernels* avx512 = avx512_kernels();
+    if (avx512 != nullptr && cap != "avx2" && cap != "avxvnni") return avx512;
     const Kernels* avx2 = avx2_kernels();
     return avx2 != nullptr ? avx2 : &kScalar;
   }();

@@ -1,6 +1,7 @@
 // The sampler's passes over a whole vocabulary row, in one SIMD level each: scalar C++ (the
-// reference and fallback) and AVX2 + FMA, picked once at run time. The sampler touches every id
-// only through these; all else it does on the few candidates they return. Stateless; thread-safe.
+// reference and fallback), AVX2 + FMA and AVX-512 F, picked once at run time. The sampler touches
+// every id only through these; all else it does on the few candidates they return. Stateless;
+// thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +36,10 @@ struct Kernels {
 const Kernels& scalar_kernels();
 // Null when this build or CPU has no AVX2 + FMA.
 const Kernels* avx2_kernels();
-// The best this CPU runs, unless MMD_CPU_ISA=scalar asks for the reference.
+// AVX-512 F for the heavy passes (max, count_ge, exp_sums, gather_ge), AVX2 for the rest. Null
+// when this CPU or OS has no AVX-512 F (or no AVX2).
+const Kernels* avx512_kernels();
+// The best this CPU runs; MMD_CPU_ISA=scalar or =avx2 caps it (as for the CPU kernels).
 const Kernels& best_kernels();
 
 }  // namespace mm::sampler_simd

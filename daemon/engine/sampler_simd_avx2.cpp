@@ -175,18 +175,35 @@ double exp_sums_avx2(const float* x, size_t n, float shift, const float* cuts, i
   return total;
 }
 
+// For each 8-bit lane mask, the positions of its set bits, packed to the front: a compress
+// (AVX2 has no vcompressps) is then one permute-free add and one store per eight ids.
+struct CompressTable {
+  alignas(32) int32_t positions[256][kLanes] = {};
+  constexpr CompressTable() {
+    for (int mask = 0; mask < 256; ++mask) {
+      int count = 0;
+      for (int lane = 0; lane < static_cast<int>(kLanes); ++lane) {
+        if ((mask >> lane) & 1) positions[mask][count++] = lane;
+      }
+    }
+  }
+};
+constexpr CompressTable kCompress;
+
 size_t gather_ge_avx2(const float* x, size_t n, float t, int32_t* out) {
-  // Few ids pass (the candidates near the max), so a lane mask is walked bit by bit.
+  // Branch-free: every step stores eight lanes at out + count and advances by the number that
+  // passed; count <= i, so the store stays inside out[0, n).
   const __m256 threshold = _mm256_set1_ps(t);
   size_t count = 0;
   size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    auto mask = static_cast<unsigned>(
+    const auto mask = static_cast<unsigned>(
         _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), threshold, _CMP_GE_OQ)));
-    while (mask != 0) {
-      out[count++] = static_cast<int32_t>(i + static_cast<size_t>(std::countr_zero(mask)));
-      mask &= mask - 1;
-    }
+    const __m256i ids = _mm256_add_epi32(
+        _mm256_set1_epi32(static_cast<int>(i)),
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress.positions[mask])));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + count), ids);
+    count += static_cast<size_t>(std::popcount(mask));
   }
   for (; i < n; ++i) {
     if (x[i] >= t) out[count++] = static_cast<int32_t>(i);
