@@ -229,7 +229,7 @@ step_runner() {  # ROUND
   loadavg "r$1-runner"
   "${pin[@]}" "$runner_bench" --ckpt="mid-w4a16-fp8:$ckpt_dir/mid-w4a16-fp8" \
     --ckpt="mid-bf16:$ckpt_dir/mid-bf16" \
-    --benchmark_filter='^(triad|decode/mid-[^/]*/(1|16)/|prefill128/mid-)' \
+    --benchmark_filter='^(triad|decode/mid-[^/]*/(1|16)/|prefill(128|512)/mid-)' \
     --benchmark_out="$out/r$1-runner.json" --benchmark_out_format=json >"$out/r$1-runner.log" 2>&1 ||
     log "runner_bench failed (exit $?): $out/r$1-runner.log"
 }
@@ -277,6 +277,11 @@ step_daemon() {  # ROUND
       --kv-cache-dtype bfloat16 --kv-block-size 16 --max-num-seqs 64 --log-level warning \
       "${mmd_extra[@]}" >"$out/r$1-mmd-$name.log" 2>&1 &
     daemon_pid=$!
+    # the socket appears once mmd has parsed its flags; status --wait then waits for the load
+    for _ in $(seq 600); do
+      [ -S "$MMD_SOCKET" ] || ! kill -0 "$daemon_pid" 2>/dev/null && break
+      sleep 0.1
+    done
     if ! "$mmctl" status --wait --timeout 120 --progress never >/dev/null 2>>"$out/r$1-mmd-$name.log"; then
       log "mmd on $name did not come up: $out/r$1-mmd-$name.log"
       stop_daemon

@@ -56,8 +56,8 @@ def runner_round(out, r):
             res[(parts[1], f"dec{parts[2]}")] = rate
             if parts[2] == "1" and rate and gbs:
                 res[(parts[1], "step_bytes")] = gbs * 1e9 / rate
-        elif parts[0] == "prefill128":
-            res[(parts[1], "pp128")] = b.get("tok/s")
+        elif parts[0] in ("prefill128", "prefill512"):  # prefill512: runner_bench since bcc609f
+            res[(parts[1], parts[0].replace("prefill", "pp"))] = b.get("tok/s")
     return res, triad
 
 
@@ -150,7 +150,8 @@ def main() -> int:
     for name in MMD:
         sb = med.get((name, "step_bytes"))
         print(f"| mmd runner_bench | {name} | {fmt(sb / 1e6 if sb else None)} | {fmt(med.get((name, 'dec1')))} "
-              f"| {fmt(frac(med.get((name, 'dec1')), sb), 2)} | {fmt(med.get((name, 'pp128')))} | – "
+              f"| {fmt(frac(med.get((name, 'dec1')), sb), 2)} | {fmt(med.get((name, 'pp128')))} "
+              f"| {fmt(med.get((name, 'pp512')))} "
               f"| {fmt(med.get((name, 'dec16')))} (one batch) | – |")
         print(f"| mmd daemon (mmctl bench) | {name} | | {fmt(med.get((name, 'd_dec1')))} "
               f"| {fmt(frac(med.get((name, 'd_dec1')), sb), 2)} | – | {fmt(med.get((name, 'd_pp512')))} "
@@ -175,6 +176,8 @@ def main() -> int:
         ("decode b1: BF16 (daemon) / BF16", (b, "d_dec1"), ("BF16", "dec1"), ""),
         ("prefill 128: W4A16+FP8 (runner) / Q4_0", (w, "pp128"), ("Q4_0", "pp128"), "≥ 1.0"),
         ("prefill 128: BF16 (runner) / BF16", (b, "pp128"), ("BF16", "pp128"), "≥ 1.0"),
+        ("prefill 512: W4A16+FP8 (runner) / Q4_0", (w, "pp512"), ("Q4_0", "pp512"), "≥ 1.0"),
+        ("prefill 512: BF16 (runner) / BF16", (b, "pp512"), ("BF16", "pp512"), "≥ 1.0"),
         ("prefill 512: W4A16+FP8 (daemon) / Q4_0", (w, "d_pp512"), ("Q4_0", "pp512"), "≥ 1.0"),
         ("prefill 512: BF16 (daemon) / BF16", (b, "d_pp512"), ("BF16", "pp512"), "≥ 1.0"),
         ("16 streams decode: W4A16+FP8 (daemon) / Q4_0 batched", (w, "c16_decode"), ("Q4_0", "c16_decode"), "≥ 1.0"),
