@@ -451,7 +451,9 @@ void Engine::step(std::vector<Finish>& finishes) {
     jobs[j] = {std::span(logits).subspan(j * vocab, vocab), &active.request.params, context};
   }
   std::vector<SampleResult> step_results(jobs.size());
-  if (!batch_sampler_) batch_sampler_ = std::make_unique<BatchSampler>();
+  // As many threads as the CPU backend may use (--threads; 0: one per CPU, at most 8).
+  if (!batch_sampler_)
+    batch_sampler_ = std::make_unique<BatchSampler>(options_.runner.num_threads);
   batch_sampler_->sample(jobs, step_results);
   std::unordered_map<SeqId, int32_t> sampled;
   std::vector<std::pair<SeqId, SampleResult>> results;
