@@ -414,9 +414,10 @@ void apply_responses_tool_choice(const json& choice, text::ChatRequest& chat) {
   }
 }
 
-// text: {"format": {"type": "text"}, "verbosity"}. Structured output (json_schema,
-// json_object) needs constrained decoding, which the chat request does not carry yet.
-json text_config(const json& text) {
+// text: {"format": {"type": "text" | "json_object" | "json_schema", "name", "schema", "strict",
+// "description"}, "verbosity"}. Structured output goes into the ChatRequest as every chat's does
+// (daemon/constraint compiles it); the schema's own errors name "text.format.schema...".
+json text_config(const json& text, text::ChatRequest& chat) {
   Object t(text, "text");
   t.only({"format", "verbosity"});
   t.one_of("verbosity", {"low", "medium", "high"});
@@ -424,12 +425,27 @@ json text_config(const json& text) {
   if (const json* format = t.get("format")) {
     Object f(*format, "text.format");
     const std::string type = f.required_string("type");
-    if (type == "json_schema" || type == "json_object")
-      t.fail("format", "type '" + type +
-                           "' is not supported (mmd has no constrained decoding yet; only "
-                           "{\"type\": \"text\"})");
-    if (type != "text") f.fail("type", "must be \"text\", not '" + type + "'");
-    f.only({"type"});
+    if (type == "json_schema") {
+      f.only({"type", "name", "schema", "strict", "description"});
+      f.required_string("name");
+      f.string("description");
+      f.boolean("strict");
+      const json& schema = f.require("schema");
+      if (!schema.is_object() && !schema.is_boolean())
+        f.fail("schema", "must be a JSON Schema object, not " + type_name(schema));
+      chat.output.kind = text::OutputFormat::Kind::kJsonSchema;
+      chat.output.schema = to_text_json(schema);
+      chat.output.where = "text.format.schema";
+    } else if (type == "json_object") {
+      f.only({"type"});
+      chat.output.kind = text::OutputFormat::Kind::kJsonObject;
+      chat.output.where = "text.format";
+    } else if (type == "text") {
+      f.only({"type"});
+    } else {
+      f.fail("type", "must be \"text\", \"json_object\" or \"json_schema\", not '" + type + "'");
+    }
+    echo["format"] = *format;
   }
   if (const json* verbosity = t.get("verbosity")) echo["verbosity"] = *verbosity;
   return echo;
@@ -569,7 +585,7 @@ ResponsesRequest parse_responses_request(std::string_view body) {
     o.one_of("generate_summary", {"auto", "concise", "detailed"});
   }
   json text = {{"format", {{"type", "text"}}}};
-  if (const json* value = f.get("text")) text = text_config(*value);
+  if (const json* value = f.get("text")) text = text_config(*value, chat);
   for (std::string_view name : kIgnoredStrings) {
     if (f.string(std::string(name))) r.ignored_fields.emplace_back(name);
   }

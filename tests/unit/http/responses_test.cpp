@@ -144,8 +144,12 @@ TEST(ResponsesRequest, MistakesNameTheirField) {
                "tool_choice.name", "not one of");
   expect_error(R"({"input": "x", "tool_choice": "sometimes"})", "tool_choice", "sometimes");
   expect_error(R"({"input": "x", "text": {"format": {"type": "json_schema", "name": "n",
-                                                     "schema": {}}}})",
-               "text.format", "json_schema");
+                                                     "schema": 5}}})",
+               "text.format.schema", "JSON Schema object");
+  expect_error(R"({"input": "x", "text": {"format": {"type": "json_schema", "schema": {}}}})",
+               "text.format.name", "is required");
+  expect_error(R"({"input": "x", "text": {"format": {"type": "xml"}}})", "text.format.type",
+               "'xml'");
   expect_error(R"({"input": "x", "truncation": "auto"})", "truncation", "disabled");
   expect_error(R"({"input": "x", "reasoning": {"effort": "huge"}})", "reasoning.effort", "huge");
   expect_error(R"({"input": "x", "max_output_tokens": "9"})", "max_output_tokens", "integer");
@@ -154,6 +158,22 @@ TEST(ResponsesRequest, MistakesNameTheirField) {
                "not supported");
   expect_error(R"({"input": "x", "stream_options": {}})", "stream_options", "stream");
   expect_error(R"({"input": "x", "background": true})", "background", "not supported");
+}
+
+TEST(ResponsesRequest, TextFormatIsTheChatsOutputFormat) {
+  const ResponsesRequest schema = parse_responses_request(R"({"input": "x", "text": {"format": {
+      "type": "json_schema", "name": "n", "strict": true,
+      "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}})");
+  const text::OutputFormat& output = schema.generation.chat_request.output;
+  EXPECT_EQ(output.kind, text::OutputFormat::Kind::kJsonSchema);
+  EXPECT_EQ(output.where, "text.format.schema");
+  ASSERT_NE(output.schema.find("properties"), nullptr);
+  EXPECT_EQ(schema.echo["text"]["format"]["name"], "n");
+  const ResponsesRequest object =
+      parse_responses_request(R"({"input": "x", "text": {"format": {"type": "json_object"}}})");
+  EXPECT_EQ(object.generation.chat_request.output.kind, text::OutputFormat::Kind::kJsonObject);
+  const ResponsesRequest plain = parse_responses_request(R"({"input": "x"})");
+  EXPECT_EQ(plain.generation.chat_request.output.kind, text::OutputFormat::Kind::kText);
 }
 
 TEST(ResponsesRequest, CodexStyleBodyIsAccepted) {
