@@ -510,7 +510,7 @@ void read_conversation(const Fields& f, text::ChatRequest& chat) {
 }
 
 std::string model_of(const Fields& f) {
-  const std::string model = f.string("model").value_or("");
+  std::string model = f.string("model").value_or("");
   if (model.empty()) f.fail("model", "is required");
   return model;
 }
