@@ -49,6 +49,9 @@ std::unique_ptr<ModelRunner> load_runner(const std::filesystem::path& path, Comm
   options.device = rank_device();
   options.comm = group == comm ? collectives : group;
   options.runtime_activation_quant = runtime_quant;
+  // The exact-f32 CPU kernels: the strict comparison above (fast numerics would add int8
+  // activation rounding to both sides).
+  options.cpu_numerics = CpuNumerics::kExact;
   return ModelRunner::load(path, options);
 }
 
