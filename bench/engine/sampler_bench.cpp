@@ -5,6 +5,7 @@
 //   BM_SampleStep         a 64-sequence step on the BatchSampler (threads: 1 = serial)
 //   BM_StepLogitsCopy     what ModelRunner::forward does with the logits: a fresh
 //                         [64, 200064] f32 vector, then the copy from the backend's buffer
+//                         (BM_StepLogitsCopyReused: into a buffer kept across steps)
 //   BM_StepDetokenize     64 streaming detokenizers fed one token each, with two stop strings
 //                         (stop-string matching), plus the engine's EOS / stop-id checks
 //   BM_HostStep           all of the above in one step
@@ -151,6 +152,18 @@ void BM_StepLogitsCopy(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(device.size() * sizeof(float)));
 }
 BENCHMARK(BM_StepLogitsCopy)->Unit(benchmark::kMillisecond);
+
+// The same copy into a buffer kept from the previous step (no allocation, no page faults).
+void BM_StepLogitsCopyReused(benchmark::State& state) {
+  const std::vector<float> device = make_rows(kSeqs);
+  std::vector<float> logits(device.size());
+  for (auto _ : state) {
+    std::memcpy(logits.data(), device.data(), device.size() * sizeof(float));
+    benchmark::DoNotOptimize(logits.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(device.size() * sizeof(float)));
+}
+BENCHMARK(BM_StepLogitsCopyReused)->Unit(benchmark::kMillisecond);
 
 // 64 requests' detokenizers over a realistic token stream (the fixture tokenizer's encoding
 // of English text; its vocabulary is small, but a push costs the same whatever the vocabulary).
