@@ -131,6 +131,78 @@ std::shared_ptr<const Grammar> compile_tool_calls(const text::JsonArray& tools,
   return grammar;
 }
 
+namespace {
+
+// What decides a request's grammar; empty when it has none.
+std::string constraint_key(const text::ChatRequest& request, bool reasoning_first) {
+  if (request.tool_choice == text::ToolChoice::kRequired ||
+      request.tool_choice == text::ToolChoice::kNamed) {
+    return std::string("tools\n") +
+           (request.tool_choice == text::ToolChoice::kNamed ? request.tool_choice_name : "") +
+           "\n" + JsonValue(request.tools).dump(text::JsonDumpOptions::compact());
+  }
+  const OutputSpec& o = request.output;
+  if (o.kind == OutputSpec::Kind::kText) return {};
+  std::string key = "output\n" + std::to_string(static_cast<int>(o.kind)) +
+                    (reasoning_first ? "r\n" : "\n") + o.where + "\n";
+  switch (o.kind) {
+    case OutputSpec::Kind::kJsonSchema:
+      return key + o.schema.dump(text::JsonDumpOptions::compact());
+    case OutputSpec::Kind::kRegex:
+      return key + o.regex;
+    case OutputSpec::Kind::kChoice:
+      return key + JsonValue(text::JsonArray(o.choices.begin(), o.choices.end()))
+                       .dump(text::JsonDumpOptions::compact());
+    default:
+      return key;
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<TokenConstraint> ConstraintCache::make(const text::ChatRequest& request,
+                                                       std::shared_ptr<const VocabIndex> vocab,
+                                                       bool reasoning_first) {
+  const std::string key = constraint_key(request, reasoning_first);
+  if (key.empty()) return nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      it->second.second = ++clock_;
+      return std::make_shared<TokenMatcher>(*it->second.first);
+    }
+  }
+  auto made = make_chat_constraint(request, vocab, reasoning_first);
+  auto prototype = std::make_shared<const Matcher>(static_cast<TokenMatcher&>(*made).matcher());
+  std::lock_guard lock(mutex_);
+  if (entries_.size() >= capacity_) {
+    auto oldest = std::min_element(
+        entries_.begin(), entries_.end(),
+        [](const auto& a, const auto& b) { return a.second.second < b.second.second; });
+    entries_.erase(oldest);
+  }
+  entries_.emplace(key, std::make_pair(std::move(prototype), ++clock_));
+  return made;
+}
+
+void prewarm(const VocabIndex& vocab) {
+  Grammar g;
+  const int32_t string_body = g.add_dfa(json_string_body_dfa());
+  const int32_t raw = g.add_dfa(
+      until_dfa("</parameter>", {"<parameter name=", "</invoke>", "</minimax:tool_call>"}, true));
+  const int32_t reasoning = g.add_dfa(until_dfa("</think>", {}, false));
+  // Every state the matcher would ask for (those letting most bytes through), not just the
+  // first: a value's first `<` or a cut character would otherwise cost a whole-trie walk.
+  for (int32_t node : {string_body, raw, reasoning}) {
+    const Dfa& dfa = g.dfa(g.node(node).dfa);
+    for (size_t q = 0; q < dfa.next.size(); ++q) {
+      const auto live =
+          std::count_if(dfa.next[q].begin(), dfa.next[q].end(), [](int16_t t) { return t >= 0; });
+      if (live >= kMinInsideBytes) vocab.inside(dfa, static_cast<int>(q));
+    }
+  }
+}
+
 std::shared_ptr<TokenConstraint> make_chat_constraint(const text::ChatRequest& request,
                                                       std::shared_ptr<const VocabIndex> vocab,
                                                       bool reasoning_first) {

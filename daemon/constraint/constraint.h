@@ -14,7 +14,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "daemon/constraint/grammar.h"
@@ -42,11 +44,35 @@ std::shared_ptr<TokenConstraint> make_chat_constraint(const text::ChatRequest& r
                                                       std::shared_ptr<const VocabIndex> vocab,
                                                       bool reasoning_first);
 
+// Compiled constraints by what the request asks (its tools and tool_choice, or its output
+// format), so a repeated schema reuses its grammar and the states and masks earlier requests
+// built. Thread-safe (least recently used entries leave past `capacity`).
+class ConstraintCache {
+ public:
+  explicit ConstraintCache(size_t capacity = 64) : capacity_(capacity) {}
+  // As make_chat_constraint.
+  std::shared_ptr<TokenConstraint> make(const text::ChatRequest& request,
+                                        std::shared_ptr<const VocabIndex> vocab,
+                                        bool reasoning_first);
+
+ private:
+  size_t capacity_;
+  std::mutex mutex_;
+  uint64_t clock_ = 0;
+  std::unordered_map<std::string, std::pair<std::shared_ptr<const Matcher>, uint64_t>> entries_;
+};
+
+// Computes the vocabulary's inside sets of the DFAs every constraint uses (a JSON string's
+// body, a raw tool-call value, the reasoning), so no request's first mask pays for them.
+void prewarm(const VocabIndex& vocab);
+
 // One request's matcher behind the engine's interface.
 class TokenMatcher : public TokenConstraint {
  public:
   TokenMatcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabIndex> vocab)
       : matcher_(std::move(grammar), std::move(vocab)) {}
+  // A copy of `prototype` (at its start), sharing its tables.
+  explicit TokenMatcher(const Matcher& prototype) : matcher_(prototype) {}
   void fill_allowed(std::span<uint32_t> bitmask) override { matcher_.fill_mask(bitmask); }
   bool advance(int32_t token_id) override { return matcher_.advance_token(token_id); }
   Matcher& matcher() { return matcher_; }

@@ -12,23 +12,36 @@ constexpr int kExpandBudget = 200000;
 constexpr size_t kMaxStackDepth = 4096;
 // Tables are dropped and rebuilt from the current state past this many states (memory bound).
 constexpr size_t kMaxStates = 200000;
-constexpr size_t kMaxCachedMasks = 128;
+constexpr size_t kMaxCachedMasks = 256;
 
 }  // namespace
 
 Matcher::Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabIndex> vocab)
-    : grammar_(std::move(grammar)), vocab_(std::move(vocab)) {
-  state_ = start_state();
-  if (state_ < 0) throw std::invalid_argument("the grammar matches nothing");
+    : grammar_(std::move(grammar)), vocab_(std::move(vocab)), t_(std::make_shared<Tables>()) {
+  const int32_t start = start_state();
+  if (start < 0) throw std::invalid_argument("the grammar matches nothing");
+  set_state(start);
+}
+
+void Matcher::set_state(int32_t state) {
+  state_ = state;
+  accepts_now_ = t_->accepts[static_cast<size_t>(state)] != 0;
+}
+
+size_t Matcher::num_states() const {
+  std::lock_guard lock(t_->mutex);
+  return t_->states.size();
 }
 
 Matcher Matcher::clone_state() const {
+  std::vector<Stack> current;
+  {
+    std::lock_guard lock(t_->mutex);
+    current = t_->states[static_cast<size_t>(state_)];
+  }
   Matcher copy(grammar_, vocab_);
-  copy.states_.clear();
-  copy.accepts_.clear();
-  copy.ids_.clear();
-  std::vector<Stack> current = states_[static_cast<size_t>(state_)];
-  copy.state_ = copy.intern(current);
+  copy.t_ = std::make_shared<Tables>();
+  copy.set_state(copy.intern(current));
   copy.ended_ = ended_;
   return copy;
 }
@@ -116,23 +129,23 @@ int32_t Matcher::intern(std::vector<Stack>& stacks) {
     key.append(reinterpret_cast<const char*>(&n), sizeof(n));
     key.append(reinterpret_cast<const char*>(s.data()), s.size() * sizeof(Frame));
   }
-  auto [it, fresh] = ids_.emplace(std::move(key), static_cast<int32_t>(states_.size()));
+  auto [it, fresh] = t_->ids.emplace(std::move(key), static_cast<int32_t>(t_->states.size()));
   if (fresh) {
     bool accept = false;
     for (const Stack& s : stacks)
       accept = accept || s.empty();
-    accepts_.push_back(accept ? 1 : 0);
-    states_.push_back(std::move(stacks));
+    t_->accepts.push_back(accept ? 1 : 0);
+    t_->states.push_back(std::move(stacks));
   }
   return it->second;
 }
 
 int32_t Matcher::step(int32_t state, uint8_t byte) {
   const uint64_t key = (static_cast<uint64_t>(state) << 8) | byte;
-  if (auto it = transitions_.find(key); it != transitions_.end()) return it->second;
+  if (auto it = t_->transitions.find(key); it != t_->transitions.end()) return it->second;
   std::vector<Stack> out;
   int budget = kExpandBudget;
-  for (const Stack& s : states_[static_cast<size_t>(state)]) {
+  for (const Stack& s : t_->states[static_cast<size_t>(state)]) {
     if (s.empty()) continue;
     const Frame& top = s.back();
     const Node& node = grammar_->node(top.node);
@@ -163,35 +176,39 @@ int32_t Matcher::step(int32_t state, uint8_t byte) {
     }
   }
   const int32_t to = intern(out);
-  transitions_.emplace(key, to);
+  t_->transitions.emplace(key, to);
   return to;
 }
 
-void Matcher::reset_tables() {
-  std::vector<Stack> current = states_[static_cast<size_t>(state_)];
-  states_.clear();
-  accepts_.clear();
-  ids_.clear();
-  transitions_.clear();
-  masks_.clear();
-  inside_.clear();
-  state_ = intern(current);
+void Matcher::detach_tables() {
+  // Past the bound this matcher goes on alone from its state; the shared tables stay valid for
+  // the other matchers using them.
+  std::vector<Stack> current = t_->states[static_cast<size_t>(state_)];
+  t_ = std::make_shared<Tables>();
+  set_state(intern(current));
 }
 
 bool Matcher::advance_bytes(std::string_view bytes) {
   if (ended_) return bytes.empty();
+  std::unique_lock lock(t_->mutex);
   int32_t s = state_;
   for (char c : bytes) {
     s = step(s, static_cast<uint8_t>(c));
     if (s < 0) return false;
   }
-  state_ = s;
-  if (states_.size() > kMaxStates) reset_tables();
+  set_state(s);
+  if (t_->states.size() > kMaxStates) {
+    auto shared = t_;  // keeps the locked mutex alive until unlocked
+    lock.unlock();
+    std::lock_guard relock(shared->mutex);
+    detach_tables();
+  }
   return true;
 }
 
 bool Matcher::can_take(std::string_view bytes) {
   if (ended_) return bytes.empty();
+  std::lock_guard lock(t_->mutex);
   int32_t s = state_;
   for (char c : bytes) {
     s = step(s, static_cast<uint8_t>(c));
@@ -212,23 +229,23 @@ bool Matcher::advance_token(int32_t token_id) {
 }
 
 const InsideSet* Matcher::inside_for(int32_t state) {
-  if (auto it = inside_.find(state); it != inside_.end()) return it->second.get();
+  if (auto it = t_->inside.find(state); it != t_->inside.end()) return it->second.get();
   // A DFA on top that lets most bytes through (a string body, free text): its inside tokens are
   // allowed without a walk; the walk visits only the subtrees holding tokens that leave it.
   std::shared_ptr<const InsideSet> best;
-  for (const Stack& s : states_[static_cast<size_t>(state)]) {
+  for (const Stack& s : t_->states[static_cast<size_t>(state)]) {
     if (s.empty()) continue;
     const Node& node = grammar_->node(s.back().node);
     if (node.kind != NodeKind::kDfa) continue;
     const Dfa& dfa = grammar_->dfa(node.dfa);
     const auto& row = dfa.next[static_cast<size_t>(s.back().pos)];
     const auto live = std::count_if(row.begin(), row.end(), [](int16_t t) { return t >= 0; });
-    if (live >= 64) {
+    if (live >= kMinInsideBytes) {
       best = vocab_->inside(dfa, s.back().pos);
       break;
     }
   }
-  return inside_.emplace(state, std::move(best)).first->second.get();
+  return t_->inside.emplace(state, std::move(best)).first->second.get();
 }
 
 void Matcher::walk(uint32_t node, int32_t state, uint32_t* mask, const InsideSet* skip) {
@@ -249,7 +266,8 @@ void Matcher::fill_mask(std::span<uint32_t> mask) {
   std::fill(mask.begin(), mask.end(), 0u);
   if (ended_) return;
   const size_t words = std::min(mask.size(), vocab_->num_words());
-  if (auto it = masks_.find(state_); it != masks_.end()) {
+  std::lock_guard lock(t_->mutex);
+  if (auto it = t_->masks.find(state_); it != t_->masks.end()) {
     std::memcpy(mask.data(), it->second.data(), words * sizeof(uint32_t));
     return;
   }
@@ -257,16 +275,15 @@ void Matcher::fill_mask(std::span<uint32_t> mask) {
   const InsideSet* skip = inside_for(state_);
   if (skip != nullptr) computed = skip->mask;
   walk(0, state_, computed.data(), skip);
-  if (accepts()) {
+  if (accepts_now_) {
     for (int32_t id : vocab_->end_ids()) {
       if (id >= 0 && id < vocab_->vocab_size())
         computed[static_cast<size_t>(id) >> 5] |= 1u << (id & 31);
     }
   }
   std::memcpy(mask.data(), computed.data(), words * sizeof(uint32_t));
-  if (masks_.size() >= kMaxCachedMasks) masks_.clear();
-  masks_.emplace(state_, std::move(computed));
-  if (states_.size() > kMaxStates) reset_tables();
+  if (t_->masks.size() >= kMaxCachedMasks) t_->masks.clear();
+  t_->masks.emplace(state_, std::move(computed));
 }
 
 }  // namespace mm::constraint

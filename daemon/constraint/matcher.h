@@ -2,10 +2,13 @@
 // reachable sets are interned and whose transitions are memoized: a lazily built DFA), and turns
 // a state into the mask of vocabulary tokens whose bytes it accepts.
 // Owned by one request (one thread); the grammar and vocabulary it reads are shared, immutable.
+// Copies share the memo tables (under their mutex), so requests of one grammar reuse each
+// other's states and masks: copy a matcher at its start for each request.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,7 +33,7 @@ class Matcher {
   Matcher(std::shared_ptr<const Grammar> grammar, std::shared_ptr<const VocabIndex> vocab);
 
   // The grammar may end here (the end tokens are allowed).
-  bool accepts() const { return accepts_[static_cast<size_t>(state_)] != 0; }
+  bool accepts() const { return accepts_now_; }
   // True after an end token was taken: nothing more is allowed.
   bool ended() const { return ended_; }
   // Advances by bytes; false (state unchanged) when the grammar refuses them.
@@ -45,7 +48,7 @@ class Matcher {
 
   // Would the grammar take these bytes (no change)? For tests and the brute-force reference.
   bool can_take(std::string_view bytes);
-  size_t num_states() const { return states_.size(); }
+  size_t num_states() const;
 
  private:
   int32_t start_state();
@@ -54,17 +57,25 @@ class Matcher {
   void expand(Stack stack, std::vector<Stack>& out, int& budget) const;
   void walk(uint32_t node, int32_t state, uint32_t* mask, const InsideSet* skip);
   const InsideSet* inside_for(int32_t state);
-  void reset_tables();
+  void detach_tables();
+  void set_state(int32_t state);
+
+  // The lazily built DFA of the grammar over bytes and its masks; shared by copies.
+  struct Tables {
+    std::mutex mutex;
+    std::vector<std::vector<Stack>> states;  // interned sets of stacks (sorted, unique)
+    std::vector<uint8_t> accepts;            // [state]: an empty stack is in the set
+    std::unordered_map<std::string, int32_t> ids;
+    std::unordered_map<uint64_t, int32_t> transitions;  // state << 8 | byte -> state or -1
+    std::unordered_map<int32_t, std::vector<uint32_t>> masks;
+    std::unordered_map<int32_t, std::shared_ptr<const InsideSet>> inside;  // null: none
+  };
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const VocabIndex> vocab_;
-  std::vector<std::vector<Stack>> states_;  // interned sets of stacks (sorted, unique)
-  std::vector<uint8_t> accepts_;            // [state]: an empty stack is in the set
-  std::unordered_map<std::string, int32_t> ids_;
-  std::unordered_map<uint64_t, int32_t> transitions_;  // state << 8 | byte -> state or -1
-  std::unordered_map<int32_t, std::vector<uint32_t>> masks_;
-  std::unordered_map<int32_t, std::shared_ptr<const InsideSet>> inside_;  // per state; null: none
+  std::shared_ptr<Tables> t_;
   int32_t state_ = 0;
+  bool accepts_now_ = false;
   bool ended_ = false;
 };
 

@@ -741,8 +741,8 @@ class SchemaCompiler {
   int32_t string(const JsonValue& schema, const std::string& path, ValueMode mode) {
     const bool raw = mode == ValueMode::kToolParameter;
     const JsonValue* pattern = schema.find("pattern");
-    const int min_length = length_keyword(schema, "minLength", path, 0, 4096);
-    const int max_length = length_keyword(schema, "maxLength", path, -1, 4096);
+    const int min_length = length_keyword(schema, "minLength", path, 0, 2000);
+    const int max_length = length_keyword(schema, "maxLength", path, -1, 2000);
     if (max_length >= 0 && max_length < min_length)
       throw ChatRequestError(path + ".maxLength", "is below minLength");
     if (pattern != nullptr) {

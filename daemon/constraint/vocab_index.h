@@ -26,6 +26,9 @@ struct InsideSet {
   bool is_dead(uint32_t node) const { return ((dead[node >> 6] >> (node & 63)) & 1) != 0; }
 };
 
+// A DFA state letting at least this many bytes through gets an inside set.
+inline constexpr int kMinInsideBytes = 64;
+
 class VocabIndex {
  public:
   // `token_bytes[i]`: the bytes token i writes; empty for tokens never allowed (special tokens).

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "daemon/constraint/constraint.h"
 #include "daemon/service/model_text_files.h"
 #include "daemon/text/chat_prompt.h"
 #include "daemon/text/detokenizer.h"
@@ -178,11 +177,12 @@ std::shared_ptr<TokenConstraint> ModelText::make_constraint(const text::ChatRequ
     }
     std::vector<int32_t> end_ids;
     if (auto end = end_of_message_id()) end_ids.push_back(*end);
-    vocab_ = std::make_shared<constraint::VocabIndex>(bytes, std::move(end_ids));
+    auto vocab = std::make_shared<constraint::VocabIndex>(bytes, std::move(end_ids));
+    constraint::prewarm(*vocab);  // here, not in the engine thread's first mask
+    vocab_ = std::move(vocab);
   });
   // With a reasoning parser the answer's format applies after `</think>`.
-  return constraint::make_chat_constraint(request, vocab_,
-                                          parse_reasoning_ && request.add_generation_prompt);
+  return constraints_.make(request, vocab_, parse_reasoning_ && request.add_generation_prompt);
 }
 
 std::string ModelText::token_bytes(int32_t id) {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/constraint/vocab_index.h"
+#include "daemon/constraint/constraint.h"
 #include "daemon/frontends/text_adapter.h"
 #include "daemon/text/chat_template.h"
 #include "daemon/text/reasoning_parser.h"
@@ -68,6 +68,7 @@ class ModelText : public TextAdapter {
   // The vocabulary as constraints walk it, built on the first constrained request.
   mutable std::once_flag vocab_once_;
   mutable std::shared_ptr<const constraint::VocabIndex> vocab_;
+  mutable constraint::ConstraintCache constraints_;  // compiled grammars, shared by requests
 };
 
 }  // namespace mm
