@@ -128,7 +128,7 @@ void Engine::wake(std::string cause) {
   wake_loop_.notify_one();
 }
 
-void Engine::clear_kv_cache(std::string cause) {
+void Engine::clear_kv_cache(const std::string& cause) {
   (void)cause;
   std::lock_guard lock(mutex_);
   clear_kv_requested_ = true;

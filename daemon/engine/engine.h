@@ -96,7 +96,7 @@ class Engine {
   void sleep(int level, std::string cause = "a client's Sleep request");
   void wake(std::string cause = "a client's Wake request");
   // Thread-safe: empties the KV tiers (host memory and disk files); the pool keeps its blocks.
-  void clear_kv_cache(std::string cause = "a client's request");
+  void clear_kv_cache(const std::string& cause = "a client's request");
   // Ends every request (kCancelled with `reason`) and stops the loop. Idempotent.
   void stop(const std::string& reason = "the engine is stopping");
   // Blocks until the model is loaded (or failed) or the deadline passes; true when ready.

@@ -16,7 +16,7 @@ uint64_t kv_payload_checksum(std::span<const std::byte> bytes, uint64_t seed) {
   size_t i = 0;
   const std::byte* p = bytes.data();
   for (; i + 32 <= bytes.size(); i += 32) {
-    for (int l = 0; l < 4; ++l) {
+    for (size_t l = 0; l < 4; ++l) {
       uint64_t w;
       std::memcpy(&w, p + i + 8 * l, 8);
       lanes[l] = std::rotl(lanes[l] ^ w, 23) * kMul;
