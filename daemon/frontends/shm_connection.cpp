@@ -162,6 +162,7 @@ void ShmConnection::handle_frame(ipc::ClientFrame frame) {
     std::string bytes = ipc::encode(ipc::ServerFrame{id, status});
     if (bytes.size() > endpoint_.max_frame_bytes()) {
       status.settings.clear();
+      status.kv_tiers.clear();  // the per-tier table too; the restored-token total stays
       bytes = ipc::encode(ipc::ServerFrame{id, std::move(status)});
     }
     queue_control(std::move(bytes));
