@@ -172,7 +172,7 @@ std::shared_ptr<TokenConstraint> ConstraintCache::make(const text::ChatRequest& 
       return std::make_shared<TokenMatcher>(*it->second.first);
     }
   }
-  auto made = make_chat_constraint(request, vocab, reasoning_first);
+  auto made = make_chat_constraint(request, std::move(vocab), reasoning_first);
   auto prototype = std::make_shared<const Matcher>(static_cast<TokenMatcher&>(*made).matcher());
   std::lock_guard lock(mutex_);
   if (entries_.size() >= capacity_) {

@@ -357,7 +357,9 @@ class RegexCompiler {
     std::bitset<256> plain;
     for (int b = 0; b < 128; ++b) {
       if (!set.ascii.test(static_cast<size_t>(b))) continue;
-      if (!json_) {
+      // Raw text takes every byte; a JSON string's body takes the printable ones as they are.
+      const bool as_is = !json_ || (b >= 0x20 && b != '"' && b != '\\');
+      if (as_is) {
         plain.set(static_cast<size_t>(b));
       } else if (b == '"' || b == '\\') {
         options.push_back(g_.add_literal(std::string("\\") + static_cast<char>(b)));
@@ -365,8 +367,6 @@ class RegexCompiler {
         options.push_back(g_.add_literal("\\n"));
       } else if (b == '\t') {
         options.push_back(g_.add_literal("\\t"));
-      } else if (b >= 0x20) {
-        plain.set(static_cast<size_t>(b));
       }  // other control characters are left out (a subset is still a match)
     }
     if (plain.any()) options.push_back(g_.add_class(plain));
@@ -581,6 +581,7 @@ class SchemaCompiler {
       return end(any(), mode);
     }
     std::vector<int32_t> options;
+    options.reserve(types.size());
     for (const std::string& type : types)
       options.push_back(typed(schema, type, path, mode, depth));
     return g_.add_choice(std::move(options));
