@@ -11,7 +11,6 @@ Run by ctest with the test venv's python (MMD_BINARY_DIR, MMD_SOURCE_DIR as for
 test_openai_api.py).
 """
 import json
-import math
 import os
 import sys
 import unittest
