@@ -40,8 +40,9 @@ struct LinearInputs {
   // Fast numerics (linear_int8dot.h): x quantized per token in blocks of 32 columns.
   // xq_blocks: i8 [num_tokens, K] in the layout the kernel reads (int8_act_index);
   // x_block_scales: f32 [num_tokens, K / 32], amax / 127 of each block. With int4 weights
-  // x_group_sums then holds Σ_b d_b · Σq over each weight group's blocks instead (the offset
-  // 8 + z is taken out through it exactly as in the f32 kernels).
+  // x_group_sums then holds Σ_b d_b · Σq over each weight group's blocks instead: the SIMD
+  // kernels take the zero points' z_g out through it (the 8 in the integer dot, below), the
+  // scalar reference the whole 8 + z_g.
   const int8_t* xq_blocks = nullptr;
   const float* x_block_scales = nullptr;
   // The same per block repeated for the 4 int32 lanes a block's dot lands in (one load per
