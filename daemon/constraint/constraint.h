@@ -75,6 +75,7 @@ class TokenMatcher : public TokenConstraint {
   explicit TokenMatcher(const Matcher& prototype) : matcher_(prototype) {}
   void fill_allowed(std::span<uint32_t> bitmask) override { matcher_.fill_mask(bitmask); }
   bool advance(int32_t token_id) override { return matcher_.advance_token(token_id); }
+  bool finished() const override { return matcher_.ended(); }
   Matcher& matcher() { return matcher_; }
 
  private:

@@ -447,6 +447,9 @@ void Engine::step(std::vector<Finish>& finishes) {
       active.allowed_mask.resize((vocab + 31) / 32);
       active.request.constraint->fill_allowed(active.allowed_mask);
       context.allowed_token_bitmask = active.allowed_mask;
+      // The grammar allows the end exactly where the answer may end; min_tokens and ignore_eos
+      // must not mask it there (nothing else would be left).
+      context.eos_token_ids = {};
     }
     jobs[j] = {std::span(logits).subspan(j * vocab, vocab), &active.request.params, context};
   }
@@ -506,7 +509,9 @@ void Engine::step(std::vector<Finish>& finishes) {
                                    result.token_id) != params.stop_token_ids.end();
     const int total =
         static_cast<int>(active.request.prompt_token_ids.size()) + active.num_generated;
-    if ((is_eos && !params.ignore_eos) || is_stop) {
+    // A constrained answer that is complete ends even under ignore_eos: nothing may follow.
+    const bool complete = active.request.constraint && active.request.constraint->finished();
+    if ((is_eos && !params.ignore_eos) || is_stop || complete) {
       finish(active, FinishReason::kStop, "", finishes);
     } else if (active.num_generated >= params.max_tokens ||
                total >= options_.scheduler.max_model_len) {

@@ -17,6 +17,8 @@ class TokenConstraint {
   virtual void fill_allowed(std::span<uint32_t> bitmask) = 0;
   // The sampled token; false when the constraint refuses it (the request then fails).
   virtual bool advance(int32_t token_id) = 0;
+  // True once the answer is complete (its end token taken): the request then stops.
+  virtual bool finished() const { return false; }
 };
 
 }  // namespace mm

@@ -161,6 +161,10 @@ class ConstrainedDecodingTest(unittest.TestCase):
         self.assertRegex(r.choices[0].message.content, r"^[A-Z]{3}-\d{2,4}$")
         r = self.chat("?", seed=5, extra_body={"structured_outputs": {"choice": ["yes", "no"]}})
         self.assertIn(r.choices[0].message.content, ["yes", "no"])
+        # A complete answer ends the request even under ignore_eos (nothing may follow it).
+        r = self.chat("?", seed=6, extra_body={"guided_choice": ["yes", "no"], "ignore_eos": True})
+        self.assertIn(r.choices[0].message.content, ["yes", "no"])
+        self.assertEqual(r.choices[0].finish_reason, "stop")
 
     def test_streaming_agrees_with_non_streaming(self):
         outputs = [e for e in self.corpus if e["kind"] == "output"][:4]
