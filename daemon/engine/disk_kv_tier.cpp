@@ -278,11 +278,13 @@ void DiskKvTier::insert_locked(const BlockHash& key) {
 }
 
 void DiskKvTier::erase_locked(const BlockHash& key, bool unlink_file) {
-  auto it = index_.find(key);
+  // `key` may be the LRU entry erased below (eviction passes lru_.front()): keep a copy.
+  const BlockHash owned = key;
+  auto it = index_.find(owned);
   if (it == index_.end()) return;
   lru_.erase(it->second.lru);
   index_.erase(it);
-  if (unlink_file) ::unlink(file_of(key).c_str());
+  if (unlink_file) ::unlink(file_of(owned).c_str());
 }
 
 void DiskKvTier::reject(const BlockHash& key) {
