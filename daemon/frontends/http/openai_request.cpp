@@ -10,6 +10,7 @@
 #include <span>
 
 #include "daemon/constraint/output_format.h"
+#include "daemon/frontends/http/json_body.h"
 #include "daemon/text/chat_request.h"
 
 namespace mm::http {
@@ -26,37 +27,9 @@ constexpr int kMaxLogprobs = 20;
 constexpr size_t kMaxBatchPrompts = 1024;
 
 
-// Deeper nesting than any real request has; it bounds the recursion of dump() and of
-// everything else that walks the value.
-constexpr int kMaxJsonDepth = 64;
-
-json parse_body(std::string_view body) {
-  try {
-    json value = json::parse(body, [](int depth, json::parse_event_t, json&) {
-      if (depth > kMaxJsonDepth)
-        throw ApiError(
-            400, "the request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-      return true;
-    });
-    if (!value.is_object()) throw ApiError(400, "the request body must be a JSON object");
-    return value;
-  } catch (const json::parse_error& error) {
-    throw ApiError(
-        400, "the request body is not valid JSON (at byte " + std::to_string(error.byte) + ")");
-  } catch (const json::out_of_range& error) {
-    throw ApiError(400,
-                   std::string("the request body holds a number out of range: ") + error.what());
-  }
-}
-
-std::string type_name(const json& value) {
-  if (value.is_string()) return "a string";
-  if (value.is_boolean()) return "a boolean";
-  if (value.is_number()) return "a number";
-  if (value.is_array()) return "an array";
-  if (value.is_object()) return "an object";
-  return "null";
-}
+// The body reader and type names every HTTP API shares (json_body.h).
+json parse_body(std::string_view body) { return parse_json_body(body); }
+std::string type_name(const json& value) { return json_type_name(value); }
 
 // Typed access to one JSON object's fields; `where` prefixes field names in messages. A null
 // field counts as absent, as the OpenAI clients send null for "not set".

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/frontends/http/json_body.h"
 #include "daemon/text/chat_request.h"
 #include "daemon/text/error.h"
 
@@ -15,36 +16,9 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// As openai_request.cpp: deeper than any real request; bounds every recursive walk.
-constexpr int kMaxJsonDepth = 64;
-
-json parse_body(std::string_view body) {
-  try {
-    json value = json::parse(body, [](int depth, json::parse_event_t, json&) {
-      if (depth > kMaxJsonDepth)
-        throw ApiError(
-            400, "the request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-      return true;
-    });
-    if (!value.is_object()) throw ApiError(400, "the request body must be a JSON object");
-    return value;
-  } catch (const json::parse_error& error) {
-    throw ApiError(
-        400, "the request body is not valid JSON (at byte " + std::to_string(error.byte) + ")");
-  } catch (const json::out_of_range& error) {
-    throw ApiError(400,
-                   std::string("the request body holds a number out of range: ") + error.what());
-  }
-}
-
-std::string type_name(const json& value) {
-  if (value.is_string()) return "a string";
-  if (value.is_boolean()) return "a boolean";
-  if (value.is_number()) return "a number";
-  if (value.is_array()) return "an array";
-  if (value.is_object()) return "an object";
-  return "null";
-}
+// The body reader and type names every HTTP API shares (json_body.h).
+json parse_body(std::string_view body) { return parse_json_body(body); }
+std::string type_name(const json& value) { return json_type_name(value); }
 
 [[noreturn]] void fail(const std::string& field, const std::string& what) {
   throw ApiError(400, "'" + field + "' " + what, field);
