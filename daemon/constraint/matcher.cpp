@@ -10,6 +10,11 @@ namespace {
 // A grammar whose expansion branches this much per byte is refused rather than run.
 constexpr int kExpandBudget = 200000;
 constexpr size_t kMaxStackDepth = 4096;
+// expand() recurses once per alternative it branches into; nested choices and repeats (a
+// regex like ((a|b)*)* nested deeply, found by fuzz_schema_compiler) would otherwise recurse as
+// deep as the budget and overflow the thread's stack. Past this depth the alternative is
+// dropped, as when the budget runs out.
+constexpr int kMaxExpandRecursion = 512;
 // Tables are dropped and rebuilt from the current state past this many states (memory bound).
 constexpr size_t kMaxStates = 200000;
 constexpr size_t kMaxCachedMasks = 256;
@@ -54,6 +59,12 @@ int32_t Matcher::start_state() {
 }
 
 void Matcher::expand(Stack stack, std::vector<Stack>& out, int& budget) const {
+  thread_local int recursion = 0;
+  struct Depth {
+    int& n;
+    ~Depth() { --n; }
+  } depth{++recursion};
+  if (depth.n > kMaxExpandRecursion) return;
   // Walks down to the next byte-consuming frame of every alternative (or the empty stack).
   while (true) {
     if (--budget < 0 || stack.size() > kMaxStackDepth) return;

@@ -291,6 +291,8 @@ class RegexCompiler {
       default:
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
           fail(std::string("the escape \\") + c);
+        // A backslash before a non-ASCII byte (found by fuzz_schema_compiler): no escape.
+        if (static_cast<unsigned char>(c) >= 0x80) fail("a backslash before a non-ASCII character");
         s.ascii.set(static_cast<unsigned char>(c));
         return s;
     }
