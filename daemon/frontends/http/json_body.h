@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/text/json_value.h"
+
 namespace mm::http {
 
 // Deeper nesting than any real request has; it bounds the recursion of dump() and of
@@ -19,5 +21,9 @@ nlohmann::ordered_json parse_json_body(std::string_view body);
 
 // "a string", "a number", ... for messages that say what a field holds instead.
 std::string json_type_name(const nlohmann::ordered_json& value);
+
+// The same tree as a text::JsonValue (what the chat readers take): numbers keep their kind,
+// objects their key order. Depth is bounded by parse_json_body.
+text::JsonValue to_text_json(const nlohmann::ordered_json& value);
 
 }  // namespace mm::http

@@ -126,47 +126,6 @@ std::vector<int32_t> token_ids(const json& array, const std::string& where) {
   return out;
 }
 
-// The same tree as a text::JsonValue (for the chat builder): numbers keep their kind, objects
-// their key order. Depth is bounded by parse_body.
-text::JsonValue to_text_json(const json& value) {
-  switch (value.type()) {
-    case json::value_t::null:
-    case json::value_t::discarded:
-      return {};
-    case json::value_t::boolean:
-      return text::JsonValue(value.get<bool>());
-    case json::value_t::number_integer:
-      return text::JsonValue(value.get<int64_t>());
-    case json::value_t::number_unsigned: {
-      const uint64_t u = value.get<uint64_t>();
-      if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        return text::JsonValue(static_cast<int64_t>(u));
-      return text::JsonValue(static_cast<double>(u));
-    }
-    case json::value_t::number_float:
-      return text::JsonValue(value.get<double>());
-    case json::value_t::string:
-      return text::JsonValue(value.get<std::string>());
-    case json::value_t::array: {
-      text::JsonArray items;
-      items.reserve(value.size());
-      for (const json& item : value)
-        items.push_back(to_text_json(item));
-      return text::JsonValue(std::move(items));
-    }
-    case json::value_t::object: {
-      text::JsonObject members;
-      members.reserve(value.size());
-      for (auto it = value.begin(); it != value.end(); ++it)
-        members.emplace_back(it.key(), to_text_json(it.value()));
-      return text::JsonValue(std::move(members));
-    }
-    case json::value_t::binary:
-      break;
-  }
-  return {};
-}
-
 // The chat fields every chat endpoint shares (/v1/chat/completions and /tokenize), read into the
 // one native ChatRequest. Errors name the field.
 text::ChatRequest parse_chat_fields(const Fields& f) {

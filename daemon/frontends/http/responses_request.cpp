@@ -109,42 +109,6 @@ std::string at(const std::string& where, size_t index) {
   return where + "[" + std::to_string(index) + "]";
 }
 
-// The same tree as a text::JsonValue (what the chat builder reads), key order kept.
-text::JsonValue to_text_json(const json& value) {
-  switch (value.type()) {
-    case json::value_t::boolean:
-      return text::JsonValue(value.get<bool>());
-    case json::value_t::number_integer:
-      return text::JsonValue(value.get<int64_t>());
-    case json::value_t::number_unsigned: {
-      const uint64_t u = value.get<uint64_t>();
-      if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        return text::JsonValue(static_cast<int64_t>(u));
-      return text::JsonValue(static_cast<double>(u));
-    }
-    case json::value_t::number_float:
-      return text::JsonValue(value.get<double>());
-    case json::value_t::string:
-      return text::JsonValue(value.get<std::string>());
-    case json::value_t::array: {
-      text::JsonArray items;
-      items.reserve(value.size());
-      for (const json& item : value)
-        items.push_back(to_text_json(item));
-      return text::JsonValue(std::move(items));
-    }
-    case json::value_t::object: {
-      text::JsonObject members;
-      members.reserve(value.size());
-      for (auto it = value.begin(); it != value.end(); ++it)
-        members.emplace_back(it.key(), to_text_json(it.value()));
-      return text::JsonValue(std::move(members));
-    }
-    default:
-      return {};
-  }
-}
-
 text::JsonValue text_part(std::string text) {
   return text::JsonValue(text::JsonObject{{"type", "text"}, {"text", std::move(text)}});
 }
