@@ -88,6 +88,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
   virtual std::unique_ptr<Buffer> allocate(size_t num_bytes) = 0;
+  // Its Buffers are host memory that the host may read and write directly once synchronize()
+  // returned (the CPU backend): a result can be used where it lies instead of copied out.
+  virtual bool buffers_are_host_memory() const { return false; }
 
   // Returns when every op queued so far has finished (a no-op where ops run synchronously).
   // Work queued elsewhere on the same memory — a collective on its own stream — must wait for it.

@@ -119,6 +119,14 @@ int BlockPool::shrink() {
   return released;
 }
 
+int BlockPool::forget_cached() {
+  const auto forgotten = static_cast<int>(cached_.size());
+  cached_.clear();
+  for (auto& hash : block_hashes_)
+    hash.reset();
+  return forgotten;
+}
+
 std::vector<BlockId> BlockPool::free_queue() const {
   std::vector<BlockId> out;
   for (BlockId block = head_; block != kNone; block = next_[block])

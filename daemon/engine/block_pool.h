@@ -56,6 +56,10 @@ class BlockPool {
   // Gives back whole trailing chunks whose blocks are all free (their cached prefixes are
   // forgotten), down to one chunk. Returns the number of blocks released.
   int shrink();
+  // Forgets every cached prefix (`mmctl cache clear`): no later lookup() finds one, and no evict
+  // listener hears of them (the lower tiers are being emptied too). Blocks in use stay with
+  // their sequences. Returns how many hashes were forgotten.
+  int forget_cached();
 
   // The free queue from head (next to allocate) to tail, for tests and status.
   std::vector<BlockId> free_queue() const;

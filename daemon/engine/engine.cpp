@@ -418,10 +418,10 @@ void Engine::step(std::vector<Finish>& finishes) {
   // Prompt scoring rows come after the sampling rows: row j < logit_seqs.size() stays seq j's.
   const std::vector<ScoreRow> score_rows = add_score_rows(out, batch);
 
-  std::vector<float> logits;
+  std::span<float> logits;  // the runner's, until the next forward
   try {
     if (leader_) leader_->forward(batch);
-    logits = runner_->forward(batch);
+    logits = runner_->forward_in_place(batch);
   } catch (const std::exception& error) {
     // A batch the runner refuses fails its requests, not the engine.
     for (const ScheduledSeq& s : out.scheduled) {
@@ -451,7 +451,7 @@ void Engine::step(std::vector<Finish>& finishes) {
       // must not mask it there (nothing else would be left).
       context.eos_token_ids = {};
     }
-    jobs[j] = {std::span(logits).subspan(j * vocab, vocab), &active.request.params, context};
+    jobs[j] = {logits.subspan(j * vocab, vocab), &active.request.params, context};
   }
   std::vector<SampleResult> step_results(jobs.size());
   // As many threads as the CPU backend may use (--threads; 0: one per CPU, at most 8).
@@ -637,7 +637,11 @@ void Engine::run() {
 
     admit_new(finishes);
     apply_cancels(finishes);
-    if (clear_kv && kv_tiers_) kv_tiers_->clear();
+    if (clear_kv) {
+      // The pool's own cached prefixes go too: after a clear no prompt finds a cached block.
+      if (pool_) pool_->forget_cached();
+      if (kv_tiers_) kv_tiers_->clear();
+    }
     if (release_kv && pool_ && !scheduler_->has_work()) {
       const int released = pool_->shrink();
       if (released > 0) {

@@ -177,7 +177,7 @@ int follow_rank_zero(Communicator& comm, const std::filesystem::path& model, int
           return 1;
         }
         try {
-          runner->forward(decode(payload));
+          runner->forward_in_place(decode(payload));
         } catch (const std::invalid_argument&) {
           // Rank 0 refused the same batch before any collective and fails its requests.
         }

@@ -134,6 +134,28 @@ std::string ShmServer::access_refusal(int fd, const ipc::PeerCredentials& peer) 
          " may (allow_other_users opens it to everyone)";
 }
 
+namespace {
+
+// 0 when `count` more descriptors can be opened (tried by duplicating `fd` that many times,
+// then closing the copies), else the errno that stopped it.
+int spare_descriptors_error(int fd, int count) {
+  std::vector<int> spare;
+  int error = 0;
+  for (int i = 0; i < count; ++i) {
+    const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+      error = errno;
+      break;
+    }
+    spare.push_back(copy);
+  }
+  for (int copy : spare)
+    ::close(copy);
+  return error;
+}
+
+}  // namespace
+
 void ShmServer::accept_one(int fd) {
   ipc::PeerCredentials peer;
   try {
@@ -156,13 +178,14 @@ void ShmServer::accept_one(int fd) {
       ::close(fd);
       return;
     }
-    // The segment needs a descriptor of its own: out of them, say so plainly (and keep the
-    // library's error path, which sanitizers dislike, for what is really unexpected).
-    if (const int probe = ::fcntl(fd, F_DUPFD_CLOEXEC, 0); probe >= 0) {
-      ::close(probe);
-    } else {
-      why = std::string("the daemon is out of file descriptors (") + std::strerror(errno) +
-            "); try again later";
+    // A client costs two descriptors (socket and segment); the daemon keeps a margin beyond
+    // them for its own work (the disk KV tier's files, checkpoint and log files, HTTP and D-Bus
+    // peers; and the sanitizer runtime, whose memory checks open a pipe). Without that margin
+    // the client is refused plainly instead of the daemon running at its limit.
+    if (const int error = spare_descriptors_error(fd, kSpareDescriptors); error != 0) {
+      why = std::string("the daemon is out of file descriptors (") + std::strerror(error) +
+            ": it keeps " + std::to_string(kSpareDescriptors) +
+            " for itself); try again later";
       log_rate_limited("refusing pid " + std::to_string(peer.pid) + ": " + why);
       ipc::send_refusal(fd, why);
       ::close(fd);

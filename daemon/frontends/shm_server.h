@@ -77,6 +77,8 @@ class ShmServer {
   void check_drained();
 
  private:
+  // Descriptors a new client must leave free (shm_server.cpp, accept_one).
+  static constexpr int kSpareDescriptors = 16;
   static void on_listen(uv_poll_t* handle, int status, int events);
   static void on_async(uv_async_t* handle);
   void accept_all();

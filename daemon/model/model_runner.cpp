@@ -370,6 +370,12 @@ struct StepMetadata {
 }  // namespace
 
 std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const IntermediateHook& hook) {
+  const std::span<float> logits = forward_in_place(batch, hook);
+  return {logits.begin(), logits.end()};
+}
+
+std::span<float> ModelRunner::forward_in_place(const ForwardBatch& batch,
+                                               const IntermediateHook& hook) {
   check_batch(batch);
   const int64_t t = batch.num_tokens();
   const int64_t hidden = config_.hidden_size;
@@ -489,11 +495,21 @@ std::vector<float> ModelRunner::forward(const ForwardBatch& batch, const Interme
   float* rows = scratch(kFinalRows, un * hidden);
   be.gather_rows(x, hidden, logits_rows, num_rows, rows);
   be.rms_norm(rows, final_norm_->f32(), num_rows, hidden, eps, rows);
-  std::vector<float> logits(un * static_cast<size_t>(config_.vocab_size));
+  const size_t num_logits = un * static_cast<size_t>(config_.vocab_size);
   float* device_logits = scratch(kLogits, un * static_cast<size_t>(lm_head_.num_rows));
   be.linear(lm_head_, rows, num_rows, device_logits);
+  std::span<float> logits;
+  if (tp_ == 1 && be.buffers_are_host_memory()) {
+    be.synchronize();
+    logits = {device_logits, num_logits};
+  } else {
+    // Grown, never shrunk: after the largest step no allocation or page fault is left.
+    if (host_logits_.size() < num_logits) host_logits_.resize(num_logits);
+    logits = {host_logits_.data(), num_logits};
+  }
   if (tp_ == 1) {
-    be.copy_to_host(logits.data(), device_logits, logits.size() * sizeof(float));
+    if (logits.data() != device_logits)
+      be.copy_to_host(logits.data(), device_logits, logits.size() * sizeof(float));
   } else {
     // Each rank's vocabulary slice (the last one padded), gathered rank by rank, then laid out
     // row by row.

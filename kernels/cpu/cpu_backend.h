@@ -20,6 +20,7 @@ class CpuBackend final : public Backend {
 
   std::string_view name() const override { return "cpu"; }
   std::unique_ptr<Buffer> allocate(size_t num_bytes) override;
+  bool buffers_are_host_memory() const override { return true; }
   void copy_to_backend(void* dst, const void* src, size_t num_bytes) override;
   void copy_to_host(void* dst, const void* src, size_t num_bytes) override;
   CpuIsa isa() const { return isa_; }

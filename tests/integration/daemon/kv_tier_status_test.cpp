@@ -169,8 +169,14 @@ TEST(KvTierStatus, EveryFrontendReportsTheTiersAndClearEmptiesThem) {
   for (const auto& tier : tiers)
     EXPECT_EQ(tier.at("blocks"), 0) << cleared.out;
   EXPECT_EQ(num_block_files(cache), 0);
-  // Still serving; the next request recomputes (nothing to restore).
-  EXPECT_EQ(generate(second_prompt).exit_code, 0);
+  // The pool's own cached prefixes went too: status counts none, and the prompt computed last
+  // (still in the pool before the clear) is recomputed from its first token.
+  const auto after_clear = nlohmann::json::parse(mmctl("status --json" + socket).out);
+  EXPECT_EQ(after_clear.at("kv_cache").at("blocks_cached"), 0) << after_clear.dump();
+  const CommandResult recomputed = generate(first_prompt);
+  ASSERT_EQ(recomputed.exit_code, 0) << recomputed.out;
+  EXPECT_EQ(nlohmann::json::parse(recomputed.out).at("usage").at("cached_prompt_tokens"), 0)
+      << recomputed.out;
   EXPECT_EQ(mmctl("cache bogus" + socket).exit_code, 2);
 
   if (!bus) {

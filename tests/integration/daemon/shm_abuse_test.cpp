@@ -316,6 +316,14 @@ TEST(ShmAbuse, OutOfDescriptorsTheDaemonNeitherSpinsNorFloodsItsLog) {
   EXPECT_LT(lines, 10u) << "accept failures must be rate-limited";
   // A client connected before keeps its service.
   EXPECT_EQ(survivor->status().state, "ready");
+  // A client that comes now is refused at once, saying why (not left in the backlog).
+  try {
+    connect(daemon);
+    ADD_FAILURE() << "a client was served past the daemon's descriptor margin";
+  } catch (const client::ClientError& error) {
+    EXPECT_NE(std::string(error.what()).find("out of file descriptors"), std::string::npos)
+        << error.what();
+  }
   for (int fd : sockets)
     ::close(fd);
   // Descriptors back: new clients are served again.
@@ -330,7 +338,7 @@ TEST(ShmAbuse, OutOfDescriptorsTheDaemonNeitherSpinsNorFloodsItsLog) {
       std::this_thread::sleep_for(100ms);
     }
   }
-  ASSERT_TRUE(later);
+  ASSERT_TRUE(later) << daemon.log().substr(0, 20000);
   const uint64_t id = later->submit(greedy(6, 4));
   EXPECT_TRUE(later
                   ->stream(

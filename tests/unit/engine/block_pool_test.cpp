@@ -73,6 +73,29 @@ TEST(BlockPool, CachedFreeBlocksAreFoundUntilEvicted) {
   EXPECT_EQ(pool.num_cached_blocks(), 1);
 }
 
+TEST(BlockPool, ForgetCachedDropsEveryPrefixWithoutTellingTheListener) {
+  BlockPool pool(small_pool());
+  int evictions = 0;
+  pool.set_evict_listener([&](BlockId, const BlockHash&) { ++evictions; });
+  const BlockHash h0 = chain_block_hash(root_hash(3), std::vector<int32_t>{1, 2, 3, 4});
+  const BlockHash h1 = chain_block_hash(h0, std::vector<int32_t>{5, 6, 7, 8});
+  const Ids a = pool.allocate(2);
+  pool.cache_full_block(0, h0);
+  pool.cache_full_block(1, h1);
+  pool.free(Ids{1});  // 1 free and cached, 0 still in use and cached
+  EXPECT_EQ(pool.forget_cached(), 2);
+  EXPECT_EQ(pool.num_cached_blocks(), 0);
+  EXPECT_FALSE(pool.lookup(h0).has_value());
+  EXPECT_FALSE(pool.lookup(h1).has_value());
+  EXPECT_FALSE(pool.hash_of(0).has_value());
+  EXPECT_EQ(pool.ref_count(0), 1);  // the sequence keeps its block
+  EXPECT_EQ(pool.free_queue(), (Ids{2, 3, 1}));
+  EXPECT_EQ(pool.allocate(3), (Ids{2, 3, 1}));  // reused without an eviction to report
+  EXPECT_EQ(evictions, 0);
+  pool.cache_full_block(1, h1);  // the same prefix may be cached again afterwards
+  EXPECT_EQ(pool.lookup(h1), 1);
+}
+
 TEST(BlockPool, DuplicatePrefixKeepsTheFirstBlock) {
   BlockPool pool(small_pool());
   const BlockHash h = chain_block_hash(root_hash(0), std::vector<int32_t>{9, 9, 9, 9});
