@@ -71,7 +71,15 @@ class HostBuffer final : public Buffer {
 }  // namespace
 
 CpuBackend::CpuBackend(int num_threads, CpuIsa isa, CpuNumerics numerics)
-    : isa_(isa), numerics_(numerics), pool_(num_threads) {}
+    : isa_(isa),
+      numerics_(numerics),
+      int8dot_on_ymm_(isa == CpuIsa::kAvx512Vnni && cpu_supports(CpuIsa::kAvxVnni)),
+      pool_(num_threads) {}
+
+CpuIsa CpuBackend::kernel_isa(PackedFormat format) const {
+  const bool int8dot = format == PackedFormat::kInt4Group || format == PackedFormat::kInt8Channel;
+  return int8dot && int8dot_on_ymm_ && numerics_ == CpuNumerics::kFast ? CpuIsa::kAvxVnni : isa_;
+}
 
 std::unique_ptr<Buffer> CpuBackend::allocate(size_t num_bytes) {
   return std::make_unique<HostBuffer>(num_bytes);
@@ -101,7 +109,7 @@ void CpuBackend::rope_neox(float* x, const int32_t* positions, int64_t num_token
 }
 
 void CpuBackend::linear(const PackedLinear& w, const float* x, int64_t num_tokens, float* y) {
-  linear_cpu(pool_, isa_, w, x, num_tokens, y, numerics_);
+  linear_cpu(pool_, kernel_isa(w.format), w, x, num_tokens, y, numerics_);
 }
 
 void CpuBackend::kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
@@ -121,7 +129,8 @@ void CpuBackend::router_topk(const float* logits, const float* bias, int64_t num
 
 void CpuBackend::moe(const MoeWeights& experts, const float* x, int64_t num_tokens, int64_t hidden,
                      const int32_t* ids, const float* weights, int64_t top_k, float* out) {
-  moe_cpu(pool_, isa_, experts, x, num_tokens, hidden, ids, weights, top_k, out, numerics_);
+  const CpuIsa isa = experts.w1.empty() ? isa_ : kernel_isa(experts.w1.front().format);
+  moe_cpu(pool_, isa, experts, x, num_tokens, hidden, ids, weights, top_k, out, numerics_);
 }
 
 void CpuBackend::add(const float* a, const float* b, int64_t num_elements, float* out) {

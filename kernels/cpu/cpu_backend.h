@@ -51,8 +51,15 @@ class CpuBackend final : public Backend {
                           int64_t width, int64_t full_width, float eps, float* out) override;
 
  private:
+  // The ISA the kernels of one weight format run on: isa_, except that the int8-dot kernels
+  // (INT4 and INT8 weights, fast numerics) run the AVX-VNNI (ymm) ones on an AVX-512 VNNI core
+  // that has AVX-VNNI too: they are faster there (bench/RESULTS.md, linear_bench, 2026-12-02:
+  // INT4 g32 at 16 tokens 562 vs 737 µs), while FP8 blocks keep their AVX-512 kernel.
+  CpuIsa kernel_isa(PackedFormat format) const;
+
   CpuIsa isa_;
   CpuNumerics numerics_;
+  bool int8dot_on_ymm_ = false;
   ThreadPool pool_;
 };
 

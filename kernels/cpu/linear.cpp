@@ -239,6 +239,38 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
   return task;
 }
 
+namespace {
+
+// Tokens [first, first + count) of `in`: every per-token array advanced by `first` tokens.
+LinearInputs token_slice(const LinearInputs& in, const LinearWeightsView& w, int64_t first,
+                         int64_t count) {
+  const int64_t k = w.num_cols;
+  const int64_t blocks = k / 32;
+  LinearInputs out = in;
+  out.num_tokens = count;
+  if (in.x) out.x = in.x + first * k;
+  if (in.xq) out.xq = in.xq + first * k;
+  if (in.x_scales) out.x_scales = in.x_scales + first;
+  if (in.x_group_sums) out.x_group_sums = in.x_group_sums + first * w.num_groups;
+  if (in.xq_blocks) out.xq_blocks = in.xq_blocks + first * k;
+  if (in.x_block_scales) out.x_block_scales = in.x_block_scales + first * blocks;
+  if (in.x_block_scales4) out.x_block_scales4 = in.x_block_scales4 + first * 4 * blocks;
+  if (in.x_block_offsets4) out.x_block_offsets4 = in.x_block_offsets4 + first * 4 * blocks;
+  return out;
+}
+
+// Tokens per pass of a row kernel over its rows. The kernels walk rows and, for each row, every
+// token: with hundreds of tokens (prefill) each row re-read the whole activation matrix (2 MB
+// at 512 tokens × 1024 f32 columns) from L2 or beyond. In passes of a few tokens whose
+// activations stay in L1 (32 KB), each weight row is read from L2 once per pass instead. A
+// multiple of the kernels' 4-token tile; each output is computed exactly as in one pass.
+int64_t tokens_per_pass(const LinearInputs& in, const LinearWeightsView& w) {
+  const int64_t bytes_per_token = (in.xq_blocks || in.xq ? 1 : 4) * std::max<int64_t>(1, w.num_cols);
+  return std::max<int64_t>(4, (int64_t{32} * 1024 / bytes_per_token) / 4 * 4);
+}
+
+}  // namespace
+
 void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tasks) {
   // Row chunks: at least 16 rows (amortises the per-chunk token loop), about four chunks per
   // thread per task so a slow (shared) core does not hold the others back.
@@ -260,7 +292,16 @@ void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tas
     for (int64_t c = first; c < last; ++c) {
       const Chunk& chunk = chunks[static_cast<size_t>(c)];
       const LinearTask& task = tasks[chunk.task];
-      task.rows(task.view, task.in, chunk.begin, chunk.end, task.y);
+      const int64_t pass = tokens_per_pass(task.in, task.view);
+      if (task.in.num_tokens <= pass) {
+        task.rows(task.view, task.in, chunk.begin, chunk.end, task.y);
+        continue;
+      }
+      for (int64_t m0 = 0; m0 < task.in.num_tokens; m0 += pass) {
+        const int64_t count = std::min(pass, task.in.num_tokens - m0);
+        task.rows(task.view, token_slice(task.in, task.view, m0, count), chunk.begin, chunk.end,
+                  task.y + m0 * task.view.num_rows);
+      }
     }
   });
 }

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <random>
 #include <string>
 
 #include "kernels/cpu/linear.h"
@@ -227,6 +228,41 @@ TEST(FastLinearPaths, AvxVnniIsBitIdenticalToAvx2) {
       linear_cpu(pool, CpuIsa::kAvx2, w, x.data(), 9, a.data(), CpuNumerics::kFast);
       linear_cpu(pool, CpuIsa::kAvxVnni, w, x.data(), 9, b.data(), CpuNumerics::kFast);
       ASSERT_EQ(a, b) << c.label << " K=" << k_cols;
+    }
+  }
+}
+
+// Prefill-sized calls run the row kernels in passes of a few tokens (linear.cpp,
+// tokens_per_pass): every output must be the one a call with that token alone computes, bit
+// for bit, in every format, both numerics and every path this CPU has.
+TEST(LinearTokenPasses, ManyTokensEqualEachTokenAloneBitForBit) {
+  ThreadPool pool(2);
+  std::mt19937 rng(2026);
+  constexpr int64_t kTokens = 75;  // passes of 8 (f32 x) or 32 (int8 x), then a ragged tail
+  for (const PackedFormat format : {PackedFormat::kBf16, PackedFormat::kFp8Block,
+                                    PackedFormat::kInt4Group, PackedFormat::kInt8Channel}) {
+    for (const bool w8a8 : {false, true}) {
+      if (w8a8 && format != PackedFormat::kInt8Channel) continue;
+      PackedLinear w = random_linear(rng, format, 40, 1024, 128, 16);
+      w.int8_activations = w8a8;
+      const std::vector<float> x = random_normal(rng, static_cast<size_t>(kTokens * 1024));
+      for (const CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvxVnni,
+                               CpuIsa::kAvx512Vnni}) {
+        if (!cpu_supports(isa)) continue;
+        for (const CpuNumerics numerics : {CpuNumerics::kExact, CpuNumerics::kFast}) {
+          std::vector<float> together(static_cast<size_t>(kTokens * 40));
+          linear_cpu(pool, isa, w, x.data(), kTokens, together.data(), numerics);
+          for (int64_t m = 0; m < kTokens; ++m) {
+            std::vector<float> alone(40);
+            linear_cpu(pool, isa, w, x.data() + m * 1024, 1, alone.data(), numerics);
+            for (int64_t n = 0; n < 40; ++n) {
+              ASSERT_EQ(together[static_cast<size_t>(m * 40 + n)], alone[static_cast<size_t>(n)])
+                  << "format " << static_cast<int>(format) << (w8a8 ? " w8a8 " : " ") << cpu_isa_name(isa)
+                  << " " << cpu_numerics_name(numerics) << " token " << m << " row " << n;
+            }
+          }
+        }
+      }
     }
   }
 }
