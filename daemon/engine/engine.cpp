@@ -221,20 +221,41 @@ bool Engine::load_model() {
 
 void Engine::open_kv_tiers() {
   const KvTierOptions& tiers = options_.kv_tiers;
-  if (leader_ || (tiers.host_budget_bytes == 0 && tiers.disk_budget_bytes == 0)) return;
+  if (tiers.host_budget_bytes == 0 && tiers.disk_budget_bytes == 0) return;
+  // With tensor parallelism a tier block is every rank's share in rank order (RankLeader);
+  // the shares travel as floats.
+  const uint64_t share_bytes = runner_->kv_cache().block_payload_bytes();
+  const uint64_t num_ranks = leader_ ? static_cast<uint64_t>(options_.comm->size()) : 1;
+  if (leader_ && share_bytes % sizeof(float) != 0) return;
   const BlockHash fingerprint = kv_model_fingerprint(options_.model, *runner_);
   if (!kv_tiers_ || !(kv_tiers_->fingerprint() == fingerprint)) {
     kv_tiers_.reset();  // another model's blocks are never kept (its disk files are deleted)
-    kv_tiers_ = std::make_unique<KvTierStack>(tiers, fingerprint,
-                                              runner_->kv_cache().block_payload_bytes());
+    kv_tiers_ = std::make_unique<KvTierStack>(tiers, fingerprint, share_bytes * num_ranks);
   }
   tier_payload_.resize(kv_tiers_->payload_bytes());
   // The chain hashes start from the fingerprint, so a tier's key names the model too.
   options_.scheduler.cache_salt = fingerprint.hi ^ fingerprint.lo;
 }
 
+void Engine::read_tier_block(BlockId block) {
+  if (leader_) {
+    leader_->read_block(block, runner_->kv_cache(), tier_payload_);
+  } else {
+    runner_->kv_cache().read_block(block, tier_payload_);
+  }
+}
+
+bool Engine::write_tier_block(BlockId block) {
+  const size_t share_bytes = runner_->kv_cache().block_payload_bytes();
+  if (tier_payload_.size() != share_bytes * (leader_ ? options_.comm->size() : 1)) return false;
+  if (!runner_->kv_cache().write_block(block, std::span(tier_payload_).first(share_bytes)))
+    return false;  // checked on rank 0 (same shape and scales everywhere) before the others
+  if (leader_) leader_->write_block(block, tier_payload_);
+  return true;
+}
+
 void Engine::keep_in_tier(BlockId block, const BlockHash& hash) {
-  runner_->kv_cache().read_block(block, tier_payload_);
+  read_tier_block(block);
   kv_tiers_->put(hash, tier_payload_);
 }
 
@@ -245,8 +266,7 @@ void Engine::restore_blocks(SchedulerOutput& out) {
   uint64_t restored = 0;
   for (const BlockRestore& r : out.restores) {
     if (failed.contains(r.seq)) continue;
-    if (kv_tiers_ && kv_tiers_->get(r.hash, tier_payload_) &&
-        runner_->kv_cache().write_block(r.block, tier_payload_)) {
+    if (kv_tiers_ && kv_tiers_->get(r.hash, tier_payload_) && write_tier_block(r.block)) {
       ++restored;
       continue;
     }
@@ -265,7 +285,7 @@ void Engine::spill_pool_to_tiers(int level) {
   if (!kv_tiers_) return;
   if (pool_ && runner_) {
     for (const auto& [block, hash] : pool_->cached_blocks()) {
-      runner_->kv_cache().read_block(block, tier_payload_);
+      read_tier_block(block);
       if (level >= 2) {
         kv_tiers_->put_disk(hash, tier_payload_);
       } else {

@@ -141,6 +141,9 @@ class Engine {
   // model's fingerprint stays the same); throws KvTierError for an unusable folder.
   void open_kv_tiers();
   void keep_in_tier(BlockId block, const BlockHash& hash);  // the pool is forgetting it
+  // tier_payload_ ↔ a KV block (every rank's share with tensor parallelism).
+  void read_tier_block(BlockId block);
+  bool write_tier_block(BlockId block);
   // Copies the step's planned restores into their blocks; a sequence whose restore fails
   // recomputes from there and leaves this step's batch.
   void restore_blocks(SchedulerOutput& out);

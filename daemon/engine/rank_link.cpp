@@ -9,7 +9,15 @@
 namespace mm {
 namespace {
 
-enum class Command : uint32_t { kLoad = 1, kForward = 2, kDiscardKv = 3, kUnload = 4, kStop = 5 };
+enum class Command : uint32_t {
+  kLoad = 1,
+  kForward = 2,
+  kDiscardKv = 3,
+  kUnload = 4,
+  kStop = 5,
+  kReadBlock = 6,
+  kWriteBlock = 7,
+};
 
 // Fixed-size header, then `payload_bytes` of payload in a second broadcast.
 struct Header {
@@ -81,6 +89,15 @@ void send(Communicator& comm, Command command, std::vector<std::byte> payload = 
   if (!payload.empty()) comm.broadcast(payload, 0);
 }
 
+// A block's shares gathered over the group in rank order. The communicator moves floats: a
+// share is a whole number of them (block_size · heads · head_dim · 2 tensors of 1, 2 or 4 bytes
+// with an even head_dim), checked when the tiers open (Engine::open_kv_tiers).
+void gather_shares(Communicator& comm, std::span<const std::byte> mine, std::span<std::byte> all) {
+  comm.all_gather(
+      std::span(reinterpret_cast<const float*>(mine.data()), mine.size() / sizeof(float)),
+      std::span(reinterpret_cast<float*>(all.data()), all.size() / sizeof(float)));
+}
+
 std::vector<std::byte> encode(const ForwardBatch& batch) {
   Writer w;
   w.vector(batch.token_ids);
@@ -127,6 +144,17 @@ void RankLeader::forward(const ForwardBatch& batch) {
 
 void RankLeader::discard_kv(int64_t first_block, int64_t num_blocks) {
   send(comm_, Command::kDiscardKv, {}, first_block, num_blocks);
+}
+
+void RankLeader::read_block(int64_t block, const KvCache& mine, std::span<std::byte> all) {
+  send(comm_, Command::kReadBlock, {}, block);
+  std::vector<std::byte> share(mine.block_payload_bytes());
+  mine.read_block(block, share);
+  gather_shares(comm_, share, all);
+}
+
+void RankLeader::write_block(int64_t block, std::span<const std::byte> all) {
+  send(comm_, Command::kWriteBlock, std::vector<std::byte>(all.begin(), all.end()), block);
 }
 
 void RankLeader::unload() {
@@ -184,6 +212,27 @@ int follow_rank_zero(Communicator& comm, const std::filesystem::path& model, int
         break;
       case Command::kDiscardKv:
         if (runner) runner->kv_cache().discard_blocks(header.a, header.b);
+        break;
+      case Command::kReadBlock: {
+        if (!runner) {
+          std::fprintf(stderr, "%sa KV block was asked for before the model was loaded\n",
+                       who.c_str());
+          return 1;
+        }
+        const uint64_t share_bytes = runner->kv_cache().block_payload_bytes();
+        std::vector<std::byte> share(share_bytes);
+        runner->kv_cache().read_block(header.a, share);
+        std::vector<std::byte> all(share_bytes * static_cast<uint64_t>(comm.size()));
+        gather_shares(comm, share, all);
+        break;
+      }
+      case Command::kWriteBlock:
+        if (runner) {
+          const uint64_t share_bytes = runner->kv_cache().block_payload_bytes();
+          const uint64_t first = share_bytes * static_cast<uint64_t>(comm.rank());
+          if (first + share_bytes <= payload.size())
+            runner->kv_cache().write_block(header.a, std::span(payload).subspan(first, share_bytes));
+        }
         break;
       case Command::kUnload:
         runner.reset();
