@@ -1,5 +1,6 @@
 // The compute interface every backend (cpu; cuda and hip, from one GPU source) implements:
-// buffers and the ops of the MiniMax-M2 forward (specs/minimax-m2.md §3). The CPU backend is the reference.
+// buffers and the ops of the MiniMax-M2 forward (specs/minimax-m2.md §3). The CPU backend is the
+// reference.
 //
 // Conventions for every op: tensors are dense row-major, shapes are written outer to inner
 // (`[num_tokens, hidden]`), activations are f32, and every pointer an op takes — activations,

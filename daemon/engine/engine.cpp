@@ -475,8 +475,7 @@ void Engine::step(std::vector<Finish>& finishes) {
   }
   std::vector<SampleResult> step_results(jobs.size());
   // As many threads as the CPU backend may use (--threads; 0: one per CPU, at most 8).
-  if (!batch_sampler_)
-    batch_sampler_ = std::make_unique<BatchSampler>(options_.runner.num_threads);
+  if (!batch_sampler_) batch_sampler_ = std::make_unique<BatchSampler>(options_.runner.num_threads);
   batch_sampler_->sample(jobs, step_results);
   std::unordered_map<SeqId, int32_t> sampled;
   std::vector<std::pair<SeqId, SampleResult>> results;

@@ -207,8 +207,8 @@ class Engine {
   std::unique_ptr<BlockPool> pool_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<BatchSampler> batch_sampler_;  // made at the first step
-  std::unique_ptr<KvTierStack> kv_tiers_;  // survives sleep; null when off
-  std::vector<std::byte> tier_payload_;    // one block's payload, reused
+  std::unique_ptr<KvTierStack> kv_tiers_;        // survives sleep; null when off
+  std::vector<std::byte> tier_payload_;          // one block's payload, reused
   std::unordered_map<RequestId, Active> active_;
   uint64_t seed_counter_ = 0;
   std::thread thread_;

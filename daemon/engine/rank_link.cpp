@@ -9,14 +9,15 @@
 namespace mm {
 namespace {
 
+// Numbered from 1 in this order (a follower and its rank 0 are always the same build).
 enum class Command : uint32_t {
   kLoad = 1,
-  kForward = 2,
-  kDiscardKv = 3,
-  kUnload = 4,
-  kStop = 5,
-  kReadBlock = 6,
-  kWriteBlock = 7,
+  kForward,
+  kDiscardKv,
+  kUnload,
+  kStop,
+  kReadBlock,
+  kWriteBlock
 };
 
 // Fixed-size header, then `payload_bytes` of payload in a second broadcast.
@@ -231,7 +232,8 @@ int follow_rank_zero(Communicator& comm, const std::filesystem::path& model, int
           const uint64_t share_bytes = runner->kv_cache().block_payload_bytes();
           const uint64_t first = share_bytes * static_cast<uint64_t>(comm.rank());
           if (first + share_bytes <= payload.size())
-            runner->kv_cache().write_block(header.a, std::span(payload).subspan(first, share_bytes));
+            runner->kv_cache().write_block(header.a,
+                                           std::span(payload).subspan(first, share_bytes));
         }
         break;
       case Command::kUnload:

@@ -184,8 +184,7 @@ void ShmServer::accept_one(int fd) {
     // the client is refused plainly instead of the daemon running at its limit.
     if (const int error = spare_descriptors_error(fd, kSpareDescriptors); error != 0) {
       why = std::string("the daemon is out of file descriptors (") + std::strerror(error) +
-            ": it keeps " + std::to_string(kSpareDescriptors) +
-            " for itself); try again later";
+            ": it keeps " + std::to_string(kSpareDescriptors) + " for itself); try again later";
       log_rate_limited("refusing pid " + std::to_string(peer.pid) + ": " + why);
       ipc::send_refusal(fd, why);
       ::close(fd);

@@ -40,8 +40,8 @@ enum Slot : int {
   kMoeOut,
   kFinalRows,
   kLogits,
-  kMetadata,  // the step's ids, positions, slots, block tables and logits rows
-  kNormSums,  // tensor parallel: per-row sums of squares of q and k
+  kMetadata,    // the step's ids, positions, slots, block tables and logits rows
+  kNormSums,    // tensor parallel: per-row sums of squares of q and k
   kGatherMine,  // tensor parallel: this rank's lm_head slice, padded
   kGatherAll,   // tensor parallel: every rank's slice
   kNumSlots

@@ -149,8 +149,8 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
         w.format == PackedFormat::kInt4Group &&
         (w.num_groups() == 1 || (w.group_cols % 32 == 0 && k_cols % w.group_cols == 0));
     // FP8 blocks: f32 activations, whole groups of 32·j columns (AVX-512 only).
-    const bool fp8_fits = w.format == PackedFormat::kFp8Block && w.group_cols % 32 == 0 &&
-                          k_cols % w.group_cols == 0;
+    const bool fp8_fits =
+        w.format == PackedFormat::kFp8Block && w.group_cols % 32 == 0 && k_cols % w.group_cols == 0;
     if (int4_fits || fp8_fits || w.format == PackedFormat::kInt8Channel)
       fast_rows = linear_rows_int8dot(isa, w.format, w8a8);
   }
@@ -265,7 +265,8 @@ LinearInputs token_slice(const LinearInputs& in, const LinearWeightsView& w, int
 // activations stay in L1 (32 KB), each weight row is read from L2 once per pass instead. A
 // multiple of the kernels' 4-token tile; each output is computed exactly as in one pass.
 int64_t tokens_per_pass(const LinearInputs& in, const LinearWeightsView& w) {
-  const int64_t bytes_per_token = (in.xq_blocks || in.xq ? 1 : 4) * std::max<int64_t>(1, w.num_cols);
+  const int64_t bytes_per_token =
+      (in.xq_blocks || in.xq ? 1 : 4) * std::max<int64_t>(1, w.num_cols);
   return std::max<int64_t>(4, (int64_t{32} * 1024 / bytes_per_token) / 4 * 4);
 }
 

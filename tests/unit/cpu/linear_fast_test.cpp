@@ -246,8 +246,8 @@ TEST(LinearTokenPasses, ManyTokensEqualEachTokenAloneBitForBit) {
       PackedLinear w = random_linear(rng, format, 40, 1024, 128, 16);
       w.int8_activations = w8a8;
       const std::vector<float> x = random_normal(rng, static_cast<size_t>(kTokens * 1024));
-      for (const CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvxVnni,
-                               CpuIsa::kAvx512Vnni}) {
+      for (const CpuIsa isa :
+           {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvxVnni, CpuIsa::kAvx512Vnni}) {
         if (!cpu_supports(isa)) continue;
         for (const CpuNumerics numerics : {CpuNumerics::kExact, CpuNumerics::kFast}) {
           std::vector<float> together(static_cast<size_t>(kTokens * 40));
@@ -257,8 +257,9 @@ TEST(LinearTokenPasses, ManyTokensEqualEachTokenAloneBitForBit) {
             linear_cpu(pool, isa, w, x.data() + m * 1024, 1, alone.data(), numerics);
             for (int64_t n = 0; n < 40; ++n) {
               ASSERT_EQ(together[static_cast<size_t>(m * 40 + n)], alone[static_cast<size_t>(n)])
-                  << "format " << static_cast<int>(format) << (w8a8 ? " w8a8 " : " ") << cpu_isa_name(isa)
-                  << " " << cpu_numerics_name(numerics) << " token " << m << " row " << n;
+                  << "format " << static_cast<int>(format) << (w8a8 ? " w8a8 " : " ")
+                  << cpu_isa_name(isa) << " " << cpu_numerics_name(numerics) << " token " << m
+                  << " row " << n;
             }
           }
         }
