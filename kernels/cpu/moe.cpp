@@ -79,39 +79,76 @@ void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const floa
   up.resize(static_cast<size_t>(num_rows * inter));
   down.resize(static_cast<size_t>(num_rows * hidden));
   if (scratch.size() < static_cast<size_t>(2 * num_experts)) scratch.resize(static_cast<size_t>(2 * num_experts));
-  for (int64_t r = 0; r < num_rows; ++r) {
-    const float* src = x + token_of[static_cast<size_t>(r)] * hidden;
-    std::copy(src, src + hidden, gathered.data() + r * hidden);
+  {
+    std::vector<float>& into = gathered;  // the caller's (the workers have their own)
+    pool.parallel_for(num_rows, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* src = x + token_of[static_cast<size_t>(r)] * hidden;
+        std::copy(src, src + hidden, into.data() + r * hidden);
+      }
+    });
   }
-  tasks.clear();
+  // The experts some token was routed to. Preparing a task quantizes its rows' activations
+  // (fast numerics): with a prefill's thousands of rows that is worth the pool too, one expert
+  // per worker at a time (each writes only its own scratch and task slots).
+  static thread_local std::vector<int64_t> used_list;
+  // The workers must reach the caller's buffers: a thread_local named inside the lambdas
+  // below would be each worker's own.
+  std::vector<int64_t>& used = used_list;
+  std::vector<LinearTask>& task_list = tasks;
+  std::vector<LinearScratch>& scratches = scratch;
+  std::vector<float>& gathered_rows = gathered;
+  std::vector<float>& gate_rows = gate;
+  std::vector<float>& up_rows = up;
+  std::vector<float>& down_rows = down;
+  used.clear();
   for (int64_t e = 0; e < num_experts; ++e) {
-    const int64_t first = counts[static_cast<size_t>(e)];
-    const int64_t rows = counts[static_cast<size_t>(e + 1)] - first;
-    if (rows == 0) continue;
-    const float* xe = gathered.data() + first * hidden;
-    tasks.push_back(prepare_linear(isa, experts.w1[static_cast<size_t>(e)], xe, rows, gate.data() + first * inter,
-                                   scratch[static_cast<size_t>(2 * e)], numerics));
-    tasks.push_back(prepare_linear(isa, experts.w3[static_cast<size_t>(e)], xe, rows, up.data() + first * inter,
-                                   scratch[static_cast<size_t>(2 * e + 1)], numerics));
+    if (counts[static_cast<size_t>(e + 1)] > counts[static_cast<size_t>(e)]) used.push_back(e);
   }
-  run_linear_tasks(pool, tasks.data(), static_cast<int64_t>(tasks.size()));
-  swiglu_cpu(gate.data(), up.data(), num_rows * inter, gate.data());
-  tasks.clear();
-  for (int64_t e = 0; e < num_experts; ++e) {
-    const int64_t first = counts[static_cast<size_t>(e)];
-    const int64_t rows = counts[static_cast<size_t>(e + 1)] - first;
-    if (rows == 0) continue;
-    tasks.push_back(prepare_linear(isa, experts.w2[static_cast<size_t>(e)], gate.data() + first * inter, rows,
-                                   down.data() + first * hidden, scratch[static_cast<size_t>(2 * e)], numerics));
-  }
-  run_linear_tasks(pool, tasks.data(), static_cast<int64_t>(tasks.size()));
+  const auto num_used = static_cast<int64_t>(used.size());
+  const int64_t prepare_grain = num_rows >= 64 ? 1 : num_used;  // decode: not worth a dispatch
+  task_list.resize(static_cast<size_t>(2 * num_used));
+  pool.parallel_for(num_used, prepare_grain, [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t e = used[static_cast<size_t>(u)];
+      const int64_t first = counts[static_cast<size_t>(e)];
+      const int64_t rows = counts[static_cast<size_t>(e + 1)] - first;
+      const float* xe = gathered_rows.data() + first * hidden;
+      task_list[static_cast<size_t>(2 * u)] =
+          prepare_linear(isa, experts.w1[static_cast<size_t>(e)], xe, rows, gate_rows.data() + first * inter,
+                         scratches[static_cast<size_t>(2 * e)], numerics);
+      task_list[static_cast<size_t>(2 * u + 1)] =
+          prepare_linear(isa, experts.w3[static_cast<size_t>(e)], xe, rows, up_rows.data() + first * inter,
+                         scratches[static_cast<size_t>(2 * e + 1)], numerics);
+    }
+  });
+  run_linear_tasks(pool, task_list.data(), static_cast<int64_t>(task_list.size()));
+  pool.parallel_for(num_rows, 16, [&](int64_t begin, int64_t end) {
+    swiglu_cpu(gate_rows.data() + begin * inter, up_rows.data() + begin * inter, (end - begin) * inter,
+               gate_rows.data() + begin * inter);
+  });
+  task_list.resize(static_cast<size_t>(num_used));
+  pool.parallel_for(num_used, prepare_grain, [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      const int64_t e = used[static_cast<size_t>(u)];
+      const int64_t first = counts[static_cast<size_t>(e)];
+      const int64_t rows = counts[static_cast<size_t>(e + 1)] - first;
+      task_list[static_cast<size_t>(u)] =
+          prepare_linear(isa, experts.w2[static_cast<size_t>(e)], gate_rows.data() + first * inter, rows,
+                         down_rows.data() + first * hidden, scratches[static_cast<size_t>(2 * e)], numerics);
+    }
+  });
+  run_linear_tasks(pool, task_list.data(), static_cast<int64_t>(task_list.size()));
   // fp32 sum of the top-k contributions, ascending expert order for every token.
-  for (int64_t r = 0; r < num_rows; ++r) {
-    const float w = weight_of[static_cast<size_t>(r)];
-    float* dst = out + token_of[static_cast<size_t>(r)] * hidden;
-    const float* src = down.data() + r * hidden;
-    for (int64_t h = 0; h < hidden; ++h) dst[h] += w * src[h];
-  }
+  // Split over columns, so every output element still adds its rows in that order.
+  pool.parallel_for(hidden, num_rows >= 64 ? 128 : hidden, [&](int64_t h0, int64_t h1) {
+    for (int64_t r = 0; r < num_rows; ++r) {
+      const float w = weight_of[static_cast<size_t>(r)];
+      float* dst = out + token_of[static_cast<size_t>(r)] * hidden;
+      const float* src = down_rows.data() + r * hidden;
+      for (int64_t h = h0; h < h1; ++h) dst[h] += w * src[h];
+    }
+  });
 }
 
 }  // namespace mm
