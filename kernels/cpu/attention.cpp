@@ -124,21 +124,41 @@ void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const Atten
   const int64_t group = num_heads / num_kv_heads;
   const int64_t kv_row = num_kv_heads * head_dim;
   const float softmax_scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  pool.parallel_for(meta.num_tokens * num_kv_heads, 1, [&](int64_t begin, int64_t end) {
+  // Work items: a run of up to kRunTokens tokens of one sequence × one KV head. A prefill's
+  // tokens share their sequence's keys and values (each token's context is a prefix of the
+  // last one's), so a run decodes them once for all its tokens instead of once per token;
+  // each token's scores still read only its own context, as computed alone.
+  constexpr int64_t kRunTokens = 16;
+  struct Run {
+    int64_t first, count;
+  };
+  std::vector<Run> runs;
+  for (int64_t t = 0; t < meta.num_tokens;) {
+    int64_t count = 1;
+    while (count < kRunTokens && t + count < meta.num_tokens &&
+           meta.seq_of_token[t + count] == meta.seq_of_token[t])
+      ++count;
+    runs.push_back({t, count});
+    t += count;
+  }
+  pool.parallel_for(static_cast<int64_t>(runs.size()) * num_kv_heads, 1, [&](int64_t begin,
+                                                                              int64_t end) {
     static thread_local AttentionScratch scratch;
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / num_kv_heads;
+      const Run& run = runs[static_cast<size_t>(item / num_kv_heads)];
       const int64_t kvh = item % num_kv_heads;
-      const int64_t seq = meta.seq_of_token[t];
-      const int64_t context = static_cast<int64_t>(meta.positions[t]) + 1;
+      const int64_t seq = meta.seq_of_token[run.first];
+      int64_t longest = 0;
+      for (int64_t t = run.first; t < run.first + run.count; ++t)
+        longest = std::max<int64_t>(longest, static_cast<int64_t>(meta.positions[t]) + 1);
       scratch.row.resize(static_cast<size_t>(head_dim));
       // Whole panels; the last one's unused lanes are zeros.
-      const int64_t panels = (context + kPanel - 1) / kPanel;
+      const int64_t panels = (longest + kPanel - 1) / kPanel;
       scratch.keys.resize(static_cast<size_t>(panels * kPanel * head_dim));
       std::fill(scratch.keys.begin() + (panels - 1) * kPanel * head_dim, scratch.keys.end(), 0.0f);
-      scratch.values.resize(static_cast<size_t>(context * head_dim));
-      scratch.scores.resize(static_cast<size_t>(context));
-      for (int64_t p = 0; p < context; ++p) {
+      scratch.values.resize(static_cast<size_t>(longest * head_dim));
+      scratch.scores.resize(static_cast<size_t>(longest));
+      for (int64_t p = 0; p < longest; ++p) {
         const int64_t offset = slot_of(meta, seq, p, cache.block_size) * kv_row + kvh * head_dim;
         load_row(cache.dtype, cache.k, offset, head_dim, cache.k_scale, scratch.row.data());
         for (int i = 0; i < head_dim; ++i)
@@ -146,25 +166,29 @@ void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const Atten
         load_row(cache.dtype, cache.v, offset, head_dim, cache.v_scale,
                  scratch.values.data() + p * head_dim);
       }
-      for (int64_t hq = kvh * group; hq < (kvh + 1) * group; ++hq) {
-        const float* qh = q + (t * num_heads + hq) * head_dim;
-        scores_of(qh, scratch.keys.data(), context, head_dim, softmax_scale, scratch.scores.data());
-        float max_score = -INFINITY;
-        for (int64_t p = 0; p < context; ++p)
-          max_score = std::max(max_score, scratch.scores[static_cast<size_t>(p)]);
-        float denom = 0;
-        for (int64_t p = 0; p < context; ++p) {
-          const float e = std::exp(scratch.scores[static_cast<size_t>(p)] - max_score);
-          scratch.scores[static_cast<size_t>(p)] = e;
-          denom += e;
-        }
-        float* oh = out + (t * num_heads + hq) * head_dim;
-        std::fill(oh, oh + head_dim, 0.0f);
-        for (int64_t p = 0; p < context; ++p) {
-          const float weight = scratch.scores[static_cast<size_t>(p)] / denom;
-          const float* vp = scratch.values.data() + p * head_dim;
-          for (int i = 0; i < head_dim; ++i)
-            oh[i] += weight * vp[i];
+      for (int64_t t = run.first; t < run.first + run.count; ++t) {
+        const int64_t context = static_cast<int64_t>(meta.positions[t]) + 1;
+        for (int64_t hq = kvh * group; hq < (kvh + 1) * group; ++hq) {
+          const float* qh = q + (t * num_heads + hq) * head_dim;
+          scores_of(qh, scratch.keys.data(), context, head_dim, softmax_scale,
+                    scratch.scores.data());
+          float max_score = -INFINITY;
+          for (int64_t p = 0; p < context; ++p)
+            max_score = std::max(max_score, scratch.scores[static_cast<size_t>(p)]);
+          float denom = 0;
+          for (int64_t p = 0; p < context; ++p) {
+            const float e = std::exp(scratch.scores[static_cast<size_t>(p)] - max_score);
+            scratch.scores[static_cast<size_t>(p)] = e;
+            denom += e;
+          }
+          float* oh = out + (t * num_heads + hq) * head_dim;
+          std::fill(oh, oh + head_dim, 0.0f);
+          for (int64_t p = 0; p < context; ++p) {
+            const float weight = scratch.scores[static_cast<size_t>(p)] / denom;
+            const float* vp = scratch.values.data() + p * head_dim;
+            for (int i = 0; i < head_dim; ++i)
+              oh[i] += weight * vp[i];
+          }
         }
       }
     }
