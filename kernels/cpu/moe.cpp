@@ -79,18 +79,6 @@ void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const floa
   up.resize(static_cast<size_t>(num_rows * inter));
   down.resize(static_cast<size_t>(num_rows * hidden));
   if (scratch.size() < static_cast<size_t>(2 * num_experts)) scratch.resize(static_cast<size_t>(2 * num_experts));
-  {
-    std::vector<float>& into = gathered;  // the caller's (the workers have their own)
-    pool.parallel_for(num_rows, 64, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const float* src = x + token_of[static_cast<size_t>(r)] * hidden;
-        std::copy(src, src + hidden, into.data() + r * hidden);
-      }
-    });
-  }
-  // The experts some token was routed to. Preparing a task quantizes its rows' activations
-  // (fast numerics): with a prefill's thousands of rows that is worth the pool too, one expert
-  // per worker at a time (each writes only its own scratch and task slots).
   static thread_local std::vector<int64_t> used_list;
   // The workers must reach the caller's buffers: a thread_local named inside the lambdas
   // below would be each worker's own.
@@ -101,6 +89,15 @@ void moe_cpu(ThreadPool& pool, CpuIsa isa, const MoeWeights& experts, const floa
   std::vector<float>& gate_rows = gate;
   std::vector<float>& up_rows = up;
   std::vector<float>& down_rows = down;
+  pool.parallel_for(num_rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* src = x + token_of[static_cast<size_t>(r)] * hidden;
+      std::copy(src, src + hidden, gathered_rows.data() + r * hidden);
+    }
+  });
+  // The experts some token was routed to. Preparing a task quantizes its rows' activations
+  // (fast numerics): with a prefill's thousands of rows that is worth the pool too, one expert
+  // per worker at a time (each writes only its own scratch and task slots).
   used.clear();
   for (int64_t e = 0; e < num_experts; ++e) {
     if (counts[static_cast<size_t>(e + 1)] > counts[static_cast<size_t>(e)]) used.push_back(e);
