@@ -168,8 +168,9 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     if (int4) scratch.x_group_sums.resize(static_cast<size_t>(num_tokens * num_groups));
     for (int64_t m = 0; m < num_tokens; ++m) {
       float* d = scratch.x_block_scales.data() + m * num_blocks;
-      quantize_int8_blocks32(in.x + m * k_cols, k_cols, int4 ? int8dot_superblock(isa) : 0,
-                             scratch.xq_blocks.data() + m * k_cols, d, qsums.data());
+      (isa >= CpuIsa::kAvx2 ? quantize_int8_blocks32_avx2 : quantize_int8_blocks32)(
+          in.x + m * k_cols, k_cols, int4 ? int8dot_superblock(isa) : 0,
+          scratch.xq_blocks.data() + m * k_cols, d, qsums.data());
       float* d4 = scratch.x_block_scales4.data() + 4 * m * num_blocks;
       for (int64_t b = 0; b < num_blocks; ++b)
         std::fill(d4 + 4 * b, d4 + 4 * b + 4, d[b]);

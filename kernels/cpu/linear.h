@@ -136,5 +136,8 @@ float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq);
 // superblock == 0; d: f32 [K / 32]; qsum (may be null): i32 [K / 32], Σq of each block.
 void quantize_int8_blocks32(const float* x, int64_t num_cols, int superblock, int8_t* xq, float* d,
                             int32_t* qsum);
+// The same with AVX2 (linear_int8dot_avx2.cpp), bit-identical; only where the CPU has AVX2.
+void quantize_int8_blocks32_avx2(const float* x, int64_t num_cols, int superblock, int8_t* xq,
+                                 float* d, int32_t* qsum);
 
 }  // namespace mm

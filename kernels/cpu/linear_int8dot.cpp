@@ -132,12 +132,8 @@ void quantize_int8_blocks32(const float* x, int64_t num_cols, int superblock, in
     int32_t sum = 0;
     for (int j = 0; j < 32; ++j) {
       // |x · inv| ≤ 127 (up to one rounding), so no clamp is needed below −127 or above 127;
-      // −128 never occurs, which the sign trick of the W8 kernels relies on. Adding and taking
-      // away 1.5 · 2^23 rounds to the nearest integer, ties to even (the default rounding mode,
-      // as nearbyint), without a libm call; exact for |v| < 2^22 (and kept as written: the
-      // project never builds with -ffast-math, which would fold it).
-      const float v = xb[j] * inv;
-      const int q = std::clamp(static_cast<int>((v + 12582912.0f) - 12582912.0f), -127, 127);
+      // −128 never occurs, which the sign trick of the W8 kernels relies on.
+      const int q = std::clamp(static_cast<int>(std::nearbyint(xb[j] * inv)), -127, 127);
       if (superblock > 0) {
         ((j % 16) < 8 ? low : high)[kHalfPos[static_cast<size_t>(j)]] = static_cast<int8_t>(q);
       } else {

@@ -268,6 +268,32 @@ TEST(LinearTokenPasses, ManyTokensEqualEachTokenAloneBitForBit) {
   }
 }
 
+TEST(FastLinearQuantizer, Avx2IsBitIdenticalToTheScalarQuantizer) {
+  if (!cpu_supports(CpuIsa::kAvx2)) GTEST_SKIP() << "this CPU lacks avx2: path not tested here";
+  std::mt19937 rng(31);
+  for (const int64_t num_blocks : {1, 2, 3, 5, 8, 33}) {
+    std::vector<float> x = random_normal(rng, static_cast<size_t>(32 * num_blocks));
+    // Ties: block 0 has amax 254 (scale 1/2), so odd integers land on .5 and round to even.
+    x[0] = 254.0f;
+    for (int j = 1; j < 32; ++j)
+      x[static_cast<size_t>(j)] = static_cast<float>(j % 2 == 1 ? j : -j);
+    if (num_blocks > 1) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block
+    for (const int superblock : {0, 2, 4}) {
+      const auto n = static_cast<size_t>(32 * num_blocks);
+      std::vector<int8_t> q_ref(n, 99), q_avx(n, 99);
+      std::vector<float> d_ref(static_cast<size_t>(num_blocks)), d_avx(d_ref.size());
+      std::vector<int32_t> s_ref(d_ref.size()), s_avx(d_ref.size());
+      quantize_int8_blocks32(x.data(), 32 * num_blocks, superblock, q_ref.data(), d_ref.data(),
+                             s_ref.data());
+      quantize_int8_blocks32_avx2(x.data(), 32 * num_blocks, superblock, q_avx.data(),
+                                  d_avx.data(), s_avx.data());
+      EXPECT_EQ(q_ref, q_avx) << num_blocks << " blocks, super-block " << superblock;
+      EXPECT_EQ(d_ref, d_avx);
+      EXPECT_EQ(s_ref, s_avx);
+    }
+  }
+}
+
 TEST(FastLinearQuantizer, BlocksRoundHalfToEvenGuardZeroAndFollowTheLayout) {
   // Block 0: amax 254 → 127/254 = 0.5: 1 → 0.5 → 0, 3 → 1.5 → 2, −1 → −0.5 → 0. Block 1: zeros.
   std::vector<float> x(64, 0.0f);
