@@ -26,7 +26,7 @@ void quantize_int8_blocks32_avx2(const float* x, int64_t num_cols, int superbloc
   for (int64_t b = 0; b < num_blocks; ++b) {
     const float* xb = x + 32 * b;
     __m256 v[4];
-    for (int i = 0; i < 4; ++i)
+    for (int64_t i = 0; i < 4; ++i)
       v[i] = _mm256_loadu_ps(xb + 8 * i);
     const __m256 m =
         _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
