@@ -12,7 +12,6 @@
 //           the exact path: only the instruction that forms the int32 dot differs).
 // The only rounding beyond f32 summation order is q: |x_k − d_b q_k| ≤ d_b / 2 = amax_b / 254.
 #include <algorithm>
-#include <array>
 #include <cmath>
 
 #include "kernels/common/numeric.h"
@@ -107,39 +106,21 @@ int int8dot_superblock(CpuIsa isa) {
 void quantize_int8_blocks32(const float* x, int64_t num_cols, int superblock, int8_t* xq, float* d,
                             int32_t* qsum) {
   const int64_t num_blocks = num_cols / 32;
-  // Where column j of a block goes inside its half (int4_act_index, per block): low nibble
-  // columns {0-7, 16-23}, high {8-15, 24-31}, each half 16 bytes.
-  static constexpr auto kHalfPos = [] {
-    std::array<int8_t, 32> pos{};
-    for (int j = 0; j < 32; ++j)
-      pos[static_cast<size_t>(j)] = static_cast<int8_t>((j / 16) * 8 + j % 8);
-    return pos;
-  }();
   for (int64_t b = 0; b < num_blocks; ++b) {
     const float* xb = x + 32 * b;
     float amax = 0;
     for (int j = 0; j < 32; ++j)
       amax = std::max(amax, std::fabs(xb[j]));
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    int8_t* low = xq + 32 * b;
-    int8_t* high = low + 16;
-    if (superblock > 0) {
-      const int64_t first = b - b % superblock;
-      const int64_t nb = std::min<int64_t>(superblock, num_blocks - first);
-      low = xq + first * 32 + 16 * (b - first);
-      high = xq + first * 32 + 16 * (nb + b - first);
-    }
     int32_t sum = 0;
     for (int j = 0; j < 32; ++j) {
       // |x · inv| ≤ 127 (up to one rounding), so no clamp is needed below −127 or above 127;
       // −128 never occurs, which the sign trick of the W8 kernels relies on.
-      const int q = std::clamp(static_cast<int>(std::nearbyint(xb[j] * inv)), -127, 127);
-      if (superblock > 0) {
-        ((j % 16) < 8 ? low : high)[kHalfPos[static_cast<size_t>(j)]] = static_cast<int8_t>(q);
-      } else {
-        xq[32 * b + j] = static_cast<int8_t>(q);
-      }
-      sum += q;
+      const int q = static_cast<int>(std::nearbyint(xb[j] * inv));
+      const int64_t k = 32 * b + j;
+      xq[superblock > 0 ? int4_act_index(k, num_blocks, superblock) : k] =
+          static_cast<int8_t>(std::clamp(q, -127, 127));
+      sum += std::clamp(q, -127, 127);
     }
     d[b] = amax / 127.0f;
     if (qsum != nullptr) qsum[b] = sum;
