@@ -35,7 +35,54 @@ void bm_linear(benchmark::State& state, mm::PackedFormat format, bool int8_act, 
   state.SetBytesProcessed(bytes);
 }
 
+// A decode step's experts: 24 expert-shaped matrices (8 experts × w1, w3: 512×1024 and
+// w2: 1024×512, the mid-size bench model's) per "layer", cycled over 64 MB of distinct weights
+// so every byte comes from DRAM, on `threads` threads through run_linear_tasks as the MoE block
+// runs them. Bytes per second here is what decode's expert share can reach.
+void bm_experts(benchmark::State& state, mm::PackedFormat format, mm::CpuIsa isa) {
+  const int64_t m_tokens = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  std::mt19937 rng(2);
+  std::vector<mm::PackedLinear> weights;
+  int64_t total = 0;
+  while (total < (int64_t{64} << 20)) {
+    const bool down = weights.size() % 3 == 2;
+    weights.push_back(mm::testing::random_linear(rng, format, down ? 1024 : 512, down ? 512 : 1024,
+                                                 format == mm::PackedFormat::kFp8Block ? 128 : 32, 128));
+    total += static_cast<int64_t>(weights.back().num_bytes());
+  }
+  const std::vector<float> x = mm::testing::random_normal(rng, static_cast<size_t>(m_tokens * 1024));
+  std::vector<float> y(static_cast<size_t>(24 * m_tokens * 1024));
+  std::vector<mm::LinearScratch> scratch(24);
+  std::vector<mm::LinearTask> tasks(24);
+  mm::ThreadPool pool(threads);
+  size_t next = 0;
+  int64_t bytes = 0;
+  for (auto _ : state) {
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      const mm::PackedLinear& w = weights[next++ % weights.size()];
+      tasks[t] = mm::prepare_linear(isa, w, x.data(), m_tokens, y.data() + t * m_tokens * 1024,
+                                    scratch[t], mm::CpuNumerics::kFast);
+      bytes += static_cast<int64_t>(w.num_bytes());
+    }
+    mm::run_linear_tasks(pool, tasks.data(), static_cast<int64_t>(tasks.size()));
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(bytes);
+}
+
 void register_all() {
+  for (mm::CpuIsa isa : {mm::CpuIsa::kAvx2, mm::CpuIsa::kAvxVnni, mm::CpuIsa::kAvx512Vnni}) {
+    if (!mm::cpu_supports(isa)) continue;
+    for (const auto& [name, format] : {std::pair{"int4_g32", mm::PackedFormat::kInt4Group},
+                                       std::pair{"fp8_block", mm::PackedFormat::kFp8Block}}) {
+      benchmark::RegisterBenchmark(
+          (std::string("experts/") + name + "/fast/" + std::string(mm::cpu_isa_name(isa))).c_str(),
+          bm_experts, format, isa)
+          ->Args({1, 1})->Args({1, 2})->Args({4, 2})->UseRealTime();
+    }
+  }
+
   struct F {
     const char* name;
     mm::PackedFormat format;

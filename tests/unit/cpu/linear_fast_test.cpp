@@ -145,6 +145,14 @@ TEST_P(FastLinearTest, TokenResultIndependentOfBatch) {
         ASSERT_EQ(one[static_cast<size_t>(n)], all[static_cast<size_t>(m * 33 + n)])
             << c.label << " token " << m;
     }
+    // Two tokens: the kernels' two-row tiles (one token runs four rows per pass, seven one).
+    for (int64_t m = 0; m + 2 <= 7; m += 2) {
+      std::vector<float> two(2 * 33);
+      linear_cpu(pool, GetParam(), w, x.data() + m * k_cols, 2, two.data(), CpuNumerics::kFast);
+      for (int64_t n = 0; n < 2 * 33; ++n)
+        ASSERT_EQ(two[static_cast<size_t>(n)], all[static_cast<size_t>(m * 33 + n)])
+            << c.label << " tokens " << m << "-" << m + 1;
+    }
   }
 }
 
@@ -285,8 +293,8 @@ TEST(FastLinearQuantizer, Avx2IsBitIdenticalToTheScalarQuantizer) {
       std::vector<int32_t> s_ref(d_ref.size()), s_avx(d_ref.size());
       quantize_int8_blocks32(x.data(), 32 * num_blocks, superblock, q_ref.data(), d_ref.data(),
                              s_ref.data());
-      quantize_int8_blocks32_avx2(x.data(), 32 * num_blocks, superblock, q_avx.data(),
-                                  d_avx.data(), s_avx.data());
+      quantize_int8_blocks32_avx2(x.data(), 32 * num_blocks, superblock, q_avx.data(), d_avx.data(),
+                                  s_avx.data());
       EXPECT_EQ(q_ref, q_avx) << num_blocks << " blocks, super-block " << superblock;
       EXPECT_EQ(d_ref, d_avx);
       EXPECT_EQ(s_ref, s_avx);
