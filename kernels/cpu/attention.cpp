@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "kernels/common/numeric.h"
+#include "kernels/cpu/attention_loops.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
 
 namespace mm {
@@ -73,13 +75,22 @@ inline size_t panel_index(int64_t p, int i, int head_dim) {
   return static_cast<size_t>((p / kPanel) * head_dim * kPanel + int64_t{i} * kPanel + p % kPanel);
 }
 
+struct AttentionScratch {
+  std::vector<float> row;     // [head_dim]: one decoded key
+  std::vector<float> keys;    // panels of kPanel positions (panel_index)
+  std::vector<float> values;  // [context, head_dim]
+  std::vector<float> scores;  // [context]
+};
+
+}  // namespace
+
 // Scores of positions [0, context) against one query head: each score is Σ_i q[i]·k[i]
 // accumulated in ascending i, exactly the scalar dot product's sequence of f32 multiplies and
 // adds, but the kPanel positions of a panel advance together in independent lanes the compiler
 // vectorizes. (Reordering the dot itself would change W8A8's rounding ties downstream; this
 // does not change a bit.) Lanes past `context` in the last panel are computed and dropped.
-void scores_of(const float* q, const float* panels, int64_t context, int head_dim, float scale,
-               float* scores) {
+void attention_scores(const float* q, const float* panels, int64_t context, int head_dim,
+                      float scale, float* scores) {
   for (int64_t p0 = 0; p0 < context; p0 += kPanel) {
     const float* panel = panels + (p0 / kPanel) * head_dim * kPanel;
     float acc[kPanel] = {};
@@ -93,14 +104,15 @@ void scores_of(const float* q, const float* panels, int64_t context, int head_di
   }
 }
 
-struct AttentionScratch {
-  std::vector<float> row;     // [head_dim]: one decoded key
-  std::vector<float> keys;    // panels of kPanel positions (panel_index)
-  std::vector<float> values;  // [context, head_dim]
-  std::vector<float> scores;  // [context]
-};
-
-}  // namespace
+void attention_weighted_sum(const float* weights, const float* values, int64_t context,
+                            int head_dim, float* out) {
+  std::fill(out, out + head_dim, 0.0f);
+  for (int64_t p = 0; p < context; ++p) {
+    const float* vp = values + p * head_dim;
+    for (int i = 0; i < head_dim; ++i)
+      out[i] += weights[p] * vp[i];
+  }
+}
 
 void kv_write_cpu(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
                   const float* v) {
@@ -129,6 +141,8 @@ void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const Atten
   // last one's), so a run decodes them once for all its tokens instead of once per token;
   // each token's scores still read only its own context, as computed alone.
   constexpr int64_t kRunTokens = 16;
+  // The AVX2 loops give the same bits as the portable ones (attention_loops.h).
+  static const bool avx2 = detected_cpu_isa() >= CpuIsa::kAvx2;
   struct Run {
     int64_t first, count;
   };
@@ -141,58 +155,57 @@ void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const Atten
     runs.push_back({t, count});
     t += count;
   }
-  pool.parallel_for(static_cast<int64_t>(runs.size()) * num_kv_heads, 1, [&](int64_t begin,
-                                                                              int64_t end) {
-    static thread_local AttentionScratch scratch;
-    for (int64_t item = begin; item < end; ++item) {
-      const Run& run = runs[static_cast<size_t>(item / num_kv_heads)];
-      const int64_t kvh = item % num_kv_heads;
-      const int64_t seq = meta.seq_of_token[run.first];
-      int64_t longest = 0;
-      for (int64_t t = run.first; t < run.first + run.count; ++t)
-        longest = std::max<int64_t>(longest, static_cast<int64_t>(meta.positions[t]) + 1);
-      scratch.row.resize(static_cast<size_t>(head_dim));
-      // Whole panels; the last one's unused lanes are zeros.
-      const int64_t panels = (longest + kPanel - 1) / kPanel;
-      scratch.keys.resize(static_cast<size_t>(panels * kPanel * head_dim));
-      std::fill(scratch.keys.begin() + (panels - 1) * kPanel * head_dim, scratch.keys.end(), 0.0f);
-      scratch.values.resize(static_cast<size_t>(longest * head_dim));
-      scratch.scores.resize(static_cast<size_t>(longest));
-      for (int64_t p = 0; p < longest; ++p) {
-        const int64_t offset = slot_of(meta, seq, p, cache.block_size) * kv_row + kvh * head_dim;
-        load_row(cache.dtype, cache.k, offset, head_dim, cache.k_scale, scratch.row.data());
-        for (int i = 0; i < head_dim; ++i)
-          scratch.keys[panel_index(p, i, head_dim)] = scratch.row[static_cast<size_t>(i)];
-        load_row(cache.dtype, cache.v, offset, head_dim, cache.v_scale,
-                 scratch.values.data() + p * head_dim);
-      }
-      for (int64_t t = run.first; t < run.first + run.count; ++t) {
-        const int64_t context = static_cast<int64_t>(meta.positions[t]) + 1;
-        for (int64_t hq = kvh * group; hq < (kvh + 1) * group; ++hq) {
-          const float* qh = q + (t * num_heads + hq) * head_dim;
-          scores_of(qh, scratch.keys.data(), context, head_dim, softmax_scale,
-                    scratch.scores.data());
-          float max_score = -INFINITY;
-          for (int64_t p = 0; p < context; ++p)
-            max_score = std::max(max_score, scratch.scores[static_cast<size_t>(p)]);
-          float denom = 0;
-          for (int64_t p = 0; p < context; ++p) {
-            const float e = std::exp(scratch.scores[static_cast<size_t>(p)] - max_score);
-            scratch.scores[static_cast<size_t>(p)] = e;
-            denom += e;
-          }
-          float* oh = out + (t * num_heads + hq) * head_dim;
-          std::fill(oh, oh + head_dim, 0.0f);
-          for (int64_t p = 0; p < context; ++p) {
-            const float weight = scratch.scores[static_cast<size_t>(p)] / denom;
-            const float* vp = scratch.values.data() + p * head_dim;
+  pool.parallel_for(
+      static_cast<int64_t>(runs.size()) * num_kv_heads, 1, [&](int64_t begin, int64_t end) {
+        static thread_local AttentionScratch scratch;
+        for (int64_t item = begin; item < end; ++item) {
+          const Run& run = runs[static_cast<size_t>(item / num_kv_heads)];
+          const int64_t kvh = item % num_kv_heads;
+          const int64_t seq = meta.seq_of_token[run.first];
+          int64_t longest = 0;
+          for (int64_t t = run.first; t < run.first + run.count; ++t)
+            longest = std::max<int64_t>(longest, static_cast<int64_t>(meta.positions[t]) + 1);
+          scratch.row.resize(static_cast<size_t>(head_dim));
+          // Whole panels; the last one's unused lanes are zeros.
+          const int64_t panels = (longest + kPanel - 1) / kPanel;
+          scratch.keys.resize(static_cast<size_t>(panels * kPanel * head_dim));
+          std::fill(scratch.keys.begin() + (panels - 1) * kPanel * head_dim, scratch.keys.end(),
+                    0.0f);
+          scratch.values.resize(static_cast<size_t>(longest * head_dim));
+          scratch.scores.resize(static_cast<size_t>(longest));
+          for (int64_t p = 0; p < longest; ++p) {
+            const int64_t offset =
+                slot_of(meta, seq, p, cache.block_size) * kv_row + kvh * head_dim;
+            load_row(cache.dtype, cache.k, offset, head_dim, cache.k_scale, scratch.row.data());
             for (int i = 0; i < head_dim; ++i)
-              oh[i] += weight * vp[i];
+              scratch.keys[panel_index(p, i, head_dim)] = scratch.row[static_cast<size_t>(i)];
+            load_row(cache.dtype, cache.v, offset, head_dim, cache.v_scale,
+                     scratch.values.data() + p * head_dim);
+          }
+          for (int64_t t = run.first; t < run.first + run.count; ++t) {
+            const int64_t context = static_cast<int64_t>(meta.positions[t]) + 1;
+            for (int64_t hq = kvh * group; hq < (kvh + 1) * group; ++hq) {
+              const float* qh = q + (t * num_heads + hq) * head_dim;
+              (avx2 ? attention_scores_avx2 : attention_scores)(
+                  qh, scratch.keys.data(), context, head_dim, softmax_scale, scratch.scores.data());
+              float max_score = -INFINITY;
+              for (int64_t p = 0; p < context; ++p)
+                max_score = std::max(max_score, scratch.scores[static_cast<size_t>(p)]);
+              float denom = 0;
+              for (int64_t p = 0; p < context; ++p) {
+                const float e = std::exp(scratch.scores[static_cast<size_t>(p)] - max_score);
+                scratch.scores[static_cast<size_t>(p)] = e;
+                denom += e;
+              }
+              float* oh = out + (t * num_heads + hq) * head_dim;
+              for (int64_t p = 0; p < context; ++p)
+                scratch.scores[static_cast<size_t>(p)] /= denom;
+              (avx2 ? attention_weighted_sum_avx2 : attention_weighted_sum)(
+                  scratch.scores.data(), scratch.values.data(), context, head_dim, oh);
+            }
           }
         }
-      }
-    }
-  });
+      });
 }
 
 }  // namespace mm

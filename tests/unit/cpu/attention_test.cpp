@@ -7,6 +7,8 @@
 #include <random>
 
 #include "kernels/common/numeric.h"
+#include "kernels/cpu/attention_loops.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "tests/unit/cpu/random_weights.h"
 
@@ -16,9 +18,12 @@ namespace {
 // What the cache gives back for a value written as `x` (the reference attends to exactly this).
 float round_trip(KvDType dtype, float x, float scale) {
   switch (dtype) {
-    case KvDType::kF32: return x;
-    case KvDType::kBf16: return bf16_to_f32(f32_to_bf16(x));
-    case KvDType::kFp8E4M3: return e4m3fn_to_f32(f32_to_e4m3fn(x / scale)) * scale;
+    case KvDType::kF32:
+      return x;
+    case KvDType::kBf16:
+      return bf16_to_f32(f32_to_bf16(x));
+    case KvDType::kFp8E4M3:
+      return e4m3fn_to_f32(f32_to_e4m3fn(x / scale)) * scale;
   }
   return x;
 }
@@ -41,7 +46,8 @@ TEST_P(PagedAttentionTest, MatchesNaiveCausalGqa) {
     std::shuffle(pool_blocks.begin(), pool_blocks.end(), rng);
     const int64_t max_blocks = 40 / block_size + 1;
     std::vector<int32_t> tables(lengths.size() * static_cast<size_t>(max_blocks));
-    for (size_t i = 0; i < tables.size(); ++i) tables[i] = pool_blocks[i];
+    for (size_t i = 0; i < tables.size(); ++i)
+      tables[i] = pool_blocks[i];
     // Flat batch: every position of every sequence (a full prefill of all of them).
     std::vector<int32_t> positions, seq_of_token;
     std::vector<int64_t> slots;
@@ -49,15 +55,24 @@ TEST_P(PagedAttentionTest, MatchesNaiveCausalGqa) {
       for (int64_t p = 0; p < lengths[s]; ++p) {
         positions.push_back(static_cast<int32_t>(p));
         seq_of_token.push_back(static_cast<int32_t>(s));
-        slots.push_back(static_cast<int64_t>(tables[s * static_cast<size_t>(max_blocks) + static_cast<size_t>(p / block_size)]) * block_size + p % block_size);
+        slots.push_back(
+            static_cast<int64_t>(
+                tables[s * static_cast<size_t>(max_blocks) + static_cast<size_t>(p / block_size)]) *
+                block_size +
+            p % block_size);
       }
     }
     const int64_t num_tokens = static_cast<int64_t>(positions.size());
-    const std::vector<float> q = random_normal(rng, static_cast<size_t>(num_tokens * num_heads * head_dim));
-    const std::vector<float> k = random_normal(rng, static_cast<size_t>(num_tokens * num_kv_heads * head_dim), 2.0f);
-    const std::vector<float> v = random_normal(rng, static_cast<size_t>(num_tokens * num_kv_heads * head_dim));
-    const size_t cache_elems = static_cast<size_t>(num_blocks * block_size * num_kv_heads * head_dim);
-    std::vector<uint8_t> k_cache(cache_elems * static_cast<size_t>(kv_dtype_bytes(dtype))), v_cache(k_cache.size());
+    const std::vector<float> q =
+        random_normal(rng, static_cast<size_t>(num_tokens * num_heads * head_dim));
+    const std::vector<float> k =
+        random_normal(rng, static_cast<size_t>(num_tokens * num_kv_heads * head_dim), 2.0f);
+    const std::vector<float> v =
+        random_normal(rng, static_cast<size_t>(num_tokens * num_kv_heads * head_dim));
+    const size_t cache_elems =
+        static_cast<size_t>(num_blocks * block_size * num_kv_heads * head_dim);
+    std::vector<uint8_t> k_cache(cache_elems * static_cast<size_t>(kv_dtype_bytes(dtype))),
+        v_cache(k_cache.size());
     KvLayerView cache;
     cache.dtype = dtype;
     cache.k = k_cache.data();
@@ -90,24 +105,33 @@ TEST_P(PagedAttentionTest, MatchesNaiveCausalGqa) {
           for (int64_t j = 0; j <= p; ++j) {
             double dot = 0;
             for (int i = 0; i < head_dim; ++i) {
-              dot += static_cast<double>(q[static_cast<size_t>((t * num_heads + h) * head_dim + i)]) *
-                     round_trip(dtype, k[static_cast<size_t>(((first + j) * num_kv_heads + kvh) * head_dim + i)], cache.k_scale);
+              dot +=
+                  static_cast<double>(q[static_cast<size_t>((t * num_heads + h) * head_dim + i)]) *
+                  round_trip(
+                      dtype,
+                      k[static_cast<size_t>(((first + j) * num_kv_heads + kvh) * head_dim + i)],
+                      cache.k_scale);
             }
             scores[static_cast<size_t>(j)] = dot / std::sqrt(static_cast<double>(head_dim));
             max_score = std::max(max_score, scores[static_cast<size_t>(j)]);
           }
           double denom = 0;
-          for (double& sc : scores) denom += (sc = std::exp(sc - max_score));
+          for (double& sc : scores)
+            denom += (sc = std::exp(sc - max_score));
           for (int i = 0; i < head_dim; ++i) {
             double want = 0;
             for (int64_t j = 0; j <= p; ++j) {
               want += scores[static_cast<size_t>(j)] / denom *
-                      round_trip(dtype, v[static_cast<size_t>(((first + j) * num_kv_heads + kvh) * head_dim + i)], cache.v_scale);
+                      round_trip(
+                          dtype,
+                          v[static_cast<size_t>(((first + j) * num_kv_heads + kvh) * head_dim + i)],
+                          cache.v_scale);
             }
             // f32 scores/softmax/weighted sum over ≤ 40 keys of unit-scale values: ~1e-6;
             // 2e-5 absolute leaves room for exp() ulps on scores up to ~10.
             ASSERT_NEAR(out[static_cast<size_t>((t * num_heads + h) * head_dim + i)], want, 2e-5)
-                << "kv " << kv_dtype_name(dtype) << " group " << group << " seq " << s << " pos " << p << " head " << h;
+                << "kv " << kv_dtype_name(dtype) << " group " << group << " seq " << s << " pos "
+                << p << " head " << h;
           }
         }
       }
@@ -121,6 +145,31 @@ INSTANTIATE_TEST_SUITE_P(KvDTypes, PagedAttentionTest,
                          [](const ::testing::TestParamInfo<KvDType>& param_info) {
                            return std::string(kv_dtype_name(param_info.param));
                          });
+
+// The AVX2 score and weighted-sum loops against the portable ones, bit for bit: every context
+// length across the four-panel steps and the partial last panel, head sizes that exercise the
+// 64-column, 8-column and scalar column paths.
+TEST(AttentionLoops, Avx2IsBitIdenticalToPortable) {
+  if (!cpu_supports(CpuIsa::kAvx2)) GTEST_SKIP() << "this CPU lacks avx2: path not tested here";
+  std::mt19937 rng(11);
+  for (int head_dim : {128, 64, 72, 36, 5}) {
+    for (int64_t context = 1; context <= 75; ++context) {
+      const int64_t panels = (context + 7) / 8;
+      const std::vector<float> q = random_normal(rng, static_cast<size_t>(head_dim));
+      const std::vector<float> keys =
+          random_normal(rng, static_cast<size_t>(panels * 8 * head_dim));
+      const std::vector<float> values = random_normal(rng, static_cast<size_t>(context * head_dim));
+      std::vector<float> s_ref(static_cast<size_t>(context)), s_avx(s_ref.size());
+      attention_scores(q.data(), keys.data(), context, head_dim, 0.088f, s_ref.data());
+      attention_scores_avx2(q.data(), keys.data(), context, head_dim, 0.088f, s_avx.data());
+      ASSERT_EQ(s_ref, s_avx) << "scores, head_dim " << head_dim << " context " << context;
+      std::vector<float> o_ref(static_cast<size_t>(head_dim)), o_avx(o_ref.size());
+      attention_weighted_sum(s_ref.data(), values.data(), context, head_dim, o_ref.data());
+      attention_weighted_sum_avx2(s_ref.data(), values.data(), context, head_dim, o_avx.data());
+      ASSERT_EQ(o_ref, o_avx) << "weighted sum, head_dim " << head_dim << " context " << context;
+    }
+  }
+}
 
 TEST(KvWrite, Fp8StoresSaturatedRneCodesOfValueOverScale) {
   std::vector<uint8_t> k_cache(16), v_cache(16);
