@@ -173,7 +173,19 @@ void paged_attention_cpu(ThreadPool& pool, const KvLayerView& cache, const Atten
                     0.0f);
           scratch.values.resize(static_cast<size_t>(longest * head_dim));
           scratch.scores.resize(static_cast<size_t>(longest));
-          for (int64_t p = 0; p < longest; ++p) {
+          const bool simd_rows = avx2 && head_dim % 8 == 0;
+          for (int64_t p0 = 0; simd_rows && p0 < longest; p0 += kPanel) {
+            const int count = static_cast<int>(std::min<int64_t>(kPanel, longest - p0));
+            int64_t offsets[kPanel];
+            for (int j = 0; j < count; ++j)
+              offsets[j] = slot_of(meta, seq, p0 + j, cache.block_size) * kv_row + kvh * head_dim;
+            attention_load_key_panel_avx2(cache.dtype, cache.k, offsets, count, head_dim,
+                                          cache.k_scale, scratch.keys.data() + p0 * head_dim);
+            for (int j = 0; j < count; ++j)
+              attention_load_row_avx2(cache.dtype, cache.v, offsets[j], head_dim, cache.v_scale,
+                                      scratch.values.data() + (p0 + j) * head_dim);
+          }
+          for (int64_t p = simd_rows ? longest : 0; p < longest; ++p) {
             const int64_t offset =
                 slot_of(meta, seq, p, cache.block_size) * kv_row + kvh * head_dim;
             load_row(cache.dtype, cache.k, offset, head_dim, cache.k_scale, scratch.row.data());

@@ -2,6 +2,9 @@
 // fused multiply-add would round once where the portable loops round twice.
 #include <immintrin.h>
 
+#include <array>
+
+#include "kernels/common/numeric.h"
 #include "kernels/cpu/attention_loops.h"
 
 namespace mm {
@@ -47,7 +50,73 @@ inline void weighted_columns(const float* weights, const float* values, int64_t 
     _mm256_storeu_ps(out + i0 + 8 * c, acc[c]);
 }
 
+// Eight decoded elements of a row at element `i`: f32 as stored, bf16 widened (exact), e4m3
+// through the same 256-entry table e4m3fn_to_f32 reads, times the scale (one rounding, as in
+// load_row).
+inline __m256 load8(KvDType dtype, const void* base, int64_t at, float scale) {
+  switch (dtype) {
+    case KvDType::kF32:
+      return _mm256_loadu_ps(static_cast<const float*>(base) + at);
+    case KvDType::kBf16: {
+      const __m128i bits = _mm_loadu_si128(
+          reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + at));
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+    }
+    case KvDType::kFp8E4M3: {
+      static const std::array<float, 256> table = [] {
+        std::array<float, 256> t{};
+        for (int c = 0; c < 256; ++c)
+          t[static_cast<size_t>(c)] = e4m3fn_to_f32(static_cast<uint8_t>(c));
+        return t;
+      }();
+      const __m128i codes =
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const uint8_t*>(base) + at));
+      const __m256 values = _mm256_i32gather_ps(table.data(), _mm256_cvtepu8_epi32(codes), 4);
+      return _mm256_mul_ps(values, _mm256_set1_ps(scale));
+    }
+  }
+  return _mm256_setzero_ps();
+}
+
+// In-register transpose of eight rows of eight floats.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
 }  // namespace
+
+void attention_load_key_panel_avx2(KvDType dtype, const void* base, const int64_t* offsets,
+                                   int count, int head_dim, float scale, float* panel) {
+  for (int i = 0; i < head_dim; i += 8) {
+    __m256 r[8];
+    for (int j = 0; j < 8; ++j)
+      r[j] = j < count ? load8(dtype, base, offsets[j] + i, scale) : _mm256_setzero_ps();
+    transpose8(r);
+    for (int d = 0; d < 8; ++d)
+      _mm256_storeu_ps(panel + (i + d) * kPanel, r[d]);
+  }
+}
+
+void attention_load_row_avx2(KvDType dtype, const void* base, int64_t offset, int head_dim,
+                             float scale, float* dst) {
+  for (int i = 0; i < head_dim; i += 8)
+    _mm256_storeu_ps(dst + i, load8(dtype, base, offset + i, scale));
+}
 
 void attention_scores_avx2(const float* q, const float* panels, int64_t context, int head_dim,
                            float scale, float* scores) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -167,6 +168,61 @@ TEST(AttentionLoops, Avx2IsBitIdenticalToPortable) {
       attention_weighted_sum(s_ref.data(), values.data(), context, head_dim, o_ref.data());
       attention_weighted_sum_avx2(s_ref.data(), values.data(), context, head_dim, o_avx.data());
       ASSERT_EQ(o_ref, o_avx) << "weighted sum, head_dim " << head_dim << " context " << context;
+    }
+  }
+}
+
+// The AVX2 cache decoders give each element exactly what load_row gives (f32 as stored, bf16
+// widened, e4m3 code · scale, all 256 codes, NaN bits included), keys transposed into a panel
+// with zero lanes past `count`.
+TEST(AttentionLoops, Avx2CacheDecodeIsExact) {
+  if (!cpu_supports(CpuIsa::kAvx2)) GTEST_SKIP() << "this CPU lacks avx2: path not tested here";
+  constexpr int kHeadDim = 128;
+  constexpr float kScale = 0.0173f;
+  std::mt19937 rng(5);
+  std::vector<float> f32(16 * kHeadDim);
+  std::vector<uint16_t> bf16(f32.size());
+  std::vector<uint8_t> fp8(f32.size());
+  for (size_t i = 0; i < f32.size(); ++i) {
+    f32[i] = std::normal_distribution<float>(0.0f, 3.0f)(rng);
+    bf16[i] = f32_to_bf16(f32[i]);
+    fp8[i] = static_cast<uint8_t>(i % 256);  // every code, NaNs among them
+  }
+  const auto expected = [&](KvDType dtype, int64_t at) {
+    switch (dtype) {
+      case KvDType::kF32:
+        return f32[static_cast<size_t>(at)];
+      case KvDType::kBf16:
+        return bf16_to_f32(bf16[static_cast<size_t>(at)]);
+      case KvDType::kFp8E4M3:
+        return e4m3fn_to_f32(fp8[static_cast<size_t>(at)]) * kScale;
+    }
+    return 0.0f;
+  };
+  const auto same_bits = [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+  for (KvDType dtype : {KvDType::kF32, KvDType::kBf16, KvDType::kFp8E4M3}) {
+    const void* base = dtype == KvDType::kF32    ? static_cast<const void*>(f32.data())
+                       : dtype == KvDType::kBf16 ? static_cast<const void*>(bf16.data())
+                                                 : static_cast<const void*>(fp8.data());
+    for (int count = 1; count <= 8; ++count) {
+      int64_t offsets[8];
+      for (int j = 0; j < 8; ++j)
+        offsets[j] = int64_t{(j * 5 + count) % 16} * kHeadDim;  // scattered rows
+      std::vector<float> panel(8 * kHeadDim, -1.0f);
+      attention_load_key_panel_avx2(dtype, base, offsets, count, kHeadDim, kScale, panel.data());
+      for (int i = 0; i < kHeadDim; ++i) {
+        for (int j = 0; j < 8; ++j) {
+          const float want = j < count ? expected(dtype, offsets[j] + i) : 0.0f;
+          ASSERT_TRUE(same_bits(panel[static_cast<size_t>(i * 8 + j)], want))
+              << "key panel, dtype " << static_cast<int>(dtype) << " count " << count << " dim "
+              << i << " row " << j;
+        }
+      }
+      std::vector<float> row(kHeadDim);
+      attention_load_row_avx2(dtype, base, offsets[0], kHeadDim, kScale, row.data());
+      for (int i = 0; i < kHeadDim; ++i)
+        ASSERT_TRUE(same_bits(row[static_cast<size_t>(i)], expected(dtype, offsets[0] + i)))
+            << "value row, dtype " << static_cast<int>(dtype) << " dim " << i;
     }
   }
 }
