@@ -95,8 +95,7 @@ void register_all() {
                      F{"int8_w8a8", mm::PackedFormat::kInt8Channel, true}}) {
     // exact: the f32 kernels (scalar, AVX2); fast: the int8-dot kernels of every ISA the CPU
     // has (formats without fast kernels run exact under either name, so they are listed once).
-    const bool has_fast = f.format == mm::PackedFormat::kInt4Group ||
-                          f.format == mm::PackedFormat::kInt8Channel;
+    const bool has_fast = f.format != mm::PackedFormat::kF32;
     for (mm::CpuIsa isa : {mm::CpuIsa::kScalar, mm::CpuIsa::kAvx2}) {
       if (!mm::cpu_supports(isa)) continue;
       benchmark::RegisterBenchmark(

@@ -151,10 +151,14 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     // FP8 blocks: f32 activations, whole groups of 32·j columns (AVX-512 only).
     const bool fp8_fits =
         w.format == PackedFormat::kFp8Block && w.group_cols % 32 == 0 && k_cols % w.group_cols == 0;
-    if (int4_fits || fp8_fits || w.format == PackedFormat::kInt8Channel)
+    // BF16: f32 activations, any K that is a multiple of 32 (AVX-512 only).
+    if (int4_fits || fp8_fits || w.format == PackedFormat::kInt8Channel ||
+        w.format == PackedFormat::kBf16)
       fast_rows = linear_rows_int8dot(isa, w.format, w8a8);
   }
-  if (fast_rows != nullptr && !w8a8 && w.format != PackedFormat::kFp8Block) {
+  const bool f32_activations =
+      w.format == PackedFormat::kFp8Block || w.format == PackedFormat::kBf16;
+  if (fast_rows != nullptr && !w8a8 && !f32_activations) {
     const int64_t num_blocks = k_cols / 32;
     const bool int4 = w.format == PackedFormat::kInt4Group;
     scratch.xq_blocks.resize(static_cast<size_t>(num_tokens * k_cols));

@@ -53,6 +53,8 @@ const std::vector<Case>& cases() {
       // FP8 keeps f32 activations (AVX-512: a zmm kernel; elsewhere the exact one).
       {PackedFormat::kFp8Block, 128, false, false, {128, 384}, "fp8_block128"},
       {PackedFormat::kFp8Block, 32, false, false, {32, 96, 160}, "fp8_block32"},
+      // BF16 likewise (AVX-512: a zmm kernel with eight-token tiles).
+      {PackedFormat::kBf16, 0, false, false, {32, 96, 160, 1024}, "bf16"},
   };
   return all;
 }
@@ -83,7 +85,8 @@ void check_against_reference(CpuIsa isa, const Case& c) {
             xp[static_cast<size_t>(j)] = x[static_cast<size_t>(
                 m * k_cols + (w.col_perm.empty() ? j : w.col_perm[static_cast<size_t>(j)]))];
           std::vector<double> xq(xp.begin(), xp.end());  // FP8: activations stay f32
-          if (c.format != PackedFormat::kFp8Block) xq = dequantized_activations(xp.data(), k_cols);
+          if (c.format != PackedFormat::kFp8Block && c.format != PackedFormat::kBf16)
+            xq = dequantized_activations(xp.data(), k_cols);
           for (int64_t n = 0; n < n_rows; ++n) {
             double ref = 0, scale = 0;
             for (int64_t j = 0; j < k_cols; ++j) {
