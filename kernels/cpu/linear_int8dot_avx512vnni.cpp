@@ -19,6 +19,10 @@ namespace mm {
 namespace {
 
 constexpr int kTokenTile = 4;
+// One or two tokens stream the weights faster than the hardware prefetcher ramps up on rows of
+// a few KB; the line this far ahead is requested early (as in the ymm INT4 kernel). 2 KiB:
+// mid-size BF16 decode b1 ~90 → ~118 tok/s interleaved (1 KiB and 4 KiB measured lower).
+constexpr int kPrefetchBytes = 2048;
 
 inline float bf16_f32(uint16_t bits) {
   const uint32_t wide = static_cast<uint32_t>(bits) << 16;
@@ -281,6 +285,8 @@ inline void fp8_tile(const LinearWeightsView& w, const uint8_t* row, const float
       s1[i] = _mm512_setzero_ps();
     }
     for (const int64_t end = k + w.group_cols; k < end; k += 32) {
+      if constexpr (kTile <= 2)
+        _mm_prefetch(reinterpret_cast<const char*>(row + k + kPrefetchBytes), _MM_HINT_T0);
       const __m512i codes =
           _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k)));
       const __m512i half = _mm512_and_si512(_mm512_slli_epi16(codes, 7), mask);
@@ -347,6 +353,9 @@ inline void bf16_tile(const LinearWeightsView& w, const uint16_t* row, const flo
     acc1[i] = _mm512_setzero_ps();
   }
   for (int64_t k = 0; k < w.num_cols; k += 32) {
+    if constexpr (kTile <= 2) {
+      _mm_prefetch(reinterpret_cast<const char*>(row + k) + kPrefetchBytes, _MM_HINT_T0);
+    }
     const __m512 w0 = _mm512_castsi512_ps(_mm512_slli_epi32(
         _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + k))), 16));
     const __m512 w1 = _mm512_castsi512_ps(_mm512_slli_epi32(
