@@ -192,6 +192,17 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
         scratch.x_group_sums[static_cast<size_t>(m * num_groups + g)] = sum;
       }
     }
+    if (int4) {
+      scratch.x_token_scales4.assign(static_cast<size_t>((num_tokens + 3) / 4 * 4 * num_blocks),
+                                     0.0f);
+      for (int64_t m = 0; m < num_tokens; ++m) {
+        const float* d = scratch.x_block_scales.data() + m * num_blocks;
+        float* dt = scratch.x_token_scales4.data() + (m / 4) * 4 * num_blocks + m % 4;
+        for (int64_t b = 0; b < num_blocks; ++b)
+          dt[4 * b] = d[b];
+      }
+      in.x_token_scales4 = scratch.x_token_scales4.data();
+    }
     in.xq_blocks = scratch.xq_blocks.data();
     in.x_block_scales = scratch.x_block_scales.data();
     in.x_block_scales4 = scratch.x_block_scales4.data();
@@ -261,6 +272,8 @@ LinearInputs token_slice(const LinearInputs& in, const LinearWeightsView& w, int
   if (in.x_block_scales) out.x_block_scales = in.x_block_scales + first * blocks;
   if (in.x_block_scales4) out.x_block_scales4 = in.x_block_scales4 + first * 4 * blocks;
   if (in.x_block_offsets4) out.x_block_offsets4 = in.x_block_offsets4 + first * 4 * blocks;
+  // Passes start at multiples of 4 tokens (tokens_per_pass), so the groups of four stay aligned.
+  if (in.x_token_scales4) out.x_token_scales4 = in.x_token_scales4 + first * blocks;
   return out;
 }
 

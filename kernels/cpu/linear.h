@@ -52,6 +52,10 @@ struct LinearInputs {
   // remain for the f32 term Σ_g z_g · s_g · X_g.
   const float* x_block_scales4 = nullptr;
   const int32_t* x_block_offsets4 = nullptr;
+  // (int4) The block scales of tokens in groups of four, f32 [ceil(num_tokens / 4), K / 32, 4]:
+  // d of tokens 4g .. 4g + 3 for each block (0 past the last token), which the ymm kernel
+  // multiplies by a row's scale once for a tile of four tokens.
+  const float* x_token_scales4 = nullptr;
 };
 
 // Writes y[m, n] (f32 [num_tokens, N] row-major) for rows n in [row_begin, row_end).
@@ -101,6 +105,7 @@ struct LinearScratch {
   std::vector<float> x_block_scales;
   std::vector<float> x_block_scales4;
   std::vector<int32_t> x_block_offsets4;
+  std::vector<float> x_token_scales4;
 };
 
 // One prepared linear call: y = x · Wᵀ, ready to run rows of.
