@@ -10,7 +10,7 @@
 namespace mm {
 namespace {
 
-constexpr int kPanel = 8;
+constexpr int64_t kPanel = 8;
 
 // kPanels panels side by side: independent add chains, so the loop runs at the adder's
 // throughput instead of its latency; each lane's sequence is that of one panel alone.
@@ -44,10 +44,10 @@ inline void weighted_columns(const float* weights, const float* values, int64_t 
     const __m256 w = _mm256_broadcast_ss(weights + p);
     const float* vp = values + p * head_dim + i0;
     for (int c = 0; c < kChunks; ++c)
-      acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(w, _mm256_loadu_ps(vp + 8 * c)));
+      acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(w, _mm256_loadu_ps(vp + int64_t{8} * c)));
   }
   for (int c = 0; c < kChunks; ++c)
-    _mm256_storeu_ps(out + i0 + 8 * c, acc[c]);
+    _mm256_storeu_ps(out + i0 + int64_t{8} * c, acc[c]);
 }
 
 // Eight decoded elements of a row at element `i`: f32 as stored, bf16 widened (exact), e4m3
