@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/linear.h"
 
@@ -309,35 +310,47 @@ inline void fp8_tile(const LinearWeightsView& w, const uint8_t* row, const float
 // decode (5 instructions per 32) is shared by twice as many tokens as in the other kernels.
 constexpr int kFp8TokenTile = 8;  // FP8 and BF16
 
-template <int kTile>
-inline void fp8_tile_for(int tile, const LinearWeightsView& w, const uint8_t* row,
-                         const float* scales, const float* const* xs, float* out) {
+// Calls fn(std::integral_constant<int, t>{}) for the run-time tile size t in 1 .. kTile.
+template <int kTile, class Fn>
+inline void with_tile(int tile, Fn&& fn) {
   if constexpr (kTile > 1) {
     if (tile < kTile) {
-      fp8_tile_for<kTile - 1>(tile, w, row, scales, xs, out);
+      with_tile<kTile - 1>(tile, fn);
       return;
     }
   }
-  fp8_tile<kTile>(w, row, scales, xs, out);
+  fn(std::integral_constant<int, kTile>{});
 }
 
-void rows_fp8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
-              float* y) {
+// The row loop of the f32-activation kernels (FP8, BF16): for each row, tiles of up to
+// kFp8TokenTile tokens; row_tile(n, xs, tile, out) computes row n for the tile's tokens.
+template <class RowTile>
+inline void rows_f32_activations(const LinearWeightsView& w, const LinearInputs& in, int64_t begin,
+                                 int64_t end, float* y, RowTile&& row_tile) {
   const float* xs[kFp8TokenTile];
   float out[kFp8TokenTile];
   for (int64_t n = begin; n < end; ++n) {
-    const uint8_t* row = w.data + n * w.row_bytes;
-    const float* scales = w.scales + (n / w.block_rows) * w.num_groups;
     for (int64_t m0 = 0; m0 < in.num_tokens; m0 += kFp8TokenTile) {
       const int64_t left = in.num_tokens - m0;
       const int tile = static_cast<int>(left < kFp8TokenTile ? left : kFp8TokenTile);
       for (int i = 0; i < tile; ++i)
         xs[i] = in.x + (m0 + i) * w.num_cols;
-      fp8_tile_for<kFp8TokenTile>(tile, w, row, scales, xs, out);
+      row_tile(n, xs, tile, out);
       for (int i = 0; i < tile; ++i)
         y[(m0 + i) * w.num_rows + n] = out[i];
     }
   }
+}
+
+void rows_fp8(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
+              float* y) {
+  rows_f32_activations(
+      w, in, begin, end, y, [&](int64_t n, const float* const* xs, int tile, float* out) {
+        const uint8_t* row = w.data + n * w.row_bytes;
+        const float* scales = w.scales + (n / w.block_rows) * w.num_groups;
+        with_tile<kFp8TokenTile>(
+            tile, [&](auto t) { fp8_tile<decltype(t)::value>(w, row, scales, xs, out); });
+      });
 }
 
 // BF16 weights, f32 activations: each weight widened exactly (zero-extend, shift by 16), so only
@@ -370,34 +383,14 @@ inline void bf16_tile(const LinearWeightsView& w, const uint16_t* row, const flo
     out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i]));
 }
 
-template <int kTile>
-inline void bf16_tile_for(int tile, const LinearWeightsView& w, const uint16_t* row,
-                          const float* const* xs, float* out) {
-  if constexpr (kTile > 1) {
-    if (tile < kTile) {
-      bf16_tile_for<kTile - 1>(tile, w, row, xs, out);
-      return;
-    }
-  }
-  bf16_tile<kTile>(w, row, xs, out);
-}
-
 void rows_bf16(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
                float* y) {
-  const float* xs[kFp8TokenTile];
-  float out[kFp8TokenTile];
-  for (int64_t n = begin; n < end; ++n) {
-    const auto* row = reinterpret_cast<const uint16_t*>(w.data + n * w.row_bytes);
-    for (int64_t m0 = 0; m0 < in.num_tokens; m0 += kFp8TokenTile) {
-      const int64_t left = in.num_tokens - m0;
-      const int tile = static_cast<int>(left < kFp8TokenTile ? left : kFp8TokenTile);
-      for (int i = 0; i < tile; ++i)
-        xs[i] = in.x + (m0 + i) * w.num_cols;
-      bf16_tile_for<kFp8TokenTile>(tile, w, row, xs, out);
-      for (int i = 0; i < tile; ++i)
-        y[(m0 + i) * w.num_rows + n] = out[i];
-    }
-  }
+  rows_f32_activations(
+      w, in, begin, end, y, [&](int64_t n, const float* const* xs, int tile, float* out) {
+        const auto* row = reinterpret_cast<const uint16_t*>(w.data + n * w.row_bytes);
+        with_tile<kFp8TokenTile>(tile,
+                                 [&](auto t) { bf16_tile<decltype(t)::value>(w, row, xs, out); });
+      });
 }
 
 }  // namespace
