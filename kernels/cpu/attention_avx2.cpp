@@ -121,30 +121,17 @@ void attention_load_row_avx2(KvDType dtype, const void* base, int64_t offset, in
 void attention_scores_avx2(const float* q, const float* panels, int64_t context, int head_dim,
                            float scale, float* scores) {
   const int64_t stride = int64_t{head_dim} * kPanel;
-  alignas(32) float tail[4 * kPanel];
   int64_t p0 = 0;
   for (; p0 + 4 * kPanel <= context; p0 += 4 * kPanel)
     score_panels<4>(q, panels + (p0 / kPanel) * stride, head_dim, scale, scores + p0);
-  // The last up-to-four panels (whole panels exist; lanes past `context` are dropped).
-  const int64_t left = context - p0;
-  if (left <= 0) return;
-  const float* rest = panels + (p0 / kPanel) * stride;
-  switch ((left + kPanel - 1) / kPanel) {
-    case 4:
-      score_panels<4>(q, rest, head_dim, scale, tail);
-      break;
-    case 3:
-      score_panels<3>(q, rest, head_dim, scale, tail);
-      break;
-    case 2:
-      score_panels<2>(q, rest, head_dim, scale, tail);
-      break;
-    default:
-      score_panels<1>(q, rest, head_dim, scale, tail);
-      break;
+  for (; p0 + kPanel <= context; p0 += kPanel)
+    score_panels<1>(q, panels + (p0 / kPanel) * stride, head_dim, scale, scores + p0);
+  if (p0 < context) {  // a partial last panel (it exists whole; lanes past `context` dropped)
+    alignas(32) float tail[kPanel];
+    score_panels<1>(q, panels + (p0 / kPanel) * stride, head_dim, scale, tail);
+    for (int64_t j = 0; p0 + j < context; ++j)
+      scores[p0 + j] = tail[j];
   }
-  for (int64_t j = 0; j < left; ++j)
-    scores[p0 + j] = tail[j];
 }
 
 void attention_weighted_sum_avx2(const float* weights, const float* values, int64_t context,
