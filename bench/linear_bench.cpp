@@ -6,13 +6,14 @@
 
 #include <random>
 
+#include "kernels/cpu/int4_row_tiles.h"
 #include "kernels/cpu/linear.h"
 #include "tests/unit/cpu/random_weights.h"
 
 namespace {
 
 void bm_linear(benchmark::State& state, mm::PackedFormat format, bool int8_act, mm::CpuIsa isa,
-               mm::CpuNumerics numerics) {
+               mm::CpuNumerics numerics, bool tiled) {
   const int64_t m_tokens = state.range(0);
   std::mt19937 rng(1);
   // Eight distinct weights (~12–48 MB) cycled so they do not all sit in the 32 MB L3.
@@ -20,6 +21,7 @@ void bm_linear(benchmark::State& state, mm::PackedFormat format, bool int8_act, 
   for (int i = 0; i < 8; ++i) {
     weights.push_back(mm::testing::random_linear(rng, format, 1536, 1024, format == mm::PackedFormat::kFp8Block ? 128 : 32, 128));
     weights.back().int8_activations = int8_act;
+    if (tiled) mm::make_int4_tiles_resident(weights.back());  // as the CPU backend does
   }
   const std::vector<float> x = mm::testing::random_normal(rng, static_cast<size_t>(m_tokens * 1024));
   std::vector<float> y(static_cast<size_t>(m_tokens * 1536));
@@ -39,7 +41,8 @@ void bm_linear(benchmark::State& state, mm::PackedFormat format, bool int8_act, 
 // w2: 1024×512, the mid-size bench model's) per "layer", cycled over 64 MB of distinct weights
 // so every byte comes from DRAM, on `threads` threads through run_linear_tasks as the MoE block
 // runs them. Bytes per second here is what decode's expert share can reach.
-void bm_experts(benchmark::State& state, mm::PackedFormat format, mm::CpuIsa isa) {
+void bm_experts(benchmark::State& state, mm::PackedFormat format, mm::CpuIsa isa,
+                bool tiled) {
   const int64_t m_tokens = state.range(0);
   const int threads = static_cast<int>(state.range(1));
   std::mt19937 rng(2);
@@ -49,6 +52,7 @@ void bm_experts(benchmark::State& state, mm::PackedFormat format, mm::CpuIsa isa
     const bool down = weights.size() % 3 == 2;
     weights.push_back(mm::testing::random_linear(rng, format, down ? 1024 : 512, down ? 512 : 1024,
                                                  format == mm::PackedFormat::kFp8Block ? 128 : 32, 128));
+    if (tiled) mm::make_int4_tiles_resident(weights.back());
     total += static_cast<int64_t>(weights.back().num_bytes());
   }
   const std::vector<float> x = mm::testing::random_normal(rng, static_cast<size_t>(m_tokens * 1024));
@@ -78,9 +82,19 @@ void register_all() {
                                        std::pair{"fp8_block", mm::PackedFormat::kFp8Block}}) {
       benchmark::RegisterBenchmark(
           (std::string("experts/") + name + "/fast/" + std::string(mm::cpu_isa_name(isa))).c_str(),
-          bm_experts, format, isa)
+          bm_experts, format, isa, false)
           ->Args({1, 1})->Args({1, 2})->Args({4, 2})->UseRealTime();
     }
+  }
+  // INT4 as the CPU backend makes it resident on AVX-512 VNNI: sixteen-row tiles.
+  if (mm::cpu_supports(mm::CpuIsa::kAvx512Vnni)) {
+    benchmark::RegisterBenchmark("experts/int4_g32/fast/avx512vnni_tiles", bm_experts,
+                                 mm::PackedFormat::kInt4Group, mm::CpuIsa::kAvx512Vnni, true)
+        ->Args({1, 1})->Args({1, 2})->Args({4, 2})->UseRealTime();
+    benchmark::RegisterBenchmark("linear/int4_g32/fast/avx512vnni_tiles", bm_linear,
+                                 mm::PackedFormat::kInt4Group, false, mm::CpuIsa::kAvx512Vnni,
+                                 mm::CpuNumerics::kFast, true)
+        ->Arg(1)->Arg(16)->Arg(64);
   }
 
   struct F {
@@ -100,7 +114,7 @@ void register_all() {
       if (!mm::cpu_supports(isa)) continue;
       benchmark::RegisterBenchmark(
           (std::string("linear/") + f.name + "/exact/" + std::string(mm::cpu_isa_name(isa))).c_str(),
-          bm_linear, f.format, f.int8_act, isa, mm::CpuNumerics::kExact)
+          bm_linear, f.format, f.int8_act, isa, mm::CpuNumerics::kExact, false)
           ->Arg(1)->Arg(16);
     }
     if (!has_fast) continue;
@@ -108,7 +122,7 @@ void register_all() {
       if (!mm::cpu_supports(isa)) continue;
       benchmark::RegisterBenchmark(
           (std::string("linear/") + f.name + "/fast/" + std::string(mm::cpu_isa_name(isa))).c_str(),
-          bm_linear, f.format, f.int8_act, isa, mm::CpuNumerics::kFast)
+          bm_linear, f.format, f.int8_act, isa, mm::CpuNumerics::kFast, false)
           ->Arg(1)->Arg(16);
     }
   }

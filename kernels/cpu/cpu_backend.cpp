@@ -10,6 +10,7 @@
 #include <new>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/int4_row_tiles.h"
 #include "kernels/cpu/linear.h"
 
 namespace mm {
@@ -77,8 +78,13 @@ CpuBackend::CpuBackend(int num_threads, CpuIsa isa, CpuNumerics numerics)
       pool_(num_threads) {}
 
 CpuIsa CpuBackend::kernel_isa(PackedFormat format) const {
-  const bool int8dot = format == PackedFormat::kInt4Group || format == PackedFormat::kInt8Channel;
-  return int8dot && int8dot_on_ymm_ && numerics_ == CpuNumerics::kFast ? CpuIsa::kAvxVnni : isa_;
+  const bool int8 = format == PackedFormat::kInt8Channel;
+  return int8 && int8dot_on_ymm_ && numerics_ == CpuNumerics::kFast ? CpuIsa::kAvxVnni : isa_;
+}
+
+void CpuBackend::make_resident(PackedLinear& w) {
+  if (numerics_ == CpuNumerics::kFast && isa_ == CpuIsa::kAvx512Vnni && int4_tiles_fit(w))
+    make_int4_tiles_resident(w);
 }
 
 std::unique_ptr<Buffer> CpuBackend::allocate(size_t num_bytes) {

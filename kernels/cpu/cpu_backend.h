@@ -33,6 +33,9 @@ class CpuBackend final : public Backend {
                 float* out) override;
   void rope_neox(float* x, const int32_t* positions, int64_t num_tokens, int64_t num_heads,
                  int64_t head_dim, int64_t rotary_dim, double theta) override;
+  // INT4 weights under fast numerics on AVX-512 VNNI become row tiles (int4_row_tiles.h);
+  // everything else is read where it is.
+  void make_resident(PackedLinear& w) override;
   void linear(const PackedLinear& w, const float* x, int64_t num_tokens, float* y) override;
   void kv_write(const KvLayerView& cache, const AttentionMetadata& meta, const float* k,
                 const float* v) override;
@@ -51,10 +54,10 @@ class CpuBackend final : public Backend {
                           int64_t width, int64_t full_width, float eps, float* out) override;
 
  private:
-  // The ISA the kernels of one weight format run on: isa_, except that the int8-dot kernels
-  // (INT4 and INT8 weights, fast numerics) run the AVX-VNNI (ymm) ones on an AVX-512 VNNI core
-  // that has AVX-VNNI too: they are faster there (bench/RESULTS.md, linear_bench, 2026-12-02:
-  // INT4 g32 at 16 tokens 562 vs 737 µs), while FP8 blocks keep their AVX-512 kernel.
+  // The ISA the kernels of one weight format run on: isa_, except that the INT8 kernels (fast
+  // numerics) run the AVX-VNNI (ymm) ones on an AVX-512 VNNI core that has AVX-VNNI too: they
+  // were faster there (bench/RESULTS.md, linear_bench, 2026-12-01, Xeon: W8A16 at 16 tokens
+  // 753 vs 907 µs). INT4 takes the AVX-512 row-tile kernel, FP8 and BF16 their zmm kernels.
   CpuIsa kernel_isa(PackedFormat format) const;
 
   CpuIsa isa_;

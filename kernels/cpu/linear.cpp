@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/common/numeric.h"
+#include "kernels/cpu/int4_row_tiles.h"
 
 namespace mm {
 namespace {
@@ -156,6 +157,15 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
         w.format == PackedFormat::kBf16)
       fast_rows = linear_rows_int8dot(isa, w.format, w8a8);
   }
+  // Row tiles (made resident so by the CPU backend) replace the row data: only their kernel can
+  // run them.
+  const Int4RowTiles* tiles = int4_row_tiles(w);
+  if (tiles != nullptr) {
+    if (numerics != CpuNumerics::kFast || isa != CpuIsa::kAvx512Vnni || fast_rows == nullptr) {
+      throw std::logic_error(w.name + ": INT4 row tiles need fast numerics on AVX-512 VNNI");
+    }
+    fast_rows = linear_rows_int4_tiles_avx512vnni();
+  }
   const bool f32_activations =
       w.format == PackedFormat::kFp8Block || w.format == PackedFormat::kBf16;
   if (fast_rows != nullptr && !w8a8 && !f32_activations) {
@@ -169,12 +179,15 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
     qsums.resize(static_cast<size_t>(num_blocks));
     const int64_t num_groups = int4 ? w.num_groups() : 0;
     const int64_t blocks_per_group = int4 ? num_blocks / num_groups : 0;
+    // The int4 activation layout (int4_act_index): super-blocks of two 32-column blocks, one
+    // ymm load each; the tiles take column order (one token's four columns per broadcast).
+    const int superblock = tiles != nullptr ? 0 : 2;
     if (int4) scratch.x_group_sums.resize(static_cast<size_t>(num_tokens * num_groups));
     for (int64_t m = 0; m < num_tokens; ++m) {
       float* d = scratch.x_block_scales.data() + m * num_blocks;
       (isa >= CpuIsa::kAvx2 ? quantize_int8_blocks32_avx2 : quantize_int8_blocks32)(
-          in.x + m * k_cols, k_cols, int4 ? int8dot_superblock(isa) : 0,
-          scratch.xq_blocks.data() + m * k_cols, d, qsums.data());
+          in.x + m * k_cols, k_cols, int4 ? superblock : 0, scratch.xq_blocks.data() + m * k_cols,
+          d, qsums.data());
       float* d4 = scratch.x_block_scales4.data() + 4 * m * num_blocks;
       for (int64_t b = 0; b < num_blocks; ++b)
         std::fill(d4 + 4 * b, d4 + 4 * b + 4, d[b]);
@@ -246,6 +259,10 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
   view.scales = w.scales.data();
   view.int4_scales = w.int4_scales.data();
   view.int4_zeros = w.int4_zeros.empty() ? nullptr : w.int4_zeros.data();
+  if (tiles != nullptr) {
+    view.int4_tiles = tiles->data.data();
+    view.int4_tile_scales = tiles->scales.data();
+  }
   if (fast_rows != nullptr) {
     task.rows = fast_rows;
   } else {
@@ -303,7 +320,9 @@ void run_linear_tasks(ThreadPool& pool, const LinearTask* tasks, int64_t num_tas
   for (int64_t t = 0; t < num_tasks; ++t) {
     if (tasks[t].in.num_tokens <= 0) continue;
     const int64_t rows = tasks[t].view.num_rows;
-    const int64_t grain = std::max<int64_t>(16, rows / (int64_t{4} * pool.num_threads()));
+    // Whole 16-row tiles per chunk (int4_row_tiles.h); the other kernels do not mind.
+    const int64_t grain =
+        (std::max<int64_t>(16, rows / (int64_t{4} * pool.num_threads())) + 15) / 16 * 16;
     for (int64_t begin = 0; begin < rows; begin += grain)
       chunks.push_back({t, begin, std::min(rows, begin + grain)});
   }

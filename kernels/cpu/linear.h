@@ -25,6 +25,9 @@ struct LinearWeightsView {
   const float* scales = nullptr;
   const uint16_t* int4_scales = nullptr;  // kInt4Group: bf16 bits [N, num_groups]
   const int8_t* int4_zeros = nullptr;     // kInt4Group: [N, num_groups] or null (symmetric)
+  // kInt4Group made resident as row tiles (int4_row_tiles.h; then `data` is null).
+  const uint8_t* int4_tiles = nullptr;
+  const uint16_t* int4_tile_scales = nullptr;
 };
 
 // Activations prepared once per call, shared by every row kernel.
@@ -69,14 +72,14 @@ LinearRowsFn linear_rows_avx2(PackedFormat format, bool int8_activations);
 // F32 weights, FP8 below AVX-512, and shapes the kernels do not take, run the exact kernels
 // instead). FP8 blocks keep f32 activations: their AVX-512 kernel differs from the exact one
 // only in f32 summation order.
-// Defined in linear_int8dot*.cpp; int8dot_superblock(isa) is the int4 activation layout's
-// super-block (in 32-column blocks) those kernels read.
+// Defined in linear_int8dot*.cpp.
 LinearRowsFn linear_rows_int8dot(CpuIsa isa, PackedFormat format, bool int8_activations);
 LinearRowsFn linear_rows_int8dot_scalar(PackedFormat format, bool int8_activations);
 LinearRowsFn linear_rows_int8dot_avx2(PackedFormat format, bool int8_activations);
 LinearRowsFn linear_rows_int8dot_avxvnni(PackedFormat format, bool int8_activations);
 LinearRowsFn linear_rows_int8dot_avx512vnni(PackedFormat format, bool int8_activations);
-int int8dot_superblock(CpuIsa isa);
+// INT4 row tiles under fast numerics (AVX-512 VNNI only; activations in column order).
+LinearRowsFn linear_rows_int4_tiles_avx512vnni();
 
 // Where column k of a K-column token lands in the int4 fast kernels' activation layout. The
 // int4 chunk layout puts columns {0-7, 16-23} of a 32-column block in the low nibbles of its

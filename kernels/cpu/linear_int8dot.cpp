@@ -98,11 +98,6 @@ LinearRowsFn linear_rows_int8dot(CpuIsa isa, PackedFormat format, bool int8_acti
   return nullptr;
 }
 
-int int8dot_superblock(CpuIsa isa) {
-  // The number of 32-column int4 blocks one register holds: 16 bytes each, 2 per ymm, 4 per zmm.
-  return isa == CpuIsa::kAvx512Vnni ? 4 : 2;
-}
-
 void quantize_int8_blocks32(const float* x, int64_t num_cols, int superblock, int8_t* xq, float* d,
                             int32_t* qsum) {
   const int64_t num_blocks = num_cols / 32;

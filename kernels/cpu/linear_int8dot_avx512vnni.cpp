@@ -1,9 +1,10 @@
 // The fast int8-dot kernels for AVX-512 VNNI (vpdpbusd on zmm: 64 byte products per
 // instruction, twice the ymm width). Compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512vnni (plus AVX2/FMA/F16C); called only when cpu_supports(CpuIsa::kAvx512Vnni).
-// Same computation and token tiling as linear_int8dot_ymm.inc; only the width differs: four
-// 32-column int4 blocks (the super-block of its activation layout) or two int8 blocks per
-// load, and masked loads for the tail, so any block count needs no scalar code.
+// INT8: the computation and token tiling of linear_int8dot_ymm.inc at twice the width, two
+// int8 blocks per load and masked loads for the tail. INT4: sixteen-row tiles (int4_row_tiles.h,
+// as the CPU backend makes INT4 resident here), or the ymm kernels of linear_int4_ymm.inc
+// (EVEX vpdpbusd) for weights in the packed row layout; both give the AVX2 path's bits.
 // GCC 12's AVX-512 headers build their reductions from _mm512_undefined_*(), which trips
 // -Wmaybe-uninitialized / -Wuninitialized once inlined (false positives: those lanes are never
 // read).
@@ -19,131 +20,14 @@
 namespace mm {
 namespace {
 
+#define MMD_INT8DOT_VNNI 2
+#include "kernels/cpu/linear_int4_ymm.inc"
+
 constexpr int kTokenTile = 4;
 // One or two tokens stream the weights faster than the hardware prefetcher ramps up on rows of
 // a few KB; the line this far ahead is requested early (as in the ymm INT4 kernel). 2 KiB:
 // mid-size BF16 decode b1 ~90 → ~118 tok/s interleaved (1 KiB and 4 KiB measured lower).
 constexpr int kPrefetchBytes = 2048;
-
-inline float bf16_f32(uint16_t bits) {
-  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-  float v;
-  std::memcpy(&v, &wide, 4);
-  return v;
-}
-
-// Σ_g z_g · s_g · X_g for one token, 16 groups per step (masked tail): the zero points' share
-// of the offset (the symmetric 8 is taken out in the integer dots).
-inline float int4_zero_offset(const uint16_t* scales, const int8_t* zeros, int64_t num_groups,
-                              const float* x_sums) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t g = 0; g < num_groups; g += 16) {
-    const int64_t left = num_groups - g;
-    const __mmask16 m = left >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << left) - 1);
-    const __m512 s = _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, scales + g)), 16));
-    const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, zeros + g)));
-    acc = _mm512_fmadd_ps(_mm512_mul_ps(z, s), _mm512_maskz_loadu_ps(m, x_sums + g), acc);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
-
-// Weight scales of blocks b .. b + 3 as f32 (lanes past the row's last block unused).
-inline __m128 quad_scales(const LinearWeightsView& w, const uint16_t* scales, int64_t b,
-                          int64_t nb) {
-  if (w.group_cols == 32 && nb == 4) {
-    return _mm_castsi128_ps(_mm_slli_epi32(
-        _mm_cvtepu16_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales + b))), 16));
-  }
-  if ((w.num_groups == 1 || w.group_cols % 128 == 0))
-    return _mm_set1_ps(bf16_f32(scales[(32 * b) / w.group_cols]));
-  alignas(16) float s[4] = {0, 0, 0, 0};
-  for (int64_t i = 0; i < nb; ++i)
-    s[i] = bf16_f32(scales[(32 * (b + i)) / w.group_cols]);
-  return _mm_load_ps(s);
-}
-
-// One int4 row against kTile tokens: per step nb ≤ 4 blocks (64 weight bytes); the int32 dot
-// of block b + j lands in lanes 4j .. 4j + 3, started from the symmetric offset
-// {−8·Σq, 0, 0, 0} per block, and one FMA applies d · s per block.
-template <int kTile>
-inline void int4_tile(const LinearWeightsView& w, const uint8_t* row, const uint16_t* scales,
-                      const int8_t* const* xq, const float* const* d4, const int32_t* const* o4,
-                      float* out) {
-  const int64_t num_blocks = w.num_cols / 32;
-  const __m512i nibble = _mm512_set1_epi8(0x0F);
-  const __m512i quarters = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  __m512 acc[kTile];
-  for (int i = 0; i < kTile; ++i)
-    acc[i] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < num_blocks; b += 4) {
-    const int64_t nb = num_blocks - b < 4 ? num_blocks - b : 4;
-    // 16 bytes per block; the activations' low and high halves are 16·nb bytes each.
-    const __mmask64 bytes = nb == 4 ? ~__mmask64{0} : (__mmask64{1} << (16 * nb)) - 1;
-    const __mmask16 lanes = static_cast<__mmask16>((1u << (4 * nb)) - 1);
-    const __m512i packed = _mm512_maskz_loadu_epi8(bytes, row + 16 * b);
-    const __m512i lo = _mm512_and_si512(packed, nibble);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), nibble);
-    const __m512 s =
-        _mm512_permutexvar_ps(quarters, _mm512_zextps128_ps512(quad_scales(w, scales, b, nb)));
-    for (int i = 0; i < kTile; ++i) {
-      const int8_t* x = xq[i] + 32 * b;
-      __m512i dot = _mm512_maskz_loadu_epi32(lanes, o4[i] + 4 * b);
-      dot = _mm512_dpbusd_epi32(dot, lo, _mm512_maskz_loadu_epi8(bytes, x));
-      dot = _mm512_dpbusd_epi32(dot, hi, _mm512_maskz_loadu_epi8(bytes, x + 16 * nb));
-      acc[i] =
-          _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
-                          _mm512_mul_ps(s, _mm512_maskz_loadu_ps(lanes, d4[i] + 4 * b)), acc[i]);
-    }
-  }
-  for (int i = 0; i < kTile; ++i)
-    out[i] = _mm512_reduce_add_ps(acc[i]);
-}
-
-void rows_int4(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
-               float* y) {
-  const int64_t num_blocks = w.num_cols / 32;
-  const int8_t* xq[kTokenTile];
-  const float* d4[kTokenTile];
-  const int32_t* o4[kTokenTile];
-  float out[kTokenTile];
-  for (int64_t n = begin; n < end; ++n) {
-    const uint8_t* row = w.data + n * w.row_bytes;
-    const uint16_t* scales = w.int4_scales + n * w.num_groups;
-    const int8_t* zeros = w.int4_zeros != nullptr ? w.int4_zeros + n * w.num_groups : nullptr;
-    for (int64_t m0 = 0; m0 < in.num_tokens; m0 += kTokenTile) {
-      const int64_t left = in.num_tokens - m0;
-      const int tile = static_cast<int>(left < kTokenTile ? left : kTokenTile);
-      for (int i = 0; i < tile; ++i) {
-        xq[i] = in.xq_blocks + (m0 + i) * w.num_cols;
-        d4[i] = in.x_block_scales4 + 4 * (m0 + i) * num_blocks;
-        o4[i] = in.x_block_offsets4 + 4 * (m0 + i) * num_blocks;
-      }
-      switch (tile) {
-        case 4:
-          int4_tile<4>(w, row, scales, xq, d4, o4, out);
-          break;
-        case 3:
-          int4_tile<3>(w, row, scales, xq, d4, o4, out);
-          break;
-        case 2:
-          int4_tile<2>(w, row, scales, xq, d4, o4, out);
-          break;
-        default:
-          int4_tile<1>(w, row, scales, xq, d4, o4, out);
-          break;
-      }
-      for (int i = 0; i < tile; ++i) {
-        float value = out[i];
-        if (zeros != nullptr) {
-          value -= int4_zero_offset(scales, zeros, w.num_groups,
-                                    in.x_group_sums + (m0 + i) * w.num_groups);
-        }
-        y[(m0 + i) * w.num_rows + n] = value;
-      }
-    }
-  }
-}
 
 // Signed × signed through the unsigned × signed dot (see linear_int8dot_ymm.inc): q ≠ −128.
 inline __m512i dot_s8s8(__m512i acc, __m512i w_abs, __m512i w, __m512i q) {
@@ -393,14 +277,108 @@ void rows_bf16(const LinearWeightsView& w, const LinearInputs& in, int64_t begin
       });
 }
 
+// INT4 from row tiles (int4_row_tiles.h): sixteen rows (one per lane) × kTokens tokens per
+// pass. Per block b and token: the four weight dwords' low and high nibbles, eight vpdpbusd
+// against the token's matching four activations broadcast to every lane (two chains, low and
+// high, summed: the exact block sum S = Σ u·q − 8·Σq), then fma(S, s_b · d_b) into the token's
+// even- or odd-block chain and y = E + O: the ymm kernels' f32 steps for every (row, token).
+// Weights stream from DRAM with few tokens; a tile is contiguous, so ask for it ahead.
+constexpr int kTilePrefetchBytes = 2048;
+
+template <int kTokens>
+inline void int4_tile_tokens(const LinearWeightsView& w, const LinearInputs& in, int64_t tile,
+                             int64_t m0, bool prefetch, __m512* out) {
+  const int64_t num_blocks = w.num_cols / 32;
+  const uint8_t* data = w.int4_tiles + tile * num_blocks * 256;
+  const uint16_t* scales = w.int4_tile_scales + tile * w.num_groups * 16;
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const int8_t* xq[kTokens];
+  const float* d[kTokens];
+  const int32_t* o4[kTokens];
+  __m512 even[kTokens], odd[kTokens];
+  for (int t = 0; t < kTokens; ++t) {
+    xq[t] = in.xq_blocks + (m0 + t) * w.num_cols;
+    d[t] = in.x_block_scales + (m0 + t) * num_blocks;
+    o4[t] = in.x_block_offsets4 + 4 * (m0 + t) * num_blocks;
+    even[t] = _mm512_setzero_ps();
+    odd[t] = _mm512_setzero_ps();
+  }
+  const auto block = [&](int64_t b, __m512* acc) {
+    const uint8_t* p = data + 256 * b;
+    if (prefetch) {
+      for (int line = 0; line < 256; line += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(p + kTilePrefetchBytes + line), _MM_HINT_T0);
+    }
+    __m512i lo[4], hi[4];
+    for (int64_t j = 0; j < 4; ++j) {
+      const __m512i v = _mm512_loadu_si512(p + 64 * j);
+      lo[j] = _mm512_and_si512(v, nibble);
+      hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+    }
+    const __m512 s = _mm512_castsi512_ps(_mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(scales + 16 * ((32 * b) / w.group_cols)))),
+        16));
+    for (int t = 0; t < kTokens; ++t) {
+      const int8_t* x = xq[t] + 32 * b;
+      __m512i low = _mm512_set1_epi32(o4[t][4 * b]);
+      __m512i high = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        const int off = 16 * (j / 2) + 4 * (j % 2);
+        int32_t a, c;
+        std::memcpy(&a, x + off, 4);
+        std::memcpy(&c, x + off + 8, 4);
+        low = _mm512_dpbusd_epi32(low, lo[j], _mm512_set1_epi32(a));
+        high = _mm512_dpbusd_epi32(high, hi[j], _mm512_set1_epi32(c));
+      }
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(low, high)),
+                               _mm512_mul_ps(s, _mm512_set1_ps(d[t][b])), acc[t]);
+    }
+  };
+  int64_t b = 0;
+  for (; b + 2 <= num_blocks; b += 2) {
+    block(b, even);
+    block(b + 1, odd);
+  }
+  if (b < num_blocks) block(b, even);
+  for (int t = 0; t < kTokens; ++t)
+    out[t] = _mm512_add_ps(even[t], odd[t]);
+}
+
+void rows_int4_tiles(const LinearWeightsView& w, const LinearInputs& in, int64_t begin, int64_t end,
+                     float* y) {
+  const bool prefetch = in.num_tokens <= 4;
+  __m512 acc[4];
+  alignas(64) float out[16];
+  for (int64_t tile = begin / 16; tile * 16 < end; ++tile) {
+    const int64_t first = tile * 16 > begin ? tile * 16 : begin;
+    const int64_t last = tile * 16 + 16 < end ? tile * 16 + 16 : end;
+    for (int64_t m0 = 0; m0 < in.num_tokens; m0 += 4) {
+      const int count = static_cast<int>(in.num_tokens - m0 < 4 ? in.num_tokens - m0 : 4);
+      with_tile<4>(count, [&](auto t) {
+        int4_tile_tokens<decltype(t)::value>(w, in, tile, m0, prefetch, acc);
+      });
+      for (int i = 0; i < count; ++i) {
+        _mm512_store_ps(out, acc[i]);
+        for (int64_t n = first; n < last; ++n)
+          y[(m0 + i) * w.num_rows + n] = out[n - tile * 16] - int4_zero_offset(w, in, n, m0 + i);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 LinearRowsFn linear_rows_int8dot_avx512vnni(PackedFormat format, bool int8_activations) {
-  if (format == PackedFormat::kInt4Group) return &rows_int4;
+  if (format == PackedFormat::kInt4Group) return &rows_int4_ymm;
   if (format == PackedFormat::kInt8Channel) return int8_activations ? &rows_w8a8 : &rows_w8a16;
   if (format == PackedFormat::kFp8Block) return &rows_fp8;
   if (format == PackedFormat::kBf16) return &rows_bf16;
   return nullptr;
+}
+
+LinearRowsFn linear_rows_int4_tiles_avx512vnni() {
+  return &rows_int4_tiles;
 }
 
 }  // namespace mm

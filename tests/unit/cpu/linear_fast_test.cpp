@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <stdexcept>
 #include <string>
 
+#include "kernels/cpu/int4_row_tiles.h"
 #include "kernels/cpu/linear.h"
 #include "tests/unit/cpu/random_weights.h"
 
@@ -222,7 +224,7 @@ INSTANTIATE_TEST_SUITE_P(Isas, FastLinearTest,
                          });
 
 // AVX2 is the reference path: AVX-VNNI forms the same int32 dots with one instruction and the
-// same f32 steps, so it must agree bit for bit; AVX-512 groups four blocks per register (a
+// same f32 steps, so it must agree bit for bit; AVX-512 INT8 groups two blocks per register (a
 // different f32 summation order), so it agrees within the f32 bound of the reference test.
 TEST(FastLinearPaths, AvxVnniIsBitIdenticalToAvx2) {
   for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvxVnni}) {
@@ -241,6 +243,78 @@ TEST(FastLinearPaths, AvxVnniIsBitIdenticalToAvx2) {
       ASSERT_EQ(a, b) << c.label << " K=" << k_cols;
     }
   }
+}
+
+// AVX-512 INT4 on weights in the packed row layout (not made resident as tiles) runs the ymm
+// kernels with the EVEX vpdpbusd: AVX2's bits for every token count and shape.
+TEST(FastLinearPaths, Avx512Int4IsBitIdenticalToAvx2) {
+  for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
+    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU lacks " << cpu_isa_name(isa);
+  }
+  ThreadPool pool(2);
+  std::mt19937 rng(9);
+  int compared = 0;
+  for (const Case& c : cases()) {
+    if (c.format != PackedFormat::kInt4Group) continue;
+    for (int64_t k_cols : c.k_list) {
+      const PackedLinear w = random_linear(
+          rng, c.format, 37, k_cols, std::min(c.group_cols, k_cols), 1, c.asymmetric, c.permuted);
+      for (int64_t m_tokens : {1, 2, 5}) {
+        const std::vector<float> x = random_normal(rng, static_cast<size_t>(m_tokens * k_cols));
+        std::vector<float> a(static_cast<size_t>(m_tokens * 37)), b(a.size());
+        linear_cpu(pool, CpuIsa::kAvx2, w, x.data(), m_tokens, a.data(), CpuNumerics::kFast);
+        linear_cpu(pool, CpuIsa::kAvx512Vnni, w, x.data(), m_tokens, b.data(), CpuNumerics::kFast);
+        ASSERT_EQ(a, b) << c.label << " K=" << k_cols << " M=" << m_tokens;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 3 * 16);  // three token counts × the 16 INT4 shapes of cases()
+}
+
+// The CPU backend makes INT4 weights resident as sixteen-row tiles on AVX-512 VNNI
+// (int4_row_tiles.h): only the layout and the instructions change, so every shape (37 rows:
+// a padded last tile; odd block counts; g32 to one group; zero points; act-order) and token
+// count must give AVX2's bits, and the row data is released.
+TEST(FastLinearPaths, Int4RowTilesAreBitIdenticalToAvx2) {
+  for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
+    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU lacks " << cpu_isa_name(isa);
+  }
+  ThreadPool pool(2);
+  std::mt19937 rng(10);
+  int compared = 0;
+  for (const Case& c : cases()) {
+    if (c.format != PackedFormat::kInt4Group) continue;
+    for (int64_t k_cols : c.k_list) {
+      const PackedLinear w = random_linear(
+          rng, c.format, 37, k_cols, std::min(c.group_cols, k_cols), 1, c.asymmetric, c.permuted);
+      ASSERT_TRUE(int4_tiles_fit(w)) << c.label;
+      PackedLinear tiled = w;
+      make_int4_tiles_resident(tiled);
+      ASSERT_NE(int4_row_tiles(tiled), nullptr);
+      EXPECT_TRUE(tiled.data.empty()) << "the row data must be released";
+      // 3 tiles of 16 rows, 256 bytes per block each, the scales and what stays on the host.
+      EXPECT_GE(tiled.num_bytes(), static_cast<uint64_t>(3 * (k_cols / 32) * 256));
+      for (int64_t m_tokens : {1, 2, 3, 4, 5, 9}) {
+        const std::vector<float> x = random_normal(rng, static_cast<size_t>(m_tokens * k_cols));
+        std::vector<float> a(static_cast<size_t>(m_tokens * 37)), b(a.size());
+        linear_cpu(pool, CpuIsa::kAvx2, w, x.data(), m_tokens, a.data(), CpuNumerics::kFast);
+        linear_cpu(pool, CpuIsa::kAvx512Vnni, tiled, x.data(), m_tokens, b.data(),
+                   CpuNumerics::kFast);
+        ASSERT_EQ(a, b) << c.label << " K=" << k_cols << " M=" << m_tokens;
+        ++compared;
+      }
+      // Nothing else can read the tiles: asking for another path is an error, not a crash.
+      std::vector<float> x(static_cast<size_t>(k_cols), 0.5f), y(37);
+      EXPECT_THROW(
+          linear_cpu(pool, CpuIsa::kAvx2, tiled, x.data(), 1, y.data(), CpuNumerics::kFast),
+          std::logic_error);
+      EXPECT_THROW(
+          linear_cpu(pool, CpuIsa::kAvx512Vnni, tiled, x.data(), 1, y.data(), CpuNumerics::kExact),
+          std::logic_error);
+    }
+  }
+  EXPECT_EQ(compared, 6 * 16);  // six token counts × the 16 INT4 shapes of cases()
 }
 
 // Prefill-sized calls run the row kernels in passes of a few tokens (linear.cpp,
