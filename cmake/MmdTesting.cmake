@@ -1,7 +1,8 @@
-# mmd_add_gtest(NAME SOURCES src... LIBS lib... [LABELS label...])
-# One GoogleTest binary per area; each test case becomes its own CTest test.
+# mmd_add_gtest(NAME SOURCES src... LIBS lib... [LABELS label...] [SERIAL])
+# One GoogleTest binary per area; each test case becomes its own CTest test. SERIAL: its tests
+# run alone (ctest -j does not start others beside them), for tests that watch timing.
 function(mmd_add_gtest name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "SERIAL" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main mmd_warnings)
   target_compile_definitions(${name} PRIVATE
@@ -15,5 +16,9 @@ function(mmd_add_gtest name)
   else()
     set(label unit)
   endif()
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${label})
+  if(ARG_SERIAL)
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${label} RUN_SERIAL TRUE)
+  else()
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${label})
+  endif()
 endfunction()

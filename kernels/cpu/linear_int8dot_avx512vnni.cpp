@@ -303,6 +303,12 @@ inline void int4_tile_tokens(const LinearWeightsView& w, const LinearInputs& in,
     even[t] = _mm512_setzero_ps();
     odd[t] = _mm512_setzero_ps();
   }
+  // The group's scales, loaded where a group starts (no integer division per block).
+  // group_cols is a multiple of 32, or K (one group).
+  const int64_t blocks_per_group = w.group_cols / 32;
+  int64_t group_end = 0;
+  const uint16_t* group_scales = scales - 16;
+  __m512 s = _mm512_setzero_ps();
   const auto block = [&](int64_t b, __m512* acc) {
     const uint8_t* p = data + 256 * b;
     if (prefetch) {
@@ -315,10 +321,13 @@ inline void int4_tile_tokens(const LinearWeightsView& w, const LinearInputs& in,
       lo[j] = _mm512_and_si512(v, nibble);
       hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
     }
-    const __m512 s = _mm512_castsi512_ps(_mm512_slli_epi32(
-        _mm512_cvtepu16_epi32(_mm256_loadu_si256(
-            reinterpret_cast<const __m256i*>(scales + 16 * ((32 * b) / w.group_cols)))),
-        16));
+    if (b == group_end) {
+      group_scales += 16;
+      group_end += blocks_per_group;
+      s = _mm512_castsi512_ps(_mm512_slli_epi32(
+          _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group_scales))),
+          16));
+    }
     for (int t = 0; t < kTokens; ++t) {
       const int8_t* x = xq[t] + 32 * b;
       __m512i low = _mm512_set1_epi32(o4[t][4 * b]);
