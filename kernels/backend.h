@@ -103,8 +103,9 @@ class Backend {
   // A new Buffer holding a copy of the host bytes.
   std::unique_ptr<Buffer> upload(const void* src, size_t num_bytes);
   // Makes a packed weight readable by this backend's kernels, once, at load. The CPU backend
-  // reads the host vectors as they are (nothing to do); a GPU backend copies them to device
-  // memory, sets `w.resident` and frees the host vectors.
+  // reads the host vectors as they are, except INT4 under fast numerics on AVX-512 VNNI, which
+  // it repacks into row tiles (`w.resident`, the row data freed); a GPU backend copies them to
+  // device memory, sets `w.resident` and frees the host vectors.
   virtual void make_resident(PackedLinear& w) { (void)w; }
   // Every expert of a layer, after the expert weights themselves were made resident.
   virtual void make_resident(MoeWeights& experts) { (void)experts; }

@@ -49,7 +49,8 @@ struct PackedLinear {
   // (quant-formats §2.3); false = W8A16 (f32 activations).
   bool int8_activations = false;
   // The backend's copy, when it keeps one (then the host vectors above may be empty; the
-  // shape fields stay valid). Null on the CPU backend.
+  // shape fields stay valid). On the CPU backend only INT4 under fast numerics on AVX-512
+  // VNNI has one, its row tiles (kernels/cpu/int4_row_tiles.h).
   std::shared_ptr<const ResidentWeights> resident;
 
   int64_t num_groups() const {
