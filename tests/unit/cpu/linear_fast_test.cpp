@@ -245,38 +245,12 @@ TEST(FastLinearPaths, AvxVnniIsBitIdenticalToAvx2) {
   }
 }
 
-// AVX-512 INT4 on weights in the packed row layout (not made resident as tiles) runs the ymm
-// kernels with the EVEX vpdpbusd: AVX2's bits for every token count and shape.
-TEST(FastLinearPaths, Avx512Int4IsBitIdenticalToAvx2) {
-  for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
-    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU lacks " << cpu_isa_name(isa);
-  }
-  ThreadPool pool(2);
-  std::mt19937 rng(9);
-  int compared = 0;
-  for (const Case& c : cases()) {
-    if (c.format != PackedFormat::kInt4Group) continue;
-    for (int64_t k_cols : c.k_list) {
-      const PackedLinear w = random_linear(
-          rng, c.format, 37, k_cols, std::min(c.group_cols, k_cols), 1, c.asymmetric, c.permuted);
-      for (int64_t m_tokens : {1, 2, 5}) {
-        const std::vector<float> x = random_normal(rng, static_cast<size_t>(m_tokens * k_cols));
-        std::vector<float> a(static_cast<size_t>(m_tokens * 37)), b(a.size());
-        linear_cpu(pool, CpuIsa::kAvx2, w, x.data(), m_tokens, a.data(), CpuNumerics::kFast);
-        linear_cpu(pool, CpuIsa::kAvx512Vnni, w, x.data(), m_tokens, b.data(), CpuNumerics::kFast);
-        ASSERT_EQ(a, b) << c.label << " K=" << k_cols << " M=" << m_tokens;
-        ++compared;
-      }
-    }
-  }
-  EXPECT_EQ(compared, 3 * 16);  // three token counts × the 16 INT4 shapes of cases()
-}
-
-// The CPU backend makes INT4 weights resident as sixteen-row tiles on AVX-512 VNNI
-// (int4_row_tiles.h): only the layout and the instructions change, so every shape (37 rows:
-// a padded last tile; odd block counts; g32 to one group; zero points; act-order) and token
-// count must give AVX2's bits, and the row data is released.
-TEST(FastLinearPaths, Int4RowTilesAreBitIdenticalToAvx2) {
+// AVX-512 INT4 runs two kernels, both with AVX2's f32 steps: the ymm ones (EVEX vpdpbusd) on
+// weights in the packed row layout, and sixteen-row tiles on weights the CPU backend made
+// resident so (int4_row_tiles.h: only the layout and the instructions change). Every shape
+// (37 rows: a padded last tile; odd block counts; g32 to one group; zero points; act-order) and
+// token count must give AVX2's bits on both, and tiling releases the row data.
+TEST(FastLinearPaths, Avx512Int4AndItsRowTilesAreBitIdenticalToAvx2) {
   for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
     if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU lacks " << cpu_isa_name(isa);
   }
@@ -297,11 +271,15 @@ TEST(FastLinearPaths, Int4RowTilesAreBitIdenticalToAvx2) {
       EXPECT_GE(tiled.num_bytes(), static_cast<uint64_t>(3 * (k_cols / 32) * 256));
       for (int64_t m_tokens : {1, 2, 3, 4, 5, 9}) {
         const std::vector<float> x = random_normal(rng, static_cast<size_t>(m_tokens * k_cols));
-        std::vector<float> a(static_cast<size_t>(m_tokens * 37)), b(a.size());
-        linear_cpu(pool, CpuIsa::kAvx2, w, x.data(), m_tokens, a.data(), CpuNumerics::kFast);
-        linear_cpu(pool, CpuIsa::kAvx512Vnni, tiled, x.data(), m_tokens, b.data(),
+        std::vector<float> ref(static_cast<size_t>(m_tokens * 37)), rows(ref.size()),
+            tiles(ref.size());
+        linear_cpu(pool, CpuIsa::kAvx2, w, x.data(), m_tokens, ref.data(), CpuNumerics::kFast);
+        linear_cpu(pool, CpuIsa::kAvx512Vnni, w, x.data(), m_tokens, rows.data(),
                    CpuNumerics::kFast);
-        ASSERT_EQ(a, b) << c.label << " K=" << k_cols << " M=" << m_tokens;
+        linear_cpu(pool, CpuIsa::kAvx512Vnni, tiled, x.data(), m_tokens, tiles.data(),
+                   CpuNumerics::kFast);
+        ASSERT_EQ(ref, rows) << "packed rows " << c.label << " K=" << k_cols << " M=" << m_tokens;
+        ASSERT_EQ(ref, tiles) << "row tiles " << c.label << " K=" << k_cols << " M=" << m_tokens;
         ++compared;
       }
       // Nothing else can read the tiles: asking for another path is an error, not a crash.
