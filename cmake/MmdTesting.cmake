@@ -1,8 +1,7 @@
-# mmd_add_gtest(NAME SOURCES src... LIBS lib... [LABELS label...] [SERIAL])
-# One GoogleTest binary per area; each test case becomes its own CTest test. SERIAL: its tests
-# run alone (ctest -j does not start others beside them), for tests that watch timing.
+# mmd_add_gtest(NAME SOURCES src... LIBS lib... [LABELS label...])
+# One GoogleTest binary per area; each test case becomes its own CTest test.
 function(mmd_add_gtest name)
-  cmake_parse_arguments(ARG "SERIAL" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main mmd_warnings)
   target_compile_definitions(${name} PRIVATE
@@ -16,9 +15,5 @@ function(mmd_add_gtest name)
   else()
     set(label unit)
   endif()
-  if(ARG_SERIAL)
-    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${label} RUN_SERIAL TRUE)
-  else()
-    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${label})
-  endif()
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS ${label})
 endfunction()

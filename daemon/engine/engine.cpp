@@ -173,6 +173,13 @@ void Engine::change_state(EngineTransition transition,
     if (transition.to == EngineState::kFailed) transition.error = status_.error;
     status_.state = transition.to;
     state_since_ = now;
+    if (transition.to == EngineState::kLoading || transition.to == EngineState::kWaking) {
+      // A new read starts from nothing: with the state, or a status between the two would show
+      // the last load's bytes as this one's (done = total while waking, then falling back).
+      status_.load_progress = 0.0;
+      status_.load_bytes_done = 0;
+      status_.load_bytes_total = 0;
+    }
   }
   state_changed_.notify_all();
   std::lock_guard lock(watchers_mutex_);

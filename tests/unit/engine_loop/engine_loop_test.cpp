@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "daemon/engine/engine.h"
@@ -393,6 +394,40 @@ TEST(EngineLoop, StateWatchersHearEachChangeWithItsCause) {
   engine.stop("the test stops");
   ASSERT_TRUE(wait_for_state(engine, EngineState::kStopped));
   EXPECT_EQ(log.wait_for(first_sleep + 5, 100ms).size(), first_sleep + 4) << "heard after unwatch";
+}
+
+// Waking reads the checkpoint again: its progress starts from nothing the moment the state
+// says "waking". The status at that moment (a watcher runs on the engine thread right after the
+// change, before the read begins) once still held the last load's bytes, done = total, so a
+// client polling the wake saw the bytes fall back to the headers' size.
+TEST(EngineLoop, WakingStartsItsLoadProgressFromZero) {
+  Engine engine(tiny_options());
+  ASSERT_TRUE(engine.wait_ready(60s));
+  const EngineStatus loaded = engine.status();
+  ASSERT_GT(loaded.load_bytes_total, 0u);
+  EXPECT_EQ(loaded.load_bytes_done, loaded.load_bytes_total);
+  std::mutex mutex;
+  std::optional<EngineStatus> at_waking;
+  const int id = engine.watch_state([&](const EngineTransition& t) {
+    if (t.to != EngineState::kWaking) return;
+    const EngineStatus now = engine.status();
+    std::lock_guard lock(mutex);
+    at_waking = now;
+  });
+  engine.sleep(2);
+  ASSERT_TRUE(wait_for_state(engine, EngineState::kSleeping));
+  engine.wake();
+  ASSERT_TRUE(wait_for_state(engine, EngineState::kReady));
+  engine.unwatch_state(id);
+  std::lock_guard lock(mutex);
+  ASSERT_TRUE(at_waking.has_value()) << "the wake was not heard";
+  EXPECT_EQ(at_waking->state, EngineState::kWaking);
+  EXPECT_EQ(at_waking->load_bytes_done, 0u) << "the last load's bytes, shown as this one's";
+  EXPECT_EQ(at_waking->load_bytes_total, 0u);
+  EXPECT_EQ(at_waking->load_progress, 0.0);
+  const EngineStatus woken = engine.status();
+  EXPECT_EQ(woken.load_bytes_done, loaded.load_bytes_total);
+  EXPECT_EQ(woken.load_bytes_total, loaded.load_bytes_total);
 }
 
 TEST(EngineLoop, SeededSamplingIgnoresTheRestOfTheBatch) {
