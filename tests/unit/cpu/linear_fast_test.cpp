@@ -295,6 +295,35 @@ TEST(FastLinearPaths, Avx512Int4AndItsRowTilesAreBitIdenticalToAvx2) {
   EXPECT_EQ(compared, 6 * 16);  // six token counts × the 16 INT4 shapes of cases()
 }
 
+// The same at MiniMax-M2's own expert shapes (w1 / w3: 1536 × 3072, w2: 3072 × 1536) in the
+// seed checkpoints' formats (AWQ g128 with zero points, g32 symmetric), through
+// run_linear_tasks' row chunks as the MoE calls them.
+TEST(FastLinearPaths, Int4RowTilesAtMiniMaxExpertShapes) {
+  for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512Vnni}) {
+    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU lacks " << cpu_isa_name(isa);
+  }
+  ThreadPool pool(2);
+  std::mt19937 rng(11);
+  struct Shape {
+    int64_t rows, cols, group;
+    bool asymmetric;
+  };
+  for (const Shape& s : {Shape{1536, 3072, 128, true}, Shape{3072, 1536, 32, false}}) {
+    const PackedLinear w =
+        random_linear(rng, PackedFormat::kInt4Group, s.rows, s.cols, s.group, 1, s.asymmetric);
+    PackedLinear tiled = w;
+    make_int4_tiles_resident(tiled);
+    for (int64_t m_tokens : {1, 6}) {
+      const std::vector<float> x = random_normal(rng, static_cast<size_t>(m_tokens * s.cols));
+      std::vector<float> ref(static_cast<size_t>(m_tokens * s.rows)), got(ref.size());
+      linear_cpu(pool, CpuIsa::kAvx2, w, x.data(), m_tokens, ref.data(), CpuNumerics::kFast);
+      linear_cpu(pool, CpuIsa::kAvx512Vnni, tiled, x.data(), m_tokens, got.data(),
+                 CpuNumerics::kFast);
+      ASSERT_EQ(ref, got) << s.rows << "x" << s.cols << " g" << s.group << " M=" << m_tokens;
+    }
+  }
+}
+
 // Prefill-sized calls run the row kernels in passes of a few tokens (linear.cpp,
 // tokens_per_pass): every output must be the one a call with that token alone computes, bit
 // for bit, in every format, both numerics and every path this CPU has.
