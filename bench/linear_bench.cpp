@@ -75,6 +75,20 @@ void bm_experts(benchmark::State& state, mm::PackedFormat format, mm::CpuIsa isa
   state.SetBytesProcessed(bytes);
 }
 
+// The load-time cost of the row tiles: one MiniMax-M2 expert projection (1536 × 3072, g128)
+// repacked per iteration; bytes per second of int4 data, to set against the checkpoint read.
+void bm_tile_repack(benchmark::State& state) {
+  std::mt19937 rng(3);
+  const mm::PackedLinear w =
+      mm::testing::random_linear(rng, mm::PackedFormat::kInt4Group, 1536, 3072, 128, 1);
+  for (auto _ : state) {
+    auto tiles = mm::make_int4_row_tiles(w);
+    benchmark::DoNotOptimize(tiles->data.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(w.data.size()));
+}
+
 void register_all() {
   for (mm::CpuIsa isa : {mm::CpuIsa::kAvx2, mm::CpuIsa::kAvxVnni, mm::CpuIsa::kAvx512Vnni}) {
     if (!mm::cpu_supports(isa)) continue;
@@ -86,6 +100,7 @@ void register_all() {
           ->Args({1, 1})->Args({1, 2})->Args({4, 2})->UseRealTime();
     }
   }
+  benchmark::RegisterBenchmark("repack/int4_tiles/1536x3072", bm_tile_repack);
   // INT4 as the CPU backend makes it resident on AVX-512 VNNI: sixteen-row tiles.
   if (mm::cpu_supports(mm::CpuIsa::kAvx512Vnni)) {
     benchmark::RegisterBenchmark("experts/int4_g32/fast/avx512vnni_tiles", bm_experts,
