@@ -171,9 +171,12 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
   if (fast_rows != nullptr && !w8a8 && !f32_activations) {
     const int64_t num_blocks = k_cols / 32;
     const bool int4 = w.format == PackedFormat::kInt4Group;
+    // The packed-row INT4 kernels also read each block's d four times over (per token, and per
+    // four tokens); the row tiles and the INT8 kernels read d once.
+    const bool int4_rows = int4 && tiles == nullptr;
     scratch.xq_blocks.resize(static_cast<size_t>(num_tokens * k_cols));
     scratch.x_block_scales.resize(static_cast<size_t>(num_tokens * num_blocks));
-    scratch.x_block_scales4.resize(static_cast<size_t>(4 * num_tokens * num_blocks));
+    if (int4_rows) scratch.x_block_scales4.resize(static_cast<size_t>(4 * num_tokens * num_blocks));
     if (int4) scratch.x_block_offsets4.resize(static_cast<size_t>(4 * num_tokens * num_blocks));
     static thread_local std::vector<int32_t> qsums;
     qsums.resize(static_cast<size_t>(num_blocks));
@@ -188,9 +191,11 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
       (isa >= CpuIsa::kAvx2 ? quantize_int8_blocks32_avx2 : quantize_int8_blocks32)(
           in.x + m * k_cols, k_cols, int4 ? superblock : 0, scratch.xq_blocks.data() + m * k_cols,
           d, qsums.data());
-      float* d4 = scratch.x_block_scales4.data() + 4 * m * num_blocks;
-      for (int64_t b = 0; b < num_blocks; ++b)
-        std::fill(d4 + 4 * b, d4 + 4 * b + 4, d[b]);
+      if (int4_rows) {
+        float* d4 = scratch.x_block_scales4.data() + 4 * m * num_blocks;
+        for (int64_t b = 0; b < num_blocks; ++b)
+          std::fill(d4 + 4 * b, d4 + 4 * b + 4, d[b]);
+      }
       if (int4) {
         int32_t* o4 = scratch.x_block_offsets4.data() + 4 * m * num_blocks;
         for (int64_t b = 0; b < num_blocks; ++b) {
@@ -205,7 +210,7 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
         scratch.x_group_sums[static_cast<size_t>(m * num_groups + g)] = sum;
       }
     }
-    if (int4) {
+    if (int4_rows) {
       scratch.x_token_scales4.assign(static_cast<size_t>((num_tokens + 3) / 4 * 4 * num_blocks),
                                      0.0f);
       for (int64_t m = 0; m < num_tokens; ++m) {
@@ -215,10 +220,10 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
           dt[4 * b] = d[b];
       }
       in.x_token_scales4 = scratch.x_token_scales4.data();
+      in.x_block_scales4 = scratch.x_block_scales4.data();
     }
     in.xq_blocks = scratch.xq_blocks.data();
     in.x_block_scales = scratch.x_block_scales.data();
-    in.x_block_scales4 = scratch.x_block_scales4.data();
     if (int4) in.x_block_offsets4 = scratch.x_block_offsets4.data();
     if (int4) in.x_group_sums = scratch.x_group_sums.data();
   }

@@ -49,13 +49,15 @@ struct LinearInputs {
   const int8_t* xq_blocks = nullptr;
   const float* x_block_scales = nullptr;
   // The same per block repeated for the 4 int32 lanes a block's dot lands in (one load per
-  // token and block pair in the SIMD kernels): f32 [num_tokens, 4 · K / 32] holding d_b four
-  // times, and (int4) i32 [num_tokens, 4 · K / 32] holding {−8 · Σq_b, 0, 0, 0}, the symmetric
-  // offset taken out in the integer domain (Σ (u − 8)·q = Σ u·q − 8·Σq); zero points z then
+  // token and block pair in the SIMD kernels): (int4 packed rows) f32 [num_tokens, 4 · K / 32]
+  // holding d_b four times, and (int4) i32 [num_tokens, 4 · K / 32] holding
+  // {−8 · Σq_b, 0, 0, 0}, the symmetric offset taken out in the integer domain
+  // (Σ (u − 8)·q = Σ u·q − 8·Σq; the row tiles broadcast its first lane); zero points z then
   // remain for the f32 term Σ_g z_g · s_g · X_g.
   const float* x_block_scales4 = nullptr;
   const int32_t* x_block_offsets4 = nullptr;
-  // (int4) The block scales of tokens in groups of four, f32 [ceil(num_tokens / 4), K / 32, 4]:
+  // (int4 packed rows) The block scales of tokens in groups of four, f32
+  // [ceil(num_tokens / 4), K / 32, 4]:
   // d of tokens 4g .. 4g + 3 for each block (0 past the last token), which the ymm kernel
   // multiplies by a row's scale once for a tile of four tokens.
   const float* x_token_scales4 = nullptr;

@@ -306,8 +306,7 @@ inline void int4_tile_tokens(const LinearWeightsView& w, const LinearInputs& in,
   // The group's scales, loaded where a group starts (no integer division per block).
   // group_cols is a multiple of 32, or K (one group).
   const int64_t blocks_per_group = w.group_cols / 32;
-  int64_t group_end = 0;
-  const uint16_t* group_scales = scales - 16;
+  int64_t group = -1, group_end = 0;
   __m512 s = _mm512_setzero_ps();
   const auto block = [&](int64_t b, __m512* acc) {
     const uint8_t* p = data + 256 * b;
@@ -322,10 +321,11 @@ inline void int4_tile_tokens(const LinearWeightsView& w, const LinearInputs& in,
       hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
     }
     if (b == group_end) {
-      group_scales += 16;
+      ++group;
       group_end += blocks_per_group;
       s = _mm512_castsi512_ps(_mm512_slli_epi32(
-          _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group_scales))),
+          _mm512_cvtepu16_epi32(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 16 * group))),
           16));
     }
     for (int t = 0; t < kTokens; ++t) {
