@@ -2,11 +2,12 @@
 
 #include <cstring>
 
+#include "kernels/cpu/linear.h"
+
 namespace mm {
 
 bool int4_tiles_fit(const PackedLinear& w) {
-  if (w.format != PackedFormat::kInt4Group || w.num_cols % 32 != 0 || w.resident) return false;
-  return w.num_groups() == 1 || (w.group_cols % 32 == 0 && w.num_cols % w.group_cols == 0);
+  return !w.resident && int4_fast_shape(w);
 }
 
 std::shared_ptr<Int4RowTiles> make_int4_row_tiles(const PackedLinear& w) {

@@ -29,8 +29,8 @@ struct Int4RowTiles final : ResidentWeights {
   uint64_t num_bytes() const override { return data.size() + 2 * scales.size() + host_bytes; }
 };
 
-// Whether `w` can be tiled: INT4 with K a multiple of 32 and groups of whole 32-column blocks
-// (or one group), the shapes the fast INT4 kernels take.
+// Whether `w` can be tiled: not resident yet, and a shape the fast INT4 kernels take
+// (int4_fast_shape).
 bool int4_tiles_fit(const PackedLinear& w);
 
 // The tiles of `w` (int4_tiles_fit(w) must hold); `w` is unchanged.

@@ -123,6 +123,11 @@ float quantize_int8_per_token(const float* x, int64_t num_cols, int8_t* xq) {
   return amax / 127.0f;
 }
 
+bool int4_fast_shape(const PackedLinear& w) {
+  if (w.format != PackedFormat::kInt4Group || w.num_cols % 32 != 0) return false;
+  return w.num_groups() == 1 || (w.group_cols % 32 == 0 && w.num_cols % w.group_cols == 0);
+}
+
 LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int64_t num_tokens,
                           float* y, LinearScratch& scratch, CpuNumerics numerics) {
   const int64_t k_cols = w.num_cols;
@@ -146,9 +151,7 @@ LinearTask prepare_linear(CpuIsa isa, const PackedLinear& w, const float* x, int
   // int8 weights; the rest (and any other shape) stay on the exact kernels.
   LinearRowsFn fast_rows = nullptr;
   if (numerics == CpuNumerics::kFast && k_cols % 32 == 0) {
-    const bool int4_fits =
-        w.format == PackedFormat::kInt4Group &&
-        (w.num_groups() == 1 || (w.group_cols % 32 == 0 && k_cols % w.group_cols == 0));
+    const bool int4_fits = int4_fast_shape(w);
     // FP8 blocks: f32 activations, whole groups of 32·j columns (AVX-512 only).
     const bool fp8_fits =
         w.format == PackedFormat::kFp8Block && w.group_cols % 32 == 0 && k_cols % w.group_cols == 0;

@@ -121,6 +121,10 @@ struct LinearTask {
   float* y = nullptr;
 };
 
+// Whether the fast INT4 kernels take `w`: INT4 with K a multiple of 32 and groups of whole
+// 32-column blocks (or one group); other INT4 shapes run the exact kernels.
+bool int4_fast_shape(const PackedLinear& w);
+
 // Prepares y = x · Wᵀ (x: f32 [num_tokens, K]; y: f32 [num_tokens, N]) using `scratch`, which
 // must outlive the task.
 // numerics kFast takes the int8-dot kernels where the format has them (exact otherwise).
